@@ -1,0 +1,41 @@
+# Uplink — build, check and test. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping conntrack socat tcpdump git
+# Commands whose absence means a Debian package is missing (command -> package is 1:1 above, roughly).
+NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git
+
+.PHONY: test check deps npm typecheck lint build unit clean
+
+test: deps npm check
+
+check: typecheck lint build
+	npx vitest run
+
+deps:
+	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin:/sbin" command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (missing:$$missing)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root to install $(DEB_PACKAGES)" >&2; exit 1; fi; \
+	  apt-get update && apt-get install -y --no-install-recommends $(DEB_PACKAGES); \
+	fi
+	@mkdir -p /run/sshd
+
+npm: node_modules/.package-lock.json
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --foreground-scripts
+	@touch $@
+
+typecheck:
+	npx tsc --noEmit -p tsconfig.json
+
+lint:
+	npx biome check .
+
+build:
+	node scripts/build.mjs
+
+unit:
+	npx vitest run agent/src controller/src
+
+clean:
+	rm -rf dist node_modules

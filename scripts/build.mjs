@@ -1,0 +1,16 @@
+// Builds the two CLIs. The agent is one self-contained file (routers get no
+// node_modules); the controller runs from a checkout and keeps its packages external.
+import { chmodSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const banner = {
+  js: "#!/usr/bin/env node\nimport { createRequire as __uplinkCreateRequire } from 'node:module';\nconst require = __uplinkCreateRequire(import.meta.url);",
+};
+const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', banner, logLevel: 'warning' };
+
+await Promise.all([
+  build({ ...common, entryPoints: ['agent/src/cli.ts'], outfile: 'dist/uplink-agent.mjs' }),
+  build({ ...common, entryPoints: ['controller/src/cli.ts'], outfile: 'dist/uplink.mjs', packages: 'external' }),
+]);
+chmodSync('dist/uplink-agent.mjs', 0o755);
+chmodSync('dist/uplink.mjs', 0o755);
