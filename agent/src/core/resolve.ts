@@ -1,0 +1,288 @@
+/**
+ * desired + facts + health → effective: the concrete kernel objects Uplink wants right now.
+ *
+ * Availability (interface present, up, with an IPv4 address, and a gateway when the mode
+ * needs one) removes a provider's objects entirely; health ("down") only removes what
+ * carries traffic to it — routes marked `requiresUp` and its nexthops in multipath routes —
+ * so rules fall through to the next table instead (failover is never drift).
+ */
+import ipaddr from 'ipaddr.js';
+import type {
+  AddressRef,
+  DesiredNexthop,
+  DesiredRoute,
+  DesiredRule,
+  DesiredState,
+  NetworkRef,
+  NftRule,
+  Provider,
+} from '../model/desired-state.js';
+import type {
+  Facts,
+  Health,
+  InterfaceFacts,
+  KernelNexthop,
+  KernelNftRule,
+  KernelRoute,
+  KernelRule,
+  KernelState,
+} from '../model/kernel-state.js';
+import {
+  canonicalizeRoute,
+  canonicalizeState,
+  routeIdentity,
+  ruleIdentity,
+  stableJson,
+} from './canonicalize-state.js';
+import { describeRouteKey } from './describe-object.js';
+
+export interface UnavailableProvider {
+  readonly provider: string;
+  readonly reason: string;
+}
+
+export interface ResolveResult {
+  /** Canonical and sorted, so it compares with `stableJson`. */
+  readonly effective: KernelState;
+  readonly unavailable: readonly UnavailableProvider[];
+  /** Desired objects that cannot coexist (e.g. two routes with one identity); resolve keeps the first. */
+  readonly problems: readonly string[];
+}
+
+interface AvailableProvider {
+  readonly provider: Provider;
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly peer: string | undefined;
+  /** undefined: point-to-point without a peer address, routes go `dev IF` only. */
+  readonly gateway: string | undefined;
+  readonly down: boolean;
+}
+
+/** Thrown inside resolve when an object refers to an unavailable provider; the object is dropped. */
+class Unresolvable {
+  constructor(readonly provider: string) {}
+}
+
+export function resolve(desired: DesiredState, facts: Facts, health: Health): ResolveResult {
+  const available = new Map<string, AvailableProvider>();
+  const unavailable: UnavailableProvider[] = [];
+  for (const provider of desired.providers) {
+    const result = checkProvider(provider, facts.interfaces[provider.interface], health);
+    if (typeof result === 'string') unavailable.push({ provider: provider.name, reason: result });
+    else available.set(provider.name, result);
+  }
+  const declared = new Set(desired.providers.map((p) => p.name));
+  const context: Context = { available, declared };
+
+  const problems: string[] = [];
+  const attempt = <T>(subject: string, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (error) {
+      if (!(error instanceof Unresolvable)) throw error;
+      if (!declared.has(error.provider))
+        problems.push(`${subject}: provider ${error.provider} is not declared`);
+      return undefined;
+    }
+  };
+
+  // Two desired rules may resolve to one kernel rule (e.g. both name the same address): keep one.
+  const rules = new Map<string, KernelRule>();
+  for (const rule of desired.rules) {
+    const resolved = attempt(`rule ${rule.id}`, () => resolveRule(rule, context, desired.settings.protocol));
+    if (resolved !== undefined) rules.set(ruleIdentity(resolved), resolved);
+  }
+
+  const routes = new Map<string, KernelRoute>();
+  for (const route of desired.routes) {
+    const resolved = attempt(`route ${route.id}`, () =>
+      resolveRoute(route, context, desired.settings.protocol),
+    );
+    if (resolved === undefined) continue;
+    const identity = routeIdentity(resolved);
+    const existing = routes.get(identity);
+    if (existing === undefined) routes.set(identity, resolved);
+    else if (stableJson(existing) !== stableJson(resolved)) {
+      problems.push(
+        `route ${describeRouteKey(resolved)}: defined twice with different contents (id ${route.id})`,
+      );
+    }
+  }
+
+  for (const rule of desired.nft) {
+    if (!declared.has(rule.provider))
+      problems.push(`nft ${rule.kind} rule: provider ${rule.provider} is not declared`);
+  }
+  // No nft rules desired → no table at all (null); rules desired but all providers
+  // unavailable → the table exists and is empty, so it is not created and deleted on every flap.
+  const nft =
+    desired.nft.length === 0
+      ? null
+      : desired.nft.filter((rule) => available.has(rule.provider)).map((rule) => toKernelNftRule(rule));
+
+  const sysctls: Record<string, string> = {};
+  for (const [key, value] of Object.entries(desired.sysctls)) {
+    const iface = sysctlInterface(key);
+    // net.ipv4.conf.ppp1.* does not exist while ppp1 does not: writing it would fail.
+    if (iface !== undefined && facts.interfaces[iface]?.exists !== true) continue;
+    sysctls[key] = value;
+  }
+
+  unavailable.sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0));
+  return {
+    effective: canonicalizeState({ rules: [...rules.values()], routes: [...routes.values()], nft, sysctls }),
+    unavailable,
+    problems,
+  };
+}
+
+interface Context {
+  readonly available: ReadonlyMap<string, AvailableProvider>;
+  readonly declared: ReadonlySet<string>;
+}
+
+function checkProvider(
+  provider: Provider,
+  iface: InterfaceFacts | undefined,
+  health: Health,
+): AvailableProvider | string {
+  const name = provider.interface;
+  if (iface === undefined || !iface.exists) return `interface ${name} does not exist`;
+  if (!iface.up) return `interface ${name} is down`;
+  const primary = iface.addresses[0];
+  if (primary === undefined) return `interface ${name} has no IPv4 address`;
+  let gateway: string | undefined;
+  switch (provider.gateway.kind) {
+    case 'static':
+      gateway = provider.gateway.address;
+      break;
+    case 'detect':
+      if (iface.detectedGateway === undefined) return `no gateway detected on ${name}`;
+      gateway = iface.detectedGateway;
+      break;
+    case 'point-to-point':
+      gateway = primary.peer;
+      break;
+  }
+  return {
+    provider,
+    address: primary.address,
+    prefixLength: primary.prefixLength,
+    peer: primary.peer,
+    gateway,
+    down: health[provider.name] === 'down',
+  };
+}
+
+function need(context: Context, name: string | undefined): AvailableProvider | undefined {
+  if (name === undefined) return undefined;
+  const provider = context.available.get(name);
+  if (provider === undefined) throw new Unresolvable(name);
+  return provider;
+}
+
+function resolveRule(rule: DesiredRule, context: Context, protocol: number): KernelRule {
+  need(context, rule.requires);
+  const { id: _id, requires: _requires, from, to, ...rest } = rule;
+  return {
+    ...rest,
+    ...(from === undefined ? {} : { from: resolveNetwork(from, context) }),
+    ...(to === undefined ? {} : { to: resolveNetwork(to, context) }),
+    protocol,
+  };
+}
+
+function resolveRoute(route: DesiredRoute, context: Context, protocol: number): KernelRoute | undefined {
+  const required = need(context, route.requires);
+  if (required?.down === true && route.requiresUp === true) return undefined;
+
+  const base: KernelRoute = {
+    table: route.table,
+    dst: resolveNetwork(route.dst, context),
+    type: route.type,
+    protocol,
+    ...(route.scope === undefined ? {} : { scope: route.scope }),
+    ...(route.metric === undefined ? {} : { metric: route.metric }),
+    ...(route.src === undefined ? {} : { src: resolveAddress(route.src, context) }),
+  };
+
+  if (route.nexthops !== undefined) {
+    const nexthops = route.nexthops.flatMap((nexthop) => resolveNexthop(nexthop, context));
+    const [only] = nexthops;
+    if (only === undefined) return undefined;
+    // The kernel stores a one-nexthop multipath route as a plain route, without the weight.
+    if (nexthops.length === 1)
+      return canonicalizeRoute({ ...base, dev: only.dev, ...gatewayField(only.gateway) });
+    return canonicalizeRoute({ ...base, nexthops });
+  }
+
+  const gateway = route.gateway === undefined ? undefined : resolveAddress(route.gateway, context, true);
+  const gatewayProvider =
+    route.gateway !== undefined && route.gateway.kind !== 'literal'
+      ? context.available.get(route.gateway.provider)
+      : undefined;
+  const dev = route.dev ?? gatewayProvider?.provider.interface;
+  return canonicalizeRoute({ ...base, ...(dev === undefined ? {} : { dev }), ...gatewayField(gateway) });
+}
+
+function resolveNexthop(nexthop: DesiredNexthop, context: Context): KernelNexthop[] {
+  if (!context.declared.has(nexthop.provider)) throw new Unresolvable(nexthop.provider);
+  const provider = context.available.get(nexthop.provider);
+  if (provider === undefined || provider.down) return [];
+  const gateway = nexthop.gateway === undefined ? undefined : resolveAddress(nexthop.gateway, context, true);
+  return [{ dev: nexthop.dev, weight: nexthop.weight, ...gatewayField(gateway) }];
+}
+
+function gatewayField(gateway: string | undefined): { gateway?: string } {
+  return gateway === undefined ? {} : { gateway };
+}
+
+function provider(context: Context, name: string): AvailableProvider {
+  const found = context.available.get(name);
+  if (found === undefined) throw new Unresolvable(name);
+  return found;
+}
+
+/** `allowNone`: a point-to-point gateway without a peer resolves to "no gateway" (dev route). */
+function resolveAddress(ref: AddressRef, context: Context, allowNone = false): string | undefined {
+  switch (ref.kind) {
+    case 'literal':
+      return ref.address;
+    case 'provider-address':
+      return provider(context, ref.provider).address;
+    case 'provider-gateway': {
+      const gateway = provider(context, ref.provider).gateway;
+      if (gateway === undefined && !allowNone) throw new Unresolvable(ref.provider);
+      return gateway;
+    }
+  }
+}
+
+function resolveNetwork(ref: NetworkRef, context: Context): string {
+  switch (ref.kind) {
+    case 'literal':
+      return ref.cidr;
+    case 'provider-host':
+      return `${provider(context, ref.provider).address}/32`;
+    case 'provider-network': {
+      const p = provider(context, ref.provider);
+      // On a point-to-point link the connected network is the peer's (`peer 203.0.113.1/32`).
+      const base = p.peer ?? p.address;
+      const network = ipaddr.IPv4.networkAddressFromCIDR(`${base}/${p.prefixLength}`);
+      return `${network.toString()}/${p.prefixLength}`;
+    }
+  }
+}
+
+function toKernelNftRule(rule: NftRule): KernelNftRule {
+  const { provider: _provider, ...rest } = rule;
+  return rest;
+}
+
+/** `net.ipv4.conf.eth1.rp_filter` → `eth1`; `all` and `default` are not interfaces. */
+function sysctlInterface(key: string): string | undefined {
+  const match = /^net\.ipv4\.(?:conf|neigh)\.([^.]+)\./.exec(key);
+  const name = match?.[1];
+  return name === undefined || name === 'all' || name === 'default' ? undefined : name;
+}
