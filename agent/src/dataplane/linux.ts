@@ -1,0 +1,323 @@
+/**
+ * The Linux dataplane: iproute2 JSON to read, `ip -batch` and one `nft -f` transaction to
+ * write, sysctl for the few knobs Uplink sets. A thin shell around the pure parsers and
+ * renderers in agent/src/core.
+ *
+ * Process count is constant in the number of rules: readKernel runs 3 commands (+1 sysctl in
+ * netns mode), readFacts 2, apply one per contiguous group of steps of the same tool.
+ *
+ * `ip -batch` stops at the first failing line and does not undo the lines before it; the
+ * thrown `StepFailedError` says which step failed and how many were applied, and the engine
+ * reverts by reconciling to its snapshot (a re-read, not this error, is the truth).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseIpFacts, parseIpRoutes, parseIpRules } from '../core/parse-ip-json.js';
+import { parseNftTable } from '../core/parse-nft-json.js';
+import { type IpStep, isIpStep, renderIpBatch, renderIpBatchLine } from '../core/render-ip-batch.js';
+import { NFT_TABLE_FAMILY, NFT_TABLE_NAME, renderNftTable } from '../core/render-nft.js';
+import type { Facts, KernelState } from '../model/kernel-state.js';
+import type { Step } from '../model/steps.js';
+import { type Dataplane, DataplaneError, type ReadRequest } from './dataplane.js';
+import { type CommandResult, CommandRunner, formatCommand } from './run-command.js';
+
+export interface LinuxDataplaneOptions {
+  /** Operate inside this network namespace (`ip -n`, `ip netns exec`); tests use it. */
+  readonly netns?: string;
+  /** Where sysctls live when not in a netns (default /proc/sys); tests may point it elsewhere. */
+  readonly sysctlRoot?: string;
+  /** Share a runner to count processes across dataplanes. */
+  readonly runner?: CommandRunner;
+  /** Mark mask used to recognise track rules when reading nft (default 0xff00). */
+  readonly markMask?: number;
+}
+
+/** A step the kernel refused. Steps before `appliedSteps` were applied, the rest were not. */
+export class StepFailedError extends DataplaneError {
+  constructor(
+    message: string,
+    detail: string,
+    /** Index into the `apply` steps of the step that failed; undefined when the tool did not say. */
+    readonly stepIndex: number | undefined,
+    /** Steps known to be applied (a prefix of the list). */
+    readonly appliedSteps: number,
+  ) {
+    super(message, detail);
+  }
+}
+
+/** A kernel object the parsers could not express in the model (foreign by construction). */
+export interface SkippedObject {
+  readonly source: 'rule' | 'route';
+  readonly entry: unknown;
+  readonly reason: string;
+}
+
+const SAFE_NETNS = /^[A-Za-z0-9_.-]{1,64}$/;
+const SYSCTL_KEY = /^net\.ipv4\.[A-Za-z0-9_.@-]+$/;
+const SYSCTL_VALUE = /^-?[0-9]{1,10}$/;
+const DEFAULT_MARK_MASK = 0xff00;
+
+export class LinuxDataplane implements Dataplane {
+  readonly #netns: string | undefined;
+  readonly #sysctlRoot: string;
+  readonly #runner: CommandRunner;
+  #markMask: number;
+  #skipped: SkippedObject[] = [];
+
+  constructor(options: LinuxDataplaneOptions = {}) {
+    if (options.netns !== undefined && !SAFE_NETNS.test(options.netns)) {
+      throw new DataplaneError(`netns ${JSON.stringify(options.netns)}: not a safe namespace name`, '');
+    }
+    this.#netns = options.netns;
+    this.#sysctlRoot = options.sysctlRoot ?? '/proc/sys';
+    this.#runner = options.runner ?? new CommandRunner();
+    this.#markMask = options.markMask ?? DEFAULT_MARK_MASK;
+  }
+
+  /** Processes started so far (for benchmarks and the "constant process count" tests). */
+  get commandCount(): number {
+    return this.#runner.count;
+  }
+
+  /** Kernel objects the last readKernel left out because the model cannot express them. */
+  get skipped(): readonly SkippedObject[] {
+    return this.#skipped;
+  }
+
+  async readFacts(): Promise<Facts> {
+    const [addresses, main] = await Promise.all([
+      this.#mustRun(this.#ip('-j', 'addr', 'show')),
+      this.#mustRun(this.#ip('-4', '-N', '-j', 'route', 'show', 'table', 'main')),
+    ]);
+    return parseIpFacts(addresses.stdout, main.stdout);
+  }
+
+  async readKernel(request: ReadRequest): Promise<KernelState> {
+    const [rules, routes, nft, sysctls] = await Promise.all([
+      this.#mustRun(this.#ip('-4', '-N', '-j', '-d', 'rule', 'show')),
+      this.#mustRun(this.#ip('-4', '-N', '-j', '-d', 'route', 'show', 'table', 'all')),
+      this.#readNft(),
+      this.#readSysctls(request.sysctls),
+    ]);
+    const skipped: SkippedObject[] = [];
+    const state: KernelState = {
+      rules: parseIpRules(rules.stdout, {
+        onSkip: (entry, reason) => skipped.push({ source: 'rule', entry, reason }),
+      }),
+      routes: parseIpRoutes(routes.stdout, {
+        onSkip: (entry, reason) => skipped.push({ source: 'route', entry, reason }),
+      }),
+      nft,
+      sysctls,
+    };
+    this.#skipped = skipped;
+    return state;
+  }
+
+  async apply(steps: readonly Step[]): Promise<void> {
+    let index = 0;
+    while (index < steps.length) {
+      const step = steps[index]!;
+      if (isIpStep(step)) {
+        let end = index;
+        while (end < steps.length && isIpStep(steps[end]!)) end++;
+        await this.#applyIpBatch(steps.slice(index, end) as IpStep[], index);
+        index = end;
+      } else if (step.op === 'nft-replace') {
+        await this.#applyNft(step, index);
+        // Remember the mask so the next read recognises what was just written.
+        this.#markMask = step.markMask;
+        index++;
+      } else if (step.op === 'sysctl-set') {
+        let end = index;
+        while (end < steps.length && steps[end]!.op === 'sysctl-set') end++;
+        await this.#applySysctls(steps.slice(index, end) as Extract<Step, { op: 'sysctl-set' }>[], index);
+        index = end;
+      } else {
+        throw new StepFailedError(
+          `step ${index}: unknown op ${JSON.stringify((step as { op: unknown }).op)}`,
+          '',
+          index,
+          index,
+        );
+      }
+    }
+  }
+
+  async #applyIpBatch(batch: readonly IpStep[], offset: number): Promise<void> {
+    const text = renderIpBatch(batch);
+    const argv = this.#ip('-4', '-batch', '-');
+    const result = await this.#runner.run(argv, { stdin: text });
+    if (result.exitCode === 0) return;
+    // iproute2 reports "Command failed -:LINE" for kernel errors and stops there; syntax
+    // errors exit at once with no line number (never expected: lines are rendered).
+    const lineMatch = /Command failed -:(\d+)/.exec(result.stderr);
+    const detail = `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}`;
+    if (lineMatch === null) {
+      throw new StepFailedError(
+        `ip -batch: failed without naming a line (steps ${offset}..${offset + batch.length - 1} may be partly applied): ${firstLine(result.stderr)}`,
+        `${detail}\n--- batch ---\n${text}`,
+        undefined,
+        offset,
+      );
+    }
+    const line = Number(lineMatch[1]);
+    const failed = batch[line - 1];
+    const lineText = failed === undefined ? '?' : renderIpBatchLine(failed);
+    throw new StepFailedError(
+      `ip -batch line ${line} (step ${offset + line - 1}) failed: ${firstLine(result.stderr)}: ${lineText}`,
+      `${detail}\n--- line ${line} ---\n${lineText}`,
+      offset + line - 1,
+      offset + line - 1,
+    );
+  }
+
+  async #applyNft(step: Extract<Step, { op: 'nft-replace' }>, index: number): Promise<void> {
+    const text = renderNftTable(step.rules, step.markMask);
+    const argv = this.#nft('-f', '-');
+    const result = await this.#runner.run(argv, { stdin: text });
+    if (result.exitCode === 0) return;
+    throw new StepFailedError(
+      `nft -f (step ${index}, table ${NFT_TABLE_FAMILY} ${NFT_TABLE_NAME}) failed, nothing applied: ${firstLine(result.stderr)}`,
+      `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}\n--- transaction ---\n${text}`,
+      index,
+      index,
+    );
+  }
+
+  async #applySysctls(batch: readonly Extract<Step, { op: 'sysctl-set' }>[], offset: number): Promise<void> {
+    batch.forEach((step, i) => {
+      if (!SYSCTL_KEY.test(step.key) || !SYSCTL_VALUE.test(step.value)) {
+        throw new StepFailedError(
+          `sysctl ${step.key}=${step.value} (step ${offset + i}): refused, not a net.ipv4 key with a numeric value`,
+          '',
+          offset + i,
+          offset,
+        );
+      }
+    });
+    if (this.#netns === undefined) {
+      for (const [i, step] of batch.entries()) {
+        try {
+          await writeFile(join(this.#sysctlRoot, sysctlPath(step.key)), `${step.value}\n`);
+        } catch (error) {
+          throw new StepFailedError(
+            `sysctl ${step.key}=${step.value} (step ${offset + i}) failed: ${(error as Error).message}`,
+            String(error),
+            offset + i,
+            offset + i,
+          );
+        }
+      }
+      return;
+    }
+    // One process for the whole group; sysctl(8) goes on after a failing key, so on failure
+    // the keys it names failed and the others were written.
+    const argv = this.#inNetns(
+      'sysctl',
+      '-q',
+      '-w',
+      ...batch.map((step) => `${sysctlToolKey(step.key)}=${step.value}`),
+    );
+    const result = await this.#runner.run(argv);
+    if (result.exitCode === 0) return;
+    const failed = batch.findIndex((step) => result.stderr.includes(sysctlPath(step.key)));
+    throw new StepFailedError(
+      `sysctl (steps ${offset}..${offset + batch.length - 1}) failed: ${firstLine(result.stderr)}`,
+      `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}`,
+      failed < 0 ? undefined : offset + failed,
+      offset,
+    );
+  }
+
+  async #readNft(): Promise<KernelState['nft']> {
+    const argv = this.#nft('-j', 'list', 'table', NFT_TABLE_FAMILY, NFT_TABLE_NAME);
+    const result = await this.#runner.run(argv);
+    if (result.exitCode !== 0) {
+      if (/No such file or directory/.test(result.stderr)) return null;
+      throw commandError(argv, result);
+    }
+    return parseNftTable(result.stdout, { markMask: this.#markMask });
+  }
+
+  async #readSysctls(keys: readonly string[]): Promise<Record<string, string>> {
+    const wanted = keys.filter((key) => SYSCTL_KEY.test(key));
+    const out: Record<string, string> = {};
+    if (wanted.length === 0) return out;
+    if (this.#netns === undefined) {
+      await Promise.all(
+        wanted.map(async (key) => {
+          try {
+            out[key] = (await readFile(join(this.#sysctlRoot, sysctlPath(key)), 'utf8')).trim();
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          }
+        }),
+      );
+      return sortedRecord(out);
+    }
+    // `-e`: keys that do not exist (an interface that is gone) are left out, not an error.
+    const byToolKey = new Map(wanted.map((key) => [sysctlToolKey(key), key]));
+    const result = await this.#mustRun(this.#inNetns('sysctl', '-e', ...byToolKey.keys()));
+    for (const line of result.stdout.split('\n')) {
+      const separator = line.indexOf(' = ');
+      if (separator < 0) continue;
+      const key = byToolKey.get(line.slice(0, separator));
+      if (key !== undefined) out[key] = line.slice(separator + 3).trim();
+    }
+    return sortedRecord(out);
+  }
+
+  async #mustRun(argv: readonly string[]): Promise<CommandResult> {
+    const result = await this.#runner.run(argv);
+    if (result.exitCode !== 0) throw commandError(argv, result);
+    return result;
+  }
+
+  #ip(...args: string[]): string[] {
+    return this.#netns === undefined ? ['ip', ...args] : ['ip', '-n', this.#netns, ...args];
+  }
+
+  #nft(...args: string[]): string[] {
+    return this.#inNetns('nft', ...args);
+  }
+
+  #inNetns(...argv: string[]): string[] {
+    return this.#netns === undefined ? argv : ['ip', 'netns', 'exec', this.#netns, ...argv];
+  }
+}
+
+/**
+ * net.ipv4.conf.<if>.<leaf> → net/ipv4/conf/<if>/<leaf>: the interface name may itself
+ * contain dots (VLANs, `eth0.100`), so only the separators around it become slashes.
+ */
+export function sysctlPath(key: string): string {
+  const perInterface = /^net\.ipv4\.(conf|neigh)\.(.+)\.([a-z0-9_]+)$/.exec(key);
+  if (perInterface !== null) return `net/ipv4/${perInterface[1]}/${perInterface[2]}/${perInterface[3]}`;
+  return key.split('.').join('/');
+}
+
+/** The form sysctl(8) wants: dots inside an interface name are written as '/'. */
+export function sysctlToolKey(key: string): string {
+  const perInterface = /^net\.ipv4\.(conf|neigh)\.(.+)\.([a-z0-9_]+)$/.exec(key);
+  if (perInterface === null) return key;
+  return `net.ipv4.${perInterface[1]}.${perInterface[2]!.split('.').join('/')}.${perInterface[3]}`;
+}
+
+function commandError(argv: readonly string[], result: CommandResult): DataplaneError {
+  return new DataplaneError(
+    `${formatCommand(argv)} failed: ${firstLine(result.stderr) || `exit ${result.exitCode ?? result.signal}`}`,
+    `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}`,
+  );
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] ?? '';
+}
+
+function sortedRecord(record: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(record).sort()) out[key] = record[key]!;
+  return out;
+}
