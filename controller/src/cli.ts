@@ -1,0 +1,65 @@
+/**
+ * `uplink` — the controller CLI. This file is the one place that maps errors to exit
+ * codes: 0 ok, 1 the command's negative answer (invalid, changes, drift, failure),
+ * 2 usage or internal error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { compileCommand } from './commands/compile-command.js';
+import { validateCommand } from './commands/validate-command.js';
+import { ExitCode, UplinkError } from './errors.js';
+
+export const VERSION = '0.1.0';
+
+function buildProgram(): Command {
+  const program = new Command('uplink')
+    .description(
+      'GitOps for fleets of multi-homed Linux gateways: validate, compile and roll out routing from git',
+    )
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('validate')
+    .description(
+      'validate the fleet repository; exit 0 valid (warnings allowed), 1 invalid, 2 usage or internal error',
+    )
+    .option('--repo <dir>', 'fleet repository working directory', '.')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(validateCommand);
+
+  program
+    .command('compile')
+    .description("print one site's desired state as JSON or as a reviewable ip/nft script")
+    .argument('<site>', 'site name')
+    .option('--repo <dir>', 'fleet repository working directory', '.')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'script']).default('json'))
+    .action(compileCommand);
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof ExitCode) return e.code;
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0
+        ? 0
+        : 2;
+    }
+    if (e instanceof UplinkError) {
+      process.stderr.write(`uplink: ${e.message}\n`);
+      return e.kind === 'usage' || e.kind === 'internal' ? 2 : 1;
+    }
+    process.stderr.write(
+      `uplink: this is a bug; please report it with the details below\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    );
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv);

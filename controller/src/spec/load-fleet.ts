@@ -1,0 +1,343 @@
+/**
+ * The validation pipeline for a whole fleet repository: parse (with positions) → schema
+ * → group merge → per-site semantic rules → fleet-wide rules. Pure: it takes the files'
+ * text, so it serves a working directory and a git revision alike.
+ */
+import { assignWaves } from './assign-waves.js';
+import { checkHealth, checkSite } from './check-site.js';
+import { type Diagnostic, hasErrors, sortDiagnostics } from './diagnostic.js';
+import { parseDuration } from './duration.js';
+import { type LoadedGroup, mergeSite } from './merge-groups.js';
+import { diagnosticAt, type ParsedFile, parseYamlFile } from './parse-yaml-file.js';
+import { validateWithSchema } from './schema-diagnostics.js';
+import { type FleetSpec, fleetSpec, groupSpec, type SiteSpec, siteSpec } from './spec-schema.js';
+import {
+  BUILTIN_DEFAULTS,
+  type FleetDefaults,
+  type ValidFleet,
+  type ValidRollout,
+  type ValidSite,
+} from './valid-site.js';
+
+export interface FleetLoad {
+  /** Present only when there is no error. */
+  readonly fleet?: ValidFleet;
+  /** Sites that validated, even when others did not (for plan/explain of a partly broken head). */
+  readonly validSites: readonly ValidSite[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** `files`: repository-relative path → text. Only fleet.yaml, groups/*.yaml and sites/*.yaml are read. */
+export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
+  const diagnostics: Diagnostic[] = [];
+  const yamlFiles = [...files.keys()].filter((f) => /\.ya?ml$/.test(f)).sort();
+
+  const fleetText = files.get('fleet.yaml') ?? files.get('fleet.yml');
+  let fleetParsed: ParsedFile | undefined;
+  let fleetValue: FleetSpec | undefined;
+  if (fleetText === undefined) {
+    diagnostics.push({
+      severity: 'error',
+      file: 'fleet.yaml',
+      line: 1,
+      col: 1,
+      path: '',
+      message:
+        'fleet.yaml: missing; create it with at least a rollout: section (see fleet-repo-example/fleet.yaml)',
+    });
+  } else {
+    const { parsed, diagnostics: d } = parseYamlFile(
+      files.has('fleet.yaml') ? 'fleet.yaml' : 'fleet.yml',
+      fleetText,
+    );
+    diagnostics.push(...d);
+    fleetParsed = parsed;
+    if (d.every((x) => x.severity !== 'error')) {
+      const r = validateWithSchema(parsed, fleetSpec);
+      diagnostics.push(...r.diagnostics);
+      fleetValue = r.value;
+    }
+  }
+  const defaults =
+    fleetValue && fleetParsed ? resolveDefaults(fleetValue, fleetParsed, diagnostics) : BUILTIN_DEFAULTS;
+
+  const groups = new Map<string, LoadedGroup>();
+  for (const file of yamlFiles.filter((f) => f.startsWith('groups/'))) {
+    const { parsed, diagnostics: d } = parseYamlFile(file, files.get(file)!);
+    diagnostics.push(...d);
+    if (d.some((x) => x.severity === 'error')) continue;
+    const r = validateWithSchema(parsed, groupSpec);
+    diagnostics.push(...r.diagnostics);
+    if (!r.value) continue;
+    const prior = groups.get(r.value.name);
+    if (prior) {
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          ['name'],
+          'error',
+          `group ${r.value.name}: already defined in ${prior.parsed.file}; group names must be unique`,
+        ),
+      );
+      continue;
+    }
+    groups.set(r.value.name, { spec: r.value, parsed });
+  }
+
+  const validSites: ValidSite[] = [];
+  const siteFiles = yamlFiles.filter((f) => f.startsWith('sites/'));
+  const seenNames = new Map<string, string>();
+  const seenMgmt = new Map<string, string>();
+  let invalidSites = 0;
+  for (const file of siteFiles) {
+    const { parsed, diagnostics: d } = parseYamlFile(file, files.get(file)!);
+    diagnostics.push(...d);
+    if (d.some((x) => x.severity === 'error')) {
+      invalidSites++;
+      continue;
+    }
+    const r = validateWithSchema<SiteSpec>(parsed, siteSpec);
+    diagnostics.push(...r.diagnostics);
+    if (!r.value) {
+      invalidSites++;
+      continue;
+    }
+    const spec = r.value;
+    const stem = file.replace(/^sites\//, '').replace(/\.ya?ml$/, '');
+    if (stem !== spec.name) {
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          ['name'],
+          'warning',
+          `site ${spec.name}: file is named ${file}; name the file sites/${spec.name}.yaml so people find it`,
+        ),
+      );
+    }
+    const dupe = seenNames.get(spec.name);
+    if (dupe) {
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          ['name'],
+          'error',
+          `site ${spec.name}: name already used by ${dupe}; site names must be unique`,
+        ),
+      );
+      invalidSites++;
+      continue;
+    }
+    seenNames.set(spec.name, file);
+    const mgmtKey = `${spec.management.address}:${spec.management.port ?? 22}`;
+    const mgmtDupe = seenMgmt.get(mgmtKey);
+    if (mgmtDupe) {
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          ['management', 'address'],
+          'error',
+          `site ${spec.name}: management address ${mgmtKey} is already used by site ${mgmtDupe}; each router needs its own`,
+        ),
+      );
+    }
+    seenMgmt.set(mgmtKey, spec.name);
+
+    const merged = mergeSite({ spec, parsed }, groups);
+    diagnostics.push(...merged.diagnostics);
+    const checked = checkSite(merged.merged, defaults);
+    diagnostics.push(...checked.diagnostics);
+    if (checked.site && !hasErrors(merged.diagnostics) && !mgmtDupe) validSites.push(checked.site);
+    else invalidSites++;
+  }
+  if (siteFiles.length === 0) {
+    diagnostics.push({
+      severity: 'warning',
+      file: 'sites',
+      line: 1,
+      col: 1,
+      path: '',
+      message: 'sites: no site files; add sites/<name>.yaml',
+    });
+  }
+
+  let rollout: ValidRollout | undefined;
+  if (fleetParsed && fleetValue) {
+    rollout = resolveRollout(fleetValue, fleetParsed, diagnostics);
+    if (rollout && invalidSites === 0) checkWaves(rollout, validSites, fleetParsed, diagnostics);
+  }
+
+  const sorted = sortDiagnostics(diagnostics);
+  const ok = !hasErrors(sorted) && rollout !== undefined;
+  return {
+    fleet: ok ? { defaults, rollout: rollout!, sites: validSites } : undefined,
+    validSites,
+    diagnostics: sorted,
+  };
+}
+
+function resolveDefaults(spec: FleetSpec, parsed: ParsedFile, diagnostics: Diagnostic[]): FleetDefaults {
+  const d = spec.defaults ?? {};
+  const p = d.priorities ?? {};
+  const b = BUILTIN_DEFAULTS;
+  const defaults: FleetDefaults = {
+    protocol: d.protocol ?? b.protocol,
+    markMask: d.markMask ?? b.markMask,
+    tables: d.tables ?? b.tables,
+    balanceTable: d.balanceTable === 'default' ? 253 : (d.balanceTable ?? b.balanceTable),
+    drift: d.drift ?? b.drift,
+    priorities: {
+      suppressMain: p.suppressMain ?? b.priorities.suppressMain,
+      track: p.track ?? b.priorities.track,
+      source: p.source ?? b.priorities.source,
+      policy: p.policy ?? b.priorities.policy,
+      balance: p.balance ?? b.priorities.balance,
+      fallback: p.fallback ?? b.priorities.fallback,
+    },
+    health: checkHealth(b.health, d.health, (path, message) =>
+      diagnostics.push(
+        diagnosticAt(parsed, ['defaults', 'health', ...path], 'error', `defaults.health.${message}`),
+      ),
+    ),
+  };
+  const err = (path: (string | number)[], message: string) =>
+    diagnostics.push(diagnosticAt(parsed, path, 'error', message));
+  const bands: [string, readonly [number, number]][] = [
+    ['suppressMain', [defaults.priorities.suppressMain, defaults.priorities.suppressMain]],
+    ['track', defaults.priorities.track],
+    ['source', defaults.priorities.source],
+    ['policy', defaults.priorities.policy],
+    ['balance', [defaults.priorities.balance, defaults.priorities.balance]],
+    ['fallback', defaults.priorities.fallback],
+  ];
+  for (const [name, [lo, hi]] of bands) {
+    if (lo < 1 || hi > 32765 || lo > hi) {
+      err(
+        ['defaults', 'priorities', name],
+        `defaults.priorities.${name}: ${lo}–${hi} must be an ascending range within 1–32765 (0, 32766 and 32767 are the kernel's local, main and default rules)`,
+      );
+    }
+  }
+  for (let i = 0; i < bands.length; i++) {
+    for (let j = i + 1; j < bands.length; j++) {
+      const [an, [alo, ahi]] = bands[i]!;
+      const [bn, [blo, bhi]] = bands[j]!;
+      if (alo <= bhi && blo <= ahi) {
+        err(
+          ['defaults', 'priorities', bn],
+          `defaults.priorities.${bn}: ${blo}–${bhi} overlaps ${an} (${alo}–${ahi}); priority bands must not overlap`,
+        );
+      }
+    }
+  }
+  if (defaults.protocol < 5 || defaults.protocol > 255) {
+    err(
+      ['defaults', 'protocol'],
+      `defaults.protocol: ${defaults.protocol} is reserved or out of range; write a value 5–255 (default 252)`,
+    );
+  }
+  if (defaults.markMask === 0 || defaults.markMask > 0xffffffff) {
+    err(['defaults', 'markMask'], 'defaults.markMask: must be a non-zero 32-bit mask, e.g. 0xff00');
+  }
+  const [tlo, thi] = defaults.tables;
+  if (tlo < 1 || thi > 0xfffffffe || tlo > thi || (tlo <= 255 && thi >= 253)) {
+    err(
+      ['defaults', 'tables'],
+      `defaults.tables: ${tlo}–${thi} must be an ascending range that avoids 253–255 (default, main, local)`,
+    );
+  }
+  return defaults;
+}
+
+function resolveRollout(
+  spec: FleetSpec,
+  parsed: ParsedFile,
+  diagnostics: Diagnostic[],
+): ValidRollout | undefined {
+  const r = spec.rollout;
+  if (!r) {
+    diagnostics.push(
+      diagnosticAt(
+        parsed,
+        [],
+        'error',
+        'fleet.yaml: rollout is required; add rollout: with waves: [{name: canary, select: {labels: {canary: "true"}}}, {name: rest}]',
+      ),
+    );
+    return undefined;
+  }
+  const names = new Set<string>();
+  const waves = r.waves.map((w, i) => {
+    const at = (...k: string[]) => ['rollout', 'waves', i, ...k];
+    if (names.has(w.name))
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          at('name'),
+          'error',
+          `rollout.waves ${w.name}: name used twice; wave names must be unique`,
+        ),
+      );
+    names.add(w.name);
+    const kinds = [w.select, w.percent, w.count].filter((x) => x !== undefined).length;
+    if (kinds > 1)
+      diagnostics.push(
+        diagnosticAt(parsed, at(), 'error', `rollout.waves ${w.name}: use one of select, percent or count`),
+      );
+    if (w.select && !w.select.labels && !w.select.sites) {
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          at('select'),
+          'error',
+          `rollout.waves ${w.name}: select needs labels: or sites:`,
+        ),
+      );
+    }
+    return {
+      name: w.name,
+      select: w.select ? { labels: w.select.labels ?? {}, sites: w.select.sites ?? [] } : null,
+      percent: w.percent ?? null,
+      count: w.count ?? null,
+      concurrency: w.concurrency ?? 16,
+      maxFailures: w.maxFailures ?? 0,
+      bakeMs: w.bake !== undefined ? parseDuration(w.bake) : 0,
+    };
+  });
+  return {
+    confirmWithinMs: r.confirmWithin !== undefined ? parseDuration(r.confirmWithin) : 60_000,
+    siteTimeoutMs: r.siteTimeout !== undefined ? parseDuration(r.siteTimeout) : 120_000,
+    rollbackOnFailure: r.rollbackOnFailure ?? false,
+    waves,
+  };
+}
+
+function checkWaves(
+  rollout: ValidRollout,
+  sites: readonly ValidSite[],
+  parsed: ParsedFile,
+  diagnostics: Diagnostic[],
+): void {
+  const { waves, unassigned } = assignWaves(sites, rollout.waves);
+  waves.forEach((w, i) => {
+    if (w.sites.length === 0) {
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          ['rollout', 'waves', i],
+          'error',
+          `rollout.waves ${w.wave.name}: selects no site; fix its select or remove the wave`,
+        ),
+      );
+    }
+  });
+  if (unassigned.length > 0) {
+    diagnostics.push(
+      diagnosticAt(
+        parsed,
+        ['rollout', 'waves'],
+        'error',
+        `rollout.waves: sites ${unassigned.join(', ')} fall in no wave; end the list with a wave that takes the rest, e.g. - name: rest`,
+      ),
+    );
+  }
+}

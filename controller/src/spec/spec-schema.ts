@@ -1,0 +1,204 @@
+/**
+ * Schemas of the files in a fleet repository, exactly as written by people: every key
+ * optional where a default or a group can supply it, every object strict so a typo such
+ * as `gatway:` is an error. Semantic rules that need the whole site or fleet live in
+ * check-site.ts / check-fleet.ts.
+ */
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_-]{0,30}$/,
+    'a name of 1–31 characters: lower-case letters, digits, "_" or "-", starting with a letter',
+  );
+const siteName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_.-]{0,62}$/,
+    'a site name of 1–63 characters: lower-case letters, digits, ".", "_" or "-"',
+  );
+const interfaceName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/,
+    'a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
+  );
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'a duration such as 500ms, 2s, 5m or 1h');
+const uint = z.number().int().min(0);
+/** An address, CIDR or port expression; checked in detail by the semantic rules. */
+const text = z.string().min(1);
+const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
+const portSpec = z.union([
+  z.number().int(),
+  z.string().regex(/^\d+(-\d+)?$/, 'a port (25) or range ("8000-8080")'),
+]);
+
+export const healthSpec = z
+  .object({
+    enabled: z.boolean().optional(),
+    method: z.enum(['icmp', 'tcp']).optional(),
+    tcpPort: z.number().int().min(1).max(65535).optional(),
+    targets: z.array(text).optional(),
+    interval: duration.optional(),
+    timeout: duration.optional(),
+    failAfter: z.number().int().min(1).max(100).optional(),
+    recoverAfter: z.number().int().min(1).max(100).optional(),
+    minTargetsUp: z.number().int().min(1).max(16).optional(),
+  })
+  .strict();
+export type HealthSpec = z.infer<typeof healthSpec>;
+
+export const providerSpec = z
+  .object({
+    name,
+    remove: z.literal(true).optional(),
+    interface: interfaceName.optional(),
+    /** The uplink's own static address with prefix (e.g. 198.51.100.2/30); omit when dynamic. */
+    address: text.optional(),
+    gateway: text.optional(),
+    table: z.number().int().min(1).max(0xfffffffe).nullable().optional(),
+    mark: uint.nullable().optional(),
+    /** `null` removes an inherited value (e.g. a group's balance on a site's fallback uplink). */
+    balance: z.number().int().nullable().optional(),
+    fallback: z.union([z.boolean(), z.number().int()]).nullable().optional(),
+    track: z.boolean().optional(),
+    snat: text.optional(),
+    rpFilter: z.enum(['off', 'strict', 'loose']).optional(),
+    health: healthSpec.optional(),
+  })
+  .strict();
+export type ProviderSpec = z.infer<typeof providerSpec>;
+
+export const policySpec = z
+  .object({
+    name,
+    remove: z.literal(true).optional(),
+    from: oneOrMany(text).optional(),
+    to: oneOrMany(text).optional(),
+    iif: interfaceName.optional(),
+    uid: z.union([z.number().int(), z.string()]).optional(),
+    proto: z.enum(['tcp', 'udp', 'icmp']).optional(),
+    dport: oneOrMany(portSpec).optional(),
+    sport: oneOrMany(portSpec).optional(),
+    tos: z.number().int().optional(),
+    mark: z.union([z.number().int(), z.string()]).optional(),
+    traffic: z.enum(['all', 'local', 'forwarded']).optional(),
+    via: z.array(name).optional(),
+    action: z.enum(['route', 'blackhole', 'unreachable', 'prohibit']).optional(),
+    priority: z.number().int().optional(),
+  })
+  .strict();
+export type PolicySpec = z.infer<typeof policySpec>;
+
+export const lanSpec = z
+  .object({
+    interface: interfaceName,
+    remove: z.literal(true).optional(),
+    subnets: z.array(text).optional(),
+  })
+  .strict();
+export type LanSpec = z.infer<typeof lanSpec>;
+
+export const managementSpec = z
+  .object({
+    address: text,
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name')
+      .optional(),
+    hostKey: z
+      .string()
+      .regex(
+        /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/=]+$/,
+        'an OpenSSH public host key line: "ssh-ed25519 AAAA…"',
+      ),
+  })
+  .strict();
+export type ManagementSpec = z.infer<typeof managementSpec>;
+
+export const siteSettingsSpec = z
+  .object({
+    markMask: uint.optional(),
+    protocol: z.number().int().optional(),
+    balanceTable: z.union([z.number().int(), z.literal('default')]).optional(),
+    adoptTables: z.array(z.number().int()).optional(),
+    drift: z.enum(['report', 'heal']).optional(),
+  })
+  .strict();
+export type SiteSettingsSpec = z.infer<typeof siteSettingsSpec>;
+
+const siteBody = {
+  extends: z.array(name).optional(),
+  labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9_./-]{0,62}$/, 'a label key'), z.string()).optional(),
+  settings: siteSettingsSpec.optional(),
+  lan: z.array(lanSpec).optional(),
+  providers: z.array(providerSpec).optional(),
+  policies: z.array(policySpec).optional(),
+  sysctls: z.record(z.string(), z.union([z.string(), z.number().int()])).optional(),
+};
+
+export const groupSpec = z.object({ name, description: z.string().optional(), ...siteBody }).strict();
+export type GroupSpec = z.infer<typeof groupSpec>;
+
+export const siteSpec = z
+  .object({ name: siteName, description: z.string().optional(), management: managementSpec, ...siteBody })
+  .strict();
+export type SiteSpec = z.infer<typeof siteSpec>;
+
+const band = z.tuple([z.number().int(), z.number().int()]);
+
+export const waveSpec = z
+  .object({
+    name,
+    select: z
+      .object({ labels: z.record(z.string(), z.string()).optional(), sites: z.array(siteName).optional() })
+      .strict()
+      .optional(),
+    percent: z.number().min(1).max(100).optional(),
+    count: z.number().int().min(1).optional(),
+    concurrency: z.number().int().min(1).max(1024).optional(),
+    maxFailures: z.number().int().min(0).optional(),
+    bake: duration.optional(),
+  })
+  .strict();
+export type WaveSpec = z.infer<typeof waveSpec>;
+
+export const fleetSpec = z
+  .object({
+    description: z.string().optional(),
+    defaults: z
+      .object({
+        protocol: z.number().int().optional(),
+        markMask: uint.optional(),
+        tables: band.optional(),
+        balanceTable: z.union([z.number().int(), z.literal('default')]).optional(),
+        drift: z.enum(['report', 'heal']).optional(),
+        priorities: z
+          .object({
+            suppressMain: z.number().int().optional(),
+            track: band.optional(),
+            source: band.optional(),
+            policy: band.optional(),
+            balance: z.number().int().optional(),
+            fallback: band.optional(),
+          })
+          .strict()
+          .optional(),
+        health: healthSpec.optional(),
+      })
+      .strict()
+      .optional(),
+    rollout: z
+      .object({
+        confirmWithin: duration.optional(),
+        siteTimeout: duration.optional(),
+        rollbackOnFailure: z.boolean().optional(),
+        waves: z.array(waveSpec).min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type FleetSpec = z.infer<typeof fleetSpec>;

@@ -1,0 +1,133 @@
+/** The fully-defaulted, checked form of a site that the compiler consumes. */
+import type { HealthSettings, SnatMode } from '../../../agent/src/model/desired-state.js';
+
+export type Band = readonly [number, number];
+
+export interface FleetDefaults {
+  readonly protocol: number;
+  readonly markMask: number;
+  readonly tables: Band;
+  readonly balanceTable: number;
+  readonly drift: 'report' | 'heal';
+  readonly priorities: {
+    readonly suppressMain: number;
+    readonly track: Band;
+    readonly source: Band;
+    readonly policy: Band;
+    readonly balance: number;
+    readonly fallback: Band;
+  };
+  readonly health: HealthSettings;
+}
+
+export const BUILTIN_DEFAULTS: FleetDefaults = {
+  protocol: 252,
+  markMask: 0xff00,
+  tables: [100, 199],
+  balanceTable: 200,
+  drift: 'report',
+  priorities: {
+    suppressMain: 900,
+    track: [1000, 1999],
+    source: [2000, 2999],
+    policy: [10000, 19999],
+    balance: 30000,
+    fallback: [30001, 30099],
+  },
+  // Declares a dead uplink down in about 1.5–2 s: three lost rounds at 500 ms.
+  health: {
+    enabled: true,
+    method: 'icmp',
+    targets: [],
+    intervalMs: 500,
+    timeoutMs: 400,
+    failAfter: 3,
+    recoverAfter: 5,
+    minTargetsUp: 1,
+  },
+};
+
+export interface ValidProvider {
+  readonly name: string;
+  readonly interface: string;
+  /** Static address with prefix length, when declared (e.g. 198.51.100.2/30). */
+  readonly address: { readonly address: string; readonly prefixLength: number } | null;
+  readonly gateway: { kind: 'static'; address: string } | { kind: 'detect' } | { kind: 'point-to-point' };
+  readonly table: number;
+  readonly mark: number;
+  readonly balance: number | null;
+  readonly fallback: number | null;
+  readonly track: boolean;
+  readonly snat: SnatMode;
+  readonly rpFilter: 'off' | 'strict' | 'loose';
+  readonly health: HealthSettings;
+}
+
+export interface ValidPolicy {
+  readonly name: string;
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+  readonly iif: readonly string[];
+  readonly uid: { readonly start: number; readonly end: number } | null;
+  readonly proto: 'tcp' | 'udp' | 'icmp' | null;
+  readonly dport: readonly { readonly start: number; readonly end: number }[];
+  readonly sport: readonly { readonly start: number; readonly end: number }[];
+  readonly tos: number | null;
+  readonly mark: { readonly value: number; readonly mask: number } | null;
+  readonly via: readonly string[];
+  readonly action: 'route' | 'blackhole' | 'unreachable' | 'prohibit';
+  /** First rule priority; the policy's rules are consecutive from here. */
+  readonly priority: number;
+  /** Number of `ip rule`s the policy expands to. */
+  readonly ruleCount: number;
+}
+
+export interface ValidSite {
+  readonly name: string;
+  readonly file: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly management: {
+    readonly address: string;
+    readonly port: number;
+    readonly user: string;
+    readonly hostKey: string;
+  };
+  readonly lan: readonly { readonly interface: string; readonly subnets: readonly string[] }[];
+  readonly providers: readonly ValidProvider[];
+  readonly policies: readonly ValidPolicy[];
+  readonly sysctls: Readonly<Record<string, string>>;
+  readonly settings: {
+    readonly protocol: number;
+    readonly markMask: number;
+    readonly balanceTable: number;
+    readonly adoptTables: readonly number[];
+    readonly drift: 'report' | 'heal';
+    readonly priorities: FleetDefaults['priorities'];
+  };
+}
+
+export interface ValidWave {
+  readonly name: string;
+  readonly select: {
+    readonly labels: Readonly<Record<string, string>>;
+    readonly sites: readonly string[];
+  } | null;
+  readonly percent: number | null;
+  readonly count: number | null;
+  readonly concurrency: number;
+  readonly maxFailures: number;
+  readonly bakeMs: number;
+}
+
+export interface ValidRollout {
+  readonly confirmWithinMs: number;
+  readonly siteTimeoutMs: number;
+  readonly rollbackOnFailure: boolean;
+  readonly waves: readonly ValidWave[];
+}
+
+export interface ValidFleet {
+  readonly defaults: FleetDefaults;
+  readonly rollout: ValidRollout;
+  readonly sites: readonly ValidSite[];
+}
