@@ -11,8 +11,11 @@ export function describeTable(table: number): string {
 }
 
 /** e.g. `priority 2000 from 203.0.113.5/32 lookup 101` */
-export function describeRule(rule: KernelRule, options: { protocol?: boolean } = {}): string {
-  const parts = [`priority ${rule.priority}`];
+export function describeRule(
+  rule: KernelRule,
+  options: { priority?: boolean; protocol?: boolean } = {},
+): string {
+  const parts = options.priority === false ? [] : [`priority ${rule.priority}`];
   parts.push(`from ${rule.from ?? 'all'}`);
   if (rule.to !== undefined) parts.push(`to ${rule.to}`);
   if (rule.tos !== undefined) parts.push(`tos ${rule.tos}`);

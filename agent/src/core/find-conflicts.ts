@@ -48,7 +48,7 @@ export function findConflicts(
       kind: 'rule',
       rule,
       message:
-        `priority ${rule.priority} holds a rule not written by Uplink: ${describeRule(rule)}; ` +
+        `priority ${rule.priority} holds a rule not written by Uplink: ${describeRule(rule, { priority: false })}; ` +
         `delete it or move Uplink's rule priorities away from ${rule.priority}`,
     }));
 
