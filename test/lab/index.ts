@@ -1,0 +1,19 @@
+/** Namespace lab for kernel tests; see lab.ts (primitives) and router-topology.ts (the standard router). */
+export {
+  type ExecOptions,
+  type ExecResult,
+  Lab,
+  LabCommandError,
+  LabProcess,
+  useLab,
+  type VethEnd,
+  withLab,
+} from './lab.js';
+export { type NamespaceSupport, probeNamespaceSupport, requireRoot } from './require-root.js';
+export {
+  buildRouterTopology,
+  type IspHandle,
+  type IspOptions,
+  type RouterTopology,
+  type RouterTopologyOptions,
+} from './router-topology.js';
