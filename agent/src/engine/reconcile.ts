@@ -1,0 +1,119 @@
+/**
+ * Apply a desired state: read → plan → (refuse on problems/conflicts) → snapshot → apply →
+ * re-read → verify. Any failure after the first kernel change rolls back to the snapshot.
+ */
+import { assemblePlan, type Plan } from '../core/assemble-plan.js';
+import type { ChangeSet } from '../core/diff.js';
+import { diff } from '../core/diff.js';
+import { owned } from '../core/owned.js';
+import type { UnavailableProvider } from '../core/resolve.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { ConflictError, InvalidInputError, KernelError, VerifyFailedError } from '../errors.js';
+import type { DesiredState } from '../model/desired-state.js';
+import type { Health } from '../model/kernel-state.js';
+import type { Step } from '../model/steps.js';
+import { asKernelError, readCurrent, scopeFor } from './read-current.js';
+import { rollBack } from './restore-snapshot.js';
+import { type SnapshotRecord, StateStore } from './state-store.js';
+
+export interface EngineOptions {
+  readonly stateDir: string;
+  /** Injected clock for timestamps in the state directory. */
+  readonly now?: () => Date;
+}
+
+export interface ReconcileReport {
+  readonly changes: ChangeSet;
+  readonly steps: readonly Step[];
+  readonly unavailable: readonly UnavailableProvider[];
+  /** The kernel read back equal to the effective state. */
+  readonly verified: boolean;
+}
+
+export async function reconcile(
+  dataplane: Dataplane,
+  desired: DesiredState,
+  health: Health,
+  options: EngineOptions,
+): Promise<ReconcileReport> {
+  const store = new StateStore(options.stateDir);
+  const now = options.now ?? (() => new Date());
+  return store.withLock(async () => {
+    const applied = await store.readApplied();
+    const scope = scopeFor(desired, applied?.desired);
+    const { facts, kernel } = await readCurrent(dataplane, scope);
+    const plan = assemblePlan({ desired, facts, health, current: kernel, scope });
+    refuseUnsafe(plan);
+    const record = { version: 1 as const, appliedAt: now().toISOString(), desired };
+
+    if (plan.steps.length === 0) {
+      await store.writeApplied(record);
+      return { changes: [], steps: [], unavailable: plan.unavailable, verified: true };
+    }
+
+    const snapshot: SnapshotRecord = {
+      version: 1,
+      createdAt: now().toISOString(),
+      state: plan.owned,
+      scope: {
+        protocols: [...scope.protocols],
+        tables: [...scope.tables],
+        adoptTables: [...scope.adoptTables],
+        sysctls: [...scope.sysctls],
+      },
+      markMask: applied?.desired.settings.markMask ?? desired.settings.markMask,
+      previous: applied ?? null,
+    };
+    await store.writeSnapshot(snapshot);
+    const journal = { site: desired.site, hash: desired.hash, changes: plan.changes.length };
+
+    try {
+      await dataplane.apply(plan.steps);
+    } catch (error) {
+      const revert = await rollBack(dataplane, snapshot);
+      await store.appendJournal({
+        at: now().toISOString(),
+        op: 'apply',
+        ...journal,
+        result: 'kernel-error',
+        revert,
+      });
+      const failure = asKernelError(error, 'the kernel refused a step', revert.outcome);
+      if (failure instanceof KernelError) {
+        throw new KernelError(failure.message, failure.detail, revert.outcome, revert.detail);
+      }
+      throw failure;
+    }
+
+    let differences: ChangeSet;
+    try {
+      const reread = owned(await dataplane.readKernel({ sysctls: scope.sysctls }), scope);
+      differences = diff(plan.effective, reread);
+    } catch (error) {
+      const revert = await rollBack(dataplane, snapshot);
+      throw asKernelError(error, 're-reading the kernel after apply failed', revert.outcome);
+    }
+    if (differences.length > 0) {
+      const revert = await rollBack(dataplane, snapshot);
+      await store.appendJournal({
+        at: now().toISOString(),
+        op: 'apply',
+        ...journal,
+        result: 'verify-failed',
+        revert,
+      });
+      throw new VerifyFailedError(differences, revert.outcome, revert.detail);
+    }
+
+    await store.writeApplied(record);
+    await store.appendJournal({ at: now().toISOString(), op: 'apply', ...journal, result: 'ok' });
+    return { changes: plan.changes, steps: plan.steps, unavailable: plan.unavailable, verified: true };
+  });
+}
+
+export function refuseUnsafe(plan: Plan): void {
+  if (plan.problems.length > 0) {
+    throw new InvalidInputError('the desired state is inconsistent; nothing was changed', plan.problems);
+  }
+  if (plan.conflicts.length > 0) throw new ConflictError(plan.conflicts);
+}

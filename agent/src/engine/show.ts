@@ -1,0 +1,43 @@
+/** What Uplink owns right now, the facts it resolves against, and what it last applied. */
+import { mergeOwnershipScopes, type OwnershipScope, owned } from '../core/owned.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Facts, KernelState } from '../model/kernel-state.js';
+import { readCurrent, scopeFor } from './read-current.js';
+import type { EngineOptions } from './reconcile.js';
+import { StateStore } from './state-store.js';
+
+/** The protocol tag assumed before anything was applied (DESIGN.md: default 252). */
+const DEFAULT_PROTOCOL = 252;
+
+export interface ShowReport {
+  readonly facts: Facts;
+  readonly owned: KernelState;
+  readonly scope: OwnershipScope;
+  readonly applied: { readonly site: string; readonly hash: string; readonly appliedAt: string } | null;
+  readonly snapshot: { readonly createdAt: string } | null;
+}
+
+export async function show(
+  dataplane: Dataplane,
+  options: Pick<EngineOptions, 'stateDir'>,
+): Promise<ShowReport> {
+  const store = new StateStore(options.stateDir);
+  const applied = await store.readApplied();
+  const snapshot = await store.readSnapshot();
+  const base: OwnershipScope =
+    applied === undefined
+      ? { protocols: [DEFAULT_PROTOCOL], tables: [], adoptTables: [], sysctls: [] }
+      : scopeFor(applied.desired, undefined);
+  const scope = mergeOwnershipScopes(base, snapshot?.scope);
+  const { facts, kernel } = await readCurrent(dataplane, scope);
+  return {
+    facts,
+    owned: owned(kernel, scope),
+    scope,
+    applied:
+      applied === undefined
+        ? null
+        : { site: applied.desired.site, hash: applied.desired.hash, appliedAt: applied.appliedAt },
+    snapshot: snapshot === undefined ? null : { createdAt: snapshot.createdAt },
+  };
+}
