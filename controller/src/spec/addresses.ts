@@ -1,14 +1,15 @@
 /** IPv4 address and CIDR checks with messages that say what to write instead (ipaddr.js does the math). */
 import ipaddr from 'ipaddr.js';
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
+/** `ipv6` marks a well-formed IPv6 value, so callers do not offer IPv4 alternatives to it. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; message: string; ipv6?: true };
 
 export function checkAddress(text: string): Checked<string> {
   if (!ipaddr.isValid(text))
     return { ok: false, message: `"${text}" is not an IPv4 address; write e.g. 198.51.100.1` };
   const addr = ipaddr.parse(text);
   if (addr.kind() === 'ipv6')
-    return { ok: false, message: `"${text}" is IPv6; Uplink supports IPv4 only for now` };
+    return { ok: false, message: `"${text}" is IPv6; Uplink supports IPv4 only for now`, ipv6: true };
   if (!ipaddr.IPv4.isValidFourPartDecimal(text)) {
     return { ok: false, message: `"${text}" is not in dotted-quad form; write e.g. ${addr.toString()}` };
   }
@@ -23,7 +24,8 @@ export function checkNetwork(text: string): Checked<string> {
   }
   const [addrText, lenText] = text.split('/', 2) as [string, string];
   const a = checkAddress(addrText);
-  if (!a.ok) return a;
+  // Quote what was written (2001:db8::/32), not just its address part.
+  if (!a.ok) return { ...a, message: a.message.replace(`"${addrText}"`, `"${text}"`) };
   const len = Number(lenText);
   if (!/^\d{1,2}$/.test(lenText) || len > 32) {
     return { ok: false, message: `"${text}" has an invalid prefix length; write /0 to /32` };

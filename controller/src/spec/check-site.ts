@@ -93,6 +93,7 @@ export function checkSite(
     const label = `providers ${p.name}`;
     if (!p.interface) {
       err(item.origin, `${label}: interface is required; add interface: <uplink device, e.g. eth1 or ppp0>`);
+      if (p.gateway === undefined) err(item.origin, gatewayRequired(label));
       continue;
     }
     const lanClash = lan.find((l) => l.interface === p.interface);
@@ -119,10 +120,7 @@ export function checkSite(
 
     let gateway: ValidProvider['gateway'] = { kind: 'detect' };
     if (p.gateway === undefined) {
-      err(
-        item.origin,
-        `${label}: gateway is required; write an address (198.51.100.1), detect (DHCP) or point-to-point (PPP)`,
-      );
+      err(item.origin, gatewayRequired(label));
     } else if (p.gateway === 'detect') {
       gateway = { kind: 'detect' };
     } else if (p.gateway === 'point-to-point' || p.gateway === 'ppp') {
@@ -130,7 +128,7 @@ export function checkSite(
     } else {
       const c = checkAddress(p.gateway);
       if (!c.ok) {
-        err(at('gateway'), `${label}: gateway ${c.message}, or detect, or point-to-point`);
+        err(at('gateway'), `${label}: gateway ${c.message}${c.ipv6 ? '' : ', or detect, or point-to-point'}`);
       } else {
         gateway = { kind: 'static', address: c.value };
         if (address) {
@@ -214,9 +212,12 @@ export function checkSite(
       fallback = p.fallback;
     }
     if (fallback !== null && p.balance !== undefined) {
+      const balanceFile = at('balance').parsed.file;
       err(
         at('fallback'),
-        `${label}: a provider is either balanced or a fallback; remove balance or fallback`,
+        balanceFile !== at('fallback').parsed.file
+          ? `${label}: a provider is either balanced or a fallback, and balance is inherited from ${balanceFile}; write balance: null here to drop it`
+          : `${label}: a provider is either balanced or a fallback; remove balance or fallback`,
       );
     }
 
@@ -225,7 +226,7 @@ export function checkSite(
     else if (p.snat !== undefined && p.snat !== 'auto') {
       const c = checkAddress(p.snat);
       if (c.ok) snat = { kind: 'address', address: c.value };
-      else err(at('snat'), `${label}: snat ${c.message}, or auto, or none`);
+      else err(at('snat'), `${label}: snat ${c.message}${c.ipv6 ? '' : ', or auto, or none'}`);
     }
 
     const health = checkHealth({ ...defaults.health }, p.health, (path, message) =>
@@ -286,7 +287,7 @@ export function checkSite(
       if (start <= b.end && end >= b.start) {
         err(
           field(item, 'priority'),
-          `policies ${policy.name}: priorities ${start}–${end} collide with policy ${b.name} (${b.start}–${b.end}); choose a priority after ${b.end}`,
+          `policies ${policy.name}: ${span(start, end)} collide${start === end ? 's' : ''} with policy ${b.name} (${span(b.start, b.end)}); choose a priority after ${b.end}`,
         );
       }
     }
@@ -349,9 +350,23 @@ export function checkSite(
   };
 }
 
+function gatewayRequired(label: string): string {
+  return `${label}: gateway is required; write an address (198.51.100.1), detect (DHCP) or point-to-point (PPP)`;
+}
+
+function span(start: number, end: number): string {
+  return start === end ? `priority ${start}` : `priorities ${start}–${end}`;
+}
+
 function claim(map: Map<number, string>, key: number, owner: string, onClash: () => void): void {
   if (map.has(key)) onClash();
   else map.set(key, owner);
+}
+
+/** The low byte's bits outside Uplink's mask (or all bits outside it): a mask to suggest for policy marks. */
+function lowByteOutside(markMask: number): number {
+  const outside = ~markMask >>> 0;
+  return outside & 0xff || outside;
 }
 
 function lowestSetBit(mask: number): number {
@@ -477,7 +492,7 @@ function checkPolicy(
       if ((mask & markMask) >>> 0 !== 0) {
         fail(
           at('mark'),
-          `${label}: mark mask 0x${mask.toString(16)} overlaps Uplink's mark mask 0x${markMask.toString(16)}; match only bits outside it, e.g. ${m[1]}/0x${(~markMask & 0xff) >>> 0 || 0xff}`,
+          `${label}: mark mask 0x${mask.toString(16)} overlaps Uplink's mark mask 0x${markMask.toString(16)}; match only bits outside it (0x${(~markMask >>> 0).toString(16)}), e.g. mark: 0x1/0x${lowByteOutside(markMask).toString(16)}`,
         );
       } else if ((value & ~mask) >>> 0 !== 0) {
         fail(at('mark'), `${label}: mark value ${m[1]} has bits outside its mask 0x${mask.toString(16)}`);

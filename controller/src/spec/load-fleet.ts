@@ -5,7 +5,7 @@
  */
 import { assignWaves } from './assign-waves.js';
 import { checkHealth, checkSite } from './check-site.js';
-import { type Diagnostic, hasErrors, sortDiagnostics } from './diagnostic.js';
+import { type Diagnostic, formatDiagnostic, hasErrors, sortDiagnostics } from './diagnostic.js';
 import { parseDuration } from './duration.js';
 import { type LoadedGroup, mergeSite } from './merge-groups.js';
 import { diagnosticAt, type ParsedFile, parseYamlFile } from './parse-yaml-file.js';
@@ -166,7 +166,12 @@ export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
     if (rollout && invalidSites === 0) checkWaves(rollout, validSites, fleetParsed, diagnostics);
   }
 
-  const sorted = sortDiagnostics(diagnostics);
+  // A finding in a shared group file (a cycle, a duplicate name) is found once per site
+  // that extends it; report it once.
+  const sorted = sortDiagnostics(diagnostics).filter(
+    (d, i, all) =>
+      i === 0 || formatDiagnostic(d) !== formatDiagnostic(all[i - 1]!) || d.path !== all[i - 1]!.path,
+  );
   const ok = !hasErrors(sorted) && rollout !== undefined;
   return {
     fleet: ok ? { defaults, rollout: rollout!, sites: validSites } : undefined,
@@ -217,14 +222,18 @@ function resolveDefaults(spec: FleetSpec, parsed: ParsedFile, diagnostics: Diagn
       );
     }
   }
+  // Blame the band written in fleet.yaml, not a built-in default it runs into.
+  const written = (name: string) => (p as Record<string, unknown>)[name] !== undefined;
+  const span = ([lo, hi]: readonly [number, number]) => (lo === hi ? `${lo}` : `${lo}–${hi}`);
   for (let i = 0; i < bands.length; i++) {
     for (let j = i + 1; j < bands.length; j++) {
-      const [an, [alo, ahi]] = bands[i]!;
-      const [bn, [blo, bhi]] = bands[j]!;
-      if (alo <= bhi && blo <= ahi) {
+      const [an, ab] = bands[i]!;
+      const [bn, bb] = bands[j]!;
+      if (ab[0] <= bb[1] && bb[0] <= ab[1]) {
+        const [subject, sb, other, ob] = written(bn) || !written(an) ? [bn, bb, an, ab] : [an, ab, bn, bb];
         err(
-          ['defaults', 'priorities', bn],
-          `defaults.priorities.${bn}: ${blo}–${bhi} overlaps ${an} (${alo}–${ahi}); priority bands must not overlap`,
+          ['defaults', 'priorities', subject],
+          `defaults.priorities.${subject}: ${span(sb)} overlaps ${other} (${span(ob)}${written(other) ? '' : ', the default'}); priority bands must not overlap`,
         );
       }
     }

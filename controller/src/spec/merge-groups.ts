@@ -164,9 +164,24 @@ function mergeNamed<T extends { remove?: true }>(
   listName: string,
   diagnostics: Diagnostic[],
 ): void {
+  const seenHere = new Map<string, number>();
   items.forEach((item, index) => {
     const key = keyOf(item);
     const path = [listName, index] as const;
+    const first = seenHere.get(key);
+    if (first !== undefined) {
+      // Merging by name is for overriding an inherited item; twice in one file is a mistake.
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          [...path, listName === 'lan' ? 'interface' : 'name'],
+          'error',
+          `${listName} ${key}: already listed as ${listName}[${first}] in this file; list each ${listName === 'lan' ? 'interface' : 'name'} once`,
+        ),
+      );
+      return;
+    }
+    seenHere.set(key, index);
     const existing = target.get(key);
     if (item.remove) {
       if (!existing) {
@@ -175,7 +190,7 @@ function mergeNamed<T extends { remove?: true }>(
             parsed,
             [...path, 'remove'],
             'warning',
-            `${listName} "${key}": remove has nothing to remove; no inherited item has that name`,
+            `${listName} ${key}: remove: true has nothing to remove; no inherited item has that name`,
           ),
         );
       }

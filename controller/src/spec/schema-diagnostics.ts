@@ -45,14 +45,11 @@ function issueDiagnostics(parsed: ParsedFile, issue: Issue, root: z.ZodType): Di
     case 'invalid_type': {
       const got = describe(valueAt(parsed.value, path));
       if (got === 'missing') {
-        return [
-          diagnosticAt(
-            parsed,
-            path,
-            'error',
-            `${subject}: required; add ${lastKey(path)}: <${issue.expected}>`,
-          ),
-        ];
+        // For a missing section, say what goes in it rather than "<object>".
+        const required = issue.expected === 'object' ? requiredKeysAt(root, path) : [];
+        const what =
+          required.length > 0 ? ` with ${required.join(' and ')}` : ` <${issue.expected}>`;
+        return [diagnosticAt(parsed, path, 'error', `${subject}: required; add ${lastKey(path)}:${what}`)];
       }
       return [diagnosticAt(parsed, path, 'error', `${subject}: expected ${issue.expected}, found ${got}`)];
     }
@@ -120,8 +117,20 @@ function describe(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
+/** The keys an object schema at `path` requires. */
+function requiredKeysAt(root: z.ZodType, path: readonly (string | number)[]): string[] {
+  const shape = shapeAt(root, path);
+  return Object.entries(shape ?? {})
+    .filter(([, s]) => (s as { def?: { type?: string } }).def?.type !== 'optional')
+    .map(([k]) => k);
+}
+
 /** The keys a strict object schema allows at `path` (walking objects, arrays, optionals). */
 function allowedKeysAt(root: z.ZodType, path: readonly (string | number)[]): string[] {
+  return Object.keys(shapeAt(root, path) ?? {});
+}
+
+function shapeAt(root: z.ZodType, path: readonly (string | number)[]): Record<string, unknown> | undefined {
   let schema: unknown = root;
   const unwrap = (s: unknown): unknown => {
     let cur = s as { def?: { type?: string; innerType?: unknown; element?: unknown; options?: unknown[] } };
@@ -148,10 +157,10 @@ function allowedKeysAt(root: z.ZodType, path: readonly (string | number)[]): str
         def?: { type?: string; element?: unknown; shape?: Record<string, unknown> };
       };
       schema = typeof part === 'number' ? o?.def?.element : o?.def?.shape?.[part];
-    } else return [];
+    } else return undefined;
   }
   const s = unwrap(schema) as { def?: { type?: string; shape?: Record<string, unknown> } };
-  return s?.def?.type === 'object' ? Object.keys(s.def.shape ?? {}) : [];
+  return s?.def?.type === 'object' ? (s.def.shape ?? {}) : undefined;
 }
 
 /** The allowed word closest to `word` by edit distance, if it is plausibly a typo. */
