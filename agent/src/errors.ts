@@ -85,3 +85,10 @@ export class StateError extends UplinkError {
     super(message);
   }
 }
+
+/** Every error the agent raises on purpose; discriminated by `kind`. */
+export type AgentError = InvalidInputError | ConflictError | KernelError | VerifyFailedError | StateError;
+
+export function isAgentError(error: unknown): error is AgentError {
+  return error instanceof UplinkError;
+}
