@@ -47,8 +47,7 @@ function issueDiagnostics(parsed: ParsedFile, issue: Issue, root: z.ZodType): Di
       if (got === 'missing') {
         // For a missing section, say what goes in it rather than "<object>".
         const required = issue.expected === 'object' ? requiredKeysAt(root, path) : [];
-        const what =
-          required.length > 0 ? ` with ${required.join(' and ')}` : ` <${issue.expected}>`;
+        const what = required.length > 0 ? ` with ${required.join(' and ')}` : ` <${issue.expected}>`;
         return [diagnosticAt(parsed, path, 'error', `${subject}: required; add ${lastKey(path)}:${what}`)];
       }
       return [diagnosticAt(parsed, path, 'error', `${subject}: expected ${issue.expected}, found ${got}`)];
