@@ -1,0 +1,73 @@
+#!/bin/sh
+# Uplink desired state for site branch-adsl-vpn
+# content hash 543711f724c0aa281ebab7cebee6a07fa854064c7013dfca624bb93e6e4b399e
+# A review copy: on a managed router the agent applies this itself (one ip -batch,
+# one nft transaction, ownership checks, commit-confirmed). Do not run it there.
+set -e
+
+# Values only the router knows, read when the script runs
+ISP1_ADDR=$(ip -4 -o addr show dev wan1 | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of wan1
+ISP2_ADDR=$(ip -4 -o addr show dev wan2 | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of wan2
+VPN_ADDR=$(ip -4 -o addr show dev tun0 | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of tun0
+
+# Kernel settings
+sysctl -qw net.ipv4.conf.all.rp_filter=2
+sysctl -qw net.ipv4.conf.tun0.rp_filter=2
+sysctl -qw net.ipv4.conf.wan1.rp_filter=2
+sysctl -qw net.ipv4.conf.wan2.rp_filter=2
+sysctl -qw net.ipv4.ip_forward=1
+
+# Routing tables
+# table 200: balanced default route
+ip route replace default table 200 proto 252 \
+    nexthop via 198.51.100.1 dev wan1 weight 8 \
+    nexthop via 198.51.100.5 dev wan2 weight 2  # balance:default
+# table 100: provider isp1 (wan1)
+ip route replace default via 198.51.100.1 dev wan1 table 100 proto 252  # provider:isp1:default; removed while isp1 is down
+# table 101: provider isp2 (wan2)
+ip route replace default via 198.51.100.5 dev wan2 table 101 proto 252  # provider:isp2:default; removed while isp2 is down
+# table 102: provider vpn (tun0)
+ip route replace default dev tun0 scope link table 102 proto 252  # provider:vpn:default; removed while vpn is down
+
+# Policy rules, in priority order
+ip rule add priority 900 lookup main suppress_prefixlength 0 protocol 252  # main-specific-routes
+ip rule add priority 1000 fwmark 0x100/0xff00 lookup 100 protocol 252  # track:isp1
+ip rule add priority 1001 fwmark 0x200/0xff00 lookup 101 protocol 252  # track:isp2
+ip rule add priority 1002 fwmark 0x300/0xff00 lookup 102 protocol 252  # track:vpn
+ip rule add priority 2000 from "$ISP1_ADDR" lookup 100 protocol 252  # source:isp1
+ip rule add priority 2001 from "$ISP2_ADDR" lookup 101 protocol 252  # source:isp2
+ip rule add priority 2002 from "$VPN_ADDR" lookup 102 protocol 252  # source:vpn
+ip rule add priority 10000 fwmark 0x1/0xffff00ff lookup 102 protocol 252  # policy:marked-prefer-vpn:vpn#0
+ip rule add priority 10001 fwmark 0x1/0xffff00ff lookup 100 protocol 252  # policy:marked-prefer-vpn:isp1#1
+ip rule add priority 10002 fwmark 0x1/0xffff00ff lookup 101 protocol 252  # policy:marked-prefer-vpn:isp2#2
+ip rule add priority 10010 ipproto tcp dport 25 lookup 100 protocol 252  # policy:smtp:isp1#0
+ip rule add priority 10020 to 203.0.113.80 lookup 101 protocol 252  # policy:isp2-portal:isp2#0
+ip rule add priority 30000 lookup 200 protocol 252  # balance
+
+# Netfilter: table inet uplink, replaced in one transaction (mark mask 0xff00)
+nft -f - <<'NFT'
+add table inet uplink
+delete table inet uplink
+table inet uplink {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta nfproto ipv4 iifname "wan1" ct state new ct mark set ct mark and 0xffff00ff or 0x100 comment "uplink:track-save"
+    meta nfproto ipv4 iifname "wan2" ct state new ct mark set ct mark and 0xffff00ff or 0x200 comment "uplink:track-save"
+    meta nfproto ipv4 iifname "tun0" ct state new ct mark set ct mark and 0xffff00ff or 0x300 comment "uplink:track-save"
+    meta nfproto ipv4 ct mark and 0xff00 == 0x100 meta mark set meta mark and 0xffff00ff or 0x100 comment "uplink:track-restore"
+    meta nfproto ipv4 ct mark and 0xff00 == 0x200 meta mark set meta mark and 0xffff00ff or 0x200 comment "uplink:track-restore"
+    meta nfproto ipv4 ct mark and 0xff00 == 0x300 meta mark set meta mark and 0xffff00ff or 0x300 comment "uplink:track-restore"
+  }
+  chain output {
+    type route hook output priority mangle; policy accept;
+    meta nfproto ipv4 ct mark and 0xff00 == 0x100 meta mark set meta mark and 0xffff00ff or 0x100 comment "uplink:track-restore"
+    meta nfproto ipv4 ct mark and 0xff00 == 0x200 meta mark set meta mark and 0xffff00ff or 0x200 comment "uplink:track-restore"
+    meta nfproto ipv4 ct mark and 0xff00 == 0x300 meta mark set meta mark and 0xffff00ff or 0x300 comment "uplink:track-restore"
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    meta nfproto ipv4 oifname "wan1" masquerade comment "uplink:masquerade"
+    meta nfproto ipv4 oifname "wan2" masquerade comment "uplink:masquerade"
+  }
+}
+NFT
