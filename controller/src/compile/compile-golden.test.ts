@@ -56,7 +56,9 @@ describe('golden compile of fleet-repo-example', () => {
     expect(site, `golden case ${name} names no site of fleet-repo-example`).toBeDefined();
     for (const [file, actual] of Object.entries(renderGolden(site!))) {
       const expected = readFileSync(join(GOLDEN, name, file), 'utf8');
-      expect(actual, `${name}/${file} differs from the golden copy (UPDATE_GOLDEN=1 to accept)`).toBe(expected);
+      expect(actual, `${name}/${file} differs from the golden copy (UPDATE_GOLDEN=1 to accept)`).toBe(
+        expected,
+      );
     }
   });
 });
