@@ -188,7 +188,7 @@ export class LinuxDataplane implements Dataplane {
 
   async #applySysctls(batch: readonly Extract<Step, { op: 'sysctl-set' }>[], offset: number): Promise<void> {
     batch.forEach((step, i) => {
-      if (!SYSCTL_KEY.test(step.key) || !SYSCTL_VALUE.test(step.value)) {
+      if (!isSafeSysctlKey(step.key) || !SYSCTL_VALUE.test(step.value)) {
         throw new StepFailedError(
           `sysctl ${step.key}=${step.value} (step ${offset + i}): refused, not a net.ipv4 key with a numeric value`,
           '',
@@ -242,21 +242,10 @@ export class LinuxDataplane implements Dataplane {
   }
 
   async #readSysctls(keys: readonly string[]): Promise<Record<string, string>> {
-    const wanted = keys.filter((key) => SYSCTL_KEY.test(key));
+    const wanted = keys.filter(isSafeSysctlKey);
     const out: Record<string, string> = {};
     if (wanted.length === 0) return out;
-    if (this.#netns === undefined) {
-      await Promise.all(
-        wanted.map(async (key) => {
-          try {
-            out[key] = (await readFile(join(this.#sysctlRoot, sysctlPath(key)), 'utf8')).trim();
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-          }
-        }),
-      );
-      return sortedRecord(out);
-    }
+    if (this.#netns === undefined) return readSysctlFiles(this.#sysctlRoot, wanted);
     // `-e`: keys that do not exist (an interface that is gone) are left out, not an error.
     const byToolKey = new Map(wanted.map((key) => [sysctlToolKey(key), key]));
     const result = await this.#mustRun(this.#inNetns('sysctl', '-e', ...byToolKey.keys()));
@@ -286,6 +275,34 @@ export class LinuxDataplane implements Dataplane {
   #inNetns(...argv: string[]): string[] {
     return this.#netns === undefined ? argv : ['ip', 'netns', 'exec', this.#netns, ...argv];
   }
+}
+
+/** A net.ipv4 key whose path stays a plain path below /proc/sys/net/ipv4 (no '..', no empty part). */
+export function isSafeSysctlKey(key: string): boolean {
+  return (
+    SYSCTL_KEY.test(key) &&
+    sysctlPath(key)
+      .split('/')
+      .every((part) => part !== '' && part !== '.' && part !== '..')
+  );
+}
+
+/** Reads sysctls from files under `root` (/proc/sys); keys whose file is missing are left out. */
+export async function readSysctlFiles(
+  root: string,
+  keys: readonly string[],
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  await Promise.all(
+    keys.map(async (key) => {
+      try {
+        out[key] = (await readFile(join(root, sysctlPath(key)), 'utf8')).trim();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }),
+  );
+  return sortedRecord(out);
 }
 
 /**
