@@ -5,7 +5,6 @@ export {
   Lab,
   LabCommandError,
   LabProcess,
-  useLab,
   type VethEnd,
   withLab,
 } from './lab.js';
@@ -17,3 +16,4 @@ export {
   type RouterTopology,
   type RouterTopologyOptions,
 } from './router-topology.js';
+export { useLab } from './use-lab.js';

@@ -4,13 +4,13 @@
  *
  * Cleanup deletes exactly what the lab created — namespaces and host-side links by name,
  * processes by pid — and runs from afterAll/afterEach (see `useLab`), and, as a last
- * resort, from a process 'exit'/SIGTERM/SIGINT hook, so a failing or interrupted test does
+ * resort, from a process 'exit'/SIGTERM/SIGINT hook (this file does not depend on vitest, so
+ * lab scripts can use it too), so a failing or interrupted test does
  * not leave namespaces behind. Nothing here ever matches by pattern.
  *
  * Every command is spawned with an argument array, never through a shell.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { afterAll, afterEach } from 'vitest';
 
 export class LabCommandError extends Error {
   override readonly name = 'LabCommandError';
@@ -255,21 +255,6 @@ export class LabProcess {
   stop(): Promise<void> {
     return stopChild(this.child);
   }
-}
-
-/**
- * A lab whose cleanup is registered with vitest: `scope: 'file'` (default) cleans up in
- * afterAll, `'test'` after each test. Call at describe level or top level of a test file.
- */
-export function useLab(tag: string, scope: 'file' | 'test' = 'file'): { readonly current: Lab } {
-  const holder = { current: new Lab(tag) };
-  const hook = scope === 'file' ? afterAll : afterEach;
-  hook(async () => {
-    const lab = holder.current;
-    if (scope === 'test') holder.current = new Lab(tag);
-    await lab.cleanup();
-  });
-  return holder;
 }
 
 /** Creates a lab and runs `fn` with it, cleaning up whatever happens. */
