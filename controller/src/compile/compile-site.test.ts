@@ -67,3 +67,24 @@ describe('canonicalJson', () => {
     );
   });
 });
+
+describe('canonicalJson matches JSON.stringify with sorted keys', () => {
+  const reference = (value: unknown): string =>
+    JSON.stringify(value, (_k, v: unknown) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : v,
+    );
+  it.each([
+    ['scalars', [null, 0, -1.5, 'a"\\\n\u2028', true, false]],
+    ['undefined is dropped from objects and null in arrays', { a: undefined, b: [undefined, 1], c: 2 }],
+    ['unicode and case', { é: 1, B: 4, a: 5, '': 6, 'a.b': 7, a_b: 8 }],
+    ['nested', { z: { y: [{ b: 1, a: [] }, {}] }, a: 'x' }],
+  ])('%s', (_name, value) => {
+    expect(canonicalJson(value)).toBe(reference(value));
+  });
+
+  it('sorts integer-like keys as strings too (JS objects would put them first, numerically)', () => {
+    expect(canonicalJson({ b: 1, '10': 2, '9': 3 })).toBe('{"10":2,"9":3,"b":1}');
+  });
+});

@@ -201,10 +201,41 @@ export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
+/**
+ * JSON.stringify with keys sorted at every level, written directly: the replacer form
+ * (copy and sort every object, then stringify) was the compiler's hot spot at fleet scale.
+ */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? sortKeys(v as Record<string, unknown>) : v,
-  );
+  return writeCanonical(value) ?? 'null';
+}
+
+function writeCanonical(v: unknown): string | undefined {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(v);
+    case 'object': {
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) out += `${i > 0 ? ',' : ''}${writeCanonical(v[i]) ?? 'null'}`;
+        return `${out}]`;
+      }
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      let out = '{';
+      for (const key of keys) {
+        const text = writeCanonical(obj[key]);
+        if (text === undefined) continue;
+        out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${text}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      // undefined, functions, symbols: omitted from objects, null in arrays (as JSON.stringify).
+      return undefined;
+  }
 }
 
 function sortKeys<T extends Record<string, unknown>>(obj: T): T {
