@@ -1,0 +1,181 @@
+/**
+ * Commit-confirmed apply of one site (DESIGN.md, "Safety: commit-confirmed"):
+ *
+ * 1. connection 1: hello, apply(desired, generation, confirmWithinMs); close it;
+ * 2. connection 2, a NEW one — it proves the management path works through the new
+ *    routing — hello, confirm(generation).
+ *
+ * If connection 2 cannot be made before the agent's deadline, nothing is confirmed and the
+ * agent reverts by itself: the outcome is 'unconfirmed' (status later says 'reverted').
+ * Only transient failures are retried; apply is never re-sent once it may have reached the
+ * agent. Never throws: every failure becomes an outcome.
+ */
+import type { Logger } from 'pino';
+import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import { type ErrorKind, UplinkError } from '../errors.js';
+import { needsConfirm, readApplyResult } from './agent-results.js';
+import { type RetryOptions, sleep as realSleep, withRetry } from './retry.js';
+import { AgentSession, type RpcOptions } from './rpc-client.js';
+import { type ConnectOptions, connectSsh, DEFAULT_CONNECT_OPTIONS, type SshTarget } from './ssh-transport.js';
+import { AgentError, TransportError } from './transport-errors.js';
+
+export type ApplyOutcomeKind =
+  /** Applied and confirmed over a second connection. */
+  | 'applied'
+  /** Nothing to change (confirmed, or nothing was pending). */
+  | 'unchanged'
+  /** The agent refused (conflict, management path, …) or the router is not who we pinned: nothing changed. */
+  | 'refused'
+  /** The router or its agent could not be reached: nothing was sent that changes it. */
+  | 'unreachable'
+  /** Apply may have happened but was not confirmed; the agent reverts at its deadline. */
+  | 'unconfirmed'
+  /** The apply ran and failed (kernel, verify; the agent restored the previous state), or the agent broke protocol. */
+  | 'failed';
+
+export interface ApplyOutcome {
+  readonly site: string;
+  readonly generation: string;
+  readonly outcome: ApplyOutcomeKind;
+  /** Number of changes the agent reports for the apply, when it says. */
+  readonly changes?: number;
+  readonly error?: { readonly kind: ErrorKind; readonly message: string; readonly code?: string };
+  /** Connections attempted for the apply and for the confirm (0 when no confirm was needed). */
+  readonly attempts: { readonly apply: number; readonly confirm: number };
+}
+
+export interface ApplyAndConfirmOptions {
+  readonly connect?: ConnectOptions;
+  readonly rpc?: RpcOptions;
+  /** Connection attempts per phase (default 4) and backoff (default 1 s doubling, at most 15 s). */
+  readonly retry?: Partial<Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>>;
+  /** Jitter source; default Math.random. */
+  readonly random?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+  /** Stop trying to confirm this long before the agent's deadline (our clock starts after its). Default min(5 s, window/4). */
+  readonly confirmMarginMs?: number;
+  readonly allowManagementChange?: boolean;
+  readonly log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+}
+
+export async function applyAndConfirm(
+  target: SshTarget,
+  desired: DesiredState,
+  generation: string,
+  confirmWithinMs: number,
+  options: ApplyAndConfirmOptions = {},
+): Promise<ApplyOutcome> {
+  const { site } = target;
+  const now = options.now ?? Date.now;
+  const retry: RetryOptions = {
+    attempts: options.retry?.attempts ?? 4,
+    baseDelayMs: options.retry?.baseDelayMs ?? 1_000,
+    maxDelayMs: options.retry?.maxDelayMs ?? 15_000,
+    random: options.random ?? Math.random,
+    sleep: options.sleep ?? realSleep,
+    onRetry: (attempt, delayMs, error) =>
+      options.log?.warn({ site, attempt, delayMs, err: describe(error) }, 'transient failure; retrying'),
+  };
+  const attempts = { apply: 0, confirm: 0 };
+
+  // Connection 1: hello + apply.
+  let applySent = false;
+  let applyResult: unknown;
+  try {
+    applyResult = await withRetry(async () => {
+      attempts.apply++;
+      // A retried attempt follows only a failure that proves apply was not taken (e.g. busy).
+      applySent = false;
+      const connection = await connectSsh(target, options.connect);
+      try {
+        const session = await AgentSession.open(connection, options.rpc);
+        await session.hello();
+        applySent = true;
+        return await session.apply({
+          desired,
+          generation,
+          confirmWithinMs,
+          allowManagementChange: options.allowManagementChange,
+        });
+      } finally {
+        connection.close();
+      }
+    }, retry);
+  } catch (error) {
+    const outcome = applySent && error instanceof TransportError ? 'unconfirmed' : outcomeOf(error);
+    options.log?.warn({ site, generation, outcome, err: describe(error) }, 'apply did not complete');
+    return { site, generation, outcome, error: describe(error), attempts };
+  }
+  const appliedAt = now();
+  const summary = readApplyResult(applyResult);
+  const changes = summary.changes === undefined ? {} : { changes: summary.changes };
+  const done: ApplyOutcomeKind = summary.changes === 0 ? 'unchanged' : 'applied';
+  if (!needsConfirm(summary)) {
+    options.log?.info({ site, generation }, 'nothing changed and nothing pending; no confirm needed');
+    return { site, generation, outcome: done, ...changes, attempts };
+  }
+
+  // Connection 2, a new one: confirm before the agent's deadline.
+  const margin = options.confirmMarginMs ?? Math.min(5_000, Math.floor(confirmWithinMs / 4));
+  const deadline = appliedAt + confirmWithinMs - margin;
+  try {
+    await withRetry(
+      async () => {
+        attempts.confirm++;
+        const remaining = deadline - now();
+        if (remaining <= 0) {
+          throw new TransportError(site, 'timed-out', `${site}: the confirm window has passed`, false);
+        }
+        const connectTimeoutMs = Math.min(
+          options.connect?.connectTimeoutMs ?? DEFAULT_CONNECT_OPTIONS.connectTimeoutMs,
+          remaining,
+        );
+        const connection = await connectSsh(target, { ...options.connect, connectTimeoutMs });
+        try {
+          const session = await AgentSession.open(connection, {
+            ...options.rpc,
+            callTimeoutMs: Math.min(options.rpc?.callTimeoutMs ?? remaining, remaining),
+          });
+          await session.hello();
+          return await session.confirm(generation);
+        } finally {
+          connection.close();
+        }
+      },
+      { ...retry, deadline, now },
+    );
+  } catch (error) {
+    options.log?.warn(
+      { site, generation, err: describe(error) },
+      'confirm failed; the agent reverts at its deadline',
+    );
+    return { site, generation, outcome: 'unconfirmed', ...changes, error: describe(error), attempts };
+  }
+  options.log?.info({ site, generation, ...changes }, 'applied and confirmed');
+  return { site, generation, outcome: done, ...changes, attempts };
+}
+
+/** Outcome of a failure before apply could have reached the agent. */
+function outcomeOf(error: unknown): ApplyOutcomeKind {
+  if (!(error instanceof UplinkError)) return 'failed';
+  switch (error.kind) {
+    case 'refused':
+      return 'refused';
+    case 'transport':
+      return 'unreachable';
+    default:
+      return 'failed';
+  }
+}
+
+function describe(error: unknown): { kind: ErrorKind; message: string; code?: string } {
+  if (error instanceof AgentError) return { kind: error.kind, message: error.message, code: error.code };
+  if (error instanceof TransportError)
+    return { kind: error.kind, message: error.message, code: error.reason };
+  if (error instanceof UplinkError) return { kind: error.kind, message: error.message };
+  return {
+    kind: 'internal',
+    message: `this is a bug: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  };
+}
