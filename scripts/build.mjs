@@ -6,11 +6,23 @@ import { build } from 'esbuild';
 const banner = {
   js: "#!/usr/bin/env node\nimport { createRequire as __uplinkCreateRequire } from 'node:module';\nconst require = __uplinkCreateRequire(import.meta.url);",
 };
-const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', banner, logLevel: 'warning' };
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  banner,
+  logLevel: 'warning',
+};
 
 await Promise.all([
   build({ ...common, entryPoints: ['agent/src/cli.ts'], outfile: 'dist/uplink-agent.mjs' }),
-  build({ ...common, entryPoints: ['controller/src/cli.ts'], outfile: 'dist/uplink.mjs', packages: 'external' }),
+  build({
+    ...common,
+    entryPoints: ['controller/src/cli.ts'],
+    outfile: 'dist/uplink.mjs',
+    packages: 'external',
+  }),
 ]);
 chmodSync('dist/uplink-agent.mjs', 0o755);
 chmodSync('dist/uplink.mjs', 0o755);

@@ -7,7 +7,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 const path = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(path, 'utf8'));
-const OSES = ['android', 'darwin', 'freebsd', 'openbsd', 'openharmony', 'win32', 'linux', 'sunos', 'aix', 'netbsd'];
+const OSES = [
+  'android',
+  'darwin',
+  'freebsd',
+  'openbsd',
+  'openharmony',
+  'win32',
+  'linux',
+  'sunos',
+  'aix',
+  'netbsd',
+];
 const CPUS = ['arm64', 'x64', 'ia32', 'arm', 'loong64', 'ppc64', 'riscv64', 's390x', 'mips64el', 'wasm32'];
 
 let added = 0;

@@ -144,7 +144,12 @@ export const desiredRule = z
 export type DesiredRule = z.infer<typeof desiredRule>;
 
 export const desiredNexthop = z
-  .object({ provider: z.string(), dev: interfaceName, gateway: addressRef.optional(), weight: z.number().int().min(1).max(256) })
+  .object({
+    provider: z.string(),
+    dev: interfaceName,
+    gateway: addressRef.optional(),
+    weight: z.number().int().min(1).max(256),
+  })
   .strict();
 export type DesiredNexthop = z.infer<typeof desiredNexthop>;
 
@@ -177,12 +182,19 @@ export const nftRule = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('track-save'), provider: z.string(), iif: interfaceName, mark: u32 }).strict(),
   /** prerouting/output: packets of a tracked connection get the ct mark copied into the packet mark. */
   z
-    .object({ kind: z.literal('track-restore'), chain: z.enum(['prerouting', 'output']), provider: z.string(), mark: u32 })
+    .object({
+      kind: z.literal('track-restore'),
+      chain: z.enum(['prerouting', 'output']),
+      provider: z.string(),
+      mark: u32,
+    })
     .strict(),
   /** postrouting: source NAT to whatever address the uplink has. */
   z.object({ kind: z.literal('masquerade'), provider: z.string(), oif: interfaceName }).strict(),
   /** postrouting: source NAT to a fixed address. */
-  z.object({ kind: z.literal('snat'), provider: z.string(), oif: interfaceName, address: ipv4Address }).strict(),
+  z
+    .object({ kind: z.literal('snat'), provider: z.string(), oif: interfaceName, address: ipv4Address })
+    .strict(),
 ]);
 export type NftRule = z.infer<typeof nftRule>;
 

@@ -78,7 +78,9 @@ export const interfaceFacts = z
     exists: z.boolean(),
     up: z.boolean(),
     /** Primary first. `peer` is set on point-to-point links. */
-    addresses: z.array(z.object({ address: ipv4Address, prefixLength: z.number().int(), peer: ipv4Address.optional() })),
+    addresses: z.array(
+      z.object({ address: ipv4Address, prefixLength: z.number().int(), peer: ipv4Address.optional() }),
+    ),
     /** Gateway learnt from the kernel (e.g. a DHCP client's default route on this interface). */
     detectedGateway: ipv4Address.optional(),
   })

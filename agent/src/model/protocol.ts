@@ -125,3 +125,171 @@ export const okResponse = z
 
 export const response = z.union([okResponse, errorResponse]);
 export type Response = z.infer<typeof response>;
+
+// ---------------------------------------------------------------------------------------
+// Results. The agent validates its own replies against these in tests; the controller
+// validates what it receives. Times are milliseconds since the epoch.
+
+/** One change of an apply or plan, for people and logs (the full before/after stays on the router). */
+export const changeSummary = z
+  .object({
+    action: z.enum(['create', 'update', 'delete', 'replace']),
+    kind: z.enum(['rule', 'route', 'nft', 'sysctl']),
+    key: z.string(),
+  })
+  .strict();
+export type ChangeSummary = z.infer<typeof changeSummary>;
+
+export const unavailableProvider = z.object({ provider: z.string(), reason: z.string() }).strict();
+
+/** How a reply to the controller leaves the router: `forward` out `dev` from `src`, or why not. */
+export const pathVerdict = z
+  .object({ kind: z.string(), dev: z.string().optional(), src: z.string().optional() })
+  .strict();
+export type PathVerdict = z.infer<typeof pathVerdict>;
+
+/**
+ * The management-path guard's answer for one change: how replies to the controller (the
+ * client address of SSH_CONNECTION) leave now and would leave under the new state.
+ */
+export const managementPathCheck = z
+  .object({
+    controller: z.string(),
+    current: pathVerdict,
+    next: pathVerdict,
+    unchanged: z.boolean(),
+    /** Set when the path changes: which rule or route captures the replies. */
+    message: z.string().optional(),
+  })
+  .strict();
+export type ManagementPathCheck = z.infer<typeof managementPathCheck>;
+
+export const helloResult = z
+  .object({
+    protocol: z.number().int(),
+    supported: z.array(z.number().int()).min(1),
+    agent: z.string(),
+    site: z.string().nullable(),
+  })
+  .strict();
+export type HelloResult = z.infer<typeof helloResult>;
+
+export const planResult = z
+  .object({
+    changes: z.array(changeSummary),
+    steps: z.number().int().min(0),
+    unavailable: z.array(unavailableProvider),
+    problems: z.array(z.string()),
+    conflicts: z.array(z.string()),
+    /** null when the session did not come over SSH (no SSH_CONNECTION) or nothing changes. */
+    managementPath: managementPathCheck.nullable(),
+  })
+  .strict();
+export type PlanResult = z.infer<typeof planResult>;
+
+export const applyResult = z
+  .object({
+    generation,
+    changes: z.array(changeSummary),
+    steps: z.number().int().min(0),
+    unavailable: z.array(unavailableProvider),
+    /** Set when something changed: confirm before `deadline` or the agent reverts. */
+    pending: pendingInfo.nullable(),
+    /** Set when nothing changed: the generation is applied at once, there is nothing to confirm. */
+    applied: generationInfo.nullable(),
+    managementPath: managementPathCheck.nullable(),
+  })
+  .strict();
+export type ApplyResult = z.infer<typeof applyResult>;
+
+export const confirmResult = z
+  .object({
+    generation,
+    applied: generationInfo,
+    /** The generation was already confirmed (a repeated confirm is harmless). */
+    alreadyConfirmed: z.boolean(),
+  })
+  .strict();
+export type ConfirmResult = z.infer<typeof confirmResult>;
+
+export const revertReason = z.enum([
+  /** No confirm arrived before the deadline. */
+  'confirm-timeout',
+  /** The controller asked (`revert`). */
+  'requested',
+  /** The agent started with a pending apply whose deadline had passed. */
+  'deadline-passed-at-start',
+  /** The agent stopped in the middle of an apply. */
+  'interrupted-apply',
+]);
+export type RevertReason = z.infer<typeof revertReason>;
+
+export const revertInfo = z
+  .object({
+    generation,
+    hash: z.string(),
+    reason: revertReason,
+    at: z.number().int(),
+    result: z.enum(['ok', 'failed']),
+    message: z.string().optional(),
+  })
+  .strict();
+export type RevertInfo = z.infer<typeof revertInfo>;
+
+export const revertResult = z
+  .object({
+    reverted: revertInfo,
+    changes: z.array(changeSummary),
+    /** What is applied now (the generation before the reverted one, if the agent knows it). */
+    applied: generationInfo.nullable(),
+  })
+  .strict();
+export type RevertResult = z.infer<typeof revertResult>;
+
+export const statusResult = z
+  .object({
+    agent: z.string(),
+    protocol: z.number().int(),
+    site: z.string().nullable(),
+    applied: generationInfo.nullable(),
+    pending: pendingInfo.nullable(),
+    lastRevert: revertInfo.nullable(),
+    /** Counts of what Uplink owns in the kernel now; nftRules null = no table inet uplink. */
+    owned: z
+      .object({
+        rules: z.number().int(),
+        routes: z.number().int(),
+        nftRules: z.number().int().nullable(),
+        sysctls: z.number().int(),
+      })
+      .strict(),
+    /** Provider availability from the router's facts (interface exists, up, has an address). */
+    facts: z
+      .object({
+        interfaces: z.number().int(),
+        providers: z.array(
+          z
+            .object({
+              name: z.string(),
+              interface: z.string(),
+              available: z.boolean(),
+              reason: z.string().optional(),
+            })
+            .strict(),
+        ),
+      })
+      .strict(),
+    now: z.number().int(),
+  })
+  .strict();
+export type StatusResult = z.infer<typeof statusResult>;
+
+/** The result schema of each method. */
+export const resultSchemas = {
+  hello: helloResult,
+  plan: planResult,
+  apply: applyResult,
+  confirm: confirmResult,
+  revert: revertResult,
+  status: statusResult,
+} as const satisfies Record<Method, z.ZodType>;
