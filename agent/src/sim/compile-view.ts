@@ -6,13 +6,7 @@
  */
 import type { KernelNftRule, KernelRoute, KernelRule } from '../model/kernel-state.js';
 import { formatCidr, formatIpv4, hex, parseIpv4, parseIpv4Cidr, prefixMask } from './ipv4.js';
-import {
-  type RoutingView,
-  TABLE_DEFAULT,
-  TABLE_LOCAL,
-  TABLE_MAIN,
-  withDefaultRules,
-} from './routing-view.js';
+import { DEFAULT_RULES, type RoutingView, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN } from './routing-view.js';
 
 export const SCOPE_UNIVERSE = 0;
 export const SCOPE_LINK = 253;
@@ -400,7 +394,9 @@ export function compileView(view: RoutingView): CompiledView {
   const tables = new Map<number, RouteTable>();
   for (const [id, byLength] of building) tables.set(id, finishTable(id, byLength));
 
-  const ruleList = withDefaultRules(view.rules);
+  // The view's rules are taken as they are (buildView adds the defaults); kernel order is
+  // by priority with ties in list order, and Array.prototype.sort is stable.
+  const ruleList = [...view.rules].sort((a, b) => a.priority - b.priority);
   const compiled: CompiledView = {
     view,
     rules: ruleList.map((r) => compileRule(r, interfaces)),
@@ -408,7 +404,7 @@ export function compileView(view: RoutingView): CompiledView {
     interfaces,
     interfaceOrder,
     configuredAddresses,
-    customRules: ruleList.length > 3,
+    customRules: ruleList.some((r) => !DEFAULT_RULES.some((d) => sameRule(d, r))),
     markMask: view.markMask >>> 0,
     nft: {
       prerouting: view.nft.filter(
@@ -438,4 +434,8 @@ function localRoute(network: number, length: number, prefsrc: number, dev: strin
     prefsrc,
     nexthops: [{ dev, gateway: 0, weight: 1, upperBound: 0x7fffffff }],
   };
+}
+
+function sameRule(a: KernelRule, b: KernelRule): boolean {
+  return renderRule(a) === renderRule(b);
 }
