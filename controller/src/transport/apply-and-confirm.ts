@@ -16,7 +16,13 @@ import { type ErrorKind, UplinkError } from '../errors.js';
 import { needsConfirm, readApplyResult } from './agent-results.js';
 import { type RetryOptions, sleep as realSleep, withRetry } from './retry.js';
 import { AgentSession, type RpcOptions } from './rpc-client.js';
-import { type ConnectOptions, connectSsh, DEFAULT_CONNECT_OPTIONS, type SshTarget } from './ssh-transport.js';
+import {
+  type ConnectOptions,
+  connectSsh,
+  DEFAULT_CONNECT_OPTIONS,
+  type SshConnection,
+  type SshTarget,
+} from './ssh-transport.js';
 import { AgentError, TransportError } from './transport-errors.js';
 
 export type ApplyOutcomeKind =
@@ -46,6 +52,8 @@ export interface ApplyOutcome {
 
 export interface ApplyAndConfirmOptions {
   readonly connect?: ConnectOptions;
+  /** How to open a connection; default connectSsh. Tests use it to make one connection fail. */
+  readonly connector?: (target: SshTarget, options: ConnectOptions) => Promise<SshConnection>;
   readonly rpc?: RpcOptions;
   /** Connection attempts per phase (default 4) and backoff (default 1 s doubling, at most 15 s). */
   readonly retry?: Partial<Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>>;
@@ -78,6 +86,7 @@ export async function applyAndConfirm(
       options.log?.warn({ site, attempt, delayMs, err: describe(error) }, 'transient failure; retrying'),
   };
   const attempts = { apply: 0, confirm: 0 };
+  const connect = options.connector ?? connectSsh;
 
   // Connection 1: hello + apply.
   let applySent = false;
@@ -87,17 +96,20 @@ export async function applyAndConfirm(
       attempts.apply++;
       // A retried attempt follows only a failure that proves apply was not taken (e.g. busy).
       applySent = false;
-      const connection = await connectSsh(target, options.connect);
+      const connection = await connect(target, options.connect ?? {});
       try {
         const session = await AgentSession.open(connection, options.rpc);
         await session.hello();
         applySent = true;
-        return await session.apply({
+        const result = await session.apply({
           desired,
           generation,
           confirmWithinMs,
           allowManagementChange: options.allowManagementChange,
         });
+        // Let the agent end this session before the confirm connection starts.
+        await session.close();
+        return result;
       } finally {
         connection.close();
       }
@@ -131,14 +143,16 @@ export async function applyAndConfirm(
           options.connect?.connectTimeoutMs ?? DEFAULT_CONNECT_OPTIONS.connectTimeoutMs,
           remaining,
         );
-        const connection = await connectSsh(target, { ...options.connect, connectTimeoutMs });
+        const connection = await connect(target, { ...options.connect, connectTimeoutMs });
         try {
           const session = await AgentSession.open(connection, {
             ...options.rpc,
             callTimeoutMs: Math.min(options.rpc?.callTimeoutMs ?? remaining, remaining),
           });
           await session.hello();
-          return await session.confirm(generation);
+          const result = await session.confirm(generation);
+          await session.close();
+          return result;
         } finally {
           connection.close();
         }

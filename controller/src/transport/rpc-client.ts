@@ -67,6 +67,7 @@ export class AgentSession {
   private unsettledMutations = 0;
   private failure: Error | undefined;
   private stderrTail = '';
+  private channelClosed = false;
 
   private constructor(
     readonly site: string,
@@ -80,7 +81,10 @@ export class AgentSession {
     channel.stderr.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-2000);
     });
-    channel.on('close', () => this.onClose());
+    channel.on('close', () => {
+      this.channelClosed = true;
+      this.onClose();
+    });
     channel.on('error', (error: Error) =>
       this.fail(this.lostError(`the RPC channel failed: ${error.message}`)),
     );
@@ -120,8 +124,22 @@ export class AgentSession {
     return this.call('status', {});
   }
 
-  /** End the session: closes the channel (the agent sees end of input). */
-  close(): void {
+  /**
+   * End the session gracefully: send end-of-input and wait until the router closes the
+   * channel (OpenSSH does that once the forced command has exited), at most `graceMs`; then
+   * close it from our side. Afterwards the agent's session is over, not just abandoned.
+   */
+  async close(graceMs = 2_000): Promise<void> {
+    if (!this.channelClosed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.channel.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.channel.end();
+      });
+    }
     this.channel.close();
   }
 

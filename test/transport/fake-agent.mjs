@@ -1,0 +1,135 @@
+// A stand-in for `uplink-agent rpc`, run by a test sshd as the forced command:
+//   node fake-agent.mjs <state dir>
+// It speaks the JSON-lines protocol with canned, protocol-valid answers. State lives in the
+// state dir so an apply on one connection can be confirmed on another:
+//   mode.json   — how to behave (written by the test; see FakeAgentMode in sshd.ts)
+//   state.json  — { pending: { generation, deadline } | null, applied: string | null }
+//   log.jsonl   — one line per session and per request, with the session's SSH source port
+//   active/     — one file per live session, to measure concurrency
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const dir = process.argv[2];
+if (dir === undefined) {
+  process.stderr.write('usage: fake-agent.mjs <state dir>\n');
+  process.exit(2);
+}
+
+function readJson(name, fallback) {
+  try {
+    return JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  } catch {
+    return fallback;
+  }
+}
+
+function writeJson(name, value) {
+  const tmp = join(dir, `${name}.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(value));
+  renameSync(tmp, join(dir, name));
+}
+
+// SSH_CONNECTION = "client-ip client-port server-ip server-port"
+const sourcePort = Number((process.env.SSH_CONNECTION ?? '').split(' ')[1]);
+const activeDir = join(dir, 'active');
+mkdirSync(activeDir, { recursive: true });
+const marker = join(activeDir, String(process.pid));
+writeFileSync(marker, '');
+process.on('exit', () => rmSync(marker, { force: true }));
+
+function log(event) {
+  appendFileSync(join(dir, 'log.jsonl'), `${JSON.stringify({ pid: process.pid, sourcePort, ...event })}\n`);
+}
+
+function active() {
+  return readdirSync(activeDir).length;
+}
+
+const mode = readJson('mode.json', {});
+log({ event: 'session', active: active(), command: process.env.SSH_ORIGINAL_COMMAND ?? null });
+
+if (mode.mode === 'close-immediately') process.exit(0);
+
+function send(message) {
+  process.stdout.write(`${JSON.stringify({ v: 1, ...message })}\n`);
+}
+const ok = (id, result) => send({ id, ok: true, result });
+const fail = (id, code, message, retryable = false) =>
+  send({ id, ok: false, error: { code, message, retryable } });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function handle(req) {
+  const { id, method, params } = req;
+  log({ event: 'request', method, id, generation: params?.generation, active: active() });
+  if (mode.holdMs !== undefined) await sleep(mode.holdMs);
+  if (mode.mode === 'oversized') {
+    // One line over 8 MiB (MAX_LINE_BYTES).
+    return ok(id, { padding: 'x'.repeat(8 * 1024 * 1024 + 16) });
+  }
+  if (mode.mode === 'malformed-json') return process.stdout.write('this is not json\n');
+  if (mode.mode === 'malformed-schema')
+    return process.stdout.write(`${JSON.stringify({ v: 1, id, ok: 'yes' })}\n`);
+  if (mode.mode === 'wrong-id') return ok(id + 1000, {});
+  if (mode.mode === 'busy') return fail(id, 'busy', 'another apply is running', true);
+  if (mode.mode === 'close-on-apply' && method === 'apply') process.exit(0);
+  const state = readJson('state.json', { pending: null, applied: null });
+  switch (method) {
+    case 'hello':
+      return ok(id, { agent: 'fake-agent', protocol: 1, site: 'fake' });
+    case 'plan':
+      return ok(id, { changes: [{ action: 'create' }] });
+    case 'apply': {
+      if (mode.mode === 'refuse-apply') {
+        return fail(id, 'conflict', 'table 101 holds routes Uplink does not own');
+      }
+      if (mode.mode === 'no-changes')
+        return ok(id, { generation: params.generation, changes: [], pending: null });
+      const pending = { generation: params.generation, deadline: Date.now() + params.confirmWithinMs };
+      writeJson('state.json', { ...state, pending });
+      return ok(id, {
+        generation: params.generation,
+        changes: [{ action: 'create' }, { action: 'update' }],
+        pending,
+      });
+    }
+    case 'confirm':
+      if (state.pending?.generation !== params.generation) {
+        return fail(id, 'not-pending', `generation ${params.generation} is not pending`);
+      }
+      writeJson('state.json', { pending: null, applied: params.generation });
+      return ok(id, { generation: params.generation, confirmed: true });
+    case 'revert':
+      writeJson('state.json', { pending: null, applied: null });
+      return ok(id, { reverted: true });
+    case 'status':
+      return ok(id, state);
+    default:
+      return fail(id, 'unknown-method', `unknown method ${String(method)}`);
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+let queue = Promise.resolve();
+lines.on('line', (line) => {
+  let req;
+  try {
+    req = JSON.parse(line);
+  } catch {
+    return fail(null, 'bad-request', 'not JSON');
+  }
+  if (req?.v !== 1) return fail(req?.id ?? null, 'unsupported-version', 'protocol version 1 only');
+  queue = queue.then(() => handle(req));
+});
+lines.on('close', () => {
+  queue.then(() => process.exit(0));
+});
