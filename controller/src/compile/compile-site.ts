@@ -209,13 +209,19 @@ export function canonicalJson(value: unknown): string {
   return writeCanonical(value) ?? 'null';
 }
 
+/** Printable ASCII other than `"` and `\\`: JSON.stringify would write such a string as is. */
+const PLAIN = /^[ !#-[\]-~]*$/;
+const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
+
 function writeCanonical(v: unknown): string | undefined {
   if (v === null) return 'null';
   switch (typeof v) {
     case 'string':
+      return quote(v);
     case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
     case 'boolean':
-      return JSON.stringify(v);
+      return v ? 'true' : 'false';
     case 'object': {
       if (Array.isArray(v)) {
         let out = '[';
@@ -223,12 +229,13 @@ function writeCanonical(v: unknown): string | undefined {
         return `${out}]`;
       }
       const obj = v as Record<string, unknown>;
-      const keys = Object.keys(obj).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      // The default sort compares UTF-16 code units, as a canonical order should.
+      const keys = Object.keys(obj).sort();
       let out = '{';
       for (const key of keys) {
         const text = writeCanonical(obj[key]);
         if (text === undefined) continue;
-        out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${text}`;
+        out += `${out.length > 1 ? ',' : ''}${quote(key)}:${text}`;
       }
       return `${out}}`;
     }

@@ -4,7 +4,11 @@ import ipaddr from 'ipaddr.js';
 /** `ipv6` marks a well-formed IPv6 value, so callers do not offer IPv4 alternatives to it. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string; ipv6?: true };
 
+/** Canonical dotted quad (no leading zeros): the common case, checked without ipaddr's IPv6 attempt. */
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
 export function checkAddress(text: string): Checked<string> {
+  if (DOTTED_QUAD.test(text)) return { ok: true, value: text };
   if (!ipaddr.isValid(text))
     return { ok: false, message: `"${text}" is not an IPv4 address; write e.g. 198.51.100.1` };
   const addr = ipaddr.parse(text);
@@ -53,8 +57,16 @@ export function networkOf(address: string, prefixLength: number): string {
   return `${ipaddr.IPv4.networkAddressFromCIDR(`${address}/${prefixLength}`).toString()}/${prefixLength}`;
 }
 
+/** Whether the IPv4 `address` lies in `cidr` (both already checked): integer math, it runs per provider. */
 export function contains(cidr: string, address: string): boolean {
-  return ipaddr.parse(address).match(ipaddr.parseCIDR(cidr));
+  const [net, len] = cidr.split('/') as [string, string];
+  const mask = Number(len) === 0 ? 0 : (~0 << (32 - Number(len))) >>> 0;
+  return (ipv4ToInt(address) & mask) >>> 0 === (ipv4ToInt(net) & mask) >>> 0;
+}
+
+function ipv4ToInt(address: string): number {
+  const [a, b, c, d] = address.split('.').map(Number) as [number, number, number, number];
+  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
 export function overlaps(a: string, b: string): boolean {
