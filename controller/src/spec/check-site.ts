@@ -268,7 +268,7 @@ export function checkSite(
   const providerNames = new Set(providers.map((p) => p.name));
   const [bandStart, bandEnd] = defaults.priorities.policy;
   let cursor = bandStart;
-  const blocks: { name: string; start: number; end: number; origin: Origin }[] = [];
+  const blocks: { name: string; start: number; end: number; explicit: boolean }[] = [];
   const policies: ValidPolicy[] = [];
   for (const item of site.policies) {
     const policy = checkPolicy(item, providerNames, lan, markMask, (o, m) => err(o, m));
@@ -280,7 +280,9 @@ export function checkSite(
         field(item, 'priority'),
         item.value.priority !== undefined
           ? `policies ${policy.name}: priority ${start}${end > start ? `–${end}` : ''} is outside the policy band ${bandStart}–${bandEnd} (fleet.yaml defaults.priorities.policy); choose a priority inside it`
-          : `policies ${policy.name}: the policies need more rule priorities than the band ${bandStart}–${bandEnd} holds; widen defaults.priorities.policy in fleet.yaml`,
+          : blocks.at(-1)?.explicit
+            ? `policies ${policy.name}: follows policy ${blocks.at(-1)!.name} (priority ${blocks.at(-1)!.start}), which leaves no room after it in the band ${bandStart}–${bandEnd}; give ${policy.name} a priority: or move it before ${blocks.at(-1)!.name}`
+            : `policies ${policy.name}: the policies need more rule priorities than the band ${bandStart}–${bandEnd} holds; widen defaults.priorities.policy in fleet.yaml`,
       );
     }
     for (const b of blocks) {
@@ -291,7 +293,7 @@ export function checkSite(
         );
       }
     }
-    blocks.push({ name: policy.name, start, end, origin: item.origin });
+    blocks.push({ name: policy.name, start, end, explicit: item.value.priority !== undefined });
     cursor = Math.ceil((end + 1) / POLICY_STRIDE) * POLICY_STRIDE;
     policies.push({ ...policy, priority: start });
   }

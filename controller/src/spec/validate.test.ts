@@ -391,6 +391,54 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'auto-laid-out policy pushed out of the band by an explicit one before it',
+    files: {
+      'sites/s1.yaml': site(
+        's1',
+        yaml`
+          policies:
+            - name: late
+              to: 203.0.113.0/24
+              via: [isp1]
+              priority: 19995
+            - name: web
+              proto: tcp
+              dport: 80
+              via: [isp1]
+        `,
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:23:5: error: policies web: follows policy late (priority 19995), which leaves no room after it in the band 10000–19999; give web a priority: or move it before late',
+    ],
+  },
+  {
+    name: 'more policy rules than the band holds',
+    files: {
+      'fleet.yaml': yaml`
+        defaults:
+          priorities:
+            policy: [10000, 10002]
+        rollout:
+          waves:
+            - name: all
+      `,
+      'sites/s1.yaml': site(
+        's1',
+        yaml`
+          policies:
+            - name: web
+              proto: tcp
+              dport: [80, 443]
+              via: [isp1, isp2]
+        `,
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:19:5: error: policies web: the policies need more rule priorities than the band 10000–10002 holds; widen defaults.priorities.policy in fleet.yaml',
+    ],
+  },
+  {
     name: 'bands overlapping in fleet.yaml',
     files: {
       'fleet.yaml': yaml`
