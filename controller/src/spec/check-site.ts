@@ -187,7 +187,7 @@ export function checkSite(
           `${label}: no free mark left under mask 0x${markMask.toString(16)}; widen settings.markMask or set mark: explicitly`,
         );
       }
-    } else if (mark === 0 || (mark & ~markMask) >>> 0 !== 0) {
+    } else if (mark === 0 || mark > 0xffffffff || (mark & ~markMask) >>> 0 !== 0) {
       err(
         at('mark'),
         `${label}: mark 0x${mark.toString(16)} is outside the mark mask 0x${markMask.toString(16)}; write a non-zero value within the mask, e.g. 0x${((1 << markShift) >>> 0).toString(16)}`,
@@ -491,7 +491,10 @@ function checkPolicy(
     else {
       const value = Number(m[1]);
       const mask = m[2] !== undefined ? Number(m[2]) : ~markMask >>> 0;
-      if ((mask & markMask) >>> 0 !== 0) {
+      // Bitwise operators truncate to 32 bits; refuse what they would silently wrap.
+      if (value > 0xffffffff || mask > 0xffffffff) {
+        fail(at('mark'), `${label}: mark ${p.mark} does not fit in 32 bits; a fwmark is 0–0xffffffff`);
+      } else if ((mask & markMask) >>> 0 !== 0) {
         fail(
           at('mark'),
           `${label}: mark mask 0x${mask.toString(16)} overlaps Uplink's mark mask 0x${markMask.toString(16)}; match only bits outside it (0x${(~markMask >>> 0).toString(16)}), e.g. mark: 0x1/0x${lowByteOutside(markMask).toString(16)}`,

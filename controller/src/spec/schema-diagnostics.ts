@@ -50,7 +50,13 @@ function issueDiagnostics(parsed: ParsedFile, issue: Issue, root: z.ZodType): Di
         const what = required.length > 0 ? ` with ${required.join(' and ')}` : ` <${issue.expected}>`;
         return [diagnosticAt(parsed, path, 'error', `${subject}: required; add ${lastKey(path)}:${what}`)];
       }
-      return [diagnosticAt(parsed, path, 'error', `${subject}: expected ${issue.expected}, found ${got}`)];
+      // YAML reads an unquoted true/false as a boolean (labels: { canary: true }); say how to keep it text.
+      const value = valueAt(parsed.value, path);
+      const quote =
+        issue.expected === 'string' && typeof value === 'boolean' ? `; quote it: "${String(value)}"` : '';
+      return [
+        diagnosticAt(parsed, path, 'error', `${subject}: expected ${issue.expected}, found ${got}${quote}`),
+      ];
     }
     case 'invalid_value':
       return [

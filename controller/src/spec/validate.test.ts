@@ -133,6 +133,13 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'a boolean where text is expected says to quote it',
+    files: { 'sites/s1.yaml': `${site('s1')}labels: { canary: true }\n` },
+    expected: [
+      'sites/s1.yaml:18:19: error: labels.canary: expected string, found boolean true; quote it: "true"',
+    ],
+  },
+  {
     name: 'missing management',
     files: {
       'sites/s1.yaml': yaml`
@@ -308,6 +315,25 @@ const cases: Case[] = [
     files: { 'sites/s1.yaml': site('s1').replace('balance: 1', 'balance: 1\n    mark: 0x1') },
     expected: [
       'sites/s1.yaml:14:11: error: providers isp1: mark 0x1 is outside the mark mask 0xff00; write a non-zero value within the mask, e.g. 0x100',
+    ],
+  },
+  {
+    name: 'mark wider than 32 bits is not silently truncated',
+    files: { 'sites/s1.yaml': site('s1').replace('balance: 1', 'balance: 1\n    mark: 0x100000100') },
+    expected: [
+      'sites/s1.yaml:14:11: error: providers isp1: mark 0x100000100 is outside the mark mask 0xff00; write a non-zero value within the mask, e.g. 0x100',
+    ],
+  },
+  {
+    name: 'policy mark wider than 32 bits',
+    files: {
+      'sites/s1.yaml': site(
+        's1',
+        'policies:\n  - name: marked\n    mark: 0x100000001/0x1000000ff\n    via: [isp1]\n',
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:20:11: error: policies marked: mark 0x100000001/0x1000000ff does not fit in 32 bits; a fwmark is 0–0xffffffff',
     ],
   },
   {
