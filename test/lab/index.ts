@@ -16,4 +16,14 @@ export {
   type RouterTopology,
   type RouterTopologyOptions,
 } from './router-topology.js';
+export {
+  buildSiteTopology,
+  type SiteLanOptions,
+  type SiteTopology,
+  type SiteTopologyOptions,
+  type SiteUplinkHandle,
+  type SiteUplinkKind,
+  type SiteUplinkOptions,
+  waitOperUp,
+} from './site-topology.js';
 export { useLab } from './use-lab.js';
