@@ -4,6 +4,7 @@
  * 2 usage or internal error.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { applyCommand } from './commands/apply-command.js';
 import { compileCommand } from './commands/compile-command.js';
 import { validateCommand } from './commands/validate-command.js';
 import { ExitCode, UplinkError } from './errors.js';
@@ -35,6 +36,24 @@ function buildProgram(): Command {
     .option('--repo <dir>', 'fleet repository working directory', '.')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'script']).default('json'))
     .action(compileCommand);
+
+  program
+    .command('apply')
+    .description(
+      'compile sites and apply them over SSH, commit-confirmed; exit 1 if any site failed, was refused or reverted',
+    )
+    .argument('<site...>', 'site names')
+    .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
+    .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
+    .option(
+      '--confirm-within <seconds>',
+      "revert unless confirmed within this many seconds (default: fleet.yaml's rollout.confirmWithin)",
+    )
+    .option('--concurrency <n>', 'sites at a time', '8')
+    .option('--allow-management-change', 'apply even if the route back to the controller would change')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(applyCommand);
 
   return program;
 }

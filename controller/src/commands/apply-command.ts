@@ -1,0 +1,104 @@
+/**
+ * `uplink apply SITE...`: compile, push over SSH, confirm over a second connection.
+ * Prints one line per site; exits 1 if any site did not end applied or unchanged.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { simpleGit } from 'simple-git';
+import { compileSite } from '../compile/compile-site.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { readFleetFiles } from '../repo/read-fleet-files.js';
+import { formatDiagnostic } from '../spec/diagnostic.js';
+import { loadFleet } from '../spec/load-fleet.js';
+import {
+  type ApplyOutcome,
+  applyAndConfirm,
+  mapWithConcurrency,
+  readKnownHosts,
+} from '../transport/index.js';
+
+export interface ApplyOptions {
+  repo: string;
+  identity?: string;
+  knownHosts?: string;
+  confirmWithin?: string;
+  concurrency: string;
+  allowManagementChange?: boolean;
+  format: 'text' | 'json';
+}
+
+export async function applyCommand(siteNames: string[], opts: ApplyOptions): Promise<void> {
+  const repo = resolve(opts.repo);
+  const load = loadFleet(await readFleetFiles(repo));
+  if (!load.fleet) {
+    for (const d of load.diagnostics.filter((x) => x.severity === 'error'))
+      process.stderr.write(`${formatDiagnostic(d)}\n`);
+    throw new ExitCode(1);
+  }
+  const fleet = load.fleet;
+  const sites = siteNames.map((name) => {
+    const site = fleet.sites.find((s) => s.name === name);
+    if (!site)
+      throw new UsageError(
+        `site ${name}: not found; known sites: ${fleet.sites.map((s) => s.name).join(', ')}`,
+      );
+    return site;
+  });
+  const identityPath = opts.identity ?? process.env.UPLINK_SSH_KEY ?? join(homedir(), '.ssh', 'id_ed25519');
+  const privateKey = await readFile(identityPath).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(
+      `${identityPath}: cannot read the SSH private key (${e.code}); pass --identity FILE or set UPLINK_SSH_KEY`,
+    );
+  });
+  const knownHosts = opts.knownHosts ? await readKnownHosts(opts.knownHosts) : undefined;
+  const confirmWithinMs =
+    opts.confirmWithin !== undefined ? Number(opts.confirmWithin) * 1000 : fleet.rollout.confirmWithinMs;
+  if (!Number.isFinite(confirmWithinMs) || confirmWithinMs < 1000) {
+    throw new UsageError(`--confirm-within ${opts.confirmWithin}: write a number of seconds ≥ 1`);
+  }
+  const commit = await currentCommit(repo);
+
+  const outcomes: ApplyOutcome[] = await mapWithConcurrency(sites, Number(opts.concurrency), (site) => {
+    const desired = compileSite(site);
+    const generation = `${commit}-${desired.hash.slice(0, 12)}`;
+    return applyAndConfirm(
+      {
+        site: site.name,
+        host: site.management.address,
+        port: site.management.port,
+        user: site.management.user,
+        hostKey: knownHosts ? undefined : site.management.hostKey,
+        knownHosts,
+        privateKey,
+      },
+      desired,
+      generation,
+      confirmWithinMs,
+      { allowManagementChange: opts.allowManagementChange === true },
+    );
+  });
+
+  if (opts.format === 'json') process.stdout.write(`${JSON.stringify(outcomes, null, 2)}\n`);
+  else for (const o of outcomes) process.stdout.write(`${formatOutcome(o)}\n`);
+  if (outcomes.some((o) => o.outcome !== 'applied' && o.outcome !== 'unchanged')) throw new ExitCode(1);
+}
+
+function formatOutcome(o: ApplyOutcome): string {
+  const changes = o.changes !== undefined ? ` (${o.changes} change${o.changes === 1 ? '' : 's'})` : '';
+  const error = o.error ? `: ${o.error.message}` : '';
+  return `${o.site}: ${o.outcome}${changes} generation ${o.generation}${error}`;
+}
+
+/** Short commit of the fleet repo's HEAD, marked dirty when the work tree has changes; `local` outside git. */
+async function currentCommit(dir: string): Promise<string> {
+  try {
+    const git = simpleGit(dir);
+    if (!(await git.checkIsRepo())) return 'local';
+    const sha = (await git.revparse(['--short=12', 'HEAD'])).trim();
+    const status = await git.status();
+    return status.isClean() ? sha : `${sha}+dirty`;
+  } catch {
+    return 'local';
+  }
+}
