@@ -1,0 +1,27 @@
+/** Rollout planning and the rollout state machine: pure, the daemon and `uplink rollout` drive them. */
+export {
+  type PlannedSite,
+  type PlannedSiteReason,
+  type PlannedWave,
+  type PlanRolloutInput,
+  planRollout,
+  type ReportedSite,
+  type RolloutPlan,
+} from './plan-rollout.js';
+export { type MergedRollout, mergeReportedIntoRollout, resumeRollout } from './resume-rollout.js';
+export {
+  continueRollout,
+  isSettled,
+  isTerminal,
+  type RolloutAction,
+  type RolloutEvent,
+  type RolloutHalt,
+  type RolloutPhase,
+  type RolloutState,
+  type RolloutStep,
+  type SiteFailureKind,
+  type SiteProgress,
+  type SiteStatus,
+  startRollout,
+  stepRollout,
+} from './step-rollout.js';

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { compileSite } from '../compile/compile-site.js';
+import { readFleetFiles } from '../repo/read-fleet-files.js';
+import { loadFleet } from '../spec/load-fleet.js';
+import { planRollout, type ReportedSite } from './plan-rollout.js';
+import { desiredOf, fleetOf, validWave } from './test-plans.js';
+
+const sites = [
+  { name: 'a', labels: { canary: 'true' } },
+  { name: 'b' },
+  { name: 'c' },
+  { name: 'd' },
+  { name: 'e' },
+];
+const waves = [
+  validWave('canary', { select: { labels: { canary: 'true' }, sites: [] }, bakeMs: 30_000, concurrency: 1 }),
+  validWave('early', { count: 2, maxFailures: 1 }),
+  validWave('rest'),
+];
+const fleet = fleetOf(sites, waves);
+const desired = desiredOf({ a: 'A2', b: 'B2', c: 'C2', d: 'D2', e: 'E2' });
+const reachable = (appliedHash?: string): ReportedSite => ({ reachable: true, appliedHash });
+
+describe('planRollout', () => {
+  it('plans only sites whose applied hash differs, with the reason', () => {
+    const reported = new Map<string, ReportedSite>([
+      ['a', reachable('A1')],
+      ['b', reachable('B2')],
+      ['c', reachable(undefined)],
+      ['d', { reachable: false, appliedHash: 'D1' }],
+      // e: no report at all
+    ]);
+    const plan = planRollout({ fleet, desired, reported, commit: 'abc' });
+    expect(plan.commit).toBe('abc');
+    expect(plan.unchanged).toEqual(['b']);
+    expect(
+      plan.waves.map((w) => [w.name, w.sites.map((s) => [s.site, s.reason, s.hash, s.previousHash])]),
+    ).toEqual([
+      ['canary', [['a', 'changed', 'A2', 'A1']]],
+      ['early', [['c', 'new', 'C2', undefined]]],
+      [
+        'rest',
+        [
+          ['d', 'unknown', 'D2', 'D1'],
+          ['e', 'unknown', 'E2', undefined],
+        ],
+      ],
+    ]);
+    expect(plan.waves[0]).toMatchObject({ concurrency: 1, maxFailures: 0, bakeMs: 30_000 });
+    expect(plan.waves[1]).toMatchObject({ concurrency: 2, maxFailures: 1, bakeMs: 1000 });
+    expect(plan.rollbackOnFailure).toBe(true);
+  });
+
+  it("assigns waves over the whole fleet: a site's wave does not depend on what else changed", () => {
+    // Only d changes. Over the whole fleet the count-2 wave takes b and c, so d is in rest.
+    const reported = new Map<string, ReportedSite>(
+      Object.entries({ a: 'A2', b: 'B2', c: 'C2', d: 'D1', e: 'E2' }).map(([s, h]) => [s, reachable(h)]),
+    );
+    const plan = planRollout({ fleet, desired, reported, commit: 'abc' });
+    expect(plan.waves.map((w) => w.name)).toEqual(['rest']);
+    expect(plan.waves[0]!.sites.map((s) => s.site)).toEqual(['d']);
+    expect(plan.unchanged).toEqual(['a', 'b', 'c', 'e']);
+  });
+
+  it('a pending apply of the same hash is not applied: the site is planned', () => {
+    const reported = new Map<string, ReportedSite>([
+      ['a', { reachable: true, appliedHash: 'A1', pendingHash: 'A2' }],
+    ]);
+    const plan = planRollout({ fleet, desired, reported, commit: 'abc' });
+    expect(plan.waves[0]!.sites).toEqual([{ site: 'a', hash: 'A2', previousHash: 'A1', reason: 'changed' }]);
+  });
+
+  it('an unreachable site whose cached applied hash is current is unchanged', () => {
+    const reported = new Map<string, ReportedSite>([['a', { reachable: false, appliedHash: 'A2' }]]);
+    expect(planRollout({ fleet, desired, reported, commit: 'abc' }).unchanged).toContain('a');
+  });
+
+  it('nothing changed: no waves', () => {
+    const reported = new Map<string, ReportedSite>(
+      [...desired].map(([site, d]) => [site, reachable(d.hash)] as const),
+    );
+    const plan = planRollout({ fleet, desired, reported, commit: 'abc' });
+    expect(plan.waves).toEqual([]);
+    expect(plan.unchanged).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('a site without a compiled desired state is a bug', () => {
+    expect(() =>
+      planRollout({ fleet, desired: desiredOf({ a: 'A2' }), reported: new Map(), commit: 'abc' }),
+    ).toThrow(/site b: no compiled desired state/);
+  });
+
+  it('plans the example fleet in its declared wave order', async () => {
+    const load = loadFleet(
+      await readFleetFiles(new URL('../../../fleet-repo-example', import.meta.url).pathname),
+    );
+    expect(load.fleet).toBeDefined();
+    const fleet = load.fleet!;
+    const desired = new Map(fleet.sites.map((s) => [s.name, compileSite(s)] as const));
+    const plan = planRollout({ fleet, desired, reported: new Map(), commit: 'abc' });
+    const declared = fleet.rollout.waves.map((w) => w.name);
+    const planned = plan.waves.map((w) => w.name);
+    expect(planned).toEqual(declared.filter((n) => planned.includes(n)));
+    expect(plan.waves.flatMap((w) => w.sites.map((s) => s.site)).sort()).toEqual(
+      fleet.sites.map((s) => s.name).sort(),
+    );
+  });
+});
