@@ -1,27 +1,37 @@
 /**
  * `uplink-agent`: the agent's command line. One-shot commands (plan, apply, reconcile, show,
- * revert) over the linux dataplane; `daemon` and `rpc` are added beside them later.
+ * revert) over the linux dataplane, `daemon` (agent/src/daemon) and `rpc` (the SSH forced command).
  *
  * This file is the one place where errors become exit codes and messages:
  *   0 done / nothing to change      1 plan: changes pending      2 invalid input or usage
  *   3 conflict (nothing changed)    4 kernel refused a step      5 verify failed
- *   6 state directory problem       70 a bug (unexpected error)
+ *   6 state directory problem       7 rpc: the daemon is not reachable
+ *   70 a bug (unexpected error)
  */
 import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, Option } from 'commander';
-import { describeNftRule, describeRoute, describeRule } from './core/describe-object.js';
-import { formatChanges } from './core/format-changes.js';
 import type { Dataplane } from './dataplane/dataplane.js';
-import { LinuxDataplane } from './dataplane/linux.js';
-import { plan } from './engine/plan.js';
-import { reconcile, refuseUnsafe } from './engine/reconcile.js';
-import { revert } from './engine/revert.js';
-import { show } from './engine/show.js';
-import { DEFAULT_STATE_DIR, StateStore } from './engine/state-store.js';
-import { InvalidInputError, isAgentError, StateError } from './errors.js';
-import { type DesiredState, desiredState } from './model/desired-state.js';
+import type { reconcile as reconcileFn } from './engine/reconcile.js';
+import type { DesiredState } from './model/desired-state.js';
+
+// Only node builtins are imported statically. `uplink-agent rpc` runs on every SSH
+// connection and must start fast, so everything heavy (commander, zod, the engine) is
+// loaded with import() by the commands that need it; the bundle (scripts/build.mjs) keeps
+// those modules in the same file but evaluates them only when imported.
+const loadCommands = () =>
+  Promise.all([
+    import('commander'),
+    import('./core/describe-object.js'),
+    import('./core/format-changes.js'),
+    import('./engine/plan.js'),
+    import('./engine/reconcile.js'),
+    import('./engine/revert.js'),
+    import('./engine/show.js'),
+    import('./engine/state-store.js'),
+    import('./errors.js'),
+    import('./model/desired-state.js'),
+  ]);
+type Commands = Awaited<ReturnType<typeof loadCommands>>;
 
 export const EXIT = {
   ok: 0,
@@ -31,6 +41,8 @@ export const EXIT = {
   kernel: 4,
   verifyFailed: 5,
   state: 6,
+  /** rpc: the daemon is not running, or went away mid-session. */
+  unavailable: 7,
   bug: 70,
 } as const;
 
@@ -39,12 +51,36 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   /** Which kernel to talk to; the real CLI always uses linux. */
   readonly dataplane: (options: { markMask?: number }) => Dataplane;
+  /** Streams for `rpc` (default: the process's). */
+  readonly stdio?: { readonly stdin: NodeJS.ReadableStream; readonly stdout: NodeJS.WritableStream };
+  /** Environment for `rpc` and `daemon` (default: process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 type Format = 'text' | 'json';
 
 /** Runs one command line; returns the exit code. Never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const rpcSocket = argv[0] === 'rpc' ? parseRpcArgs(argv.slice(1)) : undefined;
+  if (rpcSocket !== undefined) return runRpc(rpcSocket, io);
+  let modules: Commands;
+  try {
+    modules = await loadCommands();
+  } catch (error) {
+    io.stderr(`uplink-agent: cannot load its modules — this is a bug\n${String(error)}\n`);
+    return EXIT.bug;
+  }
+  const [
+    { Command, Option },
+    { describeNftRule, describeRoute, describeRule },
+    { formatChanges },
+    { plan },
+    { reconcile, refuseUnsafe },
+    { revert },
+    { show },
+    { DEFAULT_STATE_DIR, StateStore },
+    { StateError },
+  ] = modules;
   let exitCode: number = EXIT.ok;
   const program = new Command('uplink-agent')
     .description('Uplink agent: reconciles this router’s multi-uplink routing to a desired state')
@@ -63,7 +99,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(format())
     .addOption(stateDir())
     .action(async (opts: { desired: string; format: Format; stateDir: string }) => {
-      const desired = await readDesired(opts.desired);
+      const desired = await readDesired(opts.desired, modules);
       const result = await plan(io.dataplane({ markMask: desired.settings.markMask }), desired, {}, opts);
       if (opts.format === 'json') {
         io.stdout(`${JSON.stringify(result, null, 2)}\n`);
@@ -88,14 +124,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(format())
     .addOption(stateDir())
     .action(async (opts: { desired: string; format: Format; stateDir: string }) => {
-      const desired = await readDesired(opts.desired);
+      const desired = await readDesired(opts.desired, modules);
       const report = await reconcile(
         io.dataplane({ markMask: desired.settings.markMask }),
         desired,
         {},
         opts,
       );
-      printReport(io, opts.format, report);
+      printReport(io, opts.format, report, formatChanges);
     });
 
   program
@@ -117,7 +153,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         {},
         opts,
       );
-      printReport(io, opts.format, report);
+      printReport(io, opts.format, report, formatChanges);
     });
 
   program
@@ -171,15 +207,84 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         io.stdout(lines([`reverted to the state of ${report.restoredTo}`, ...formatChanges(report.changes)]));
     });
 
+  program
+    .command('daemon')
+    .description(
+      'run the agent: serve the RPC socket, apply with commit-confirmed, revert unconfirmed applies',
+    )
+    .addOption(stateDir())
+    .option(
+      '--socket <path>',
+      'unix socket to listen on (default: $UPLINK_AGENT_SOCKET, else <state-dir>/agent.sock)',
+    )
+    .action(async (opts: { stateDir: string; socket?: string }) => {
+      const [{ runDaemon }, { SOCKET_ENV }, { join }] = await Promise.all([
+        import('./daemon/run-daemon.js'),
+        import('./daemon/wire-limits.js'),
+        import('node:path'),
+      ]);
+      const env = io.env ?? process.env;
+      await runDaemon({
+        stateDir: opts.stateDir,
+        socketPath: opts.socket ?? env[SOCKET_ENV] ?? join(opts.stateDir, 'agent.sock'),
+        dataplane: (markMask) => io.dataplane(markMask === undefined ? {} : { markMask }),
+        stderr: io.stderr,
+      });
+    });
+
+  program
+    .command('rpc')
+    .description('the SSH forced command: bridge stdin/stdout to the daemon (JSON lines)')
+    .option(
+      '--socket <path>',
+      'daemon socket (default: $UPLINK_AGENT_SOCKET, else /run/uplink-agent/agent.sock)',
+    )
+    .action(async (opts: { socket?: string }) => {
+      exitCode = await runRpc(opts, io);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {
-    return reportError(io, error);
+    return reportError(io, error, modules);
   }
 }
 
-function printReport(io: CliIo, format: Format, report: Awaited<ReturnType<typeof reconcile>>): void {
+/** `rpc [--socket P]`, parsed by hand so the bridge starts without loading commander; else undefined. */
+function parseRpcArgs(args: readonly string[]): { socket?: string } | undefined {
+  if (args.length === 0) return {};
+  if (args.length === 1 && args[0]!.startsWith('--socket=') && args[0]!.length > 9) {
+    return { socket: args[0]!.slice(9) };
+  }
+  if (args.length === 2 && args[0] === '--socket' && !args[1]!.startsWith('-')) return { socket: args[1]! };
+  return undefined;
+}
+
+async function runRpc(args: { socket?: string }, io: CliIo): Promise<number> {
+  const [{ runRpcBridge }, { DEFAULT_SOCKET_PATH, SOCKET_ENV }] = await Promise.all([
+    import('./daemon/rpc-bridge.js'),
+    import('./daemon/wire-limits.js'),
+  ]);
+  const env = io.env ?? process.env;
+  const outcome = await runRpcBridge(
+    { socketPath: args.socket ?? env[SOCKET_ENV] ?? DEFAULT_SOCKET_PATH },
+    {
+      stdin: io.stdio?.stdin ?? process.stdin,
+      stdout: io.stdio?.stdout ?? process.stdout,
+      stderr: io.stderr,
+      env,
+    },
+  );
+  return outcome === 'ok' ? EXIT.ok : EXIT.unavailable;
+}
+
+function printReport(
+  io: CliIo,
+  format: Format,
+  report: Awaited<ReturnType<typeof reconcileFn>>,
+  formatChanges: Commands[2]['formatChanges'],
+): void {
   if (format === 'json') {
     io.stdout(`${JSON.stringify(report, null, 2)}\n`);
     return;
@@ -193,7 +298,9 @@ function printReport(io: CliIo, format: Format, report: Awaited<ReturnType<typeo
   );
 }
 
-async function readDesired(file: string): Promise<DesiredState> {
+async function readDesired(file: string, modules: Commands): Promise<DesiredState> {
+  const [, , , , , , , , { InvalidInputError }, { desiredState }] = modules;
+  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -219,7 +326,8 @@ async function readDesired(file: string): Promise<DesiredState> {
 }
 
 /** The one place errors become messages and exit codes. */
-function reportError(io: CliIo, error: unknown): number {
+function reportError(io: CliIo, error: unknown, modules: Commands): number {
+  const [{ CommanderError }, , { formatChanges }, , , , , , { isAgentError }] = modules;
   if (error instanceof CommanderError) {
     // Help and version exit 0; usage errors were already printed by commander.
     return error.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
@@ -288,10 +396,14 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  process.exitCode = await runCli(process.argv.slice(2), {
+  const argv = process.argv.slice(2);
+  const linux = argv[0] === 'rpc' ? undefined : await import('./dataplane/linux.js');
+  process.exitCode = await runCli(argv, {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
-    dataplane: (options) =>
-      new LinuxDataplane(options.markMask === undefined ? {} : { markMask: options.markMask }),
+    dataplane: (options) => {
+      if (linux === undefined) throw new Error('uplink-agent rpc has no dataplane');
+      return new linux.LinuxDataplane(options.markMask === undefined ? {} : { markMask: options.markMask });
+    },
   });
 }

@@ -5,14 +5,14 @@
 import { assemblePlan, type Plan } from '../core/assemble-plan.js';
 import type { ChangeSet } from '../core/diff.js';
 import { diff } from '../core/diff.js';
-import { owned } from '../core/owned.js';
+import { type OwnershipScope, owned } from '../core/owned.js';
 import type { UnavailableProvider } from '../core/resolve.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { ConflictError, InvalidInputError, KernelError, VerifyFailedError } from '../errors.js';
 import type { DesiredState } from '../model/desired-state.js';
 import type { Health } from '../model/kernel-state.js';
 import type { Step } from '../model/steps.js';
-import { asKernelError, readCurrent, scopeFor } from './read-current.js';
+import { asKernelError, type CurrentState, readCurrent, scopeFor } from './read-current.js';
 import { rollBack } from './restore-snapshot.js';
 import { type SnapshotRecord, StateStore } from './state-store.js';
 
@@ -30,20 +30,34 @@ export interface ReconcileReport {
   readonly verified: boolean;
 }
 
+/** Points where a caller (the daemon's commit-confirmed apply) takes part in an apply. */
+export interface ReconcileHooks {
+  /**
+   * After the plan passed the engine's own checks, before anything is written; throw to
+   * refuse (the management-path guard). Not called when nothing would change.
+   */
+  readonly check?: (plan: Plan, current: CurrentState, scope: OwnershipScope) => void | Promise<void>;
+  /** After the snapshot is durable, before the first kernel change (to persist a pending apply). */
+  readonly beforeApply?: (snapshot: SnapshotRecord, plan: Plan) => Promise<void>;
+}
+
 export async function reconcile(
   dataplane: Dataplane,
   desired: DesiredState,
   health: Health,
   options: EngineOptions,
+  hooks: ReconcileHooks = {},
 ): Promise<ReconcileReport> {
   const store = new StateStore(options.stateDir);
   const now = options.now ?? (() => new Date());
   return store.withLock(async () => {
     const applied = await store.readApplied();
     const scope = scopeFor(desired, applied?.desired);
-    const { facts, kernel } = await readCurrent(dataplane, scope);
+    const current = await readCurrent(dataplane, scope);
+    const { facts, kernel } = current;
     const plan = assemblePlan({ desired, facts, health, current: kernel, scope });
     refuseUnsafe(plan);
+    if (plan.steps.length > 0) await hooks.check?.(plan, current, scope);
     const record = { version: 1 as const, appliedAt: now().toISOString(), desired };
 
     if (plan.steps.length === 0) {
@@ -65,6 +79,7 @@ export async function reconcile(
       previous: applied ?? null,
     };
     await store.writeSnapshot(snapshot);
+    await hooks.beforeApply?.(snapshot, plan);
     const journal = { site: desired.site, hash: desired.hash, changes: plan.changes.length };
 
     try {

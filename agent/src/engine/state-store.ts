@@ -73,6 +73,19 @@ export class StateStore {
     return this.remove('applied.json');
   }
 
+  /**
+   * Another component's record in this directory (the daemon's commit journal), read and
+   * validated like the engine's own files.
+   */
+  readRecord<T>(name: string, schema: z.ZodType<T>): Promise<T | undefined> {
+    return this.read(checkRecordName(name), schema);
+  }
+
+  /** Written the same atomic way as the engine's own files (temp, fsync, rename, fsync dir). */
+  writeRecord(name: string, value: unknown): Promise<void> {
+    return this.write(checkRecordName(name), value);
+  }
+
   async appendJournal(entry: Readonly<Record<string, unknown>>): Promise<void> {
     await this.ensureDir();
     const file = await open(join(this.dir, 'journal.jsonl'), 'a', 0o600);
@@ -177,6 +190,15 @@ export class StateStore {
       await dir.close();
     }
   }
+}
+
+const ENGINE_FILES = new Set(['snapshot.json', 'applied.json', 'journal.jsonl', 'lock']);
+
+function checkRecordName(name: string): string {
+  if (!/^[a-z0-9][a-z0-9.-]{0,63}\.json$/.test(name) || ENGINE_FILES.has(name)) {
+    throw new StateError(`${name}: not a record name another component may use`);
+  }
+  return name;
 }
 
 function isErrno(error: unknown, code: string): boolean {

@@ -1,0 +1,187 @@
+/**
+ * The management-path guard (DESIGN.md "Safety: commit-confirmed", step 5): before an
+ * apply, simulate how the answer to the controller's SSH connection leaves the router under
+ * the current kernel and under the new effective state, with the pure simulator in
+ * agent/src/sim. Pure: the caller passes the kernel, the facts and the connection in.
+ *
+ * The connection is replayed as the kernel sees it: the controller's first packet arrives
+ * on the management interface (so track-save may set a ct mark), and the reply is a
+ * locally generated packet from the address the controller connected to, carrying that ct
+ * mark (track-restore in output). The management interface is where the reply leaves
+ * today: the connection works now, so that is where the controller's packets come from.
+ */
+import type { OwnershipScope } from '../core/owned.js';
+import type { Facts, KernelRoute, KernelRule, KernelState } from '../model/kernel-state.js';
+import type { ManagementPathCheck, PathVerdict } from '../model/protocol.js';
+import {
+  buildViewFromState,
+  type RoutingView,
+  renderRule,
+  replyPacketOf,
+  simulatePacket,
+  type Verdict,
+} from '../sim/index.js';
+
+/** SSH_CONNECTION: `client-ip client-port server-ip server-port`. */
+export interface SshConnection {
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly serverIp: string;
+  readonly serverPort: number;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Parses SSH_CONNECTION; undefined when absent or not IPv4 (the guard then cannot run). */
+export function parseSshConnection(value: string | undefined | null): SshConnection | undefined {
+  if (value === undefined || value === null) return undefined;
+  const parts = value.trim().split(/\s+/);
+  if (parts.length !== 4) return undefined;
+  const [clientIp, clientPort, serverIp, serverPort] = parts as [string, string, string, string];
+  const ports = [Number(clientPort), Number(serverPort)];
+  if (!IPV4.test(clientIp) || !IPV4.test(serverIp)) return undefined;
+  if (!ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) return undefined;
+  return { clientIp, clientPort: ports[0]!, serverIp, serverPort: ports[1]! };
+}
+
+export interface ManagementPathInput {
+  readonly connection: SshConnection;
+  readonly facts: Facts;
+  /** The whole kernel as read (every protocol), with the sysctls Uplink owns. */
+  readonly current: KernelState;
+  /** What Uplink owns; replaced by `effective` in the new view. */
+  readonly scope: OwnershipScope;
+  readonly effective: KernelState;
+  readonly markMask: number;
+}
+
+export function checkManagementPath(input: ManagementPathInput): ManagementPathCheck {
+  const { connection, facts, current, scope, effective, markMask } = input;
+  const foreign = foreignPart(current, scope);
+  const currentView = buildViewFromState(withoutLocalTable(current), facts, { markMask });
+  const nextView = buildViewFromState(
+    { ...effective, sysctls: { ...current.sysctls, ...effective.sysctls } },
+    facts,
+    { markMask, rules: foreign.rules, routes: foreign.routes },
+  );
+  const before = simulateReply(currentView, connection, undefined);
+  const managementIf = before.dev;
+  const after = simulateReply(nextView, connection, managementIf);
+  const currentVerdict = summarise(before);
+  const nextVerdict = summarise(after);
+  const unchanged =
+    currentVerdict.kind === nextVerdict.kind &&
+    currentVerdict.dev === nextVerdict.dev &&
+    currentVerdict.src === nextVerdict.src;
+  return {
+    controller: connection.clientIp,
+    current: currentVerdict,
+    next: nextVerdict,
+    unchanged,
+    ...(unchanged ? {} : { message: describeChange(connection, before, after, nextView) }),
+  };
+}
+
+/** The reply's verdict; `iif` is the management interface the first packet arrives on. */
+function simulateReply(view: RoutingView, c: SshConnection, iif: string | undefined): Verdict {
+  let ctMark = 0;
+  if (iif !== undefined) {
+    const conn = {
+      src: c.clientIp,
+      dst: c.serverIp,
+      iif,
+      proto: 'tcp' as const,
+      sport: c.clientPort,
+      dport: c.serverPort,
+    };
+    const inbound = simulatePacket(
+      view,
+      { ...conn, direction: 'original', ctState: 'new' },
+      { trace: false },
+    );
+    const packet = replyPacketOf(conn, inbound);
+    if (packet !== null && packet.iif === undefined) {
+      return simulatePacket(view, packet, { trace: false }).verdict;
+    }
+    // The first packet would not reach sshd; the reply still carries whatever ct mark it got.
+    ctMark = inbound.verdict.ctMark;
+  }
+  return simulatePacket(
+    view,
+    {
+      src: c.serverIp,
+      dst: c.clientIp,
+      proto: 'tcp',
+      sport: c.serverPort,
+      dport: c.clientPort,
+      ctMark,
+      direction: 'reply',
+    },
+    { trace: false },
+  ).verdict;
+}
+
+function summarise(v: Verdict): PathVerdict {
+  return {
+    kind: v.kind,
+    ...(v.dev !== undefined ? { dev: v.dev } : {}),
+    ...(v.src !== undefined ? { src: v.src } : {}),
+  };
+}
+
+function describeChange(c: SshConnection, before: Verdict, after: Verdict, view: RoutingView): string {
+  const culprit = describeCulprit(after, view);
+  const was = before.dev === undefined ? before.kind : before.dev;
+  let effect: string;
+  if (after.kind !== 'forward' && after.kind !== 'local') {
+    effect = `would make replies to the controller ${c.clientIp} ${after.kind}${after.reason ? ` (${after.reason})` : ''} instead of leaving by ${was}`;
+  } else if (after.dev !== before.dev) {
+    effect = `would send replies to the controller ${c.clientIp} out ${after.dev ?? after.kind} instead of ${was}`;
+  } else {
+    effect = `would send replies to the controller ${c.clientIp} from ${after.src ?? '?'} instead of ${before.src ?? '?'}`;
+  }
+  return `${culprit} ${effect}; apply with allowManagementChange to do it anyway`;
+}
+
+/** The rule that chose the table, or the route when the table is main's own lookup. */
+function describeCulprit(v: Verdict, view: RoutingView): string {
+  const rule = view.rules.find(
+    (r) => r.priority === v.rulePriority && (v.table === undefined || r.table === v.table),
+  );
+  const isDefaultRule = rule !== undefined && rule.priority >= 32766 && rule.protocol === 2;
+  if (rule !== undefined && !isDefaultRule) return `rule ${rule.priority} \`${ruleText(rule)}\``;
+  if (v.route !== undefined) return `route \`${v.route}\``;
+  return v.table === undefined ? 'the new state' : `table ${v.table}`;
+}
+
+function ruleText(rule: KernelRule): string {
+  return renderRule(rule).replace(/^\d+:\s*/, '');
+}
+
+/**
+ * The part of the kernel Uplink does not own: the complement of `owned()` in core/owned.ts
+ * (same predicate; keep the two in step).
+ */
+function foreignPart(
+  current: KernelState,
+  scope: OwnershipScope,
+): { rules: KernelRule[]; routes: KernelRoute[] } {
+  const protocols = new Set(scope.protocols);
+  const tables = new Set(scope.tables);
+  const adopted = new Set(scope.adoptTables);
+  return {
+    rules: current.rules.filter((rule) => !protocols.has(rule.protocol)),
+    routes: current.routes.filter(
+      (route) =>
+        route.table !== LOCAL_TABLE &&
+        !(tables.has(route.table) && (protocols.has(route.protocol) || adopted.has(route.table))),
+    ),
+  };
+}
+
+/** The simulator derives table local from the addresses. */
+const LOCAL_TABLE = 255;
+
+function withoutLocalTable(state: KernelState): KernelState {
+  return { ...state, routes: state.routes.filter((r) => r.table !== LOCAL_TABLE) };
+}

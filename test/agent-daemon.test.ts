@@ -1,0 +1,554 @@
+/**
+ * The agent daemon over its unix socket, with the memory dataplane: commit-confirmed
+ * (apply → confirm, timeout revert, restart recovery), one writer, the management-path
+ * guard, and protocol hardening. Kernel behaviour is in agent-daemon-ssh.test.ts.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { exampleDesiredState, exampleFacts } from '../agent/src/core/example-desired-state.js';
+import { AGENT_VERSION } from '../agent/src/daemon/agent-version.js';
+import { parseSshConnection } from '../agent/src/daemon/check-management-path.js';
+import { type RunningDaemon, startDaemon } from '../agent/src/daemon/daemon.js';
+import { LineSplitter } from '../agent/src/daemon/line-splitter.js';
+import { WIRE_MAX_LINE_BYTES, WIRE_PROTOCOL_VERSION } from '../agent/src/daemon/wire-limits.js';
+import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
+import type { DesiredState } from '../agent/src/model/desired-state.js';
+import type { KernelState } from '../agent/src/model/kernel-state.js';
+import {
+  errorResponse as errorResponseSchema,
+  MAX_LINE_BYTES,
+  type Method,
+  PROTOCOL_VERSION,
+  resultSchemas,
+} from '../agent/src/model/protocol.js';
+import { JsonLinesClient } from './lab/json-lines.js';
+
+/** The controller reaches the router's mgmt0 (10.77.0.2) from 10.77.0.1. */
+const SSH_CONNECTION = '10.77.0.1 50022 10.77.0.2 22';
+
+function freshRouter(): MemoryDataplane {
+  const facts = exampleFacts();
+  return new MemoryDataplane({
+    facts: {
+      interfaces: {
+        ...facts.interfaces,
+        mgmt0: { exists: true, up: true, addresses: [{ address: '10.77.0.2', prefixLength: 24 }] },
+      },
+    },
+    rules: [
+      { priority: 0, action: 'lookup', table: 255, protocol: 2 },
+      { priority: 32766, action: 'lookup', table: 254, protocol: 2 },
+      { priority: 32767, action: 'lookup', table: 253, protocol: 2 },
+    ],
+    routes: [
+      { table: 254, dst: '0.0.0.0/0', type: 'unicast', dev: 'eth1', gateway: '198.51.100.1', protocol: 4 },
+      {
+        table: 254,
+        dst: '10.77.0.0/24',
+        type: 'unicast',
+        dev: 'mgmt0',
+        scope: 'link',
+        src: '10.77.0.2',
+        protocol: 2,
+      },
+      {
+        table: 254,
+        dst: '172.20.1.0/24',
+        type: 'unicast',
+        dev: 'eth0',
+        scope: 'link',
+        src: '172.20.1.1',
+        protocol: 2,
+      },
+      { table: 254, dst: '198.51.100.0/24', type: 'unicast', dev: 'eth1', scope: 'link', protocol: 2 },
+    ],
+    nft: null,
+    sysctls: { 'net.ipv4.conf.eth1.rp_filter': '1', 'net.ipv4.conf.ppp1.rp_filter': '1' },
+  });
+}
+
+/** The example site without the `main suppress_prefixlength 0` rule, plus a rule that captures mgmt replies. */
+function cuttingDesired(): DesiredState {
+  const desired = exampleDesiredState();
+  desired.rules = desired.rules.filter((r) => r.id !== 'main-specific');
+  desired.rules.push({
+    id: 'policy:everything/isp1',
+    priority: 10050,
+    action: 'lookup',
+    table: 101,
+    from: { kind: 'literal', cidr: '10.77.0.0/24' },
+    requires: 'isp1',
+  });
+  return desired;
+}
+
+let stateDir: string;
+let dataplane: MemoryDataplane;
+let daemon: RunningDaemon | undefined;
+let clock: { offset: number };
+
+async function start(): Promise<RunningDaemon> {
+  daemon = await startDaemon({
+    stateDir,
+    socketPath: join(stateDir, 'agent.sock'),
+    dataplane: () => dataplane,
+    now: () => Date.now() + clock.offset,
+    log: () => {},
+    revertRetryMs: 200,
+  });
+  return daemon;
+}
+
+async function client(sshConnection: string | null = SSH_CONNECTION): Promise<JsonLinesClient> {
+  const c = await JsonLinesClient.open(daemon!.socketPath);
+  c.send({ bridge: 1, sshConnection });
+  return c;
+}
+
+/** Asserts a success and validates the result against the protocol's schema for the method. */
+function expectOk<M extends Method>(
+  method: M,
+  answer: Record<string, unknown>,
+): z.infer<(typeof resultSchemas)[M]> {
+  expect(answer, JSON.stringify(answer)).toMatchObject({ v: 1, ok: true });
+  return resultSchemas[method].parse(answer.result) as z.infer<(typeof resultSchemas)[M]>;
+}
+
+function expectError(answer: Record<string, unknown>, code: string) {
+  const parsed = errorResponseSchema.parse(answer);
+  expect(parsed.error.code, parsed.error.message).toBe(code);
+  expect(parsed.error.message).not.toMatch(/\n\s+at /);
+  return parsed.error;
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function normalise(kernel: KernelState) {
+  const key = (v: unknown) => JSON.stringify(v);
+  return {
+    ...kernel,
+    rules: [...kernel.rules].sort((a, b) => a.priority - b.priority || key(a).localeCompare(key(b))),
+    routes: [...kernel.routes].sort((a, b) => key(a).localeCompare(key(b))),
+  };
+}
+
+beforeEach(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'uplink-daemon-'));
+  dataplane = freshRouter();
+  clock = { offset: 0 };
+});
+afterEach(async () => {
+  await daemon?.close();
+  daemon = undefined;
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+const applyParams = (
+  generation: string,
+  desired: DesiredState = exampleDesiredState(),
+  confirmWithinMs = 60_000,
+) => ({
+  desired,
+  generation,
+  confirmWithinMs,
+});
+
+describe('agent daemon: commit-confirmed', () => {
+  it('apply → pending; confirm on a second connection → applied; status reports it', async () => {
+    await start();
+    const before = dataplane.dump();
+    const first = await client();
+    const hello = expectOk('hello', await first.call(1, 'hello', { protocol: 1, client: 'test' }));
+    expect(hello).toEqual({
+      protocol: 1,
+      supported: [1],
+      agent: `uplink-agent/${AGENT_VERSION}`,
+      site: null,
+    });
+    const applied = expectOk('apply', await first.call(2, 'apply', applyParams('g1')));
+    expect(applied.pending).toMatchObject({ generation: 'g1', site: 'branch-1' });
+    expect(applied.applied).toBeNull();
+    expect(applied.changes.length).toBeGreaterThan(10);
+    expect(applied.managementPath).toMatchObject({ unchanged: true, current: { dev: 'mgmt0' } });
+    expect(dataplane.dump()).not.toEqual(before);
+    // The pending apply is on disk before the answer.
+    const journal = JSON.parse(await readFile(join(stateDir, 'commit.json'), 'utf8'));
+    expect(journal.pending).toMatchObject({
+      generation: 'g1',
+      phase: 'armed',
+      deadline: applied.pending!.deadline,
+    });
+    first.end();
+
+    const second = await client();
+    const confirmed = expectOk('confirm', await second.call('c', 'confirm', { generation: 'g1' }));
+    expect(confirmed).toMatchObject({
+      generation: 'g1',
+      alreadyConfirmed: false,
+      applied: { generation: 'g1' },
+    });
+    const again = expectOk('confirm', await second.call('c2', 'confirm', { generation: 'g1' }));
+    expect(again.alreadyConfirmed).toBe(true);
+    const status = expectOk('status', await second.call('s', 'status', {}));
+    expect(status).toMatchObject({
+      agent: `uplink-agent/${AGENT_VERSION}`,
+      protocol: 1,
+      site: 'branch-1',
+      applied: { generation: 'g1', hash: '0'.repeat(64) },
+      pending: null,
+      lastRevert: null,
+      owned: { rules: 10, nftRules: 5, sysctls: 2 },
+    });
+    expect(status.facts.providers.map((p) => [p.name, p.available])).toEqual([
+      ['isp1', true],
+      ['isp2', true],
+      ['isp3', true],
+    ]);
+    expect(status).not.toHaveProperty('drift');
+    second.end();
+  });
+
+  it('no confirm → reverts to the snapshot by itself and journals why', async () => {
+    await start();
+    const before = dataplane.dump();
+    const c = await client();
+    expectOk('apply', await c.call(1, 'apply', applyParams('g1', exampleDesiredState(), 1_000)));
+    await waitFor(() => daemon!.commit.record.pending === null);
+    expect(normalise(dataplane.dump())).toEqual(normalise(before));
+    const status = expectOk('status', await c.call(2, 'status', {}));
+    expect(status).toMatchObject({
+      applied: null,
+      pending: null,
+      lastRevert: { generation: 'g1', reason: 'confirm-timeout', result: 'ok' },
+      owned: { rules: 0 },
+    });
+    expectError(await c.call(3, 'confirm', { generation: 'g1' }), 'not-pending');
+    const journal = await readFile(join(stateDir, 'journal.jsonl'), 'utf8');
+    expect(journal).toMatch(/"op":"commit-revert".*"reason":"confirm-timeout".*"result":"ok"/);
+  });
+
+  it('a confirm for another generation is refused; revert undoes the pending apply', async () => {
+    await start();
+    const c = await client();
+    expectOk('apply', await c.call(1, 'apply', applyParams('g1')));
+    await c.call(2, 'confirm', { generation: 'g1' });
+    const afterG1 = dataplane.dump();
+    const second = exampleDesiredState();
+    second.sysctls['net.ipv4.conf.eth1.rp_filter'] = '0';
+    expectOk('apply', await c.call(3, 'apply', applyParams('g2', second)));
+    const wrong = expectError(await c.call(4, 'confirm', { generation: 'g1' }), 'not-pending');
+    expect(wrong.message).toMatch(/g1 is not pending; g2 is, until \d{4}-/);
+    const reverted = expectOk('revert', await c.call(5, 'revert', {}));
+    expect(reverted).toMatchObject({
+      reverted: { generation: 'g2', reason: 'requested' },
+      applied: { generation: 'g1' },
+    });
+    expect(normalise(dataplane.dump())).toEqual(normalise(afterG1));
+    expectError(await c.call(6, 'revert', {}), 'not-pending');
+  });
+
+  it('a second apply while one is pending is refused as busy, naming it and its deadline', async () => {
+    await start();
+    const [a, b] = [await client(), await client()];
+    const other = exampleDesiredState();
+    other.sysctls['net.ipv4.conf.eth1.rp_filter'] = '0';
+    a.send({ v: 1, id: 1, method: 'apply', params: applyParams('ga') });
+    b.send({ v: 1, id: 1, method: 'apply', params: applyParams('gb', other) });
+    const [[ra], [rb]] = await Promise.all([a.read(1), b.read(1)]);
+    const answers = [ra!, rb!];
+    const won = answers.filter((x) => x.ok === true);
+    const lost = answers.filter((x) => x.ok === false);
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    const winner = expectOk('apply', won[0]!).generation;
+    const error = expectError(lost[0]!, 'busy');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain(`generation ${winner} is pending confirmation until 20`);
+    // Nothing mixed: the kernel holds exactly the winner's state.
+    const expected = winner === 'ga' ? '2' : '0';
+    expect(dataplane.dump().sysctls['net.ipv4.conf.eth1.rp_filter']).toBe(expected);
+  });
+
+  it('an apply that changes nothing is applied at once with nothing to confirm', async () => {
+    await start();
+    const c = await client();
+    expectOk('apply', await c.call(1, 'apply', applyParams('g1')));
+    expectOk('confirm', await c.call(2, 'confirm', { generation: 'g1' }));
+    const calls = dataplane.applyCalls;
+    const same = expectOk('apply', await c.call(3, 'apply', applyParams('g1b')));
+    expect(same).toMatchObject({ changes: [], steps: 0, pending: null, applied: { generation: 'g1b' } });
+    expect(dataplane.applyCalls).toBe(calls);
+  });
+
+  it('refuses a change that would move the management path, before changing anything', async () => {
+    await start();
+    const before = dataplane.dump();
+    const c = await client();
+    const plan = expectOk('plan', await c.call(1, 'plan', { desired: cuttingDesired() }));
+    expect(plan.managementPath).toMatchObject({
+      unchanged: false,
+      current: { dev: 'mgmt0' },
+      next: { dev: 'eth1' },
+    });
+    const error = expectError(
+      await c.call(2, 'apply', applyParams('g1', cuttingDesired())),
+      'management-path',
+    );
+    expect(error.message).toBe(
+      'rule 10050 `from 10.77.0.0/24 lookup 101` would send replies to the controller 10.77.0.1 out eth1 instead of mgmt0; apply with allowManagementChange to do it anyway',
+    );
+    expect(dataplane.dump()).toEqual(before);
+    expect(dataplane.applyCalls).toBe(0);
+    expect(daemon!.commit.record.pending).toBeNull();
+    // Told so, it applies (and is still commit-confirmed).
+    const forced = expectOk(
+      'apply',
+      await c.call(3, 'apply', { ...applyParams('g1', cuttingDesired()), allowManagementChange: true }),
+    );
+    expect(forced.pending?.generation).toBe('g1');
+    // Without SSH_CONNECTION (a local client) there is nothing to guard.
+    const local = await client(null);
+    const planLocal = expectOk('plan', await local.call(1, 'plan', { desired: cuttingDesired() }));
+    expect(planLocal.managementPath).toBeNull();
+  });
+});
+
+describe('agent daemon: restart with a pending apply', () => {
+  it('deadline passed while down → reverts at once', async () => {
+    await start();
+    const before = dataplane.dump();
+    const c = await client();
+    expectOk('apply', await c.call(1, 'apply', applyParams('g1', exampleDesiredState(), 5_000)));
+    c.end();
+    await daemon!.close();
+    clock.offset = 10_000;
+    await start();
+    expect(daemon!.commit.record).toMatchObject({
+      pending: null,
+      lastRevert: { generation: 'g1', reason: 'deadline-passed-at-start', result: 'ok' },
+    });
+    expect(normalise(dataplane.dump())).toEqual(normalise(before));
+  });
+
+  it('deadline not passed → re-arms the rest; a confirm still works', async () => {
+    await start();
+    const c = await client();
+    const applied = expectOk(
+      'apply',
+      await c.call(1, 'apply', applyParams('g1', exampleDesiredState(), 60_000)),
+    );
+    c.end();
+    await daemon!.close();
+    await start();
+    expect(daemon!.commit.record.pending).toMatchObject({
+      generation: 'g1',
+      deadline: applied.pending!.deadline,
+    });
+    const d = await client();
+    expectOk('confirm', await d.call(1, 'confirm', { generation: 'g1' }));
+  });
+
+  it('re-armed deadline still reverts when it comes', async () => {
+    await start();
+    const before = dataplane.dump();
+    const c = await client();
+    expectOk('apply', await c.call(1, 'apply', applyParams('g1', exampleDesiredState(), 1_500)));
+    c.end();
+    await daemon!.close();
+    await start();
+    expect(daemon!.commit.record.pending?.generation).toBe('g1');
+    await waitFor(() => daemon!.commit.record.pending === null);
+    expect(daemon!.commit.record.lastRevert).toMatchObject({ reason: 'confirm-timeout', result: 'ok' });
+    expect(normalise(dataplane.dump())).toEqual(normalise(before));
+  });
+});
+
+describe('agent daemon: protocol', () => {
+  it('negotiates the protocol version', async () => {
+    await start();
+    const c = await client();
+    const error = expectError(await c.call(1, 'hello', { protocol: 2, client: 'x' }), 'unsupported-version');
+    expect(error.message).toBe('protocol 2 is not supported; this agent speaks 1');
+    c.send({ v: 2, id: 7, method: 'hello', params: { protocol: 2, client: 'x' } });
+    const [answer] = await c.read();
+    expect(expectError(answer!, 'unsupported-version')).toBeTruthy();
+    expect(answer!.id).toBe(7);
+  });
+
+  it('refuses malformed lines, wrong types, unknown methods and oversized lines, and stays up', async () => {
+    await start();
+    const c = await client();
+    const cases: Array<[string, string]> = [
+      ['{not json', 'bad-request'],
+      ['[1,2,3]', 'bad-request'],
+      ['"hello"', 'bad-request'],
+      ['{"v":1,"id":1,"method":"status"}', 'bad-request'],
+      ['{"v":1,"id":1,"method":"status","params":{"x":1}}', 'bad-request'],
+      ['{"v":"1","id":1,"method":"status","params":{}}', 'bad-request'],
+      ['{"v":1,"id":{},"method":"status","params":{}}', 'bad-request'],
+      ['{"v":1,"id":1,"method":"reboot","params":{}}', 'unknown-method'],
+      ['{"v":1,"id":1,"method":"__proto__","params":{}}', 'unknown-method'],
+      ['{"v":1,"id":1,"method":"confirm","params":{"generation":"a b; rm -rf /"}}', 'bad-request'],
+      ['{"v":1,"id":1,"method":"apply","params":{"generation":"g","confirmWithinMs":1}}', 'bad-request'],
+    ];
+    for (const [line, code] of cases) {
+      c.write(`${line}\n`);
+      const [answer] = await c.read();
+      expectError(answer!, code);
+    }
+    c.write(`{"v":1,"id":1,"method":"status","params":{},"pad":"${'x'.repeat(MAX_LINE_BYTES)}"}\n`);
+    expectError((await c.read())[0]!, 'too-large');
+    expectOk('status', await c.call(9, 'status', {}));
+    expect(dataplane.applyCalls).toBe(0);
+  });
+
+  it('1000 seeded random invalid messages: every one refused with a protocol error, nothing applied', async () => {
+    await start();
+    const before = dataplane.dump();
+    const c = await client();
+    const random = mulberry32(0x5eed);
+    const lines = Array.from({ length: 1000 }, () => randomInvalidLine(random));
+    for (const line of lines) c.write(`${line}\n`);
+    const answers = await c.read(lines.length, 60_000);
+    answers.forEach((answer, i) => {
+      const parsed = errorResponseSchema.safeParse(answer);
+      expect(parsed.success, `line ${i}: ${lines[i]!.slice(0, 200)} → ${JSON.stringify(answer)}`).toBe(true);
+      expect(['bad-request', 'unknown-method', 'unsupported-version', 'too-large']).toContain(
+        parsed.data!.error.code,
+      );
+    });
+    expectOk('status', await c.call('alive', 'status', {}));
+    expect(dataplane.applyCalls).toBe(0);
+    expect(dataplane.dump()).toEqual(before);
+  });
+});
+
+describe('wire helpers', () => {
+  it('the bridge constants equal the protocol', () => {
+    expect(WIRE_MAX_LINE_BYTES).toBe(MAX_LINE_BYTES);
+    expect(WIRE_PROTOCOL_VERSION).toBe(PROTOCOL_VERSION);
+  });
+
+  it('the agent version is the package version', async () => {
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    expect(AGENT_VERSION).toBe(pkg.version);
+  });
+
+  it('LineSplitter refuses over-long lines without buffering them, across chunks', () => {
+    const s = new LineSplitter(4);
+    expect(s.push(Buffer.from('ab'))).toEqual([]);
+    expect(s.push(Buffer.from('cd\nabcdefgh'))).toEqual([{ line: Buffer.from('abcd') }]);
+    expect(s.push(Buffer.from('ij\nxy\n'))).toEqual([{ tooLong: 10 }, { line: Buffer.from('xy') }]);
+    expect(s.push(Buffer.from('z'))).toEqual([]);
+    expect(s.end()).toEqual([{ line: Buffer.from('z') }]);
+  });
+
+  it('parses SSH_CONNECTION', () => {
+    expect(parseSshConnection('192.0.2.1 50000 192.0.2.2 22')).toEqual({
+      clientIp: '192.0.2.1',
+      clientPort: 50000,
+      serverIp: '192.0.2.2',
+      serverPort: 22,
+    });
+    expect(parseSshConnection('::1 50000 ::1 22')).toBeUndefined();
+    expect(parseSshConnection('192.0.2.1 0 192.0.2.2 22')).toBeUndefined();
+    expect(parseSshConnection(undefined)).toBeUndefined();
+  });
+});
+
+/** Seeded PRNG (mulberry32): the fuzz cases are the same on every run. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A line that must be refused: garbage, or a valid request broken in one random way. */
+function randomInvalidLine(random: () => number): string {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const valid = (): Record<string, unknown> =>
+    pick([
+      { v: 1, id: 1, method: 'status', params: {} },
+      { v: 1, id: 'x', method: 'hello', params: { protocol: 1, client: 'c' } },
+      { v: 1, id: 2, method: 'confirm', params: { generation: 'g1' } },
+      { v: 1, id: 3, method: 'revert', params: {} },
+      { v: 1, id: 4, method: 'apply', params: applyParams('g1') },
+      { v: 1, id: 5, method: 'plan', params: { desired: exampleDesiredState() } },
+    ]);
+  const junk = () =>
+    pick<unknown>([
+      null,
+      true,
+      -1,
+      1.5,
+      'x',
+      '',
+      [],
+      {},
+      [1, 'a'],
+      { a: 1 },
+      2 ** 60,
+      '\u0000',
+      'a'.repeat(300),
+    ]);
+  const mutate = (message: Record<string, unknown>): Record<string, unknown> => {
+    const m = structuredClone(message);
+    const key = pick(['v', 'id', 'method', 'params', 'extra']);
+    switch (pick(['delete', 'junk', 'extra-param'])) {
+      case 'delete':
+        if (key === 'extra') m.method = `${String(m.method)}x`;
+        else if (key === 'id' || key === 'v' || key === 'method') delete m[key];
+        else m.params = pick([null, 1, 'x', [], [{}]]);
+        return m;
+      case 'junk':
+        if (key === 'extra') m.extra = junk();
+        else if (key === 'params' && typeof m.params === 'object')
+          (m.params as Record<string, unknown>).bogus = junk();
+        else m[key] = junk() ?? 'null';
+        if (
+          key === 'id' &&
+          (typeof m.id === 'string' ? m.id.length <= 64 : Number.isSafeInteger(m.id) && (m.id as number) >= 0)
+        ) {
+          m.params = 7;
+        }
+        if (key === 'method' && typeof m.method === 'string') m.method = `${m.method}!`;
+        return m;
+      default:
+        (m as { params: unknown }).params = {
+          ...(m.params as object),
+          [`p${Math.floor(random() * 1e6)}`]: junk(),
+        };
+        return m;
+    }
+  };
+  switch (pick(['bytes', 'truncated', 'mutated', 'mutated', 'mutated', 'scalar'])) {
+    case 'bytes': {
+      const length = 1 + Math.floor(random() * 200);
+      let text = '';
+      for (let i = 0; i < length; i++) text += String.fromCharCode(32 + Math.floor(random() * 95));
+      return text.trim() === '' || /^\s*(\d|-|"|\[|\{|t|f|n)/.test(text) ? `#${text}` : text;
+    }
+    case 'truncated': {
+      const text = JSON.stringify(valid());
+      return text.slice(0, 1 + Math.floor(random() * (text.length - 2)));
+    }
+    case 'scalar':
+      return JSON.stringify(pick([null, 1, 'str', true, [], [{}]]));
+    default:
+      return JSON.stringify(mutate(valid()));
+  }
+}
