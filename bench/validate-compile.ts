@@ -1,4 +1,4 @@
-// Usage: npx esbuild bench/validate-compile.ts --bundle --platform=node --format=esm --packages=external --outfile=/tmp/bench-vc.mjs && node /tmp/bench-vc.mjs [sites] [runs]
+// Usage: npx esbuild bench/validate-compile.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-vc.mjs && node dist/bench-vc.mjs [sites=10000] [runs=5]  (outfile inside the repo: external packages resolve from node_modules)
 /**
  * Validate + compile a generated fleet of N sites (default 10,000: 2–4 providers, 0–20
  * policies, a few groups), held in memory as the files a repository would have. Reports the
