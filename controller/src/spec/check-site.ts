@@ -30,7 +30,7 @@ export function checkSite(
     const o = origin ?? { parsed: site.parsed, path: [] };
     // Name the site when the finding sits in a shared group file.
     const text = o.parsed === site.parsed ? message : `${subject}: ${message}`;
-    diagnostics.push(diagnosticAt(o.parsed, o.path, severity, text));
+    diagnostics.push(diagnosticAt(o.parsed, o.path, severity, text, { key: o.key === true }));
   };
   const err = (origin: Origin | undefined, message: string) => report(origin, 'error', message);
   const field = <T>(item: Merged<T>, name: string): Origin => item.fields[name] ?? item.origin;
@@ -304,7 +304,7 @@ export function checkSite(
     const origin = site.sysctls.fields[key];
     if (!/^net\.ipv4\.[a-z0-9_./@-]+$/.test(key)) {
       err(
-        origin,
+        origin && { ...origin, key: true },
         `sysctls: "${key}" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)`,
       );
       continue;

@@ -16,6 +16,8 @@ import type { GroupSpec, LanSpec, PolicySpec, ProviderSpec, SiteSpec } from './s
 export interface Origin {
   readonly parsed: ParsedFile;
   readonly path: readonly (string | number)[];
+  /** Point at the key itself rather than its value (for a key that is not allowed). */
+  readonly key?: boolean;
 }
 
 export interface Merged<T> {

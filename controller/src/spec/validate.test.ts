@@ -828,7 +828,7 @@ const cases: Case[] = [
     name: 'sysctl outside net.ipv4',
     files: { 'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv6.conf.all.forwarding: 1\n') },
     expected: [
-      'sites/s1.yaml:19:33: error: sysctls: "net.ipv6.conf.all.forwarding" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)',
+      'sites/s1.yaml:19:3: error: sysctls: "net.ipv6.conf.all.forwarding" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)',
     ],
   },
   {
@@ -838,7 +838,7 @@ const cases: Case[] = [
       'sites/s1.yaml': site('s1', 'extends: [base]\n'),
     },
     expected: [
-      'groups/base.yaml:3:17: error: site s1: sysctls: "kernel.panic" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)',
+      'groups/base.yaml:3:3: error: site s1: sysctls: "kernel.panic" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)',
     ],
   },
   // --- rollout -------------------------------------------------------------------------
