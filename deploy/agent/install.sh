@@ -1,0 +1,154 @@
+#!/bin/sh
+# Installs the Uplink agent on a router. POSIX sh, idempotent, run as root.
+#
+#   install.sh --controller-key FILE [--agent FILE] [--user NAME] [--node PATH]
+#              [--prefix DIR] [--no-systemd]
+#
+# Installs:
+#   /usr/local/lib/uplink/uplink-agent.mjs     the agent (one bundled file, dist/uplink-agent.mjs)
+#   /usr/local/lib/uplink/uplink-shell         login shell of the agent user: runs the forced
+#                                              command and nothing else (nologin otherwise)
+#   /usr/local/bin/uplink-agent                wrapper: node + the bundle, socket path exported
+#   /var/lib/uplink-agent                      state directory (0700, owned by the agent user)
+#   /etc/systemd/system/uplink-agent.service   the daemon (unless --no-systemd)
+#   ~USER/.ssh/authorized_keys                 the controller's key, as
+#                                              restrict,command="/usr/local/bin/uplink-agent rpc" KEY
+# and creates the system user `uplink` (unless --user names an existing account, which is
+# then used as it is: its shell is not changed).
+#
+# --prefix DIR installs under DIR *and points every path at it* (wrapper, forced command,
+# unit), so tests can run the installed agent from a temporary root. It is not a DESTDIR
+# for packaging.
+set -eu
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+key_file=
+agent_file=$here/../../dist/uplink-agent.mjs
+user=uplink
+user_given=no
+node=
+prefix=
+systemd=yes
+
+while [ "$#" -gt 0 ]; do
+  case $1 in
+    --controller-key) [ "$#" -ge 2 ] || usage; key_file=$2; shift 2 ;;
+    --agent) [ "$#" -ge 2 ] || usage; agent_file=$2; shift 2 ;;
+    --user) [ "$#" -ge 2 ] || usage; user=$2; user_given=yes; shift 2 ;;
+    --node) [ "$#" -ge 2 ] || usage; node=$2; shift 2 ;;
+    --prefix) [ "$#" -ge 2 ] || usage; prefix=${2%/}; shift 2 ;;
+    --no-systemd) systemd=no; shift ;;
+    -h|--help) usage ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+
+[ "$(id -u)" = 0 ] || die "run as root"
+[ -n "$key_file" ] || die "--controller-key FILE is required"
+[ -r "$key_file" ] || die "$key_file: cannot read"
+[ -r "$agent_file" ] || die "$agent_file: no agent bundle (run \`node scripts/build.mjs\` first, or pass --agent)"
+case $user in ''|-*|*[!a-z0-9_-]*) die "--user $user: not a plain user name" ;; esac
+case $prefix in ''|/*) ;; *) die "--prefix must be an absolute path" ;; esac
+case $prefix in *[!A-Za-z0-9/._-]*) die "--prefix $prefix: use letters, digits and / . _ - only" ;; esac
+if [ -z "$node" ]; then node=$(command -v node) || die "node not found; pass --node PATH"; fi
+[ -x "$node" ] || die "$node: not executable"
+
+# The controller's public key: one line `TYPE BASE64 [COMMENT]`, no options of its own.
+key=$(grep -v '^[[:space:]]*#' "$key_file" | grep -v '^[[:space:]]*$' || true)
+[ "$(printf '%s\n' "$key" | grep -c .)" = 1 ] || die "$key_file: expected exactly one public key line"
+case $key in
+  ssh-ed25519\ *|ssh-rsa\ *|ecdsa-sha2-nistp256\ *|ecdsa-sha2-nistp384\ *|ecdsa-sha2-nistp521\ *|sk-ssh-ed25519@openssh.com\ *|sk-ecdsa-sha2-nistp256@openssh.com\ *) ;;
+  *) die "$key_file: not a public key line (it must start with the key type, without options)" ;;
+esac
+case $key in *\"*|*\\*) die "$key_file: quotes or backslashes in the key line" ;; esac
+
+lib=$prefix/usr/local/lib/uplink
+bin=$prefix/usr/local/bin
+state_dir=$prefix/var/lib/uplink-agent
+run_dir=$prefix/run/uplink-agent
+unit_dir=$prefix/etc/systemd/system
+command="$bin/uplink-agent rpc"
+
+# 1. The user.
+if id "$user" >/dev/null 2>&1; then
+  :
+elif [ "$user_given" = yes ] && [ "$user" != uplink ]; then
+  die "--user $user: no such user"
+else
+  home=/var/lib/uplink
+  # Created with a locked password; the login shell is set below.
+  useradd --system --user-group --home-dir "$home" --create-home --shell /usr/sbin/nologin "$user" \
+    || die "useradd $user failed"
+fi
+group=$(id -gn "$user")
+home=$(getent passwd "$user" | cut -d: -f6)
+[ -n "$home" ] || die "$user has no home directory"
+
+# 2. The agent, its wrapper and the restricted login shell.
+install -d -m 0755 "$lib" "$bin"
+install -m 0644 "$agent_file" "$lib/uplink-agent.mjs.new"
+mv -f "$lib/uplink-agent.mjs.new" "$lib/uplink-agent.mjs"
+install -m 0644 "$here/README.md" "$lib/README.md"
+
+cat > "$bin/uplink-agent.new" <<WRAPPER
+#!/bin/sh
+# Installed by deploy/agent/install.sh.
+: "\${UPLINK_AGENT_SOCKET:=$run_dir/agent.sock}"
+export UPLINK_AGENT_SOCKET
+exec $node $lib/uplink-agent.mjs "\$@"
+WRAPPER
+chmod 0755 "$bin/uplink-agent.new"
+mv -f "$bin/uplink-agent.new" "$bin/uplink-agent"
+
+# OpenSSH runs a forced command as `SHELL -c COMMAND`, so a nologin shell would refuse it.
+# This shell runs exactly the forced command and refuses everything else, like nologin.
+cat > "$lib/uplink-shell.new" <<SHELL
+#!/bin/sh
+# Login shell of the Uplink agent user (installed by deploy/agent/install.sh).
+if [ "\$#" = 2 ] && [ "\$1" = -c ] && [ "\$2" = "$command" ]; then
+  exec $bin/uplink-agent rpc
+fi
+echo "This account is currently not available." >&2
+exit 1
+SHELL
+chmod 0755 "$lib/uplink-shell.new"
+mv -f "$lib/uplink-shell.new" "$lib/uplink-shell"
+if [ "$user_given" = no ] || [ "$user" = uplink ]; then
+  usermod --shell "$lib/uplink-shell" "$user"
+fi
+
+# 3. State and runtime directories.
+install -d -m 0700 -o "$user" -g "$group" "$state_dir"
+install -d -m 0750 -o "$user" -g "$group" "$run_dir"
+
+# 4. The controller's key, restricted to the agent protocol.
+ssh_dir=$prefix$home/.ssh
+keys=$ssh_dir/authorized_keys
+line="restrict,command=\"$command\" $key"
+install -d -m 0700 -o "$user" -g "$group" "$ssh_dir"
+touch "$keys"
+if ! grep -qxF "$line" "$keys"; then
+  printf '%s\n' "$line" >> "$keys"
+fi
+chown "$user:$group" "$keys"
+chmod 0600 "$keys"
+
+# 5. The service.
+if [ "$systemd" = yes ]; then
+  install -d -m 0755 "$unit_dir"
+  sed -e "s|@USER@|$user|g" -e "s|@GROUP@|$group|g" -e "s|@BIN@|$bin|g" \
+      -e "s|@STATE_DIR@|$state_dir|g" -e "s|@RUN_DIR@|$run_dir|g" \
+      "$here/uplink-agent.service" > "$unit_dir/uplink-agent.service.new"
+  chmod 0644 "$unit_dir/uplink-agent.service.new"
+  mv -f "$unit_dir/uplink-agent.service.new" "$unit_dir/uplink-agent.service"
+  if [ -z "$prefix" ] && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable uplink-agent.service
+    systemctl restart uplink-agent.service
+  fi
+fi
+
+echo "uplink-agent installed: $bin/uplink-agent (user $user, state $state_dir, key in $keys)"
