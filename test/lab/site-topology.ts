@@ -9,7 +9,8 @@
  *
  * Uplink kinds:
  * - `subnet`: the router has `address` (CIDR) and the ISP the gateway in the same subnet;
- * - `point-to-point`: PPP-like, `/32` addresses with `peer` on both ends;
+ * - `point-to-point`: PPP-like, `/32` addresses with `peer` on both ends; the ISP answers ARP
+ *   for what it routes (proxy ARP), standing in for PPP's missing link layer;
  * - `dhcp`: like `subnet`, plus the default route a DHCP client installs in main
  *   (`proto dhcp`, on that interface), so the agent can detect the gateway.
  *
@@ -142,6 +143,11 @@ export async function buildSiteTopology(lab: Lab, options: SiteTopologyOptions):
         'metric',
         String(up.dhcpMetric ?? 100),
       ]);
+    }
+    if (up.kind === 'point-to-point') {
+      // A real PPP link has no link layer: `default dev ppp1` just sends. Over a veth the router
+      // ARPs for every destination instead, so the ISP answers for what it routes (proxy ARP).
+      await lab.exec(ispNs, ['sysctl', '-q', '-w', 'net.ipv4.conf.cust.proxy_arp=1']);
     }
     if (up.ingressFilter !== false) {
       await lab.exec(ispNs, ['sysctl', '-q', '-w', 'net.ipv4.conf.cust.rp_filter=1']);

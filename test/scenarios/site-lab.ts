@@ -15,13 +15,14 @@ import type { Health } from '../../agent/src/model/kernel-state.js';
 import { compileSite } from '../../controller/src/compile/compile-site.js';
 import { readFleetFiles } from '../../controller/src/repo/read-fleet-files.js';
 import { loadFleet } from '../../controller/src/spec/load-fleet.js';
+// Not ../lab/index.js: that pulls in vitest (useLab), and bench/reconcile.ts uses this file too.
+import type { Lab } from '../lab/lab.js';
 import {
   buildSiteTopology,
-  type Lab,
   type SiteTopology,
   type SiteTopologyOptions,
   waitOperUp,
-} from '../lab/index.js';
+} from '../lab/site-topology.js';
 
 export const FLEET_DIR = 'fleet-repo-example';
 
