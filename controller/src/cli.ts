@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { applyCommand } from './commands/apply-command.js';
 import { compileCommand } from './commands/compile-command.js';
+import { explainCommand } from './commands/explain-command.js';
 import { validateCommand } from './commands/validate-command.js';
 import { ExitCode, UplinkError } from './errors.js';
 
@@ -36,6 +37,28 @@ function buildProgram(): Command {
     .option('--repo <dir>', 'fleet repository working directory', '.')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'script']).default('json'))
     .action(compileCommand);
+
+  program
+    .command('explain')
+    .description(
+      "where a packet would leave a site's router, offline from the spec: verdict and rule trace; exit 0 with an answer (a drop included), 1 the site is invalid, 2 usage",
+    )
+    .argument('<site>', 'site name')
+    .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--dst <ip>', 'destination address (required)')
+    .option('--src <ip>', 'source address (required with --iif)')
+    .option(
+      '--iif <interface>',
+      "incoming interface of a forwarded packet; leave out for the router's own traffic",
+    )
+    .option('--proto <proto>', 'tcp, udp or icmp')
+    .option('--dport <port>', 'destination port (tcp/udp)')
+    .option('--sport <port>', 'source port (tcp/udp)')
+    .option('--uid <uid>', "socket user id of the router's own traffic")
+    .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
+    .option('--down <provider...>', 'take these providers as down (failed health probe)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(explainCommand);
 
   program
     .command('apply')

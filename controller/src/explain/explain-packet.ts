@@ -1,0 +1,171 @@
+/**
+ * One packet through a site's router, offline: the verdict in operator words, the uplink
+ * it leaves by (every path of a balanced route, with its share) and the simulator's trace.
+ */
+import type { DesiredRule, DesiredState } from '../../../agent/src/model/desired-state.js';
+import {
+  type Candidate,
+  mapVerdictToProvider,
+  type Packet,
+  type RoutingView,
+  simulatePacket,
+  type TraceStep,
+  tableName,
+  type UplinkChoice,
+  type Verdict,
+} from '../../../agent/src/sim/index.js';
+import type { ValidSite } from '../spec/valid-site.js';
+import { buildSiteView } from './build-site-view.js';
+import type { ExplainRequest } from './parse-explain-request.js';
+
+/** One path of a balanced route, simulated as if the kernel's hash had picked it. */
+export interface ExplainedPath {
+  readonly provider: string | null;
+  readonly dev: string;
+  readonly gateway?: string;
+  readonly weight: number;
+  /** Percent of new flows, by weight. */
+  readonly share: number;
+  readonly verdict: Verdict;
+}
+
+export interface Explanation {
+  readonly site: string;
+  readonly packet: Packet;
+  /** The whole answer in one operator sentence. */
+  readonly summary: string;
+  /** Which part of the spec decided (policy, track, balance…), when a rule did. */
+  readonly decidedBy: string | null;
+  readonly verdict: Verdict;
+  readonly uplink: UplinkChoice;
+  /** Balanced routes only: each path as if the flow hash had chosen it. */
+  readonly paths: readonly ExplainedPath[];
+  readonly trace: readonly TraceStep[];
+  readonly notes: readonly string[];
+}
+
+export function explainPacket(site: ValidSite, request: ExplainRequest): Explanation {
+  const { desired, view, notes } = buildSiteView(site, request.down);
+  const { packet } = request;
+  const { verdict, trace } = simulatePacket(view, packet, { trace: true });
+  const uplink = mapVerdictToProvider(verdict, desired.providers);
+  const paths = verdict.dev === undefined ? explainPaths(view, packet, verdict, desired) : [];
+  const allNotes = [...notes];
+  if (paths.length > 0)
+    allNotes.push('the kernel hashes each flow onto one path; the shares are of flows, by weight');
+  const decidedBy = describeDecision(desired, verdict);
+  return {
+    site: site.name,
+    packet,
+    summary: `${describePacket(packet)} ${describeOutcome(verdict, uplink, paths)}`,
+    decidedBy,
+    verdict,
+    uplink,
+    paths,
+    trace,
+    notes: allNotes,
+  };
+}
+
+/**
+ * Each path of a multipath verdict, simulated with a hash inside its slice of the
+ * kernel's hash space (fib_rebalance's upper bounds), so source and SNAT are its own.
+ */
+function explainPaths(
+  view: RoutingView,
+  packet: Packet,
+  verdict: Verdict,
+  desired: DesiredState,
+): ExplainedPath[] {
+  const candidates: readonly Candidate[] = verdict.candidates ?? [];
+  const total = candidates.reduce((sum, c) => sum + c.weight, 0);
+  let cumulative = 0;
+  return candidates.map((c) => {
+    const hash = cumulative === 0 ? 0 : Math.round((cumulative * 2 ** 31) / total);
+    cumulative += c.weight;
+    const pinned = simulatePacket(view, packet, { trace: false, multipathHash: hash }).verdict;
+    return {
+      provider: desired.providers.find((p) => p.interface === c.dev)?.name ?? null,
+      dev: c.dev,
+      ...(c.gateway === undefined ? {} : { gateway: c.gateway }),
+      weight: c.weight,
+      share: Math.round((100 * c.weight) / total),
+      verdict: pinned,
+    };
+  });
+}
+
+/** `tcp 172.20.1.50:40000 → 203.0.113.25:25 (forwarded from lan0)` */
+export function describePacket(packet: Packet): string {
+  const port = (p: number | undefined) => (p === undefined ? '' : `:${p}`);
+  const from = packet.src === undefined ? '' : `${packet.src}${port(packet.sport)} `;
+  const context: string[] = [];
+  if (packet.iif !== undefined) context.push(`forwarded from ${packet.iif}`);
+  else context.push(`sent by the router${packet.uid !== undefined ? ` as uid ${packet.uid}` : ''}`);
+  if (packet.mark !== undefined) context.push(`mark 0x${packet.mark.toString(16)}`);
+  if (packet.src === undefined && packet.sport !== undefined) context.push(`source port ${packet.sport}`);
+  return `${packet.proto ?? 'ip'} ${from}→ ${packet.dst}${port(packet.dport)} (${context.join(', ')})`;
+}
+
+function describeOutcome(verdict: Verdict, uplink: UplinkChoice, paths: readonly ExplainedPath[]): string {
+  switch (uplink.kind) {
+    case 'provider':
+      return `leaves via ${uplink.provider} (${uplink.dev})${describeHop(verdict)}`;
+    case 'other-interface':
+      return `leaves via ${uplink.dev}, which is not an uplink${describeHop(verdict)}`;
+    case 'balanced': {
+      const shares = paths.map((p) => `${p.provider ?? p.dev} ${p.share}%`).join(', ');
+      return `is balanced: ${shares}`;
+    }
+    case 'local':
+      return 'is delivered to the router itself';
+    case 'dropped':
+      return `is not routed: ${verdict.kind}${verdict.errno ? ` (${verdict.errno})` : ''}${verdict.reason ? `: ${verdict.reason}` : ''}`;
+  }
+}
+
+/** `, gateway 198.51.100.1, source 172.20.1.50 SNAT → 198.51.100.2 (masquerade)` */
+export function describeHop(verdict: Verdict): string {
+  const parts: string[] = [];
+  parts.push(verdict.gateway === undefined ? 'no gateway (point-to-point)' : `gateway ${verdict.gateway}`);
+  const snat = verdict.snat;
+  const source = snat?.from ?? verdict.src;
+  if (source !== undefined) {
+    const nat = snat !== undefined && snat.to !== snat.from ? ` SNAT → ${snat.to} (${snat.reason})` : '';
+    parts.push(`source ${source}${nat}`);
+  }
+  if (verdict.markSet) parts.push(`mark set to 0x${verdict.mark.toString(16)}`);
+  return `, ${parts.join(', ')}`;
+}
+
+/** The spec object behind the rule that decided, from the compiled rule ids. */
+function describeDecision(desired: DesiredState, verdict: Verdict): string | null {
+  const priority = verdict.rulePriority;
+  if (priority === undefined) return null;
+  const table = verdict.table === undefined ? '' : `, table ${tableName(verdict.table)}`;
+  const at = `rule ${priority}${table}`;
+  const rule: DesiredRule | undefined = desired.rules.find((r) => r.priority === priority);
+  if (rule === undefined) {
+    if (priority === 32766) return `the main table, last resort (${at})`;
+    if (priority === 0) return `the local table: an address of this router (${at})`;
+    return `a rule Uplink does not own (${at})`;
+  }
+  // Ids as compile-site writes them: `track:P`, `source:P`, `policy:NAME[:P]#N`, `fallback:P`.
+  const [, kind, name, via] = /^([^:#]+)(?::([^:#]+))?(?::([^:#]+))?(?:#\d+)?$/.exec(rule.id) ?? [];
+  switch (kind) {
+    case 'main-specific-routes':
+      return `main table's specific routes: LAN, VPN and connected networks win before any uplink (${at})`;
+    case 'track':
+      return `track: the connection is marked as ${name}'s, so it stays on ${name} (${at})`;
+    case 'source':
+      return `the source address is ${name}'s, so it must leave by ${name} (${at})`;
+    case 'policy':
+      return `policy ${name}${via ? ` via ${via}` : ''} (${at})`;
+    case 'balance':
+      return `the balanced default route (${at})`;
+    case 'fallback':
+      return `fallback to ${name} (${at})`;
+    default:
+      return `rule ${rule.id} (${at})`;
+  }
+}

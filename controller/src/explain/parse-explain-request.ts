@@ -1,0 +1,145 @@
+/**
+ * The command line of `uplink explain` → a packet and the providers to take down. Pure;
+ * every problem is a message that names the flag and says what to write instead.
+ */
+import type { Packet, ProtoName } from '../../../agent/src/sim/index.js';
+import { checkAddress } from '../spec/addresses.js';
+import type { ValidSite } from '../spec/valid-site.js';
+import { clientAddressIn } from './synthesize-facts.js';
+
+/** Options as the CLI parser hands them over: strings, not yet checked. */
+export interface RawExplainOptions {
+  readonly dst?: string;
+  readonly src?: string;
+  readonly iif?: string;
+  readonly proto?: string;
+  readonly dport?: string;
+  readonly sport?: string;
+  readonly uid?: string;
+  readonly mark?: string;
+  readonly down?: readonly string[];
+}
+
+export interface ExplainRequest {
+  readonly packet: Packet;
+  /** Providers whose health probe is taken to have failed. */
+  readonly down: readonly string[];
+}
+
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly message: string };
+
+const PROTOS: readonly ProtoName[] = ['tcp', 'udp', 'icmp'];
+
+export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Parsed<ExplainRequest> {
+  const fail = (message: string): Parsed<ExplainRequest> => ({ ok: false, message });
+
+  if (raw.dst === undefined)
+    return fail('--dst: required; write the destination address, e.g. --dst 203.0.113.25');
+  const dst = checkAddress(raw.dst);
+  if (!dst.ok) return fail(`--dst: ${dst.message}`);
+
+  let src: string | undefined;
+  if (raw.src !== undefined) {
+    const checked = checkAddress(raw.src);
+    if (!checked.ok) return fail(`--src: ${checked.message}`);
+    src = checked.value;
+  }
+
+  const interfaces = interfacesOf(site);
+  if (raw.iif !== undefined) {
+    if (raw.iif === 'lo')
+      return fail(
+        "--iif lo: leave --iif out to ask about the router's own traffic (the kernel uses iif lo for it)",
+      );
+    if (!interfaces.includes(raw.iif))
+      return fail(
+        `--iif ${raw.iif}: not an interface of site ${site.name}; write one of ${interfaces.join(', ')}`,
+      );
+    if (src === undefined)
+      return fail(
+        `--src: required with --iif (a forwarded packet already has a source); write e.g. --src ${exampleSource(site, raw.iif)}`,
+      );
+  }
+
+  let proto: ProtoName | undefined;
+  if (raw.proto !== undefined) {
+    const lower = raw.proto.toLowerCase();
+    if (!PROTOS.includes(lower as ProtoName)) return fail(`--proto ${raw.proto}: write tcp, udp or icmp`);
+    proto = lower as ProtoName;
+  }
+
+  const ports: { sport?: number; dport?: number } = {};
+  for (const flag of ['sport', 'dport'] as const) {
+    const text = raw[flag];
+    if (text === undefined) continue;
+    const port = parseInteger(text);
+    if (port === undefined || port < 1 || port > 65535)
+      return fail(`--${flag} ${text}: write a port number from 1 to 65535`);
+    if (proto !== 'tcp' && proto !== 'udp')
+      return fail(`--${flag} ${text}: only TCP and UDP have ports; add --proto tcp or --proto udp`);
+    ports[flag] = port;
+  }
+
+  let uid: number | undefined;
+  if (raw.uid !== undefined) {
+    uid = parseInteger(raw.uid);
+    if (uid === undefined || uid > 0xfffffffe)
+      return fail(`--uid ${raw.uid}: write a numeric user id, e.g. --uid 108`);
+    if (raw.iif !== undefined)
+      return fail(
+        `--uid ${raw.uid}: only the router's own traffic has a uid (forwarded packets carry uid 0); leave out --iif or --uid`,
+      );
+  }
+
+  let mark: number | undefined;
+  if (raw.mark !== undefined) {
+    mark = parseMark(raw.mark);
+    if (mark === undefined)
+      return fail(`--mark ${raw.mark}: write a 32-bit mark in hex or decimal, e.g. 0x1 or 256`);
+  }
+
+  const names = site.providers.map((p) => p.name);
+  const down: string[] = [];
+  for (const name of raw.down ?? []) {
+    if (!names.includes(name))
+      return fail(`--down ${name}: not a provider of site ${site.name}; write one of ${names.join(', ')}`);
+    if (!down.includes(name)) down.push(name);
+  }
+
+  const packet: Packet = {
+    dst: dst.value,
+    ...(src === undefined ? {} : { src }),
+    ...(raw.iif === undefined ? {} : { iif: raw.iif }),
+    ...(proto === undefined ? {} : { proto }),
+    ...ports,
+    ...(uid === undefined ? {} : { uid }),
+    ...(mark === undefined ? {} : { mark }),
+  };
+  return { ok: true, value: { packet, down } };
+}
+
+/** Decimal without sign or leading zeros. */
+function parseInteger(text: string): number | undefined {
+  return /^(0|[1-9]\d{0,9})$/.test(text) ? Number(text) : undefined;
+}
+
+/** `0x1f` or `31`, within 32 bits. */
+export function parseMark(text: string): number | undefined {
+  const value = /^0x[0-9a-f]{1,8}$/i.test(text) ? Number.parseInt(text.slice(2), 16) : parseInteger(text);
+  return value !== undefined && value <= 0xffffffff ? value : undefined;
+}
+
+/** Interfaces the offline router has: LAN first, then uplinks, without repeats. */
+export function interfacesOf(site: ValidSite): string[] {
+  const out: string[] = [];
+  for (const name of [...site.lan.map((l) => l.interface), ...site.providers.map((p) => p.interface)])
+    if (!out.includes(name)) out.push(name);
+  return out;
+}
+
+function exampleSource(site: ValidSite, iif: string): string {
+  const subnet = site.lan.find((l) => l.interface === iif)?.subnets[0];
+  return subnet === undefined ? '203.0.113.10' : clientAddressIn(subnet);
+}
