@@ -38,7 +38,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   await prepareSocketPath(options.socketPath);
   const commit = await CommitConfirmed.open(options);
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  // allowHalfOpen: a client may send its requests and close its side at once (`echo … | ssh`);
+  // the answers still go out, then the daemon ends the connection.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     serveSession(socket, commit, options);

@@ -1,0 +1,98 @@
+/**
+ * Seeded random protocol messages that must all be refused (fuzzing the agent's RPC):
+ * garbage, truncated JSON, scalars, and valid requests broken in one random way.
+ */
+import { exampleDesiredState } from '../../agent/src/core/example-desired-state.js';
+
+/** Seeded PRNG (mulberry32): the fuzz cases are the same on every run. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A line that must be refused: garbage, or a valid request broken in one random way. */
+export function randomInvalidLine(random: () => number): string {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const valid = (): Record<string, unknown> =>
+    pick([
+      { v: 1, id: 1, method: 'status', params: {} },
+      { v: 1, id: 'x', method: 'hello', params: { protocol: 1, client: 'c' } },
+      { v: 1, id: 2, method: 'confirm', params: { generation: 'g1' } },
+      { v: 1, id: 3, method: 'revert', params: {} },
+      {
+        v: 1,
+        id: 4,
+        method: 'apply',
+        params: { desired: exampleDesiredState(), generation: 'g1', confirmWithinMs: 60_000 },
+      },
+      { v: 1, id: 5, method: 'plan', params: { desired: exampleDesiredState() } },
+    ]);
+  const junk = () =>
+    pick<unknown>([
+      null,
+      true,
+      -1,
+      1.5,
+      'x',
+      '',
+      [],
+      {},
+      [1, 'a'],
+      { a: 1 },
+      2 ** 60,
+      '\u0000',
+      'a'.repeat(300),
+    ]);
+  const mutate = (message: Record<string, unknown>): Record<string, unknown> => {
+    const m = structuredClone(message);
+    const key = pick(['v', 'id', 'method', 'params', 'extra']);
+    switch (pick(['delete', 'junk', 'extra-param'])) {
+      case 'delete':
+        if (key === 'extra') m.method = `${String(m.method)}x`;
+        else if (key === 'id' || key === 'v' || key === 'method') delete m[key];
+        else m.params = pick([null, 1, 'x', [], [{}]]);
+        return m;
+      case 'junk':
+        if (key === 'extra') m.extra = junk();
+        else if (key === 'params' && typeof m.params === 'object')
+          (m.params as Record<string, unknown>).bogus = junk();
+        else m[key] = junk() ?? 'null';
+        if (
+          key === 'id' &&
+          (typeof m.id === 'string' ? m.id.length <= 64 : Number.isSafeInteger(m.id) && (m.id as number) >= 0)
+        ) {
+          m.params = 7;
+        }
+        if (key === 'method' && typeof m.method === 'string') m.method = `${m.method}!`;
+        return m;
+      default:
+        (m as { params: unknown }).params = {
+          ...(m.params as object),
+          [`p${Math.floor(random() * 1e6)}`]: junk(),
+        };
+        return m;
+    }
+  };
+  switch (pick(['bytes', 'truncated', 'mutated', 'mutated', 'mutated', 'scalar'])) {
+    case 'bytes': {
+      const length = 1 + Math.floor(random() * 200);
+      let text = '';
+      for (let i = 0; i < length; i++) text += String.fromCharCode(32 + Math.floor(random() * 95));
+      return text.trim() === '' || /^\s*(\d|-|"|\[|\{|t|f|n)/.test(text) ? `#${text}` : text;
+    }
+    case 'truncated': {
+      const text = JSON.stringify(valid());
+      return text.slice(0, 1 + Math.floor(random() * (text.length - 2)));
+    }
+    case 'scalar':
+      return JSON.stringify(pick([null, 1, 'str', true, [], [{}]]));
+    default:
+      return JSON.stringify(mutate(valid()));
+  }
+}
