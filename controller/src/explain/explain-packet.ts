@@ -98,19 +98,19 @@ function explainPaths(
 /** `tcp 172.20.1.50:40000 → 203.0.113.25:25 (forwarded from lan0)` */
 export function describePacket(packet: Packet): string {
   const port = (p: number | undefined) => (p === undefined ? '' : `:${p}`);
-  const from = packet.src === undefined ? '' : `${packet.src}${port(packet.sport)} `;
+  const from = packet.src === undefined ? 'to ' : `${packet.src}${port(packet.sport)} → `;
   const context: string[] = [];
   if (packet.iif !== undefined) context.push(`forwarded from ${packet.iif}`);
   else context.push(`sent by the router${packet.uid !== undefined ? ` as uid ${packet.uid}` : ''}`);
   if (packet.mark !== undefined) context.push(`mark 0x${packet.mark.toString(16)}`);
   if (packet.src === undefined && packet.sport !== undefined) context.push(`source port ${packet.sport}`);
-  return `${packet.proto ?? 'ip'} ${from}→ ${packet.dst}${port(packet.dport)} (${context.join(', ')})`;
+  return `${packet.proto ?? 'ip'} ${from}${packet.dst}${port(packet.dport)} (${context.join(', ')})`;
 }
 
 function describeOutcome(verdict: Verdict, uplink: UplinkChoice, paths: readonly ExplainedPath[]): string {
   switch (uplink.kind) {
     case 'provider':
-      return `leaves via ${uplink.provider} (${uplink.dev})${describeHop(verdict)}`;
+      return `leaves via ${uplinkName(uplink.provider, uplink.dev)}${describeHop(verdict)}`;
     case 'other-interface':
       return `leaves via ${uplink.dev}, which is not an uplink${describeHop(verdict)}`;
     case 'balanced': {
@@ -122,6 +122,11 @@ function describeOutcome(verdict: Verdict, uplink: UplinkChoice, paths: readonly
     case 'dropped':
       return `is not routed: ${verdict.kind}${verdict.errno ? ` (${verdict.errno})` : ''}${verdict.reason ? `: ${verdict.reason}` : ''}`;
   }
+}
+
+/** `isp1 (wan1)`, or just `ppp1` when the provider is named after its interface. */
+export function uplinkName(provider: string | null, dev: string): string {
+  return provider === null || provider === dev ? dev : `${provider} (${dev})`;
 }
 
 /** `, gateway 198.51.100.1, source 172.20.1.50 SNAT → 198.51.100.2 (masquerade)` */
@@ -142,30 +147,38 @@ export function describeHop(verdict: Verdict): string {
 function describeDecision(desired: DesiredState, verdict: Verdict): string | null {
   const priority = verdict.rulePriority;
   if (priority === undefined) return null;
-  const table = verdict.table === undefined ? '' : `, table ${tableName(verdict.table)}`;
+  const table = verdict.table === undefined ? '' : `, table ${describeTable(desired, verdict.table)}`;
   const at = `rule ${priority}${table}`;
   const rule: DesiredRule | undefined = desired.rules.find((r) => r.priority === priority);
   if (rule === undefined) {
-    if (priority === 32766) return `the main table, last resort (${at})`;
-    if (priority === 0) return `the local table: an address of this router (${at})`;
-    return `a rule Uplink does not own (${at})`;
+    if (priority === 32766) return `the main table, last resort — ${at}`;
+    if (priority === 0) return `the local table (an address of this router) — ${at}`;
+    return `a rule Uplink does not own — ${at}`;
   }
   // Ids as compile-site writes them: `track:P`, `source:P`, `policy:NAME[:P]#N`, `fallback:P`.
   const [, kind, name, via] = /^([^:#]+)(?::([^:#]+))?(?::([^:#]+))?(?:#\d+)?$/.exec(rule.id) ?? [];
   switch (kind) {
     case 'main-specific-routes':
-      return `main table's specific routes: LAN, VPN and connected networks win before any uplink (${at})`;
+      return `main table's specific routes: LAN, VPN and connected networks win before any uplink — ${at}`;
     case 'track':
-      return `track: the connection is marked as ${name}'s, so it stays on ${name} (${at})`;
+      return `track (the connection is marked as ${name}'s, so it stays on ${name}) — ${at}`;
     case 'source':
-      return `the source address is ${name}'s, so it must leave by ${name} (${at})`;
+      return `the source address is ${name}'s, so it must leave by ${name} — ${at}`;
     case 'policy':
-      return `policy ${name}${via ? ` via ${via}` : ''} (${at})`;
+      return `policy ${name}${via ? ` via ${via}` : ''} — ${at}`;
     case 'balance':
-      return `the balanced default route (${at})`;
+      return `the balanced default route — ${at}`;
     case 'fallback':
-      return `fallback to ${name} (${at})`;
+      return `fallback to ${name} — ${at}`;
     default:
-      return `rule ${rule.id} (${at})`;
+      return `rule ${rule.id} — ${at}`;
   }
+}
+
+/** `100 (isp1)`, `200 (balance)`, `main`. */
+function describeTable(desired: DesiredState, table: number): string {
+  const owner =
+    desired.providers.find((p) => p.table === table)?.name ??
+    (table === desired.settings.balanceTable ? 'balance' : undefined);
+  return owner === undefined ? tableName(table) : `${tableName(table)} (${owner})`;
 }

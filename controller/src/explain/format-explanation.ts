@@ -1,13 +1,13 @@
 /** An Explanation for a terminal (verdict first, then notes and the trace) or as JSON. */
 import { formatTrace } from '../../../agent/src/sim/index.js';
 import type { Explanation } from './explain-packet.js';
-import { describeHop } from './explain-packet.js';
+import { describeHop, uplinkName } from './explain-packet.js';
 
 export function formatExplanation(explanation: Explanation): string {
   const lines = [explanation.summary];
   for (const path of explanation.paths) {
     lines.push(
-      `  ${path.share}% ${path.provider ?? path.dev} (${path.dev}), weight ${path.weight}${describeHop(path.verdict)}`,
+      `  ${path.share}% ${uplinkName(path.provider, path.dev)}, weight ${path.weight}${describeHop(path.verdict)}`,
     );
   }
   if (explanation.decidedBy !== null) lines.push(`decided by ${explanation.decidedBy}`);

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { parseExplainRequest, parseMark, type RawExplainOptions } from './parse-explain-request.js';
+import { loadSite, TWO_ISPS } from './test-sites.js';
+
+const site = loadSite(TWO_ISPS);
+
+describe('parseExplainRequest', () => {
+  it('a forwarded TCP packet', () => {
+    expect(
+      parseExplainRequest(site, {
+        dst: '203.0.113.25',
+        src: '172.20.2.50',
+        iif: 'lan0',
+        proto: 'tcp',
+        sport: '40000',
+        dport: '25',
+        mark: '0x100',
+        down: ['isp1', 'isp1'],
+      }),
+    ).toEqual({
+      ok: true,
+      value: {
+        packet: {
+          dst: '203.0.113.25',
+          src: '172.20.2.50',
+          iif: 'lan0',
+          proto: 'tcp',
+          sport: 40000,
+          dport: 25,
+          mark: 0x100,
+        },
+        down: ['isp1'],
+      },
+    });
+  });
+
+  it("the router's own packet: no iif, source optional, uid applies", () => {
+    expect(parseExplainRequest(site, { dst: '203.0.113.25', uid: '108', proto: 'ICMP' })).toEqual({
+      ok: true,
+      value: { packet: { dst: '203.0.113.25', uid: 108, proto: 'icmp' }, down: [] },
+    });
+  });
+
+  const DST = { dst: '203.0.113.25' };
+  it.each<[string, RawExplainOptions, string]>([
+    ['no --dst', {}, '--dst: required; write the destination address, e.g. --dst 203.0.113.25'],
+    [
+      'bad --dst',
+      { dst: '203.0.113.256' },
+      '--dst: "203.0.113.256" is not an IPv4 address; write e.g. 198.51.100.1',
+    ],
+    ['IPv6 --dst', { dst: '2001:db8::1' }, '--dst: "2001:db8::1" is IPv6; Uplink supports IPv4 only for now'],
+    ['bad --src', { ...DST, src: 'lan' }, '--src: "lan" is not an IPv4 address; write e.g. 198.51.100.1'],
+    [
+      '--iif without --src',
+      { ...DST, iif: 'lan0' },
+      '--src: required with --iif (a forwarded packet already has a source); write e.g. --src 172.20.2.50',
+    ],
+    [
+      'unknown --iif',
+      { ...DST, src: '172.20.2.50', iif: 'eth9' },
+      '--iif eth9: not an interface of site s1; write one of lan0, wan1, wan2',
+    ],
+    [
+      '--iif lo',
+      { ...DST, iif: 'lo' },
+      "--iif lo: leave --iif out to ask about the router's own traffic (the kernel uses iif lo for it)",
+    ],
+    ['bad --proto', { ...DST, proto: 'sctp' }, '--proto sctp: write tcp, udp or icmp'],
+    [
+      'port out of range',
+      { ...DST, proto: 'tcp', dport: '65536' },
+      '--dport 65536: write a port number from 1 to 65535',
+    ],
+    [
+      'port not a number',
+      { ...DST, proto: 'udp', sport: 'http' },
+      '--sport http: write a port number from 1 to 65535',
+    ],
+    [
+      'port without proto',
+      { ...DST, dport: '25' },
+      '--dport 25: only TCP and UDP have ports; add --proto tcp or --proto udp',
+    ],
+    [
+      'port with icmp',
+      { ...DST, proto: 'icmp', dport: '25' },
+      '--dport 25: only TCP and UDP have ports; add --proto tcp or --proto udp',
+    ],
+    ['bad --uid', { ...DST, uid: '-1' }, '--uid -1: write a numeric user id, e.g. --uid 108'],
+    [
+      '--uid with --iif',
+      { ...DST, src: '172.20.2.50', iif: 'lan0', uid: '108' },
+      "--uid 108: only the router's own traffic has a uid (forwarded packets carry uid 0); leave out --iif or --uid",
+    ],
+    [
+      'bad --mark',
+      { ...DST, mark: '0xg' },
+      '--mark 0xg: write a 32-bit mark in hex or decimal, e.g. 0x1 or 256',
+    ],
+    [
+      'unknown --down',
+      { ...DST, down: ['isp3'] },
+      '--down isp3: not a provider of site s1; write one of isp1, isp2',
+    ],
+  ])('%s', (_, raw, message) => {
+    expect(parseExplainRequest(site, raw)).toEqual({ ok: false, message });
+  });
+});
+
+describe('parseMark', () => {
+  it.each([
+    ['0x1', 1],
+    ['0XfF00', 0xff00],
+    ['256', 256],
+    ['0', 0],
+    ['0xffffffff', 0xffffffff],
+    ['4294967295', 0xffffffff],
+    ['0x100000000', undefined],
+    ['4294967296', undefined],
+    ['010', undefined],
+    ['-1', undefined],
+    ['', undefined],
+  ])('%s → %s', (text, value) => {
+    expect(parseMark(text)).toBe(value);
+  });
+});

@@ -1,0 +1,194 @@
+/** The built `uplink explain` on the example fleet: verdicts an operator reads, usage errors, JSON. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist/uplink.mjs');
+const run = promisify(execFile);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function explain(site: string, ...args: string[]): Promise<Result> {
+  const argv = [CLI, 'explain', site, '--repo', 'fleet-repo-example', ...args];
+  try {
+    const { stdout, stderr } = await run(process.execPath, argv, { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    if (typeof err.code !== 'number') throw e;
+    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+/** The verdict: the output's first line. */
+async function verdictOf(site: string, ...args: string[]): Promise<string> {
+  const r = await explain(site, ...args);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return r.stdout.split('\n')[0]!;
+}
+
+beforeAll(async () => {
+  // The full build also bundles the agent CLI, which others may be editing; this test is
+  // about the controller, so fall back to building the controller alone, as scripts/build.mjs does.
+  const full = await run(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }).then(
+    () => true,
+    () => false,
+  );
+  if (!full) {
+    await build({
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      logLevel: 'silent',
+      banner: {
+        js: "#!/usr/bin/env node\nimport { createRequire as __uplinkCreateRequire } from 'node:module';\nconst require = __uplinkCreateRequire(import.meta.url);",
+      },
+      absWorkingDir: ROOT,
+      entryPoints: ['controller/src/cli.ts'],
+      outfile: 'dist/uplink.mjs',
+      packages: 'external',
+    });
+  }
+});
+
+const SMTP_FROM_LAN = ['--dst', '203.0.113.25', '--src', '172.20.2.50', '--iif', 'lan0', '--proto', 'tcp'];
+
+describe('uplink explain on branch-adsl-vpn', () => {
+  it('SMTP from the LAN leaves via isp1, masqueraded', async () => {
+    const r = await explain('branch-adsl-vpn', ...SMTP_FROM_LAN, '--sport', '40000', '--dport', '25');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe(
+      'tcp 172.20.2.50:40000 → 203.0.113.25:25 (forwarded from lan0) leaves via isp1 (wan1), gateway 198.51.100.1, source 172.20.2.50 SNAT → 198.51.100.2 (masquerade)',
+    );
+    expect(lines[1]).toBe('decided by policy smtp via isp1 — rule 10010, table 100 (isp1)');
+    // The trace: every rule considered, matched or not and why.
+    expect(r.stdout).toContain('    ✓ 10010: from all ipproto tcp dport 25 lookup 100 — matches');
+    expect(r.stdout).toContain(
+      '    ✗ 10000: from all fwmark 0x1/0xffff00ff lookup 102 — no: fwmark 0x1/0xffff00ff: mark 0x0 & 0xffff00ff = 0x0 ≠ 0x1',
+    );
+    expect(r.stdout).toContain(
+      '  nft postrouting: oifname wan1 masquerade — source 172.20.2.50 → 198.51.100.2',
+    );
+    expect(r.stdout).toContain('vpn has a dynamic address; 100.64.0.10 stands in for it (peer 100.64.0.9)');
+  });
+
+  it('with isp1 down, SMTP falls through to the balanced route, which has only isp2 left', async () => {
+    const r = await explain('branch-adsl-vpn', ...SMTP_FROM_LAN, '--dport', '25', '--down', 'isp1');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual([
+      'tcp 172.20.2.50 → 203.0.113.25:25 (forwarded from lan0) leaves via isp2 (wan2), gateway 198.51.100.5, source 172.20.2.50 SNAT → 198.51.100.6 (masquerade)',
+      'decided by the balanced default route — rule 30000, table 200 (balance)',
+    ]);
+    expect(r.stdout).toContain('isp1 is taken as down (--down)');
+  });
+
+  it('default traffic is balanced 8:2, each path with its gateway and SNAT', async () => {
+    const r = await explain(
+      'branch-adsl-vpn',
+      '--dst',
+      '203.0.113.25',
+      '--src',
+      '172.20.2.50',
+      '--iif',
+      'lan0',
+    );
+    expect(r.stdout.split('\n').slice(0, 4)).toEqual([
+      'ip 172.20.2.50 → 203.0.113.25 (forwarded from lan0) is balanced: isp1 80%, isp2 20%',
+      '  80% isp1 (wan1), weight 8, gateway 198.51.100.1, source 172.20.2.50 SNAT → 198.51.100.2 (masquerade)',
+      '  20% isp2 (wan2), weight 2, gateway 198.51.100.5, source 172.20.2.50 SNAT → 198.51.100.6 (masquerade)',
+      'decided by the balanced default route — rule 30000, table 200 (balance)',
+    ]);
+  });
+
+  it('mark 0x1 prefers the VPN; with the VPN down, isp1', async () => {
+    const marked = ['--dst', '203.0.113.25', '--src', '172.20.2.50', '--iif', 'lan0', '--mark', '0x1'];
+    expect(await verdictOf('branch-adsl-vpn', ...marked)).toBe(
+      'ip 172.20.2.50 → 203.0.113.25 (forwarded from lan0, mark 0x1) leaves via vpn (tun0), no gateway (point-to-point), source 172.20.2.50',
+    );
+    expect(await verdictOf('branch-adsl-vpn', ...marked, '--down', 'vpn')).toBe(
+      'ip 172.20.2.50 → 203.0.113.25 (forwarded from lan0, mark 0x1) leaves via isp1 (wan1), gateway 198.51.100.1, source 172.20.2.50 SNAT → 198.51.100.2 (masquerade)',
+    );
+    // Decimal marks are the same mark.
+    expect(await verdictOf('branch-adsl-vpn', ...marked.slice(0, -1), '1')).toContain(
+      'leaves via vpn (tun0)',
+    );
+  });
+});
+
+describe('uplink explain on other sites', () => {
+  it("home-pppoe: the P2P daemon's traffic (uid 108) leaves by ppp1, whose address is a stand-in", async () => {
+    const r = await explain('home-pppoe', '--dst', '203.0.113.25', '--uid', '108');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual([
+      'ip to 203.0.113.25 (sent by the router as uid 108) leaves via ppp1, no gateway (point-to-point), source 100.64.0.6',
+      'decided by policy p2p-user via ppp1 — rule 10000, table 101 (ppp1)',
+    ]);
+    expect(r.stdout).toContain(
+      '  · ppp1 has a dynamic address; 100.64.0.6 stands in for it (peer 100.64.0.5)\n',
+    );
+    // Everyone else uses ppp0.
+    expect(await verdictOf('home-pppoe', '--dst', '203.0.113.25', '--uid', '1000')).toContain(
+      'leaves via ppp0,',
+    );
+  });
+
+  it('lartc-split: staff web traffic leaves via dsl, SSH via isp1', async () => {
+    const staff = ['--dst', '203.0.113.25', '--src', '172.20.7.10', '--iif', 'lan0', '--proto', 'tcp'];
+    expect(await verdictOf('lartc-split', ...staff, '--dport', '443')).toBe(
+      'tcp 172.20.7.10 → 203.0.113.25:443 (forwarded from lan0) leaves via dsl (wan2), gateway 198.51.100.33, source 172.20.7.10 SNAT → 198.51.100.34 (masquerade)',
+    );
+    expect(await verdictOf('lartc-split', ...staff, '--dport', '22')).toBe(
+      'tcp 172.20.7.10 → 203.0.113.25:22 (forwarded from lan0) leaves via isp1 (wan1), gateway 203.0.113.129, source 172.20.7.10 SNAT → 203.0.113.130 (masquerade)',
+    );
+  });
+});
+
+describe('uplink explain usage and formats', () => {
+  it.each([
+    [['--dst', '203.0.113.300'], '--dst: "203.0.113.300" is not an IPv4 address; write e.g. 198.51.100.1'],
+    [[], '--dst: required; write the destination address, e.g. --dst 203.0.113.25'],
+    [
+      ['--dst', '203.0.113.25', '--iif', 'lan0'],
+      '--src: required with --iif (a forwarded packet already has a source); write e.g. --src 172.20.2.50',
+    ],
+    [
+      ['--dst', '203.0.113.25', '--down', 'isp3'],
+      '--down isp3: not a provider of site branch-adsl-vpn; write one of isp1, isp2, vpn',
+    ],
+  ])('%j → exit 2', async (args, message) => {
+    const r = await explain('branch-adsl-vpn', ...args);
+    expect(r).toEqual({ code: 2, stdout: '', stderr: `uplink: ${message}\n` });
+  });
+
+  it('an unknown site is a usage error naming the known ones', async () => {
+    const r = await explain('nowhere', '--dst', '203.0.113.25');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('uplink: site nowhere: not found; known sites: branch-adsl-vpn,');
+  });
+
+  it('--format json parses: verdict, uplink, trace, notes', async () => {
+    const r = await explain('branch-adsl-vpn', ...SMTP_FROM_LAN, '--dport', '25', '--format', 'json');
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.stdout) as {
+      verdict: { kind: string; dev: string; gateway: string; snat: { to: string } };
+      uplink: unknown;
+      trace: { step: string }[];
+      notes: string[];
+    };
+    expect(json.verdict).toMatchObject({ kind: 'forward', dev: 'wan1', gateway: '198.51.100.1' });
+    expect(json.verdict.snat.to).toBe('198.51.100.2');
+    expect(json.uplink).toEqual({ kind: 'provider', provider: 'isp1', dev: 'wan1' });
+    expect(json.trace.some((s) => s.step === 'rule')).toBe(true);
+    expect(json.notes).toContain('vpn has a dynamic address; 100.64.0.10 stands in for it (peer 100.64.0.9)');
+  });
+});
