@@ -1,0 +1,21 @@
+/** The controller's persisted state (a cache: the agents' reports are the truth). */
+export {
+  CONTROLLER_STATE_FILE,
+  type ControllerState,
+  ControllerStateStore,
+  cachedReports,
+  emptyControllerState,
+  type InvalidCommit,
+  parseControllerState,
+  readControllerState,
+  recordGoodCommit,
+  recordInvalidCommit,
+  recordSiteOutcome,
+  type SiteHistory,
+  type SiteOutcome,
+  type SiteRecord,
+  withRollout,
+  writeControllerState,
+} from './controller-state.js';
+export { CONTROLLER_STATE_VERSION } from './controller-state-schema.js';
+export { writeFileAtomic } from './write-file-atomic.js';
