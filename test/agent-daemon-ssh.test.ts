@@ -501,22 +501,26 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
       return Number(process.hrtime.bigint() - start) / 1e6;
     };
     const bare: number[] = [];
-    const applyConfirm: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    const statusOnly: number[] = [];
+    const applies: number[] = [];
+    const confirms: number[] = [];
+    for (let i = 0; i < 7; i++) {
       bare.push(await time(() => lab.current.exec(ctrl, sshArgv(sshd, plainKey, 'root', ['true']))));
+      statusOnly.push(await time(() => call('status', {})));
       const desired = labDesired();
       desired.sysctls['net.ipv4.conf.isp1.rp_filter'] = i % 2 === 0 ? '2' : '0';
-      applyConfirm.push(
-        await time(async () => {
-          await call('apply', { desired, generation: `p${i}`, confirmWithinMs: 30_000 });
-          await call('confirm', { generation: `p${i}` });
-        }),
+      applies.push(
+        await time(() => call('apply', { desired, generation: `p${i}`, confirmWithinMs: 30_000 })),
       );
+      confirms.push(await time(() => call('confirm', { generation: `p${i}` })));
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    const ratio = median(applyConfirm) / median(bare);
+    const ratio = (median(applies) + median(confirms)) / median(bare);
+    // Reported, not asserted: wall-clock ratios on a shared CI box are not a test of the code.
     console.log(
-      `ssh host true: ${median(bare).toFixed(0)} ms; apply+confirm: ${median(applyConfirm).toFixed(0)} ms; ratio ${ratio.toFixed(2)} (target ≤ 2.2)`,
+      `medians: ssh host true ${median(bare).toFixed(0)} ms; rpc status ${median(statusOnly).toFixed(0)} ms; ` +
+        `apply ${median(applies).toFixed(0)} ms; confirm ${median(confirms).toFixed(0)} ms; ` +
+        `apply+confirm / ssh true = ${ratio.toFixed(2)} (target ≤ 2.2)`,
     );
     expect(ratio).toBeGreaterThan(0);
   });

@@ -374,6 +374,19 @@ describe('agent daemon: restart with a pending apply', () => {
 });
 
 describe('agent daemon: protocol', () => {
+  it('answers requests sent before the client closed its side (echo … | ssh)', async () => {
+    await start();
+    const c = await client();
+    c.send({ v: 1, id: 1, method: 'apply', params: applyParams('g1') });
+    c.send({ v: 1, id: 2, method: 'status', params: {} });
+    c.end();
+    const answers = await c.read(2);
+    expect(answers.map((a) => [a.id, a.ok]).sort()).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+  });
+
   it('negotiates the protocol version', async () => {
     await start();
     const c = await client();
