@@ -27,6 +27,8 @@ export interface ExplainedPath {
   /** Percent of new flows, by weight. */
   readonly share: number;
   readonly verdict: Verdict;
+  /** `gateway 198.51.100.1, source 172.20.1.50 SNAT → 198.51.100.2 (masquerade)` */
+  readonly hop: string;
 }
 
 export interface Explanation {
@@ -57,7 +59,7 @@ export function explainPacket(site: ValidSite, request: ExplainRequest): Explana
   return {
     site: site.name,
     packet,
-    summary: `${describePacket(packet)} ${describeOutcome(verdict, uplink, paths)}`,
+    summary: `${describePacket(packet, verdict.kind === 'local')} ${describeOutcome(verdict, uplink, paths, desired)}`,
     decidedBy,
     verdict,
     uplink,
@@ -91,28 +93,34 @@ function explainPaths(
       weight: c.weight,
       share: Math.round((100 * c.weight) / total),
       verdict: pinned,
+      hop: describeHop(pinned, desired),
     };
   });
 }
 
-/** `tcp 172.20.1.50:40000 → 203.0.113.25:25 (forwarded from lan0)` */
-export function describePacket(packet: Packet): string {
+/** `tcp 172.20.1.50:40000 → 203.0.113.25:25 (forwarded from lan0)`; `delivered`: it is for the router. */
+export function describePacket(packet: Packet, delivered = false): string {
   const port = (p: number | undefined) => (p === undefined ? '' : `:${p}`);
   const from = packet.src === undefined ? 'to ' : `${packet.src}${port(packet.sport)} → `;
   const context: string[] = [];
-  if (packet.iif !== undefined) context.push(`forwarded from ${packet.iif}`);
+  if (packet.iif !== undefined) context.push(`${delivered ? 'arriving on' : 'forwarded from'} ${packet.iif}`);
   else context.push(`sent by the router${packet.uid !== undefined ? ` as uid ${packet.uid}` : ''}`);
   if (packet.mark !== undefined) context.push(`mark 0x${packet.mark.toString(16)}`);
   if (packet.src === undefined && packet.sport !== undefined) context.push(`source port ${packet.sport}`);
   return `${packet.proto ?? 'ip'} ${from}${packet.dst}${port(packet.dport)} (${context.join(', ')})`;
 }
 
-function describeOutcome(verdict: Verdict, uplink: UplinkChoice, paths: readonly ExplainedPath[]): string {
+function describeOutcome(
+  verdict: Verdict,
+  uplink: UplinkChoice,
+  paths: readonly ExplainedPath[],
+  desired: DesiredState,
+): string {
   switch (uplink.kind) {
     case 'provider':
-      return `leaves via ${uplinkName(uplink.provider, uplink.dev)}${describeHop(verdict)}`;
+      return `leaves via ${uplinkName(uplink.provider, uplink.dev)}, ${describeHop(verdict, desired)}`;
     case 'other-interface':
-      return `leaves via ${uplink.dev}, which is not an uplink${describeHop(verdict)}`;
+      return `leaves via ${uplink.dev} (not an uplink), ${describeHop(verdict, desired)}`;
     case 'balanced': {
       const shares = paths.map((p) => `${p.provider ?? p.dev} ${p.share}%`).join(', ');
       return `is balanced: ${shares}`;
@@ -129,10 +137,19 @@ export function uplinkName(provider: string | null, dev: string): string {
   return provider === null || provider === dev ? dev : `${provider} (${dev})`;
 }
 
-/** `, gateway 198.51.100.1, source 172.20.1.50 SNAT → 198.51.100.2 (masquerade)` */
-export function describeHop(verdict: Verdict): string {
+/** `gateway 198.51.100.1, source 172.20.1.50 SNAT → 198.51.100.2 (masquerade)` */
+function describeHop(verdict: Verdict, desired: DesiredState): string {
   const parts: string[] = [];
-  parts.push(verdict.gateway === undefined ? 'no gateway (point-to-point)' : `gateway ${verdict.gateway}`);
+  const pointToPoint = desired.providers.some(
+    (p) => p.interface === verdict.dev && p.gateway.kind === 'point-to-point',
+  );
+  parts.push(
+    verdict.gateway !== undefined
+      ? `gateway ${verdict.gateway}`
+      : pointToPoint
+        ? 'no gateway (point-to-point)'
+        : 'no gateway (on-link)',
+  );
   const snat = verdict.snat;
   const source = snat?.from ?? verdict.src;
   if (source !== undefined) {
@@ -140,14 +157,17 @@ export function describeHop(verdict: Verdict): string {
     parts.push(`source ${source}${nat}`);
   }
   if (verdict.markSet) parts.push(`mark set to 0x${verdict.mark.toString(16)}`);
-  return `, ${parts.join(', ')}`;
+  return parts.join(', ');
 }
 
 /** The spec object behind the rule that decided, from the compiled rule ids. */
 function describeDecision(desired: DesiredState, verdict: Verdict): string | null {
   const priority = verdict.rulePriority;
   if (priority === undefined) return null;
-  const table = verdict.table === undefined ? '' : `, table ${describeTable(desired, verdict.table)}`;
+  const table =
+    verdict.table === undefined || verdict.table < 0
+      ? ''
+      : `, table ${describeTable(desired, verdict.table)}`;
   const at = `rule ${priority}${table}`;
   const rule: DesiredRule | undefined = desired.rules.find((r) => r.priority === priority);
   if (rule === undefined) {

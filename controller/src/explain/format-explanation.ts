@@ -1,14 +1,12 @@
 /** An Explanation for a terminal (verdict first, then notes and the trace) or as JSON. */
 import { formatTrace } from '../../../agent/src/sim/index.js';
 import type { Explanation } from './explain-packet.js';
-import { describeHop, uplinkName } from './explain-packet.js';
+import { uplinkName } from './explain-packet.js';
 
 export function formatExplanation(explanation: Explanation): string {
   const lines = [explanation.summary];
   for (const path of explanation.paths) {
-    lines.push(
-      `  ${path.share}% ${uplinkName(path.provider, path.dev)}, weight ${path.weight}${describeHop(path.verdict)}`,
-    );
+    lines.push(`  ${path.share}% ${uplinkName(path.provider, path.dev)}, weight ${path.weight}, ${path.hop}`);
   }
   if (explanation.decidedBy !== null) lines.push(`decided by ${explanation.decidedBy}`);
   lines.push('', 'trace:', indent(formatTrace(explanation.trace)));
