@@ -11,6 +11,7 @@ export {
 export { type MergedRollout, mergeReportedIntoRollout, resumeRollout } from './resume-rollout.js';
 export {
   continueRollout,
+  indexPlan,
   isSettled,
   isTerminal,
   type RolloutAction,
@@ -22,6 +23,7 @@ export {
   type SiteFailureKind,
   type SiteProgress,
   type SiteStatus,
+  siteProgress,
   startRollout,
   stepRollout,
 } from './step-rollout.js';

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { ReportedSite } from './plan-rollout.js';
 import { mergeReportedIntoRollout, resumeRollout } from './resume-rollout.js';
-import { type RolloutState, type SiteProgress, startRollout, stepRollout } from './step-rollout.js';
+import {
+  type RolloutState,
+  type SiteProgress,
+  siteProgress,
+  startRollout,
+  stepRollout,
+} from './step-rollout.js';
+
+type Progress = Omit<SiteProgress, 'site'>;
+
 import { plan, wave } from './test-plans.js';
 
 const p = plan([
@@ -11,12 +20,19 @@ const p = plan([
 
 /** A rollout in the middle of wave `rest`, with the given statuses forced in. */
 function midRollout(
-  perSite: Record<string, SiteProgress>,
+  perSite: Record<string, Progress>,
   phase: RolloutState['phase'] = 'running',
 ): RolloutState {
   let s = startRollout(p).state;
   s = stepRollout(s, { type: 'siteSucceeded', site: 'a', healthy: true }).state;
-  return { ...s, phase, perSite: { ...s.perSite, ...perSite } };
+  return {
+    ...s,
+    phase,
+    perSite: s.perSite.map((p): SiteProgress => {
+      const forced = perSite[p.site];
+      return forced ? { site: p.site, ...forced } : p;
+    }),
+  };
 }
 
 const report = (appliedHash?: string, pendingHash?: string): ReportedSite => ({
@@ -27,14 +43,14 @@ const report = (appliedHash?: string, pendingHash?: string): ReportedSite => ({
 
 interface Case {
   name: string;
-  before: SiteProgress;
+  before: Progress;
   report?: ReportedSite;
-  after: Partial<SiteProgress>;
+  after: Partial<Progress>;
   confirm?: boolean;
   phase?: RolloutState['phase'];
 }
 
-const applying: SiteProgress = { status: 'applying', attempts: 1 };
+const applying: Progress = { status: 'applying', attempts: 1 };
 const cases: Case[] = [
   {
     name: 'applying, agent has the plan hash → confirmed',
@@ -114,11 +130,11 @@ describe('mergeReportedIntoRollout', () => {
     const reported = new Map<string, ReportedSite>(c.report ? [['b', c.report]] : []);
     const merged = mergeReportedIntoRollout(state, reported);
     const entries = Object.entries(c.after);
-    expect(merged.state.perSite.b).toMatchObject(
+    expect(siteProgress(merged.state, 'b')).toMatchObject(
       Object.fromEntries(entries.filter(([, v]) => v !== undefined)),
     );
     for (const [k] of entries.filter(([, v]) => v === undefined))
-      expect(merged.state.perSite.b).not.toHaveProperty(k);
+      expect(siteProgress(merged.state, 'b')).not.toHaveProperty(k);
     expect(merged.confirm).toEqual(c.confirm ? ['b'] : []);
   });
 });
@@ -144,9 +160,7 @@ describe('resumeRollout', () => {
       { type: 'confirm', wave: 'rest', sites: [p.waves[1]!.sites[1]] },
       { type: 'start', wave: 'rest', sites: [p.waves[1]!.sites[2], p.waves[1]!.sites[3]] },
     ]);
-    expect(
-      Object.fromEntries(Object.entries(state.perSite).map(([k, v]) => [k, [v.status, v.attempts]])),
-    ).toEqual({
+    expect(Object.fromEntries(state.perSite.map((v) => [v.site, [v.status, v.attempts]]))).toEqual({
       a: ['confirmed', 1],
       b: ['confirmed', 1],
       c: ['applying', 1],

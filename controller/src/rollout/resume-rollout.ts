@@ -19,6 +19,7 @@
 import type { ReportedSite } from './plan-rollout.js';
 import {
   continueRollout,
+  indexPlan,
   isTerminal,
   type RolloutAction,
   type RolloutState,
@@ -36,49 +37,47 @@ export function mergeReportedIntoRollout(
   state: RolloutState,
   reported: ReadonlyMap<string, ReportedSite>,
 ): MergedRollout {
-  const perSite: Record<string, SiteProgress> = { ...state.perSite };
+  const perSite: SiteProgress[] = state.perSite.slice();
   const confirm: string[] = [];
   const terminal = isTerminal(state);
-  for (const wave of state.plan.waves) {
-    for (const { site, hash } of wave.sites) {
-      const p = perSite[site];
-      if (!p) continue;
-      const report = reported.get(site);
-      const fresh = report?.reachable === true ? report : undefined;
-      const applied = fresh?.appliedHash === hash;
-      const pending = fresh?.pendingHash === hash;
-      const { failure: _f, error: _e, ...clean } = p;
-      switch (p.status) {
-        case 'applying':
-        case 'pending':
-          if (applied) perSite[site] = { ...clean, status: 'confirmed' };
-          else if (pending && terminal) {
-            // Nothing more is rolled out: let the agent's deadline revert it.
-            perSite[site] = {
-              ...clean,
-              status: 'reverted',
-              failure: 'unconfirmed',
-              error: `left unconfirmed: the rollout is ${state.phase}; the agent reverts it at its deadline`,
-            };
-          } else if (pending) {
-            perSite[site] = { ...clean, status: 'applying', attempts: Math.max(1, p.attempts) };
-            confirm.push(site);
-          } else if (p.status === 'applying') perSite[site] = { ...clean, status: 'pending' };
-          break;
-        case 'unreachable':
-        case 'reverted':
-          if (applied) perSite[site] = { ...clean, status: 'confirmed' };
-          break;
-        case 'failed':
-          // An unhealthy site did apply the plan's hash; its failure stands.
-          if (applied && p.failure !== 'unhealthy') perSite[site] = { ...clean, status: 'confirmed' };
-          break;
-        case 'confirmed':
-        case 'rolled-back':
-          break;
-      }
+  const planned = indexPlan(state.plan).sites;
+  planned.forEach(({ site, hash }, i) => {
+    const p = perSite[i]!;
+    const report = reported.get(site);
+    const fresh = report?.reachable === true ? report : undefined;
+    const applied = fresh?.appliedHash === hash;
+    const pending = fresh?.pendingHash === hash;
+    const { failure: _f, error: _e, ...clean } = p;
+    switch (p.status) {
+      case 'applying':
+      case 'pending':
+        if (applied) perSite[i] = { ...clean, status: 'confirmed' };
+        else if (pending && terminal) {
+          // Nothing more is rolled out: let the agent's deadline revert it.
+          perSite[i] = {
+            ...clean,
+            status: 'reverted',
+            failure: 'unconfirmed',
+            error: `left unconfirmed: the rollout is ${state.phase}; the agent reverts it at its deadline`,
+          };
+        } else if (pending) {
+          perSite[i] = { ...clean, status: 'applying', attempts: Math.max(1, p.attempts) };
+          confirm.push(site);
+        } else if (p.status === 'applying') perSite[i] = { ...clean, status: 'pending' };
+        break;
+      case 'unreachable':
+      case 'reverted':
+        if (applied) perSite[i] = { ...clean, status: 'confirmed' };
+        break;
+      case 'failed':
+        // An unhealthy site did apply the plan's hash; its failure stands.
+        if (applied && p.failure !== 'unhealthy') perSite[i] = { ...clean, status: 'confirmed' };
+        break;
+      case 'confirmed':
+      case 'rolled-back':
+        break;
     }
-  }
+  });
   return { state: { ...state, perSite }, confirm };
 }
 

@@ -6,6 +6,7 @@ import {
   type RolloutAction,
   type RolloutEvent,
   type RolloutState,
+  siteProgress,
   startRollout,
   stepRollout,
 } from './step-rollout.js';
@@ -61,8 +62,7 @@ const fail = (
   kind,
   error: `${kind} here`,
 });
-const statuses = (s: RolloutState) =>
-  Object.fromEntries(Object.entries(s.perSite).map(([k, v]) => [k, v.status]));
+const statuses = (s: RolloutState) => Object.fromEntries(s.perSite.map((v) => [v.site, v.status]));
 
 interface Case {
   name: string;
@@ -272,7 +272,8 @@ describe('stepRollout', () => {
 
   it('counts attempts and keeps the error of a failure', () => {
     const { state } = run(twoWaves, [fail('a', 'unreachable')]);
-    expect(state.perSite.a).toEqual({
+    expect(siteProgress(state, 'a')).toEqual({
+      site: 'a',
       status: 'unreachable',
       attempts: 1,
       failure: 'unreachable',
@@ -294,7 +295,10 @@ describe('stepRollout', () => {
     expect(isSettled(state)).toBe(false); // b is being rolled back
     state = stepRollout(state, { type: 'siteRolledBack', site: 'b', ok: false, error: 'ssh down' }).state;
     expect(isSettled(state)).toBe(true);
-    expect(state.perSite.b).toMatchObject({ status: 'confirmed', error: 'rollback failed: ssh down' });
+    expect(siteProgress(state, 'b')).toMatchObject({
+      status: 'confirmed',
+      error: 'rollback failed: ssh down',
+    });
   });
 
   it('state is plain JSON: a persisted copy steps the same way', () => {

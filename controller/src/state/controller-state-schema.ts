@@ -76,6 +76,7 @@ const rolloutPlan = z
 
 const siteProgress = z
   .object({
+    site: siteName,
     status: z.enum(['pending', 'applying', 'confirmed', 'failed', 'unreachable', 'reverted', 'rolled-back']),
     attempts: z.number().int().nonnegative(),
     failure: z.enum(['failed', 'refused', 'unconfirmed', 'unreachable', 'unhealthy']).optional(),
@@ -88,7 +89,7 @@ export const rolloutState = z
   .object({
     plan: rolloutPlan,
     waveIndex: z.number().int().nonnegative(),
-    perSite: z.record(siteName, siteProgress),
+    perSite: z.array(siteProgress),
     phase: z.enum(['running', 'baking', 'halted', 'done', 'superseded']),
     bakeUntil: z.number().int().optional(),
     supersededBy: planCommit.optional(),
@@ -99,10 +100,13 @@ export const rolloutState = z
   })
   .strict()
   .superRefine((s, ctx) => {
-    const planned = new Set(s.plan.waves.flatMap((w) => w.sites.map((p) => p.site)));
-    for (const site of planned) {
-      if (!(site in s.perSite))
-        ctx.addIssue({ code: 'custom', path: ['perSite', site], message: 'planned site has no progress' });
+    const planned = s.plan.waves.flatMap((w) => w.sites.map((p) => p.site));
+    if (planned.length !== s.perSite.length || planned.some((site, i) => s.perSite[i]!.site !== site)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['perSite'],
+        message: 'does not list the planned sites in plan order',
+      });
     }
     if (s.waveIndex > s.plan.waves.length) {
       ctx.addIssue({ code: 'custom', path: ['waveIndex'], message: 'beyond the last wave' });

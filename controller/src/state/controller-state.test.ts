@@ -92,10 +92,10 @@ describe('controller state file', () => {
       'a rollout missing a planned site',
       (() => {
         const s = fullState();
-        const { c: _, ...perSite } = s.rollout!.perSite;
+        const perSite = s.rollout!.perSite.filter((p) => p.site !== 'c');
         return JSON.stringify({ ...s, rollout: { ...s.rollout, perSite } });
       })(),
-      /at rollout\.perSite\.c: planned site has no progress/,
+      /at rollout\.perSite: does not list the planned sites in plan order/,
     ],
   ])('%s → a clear error, not a crash', async (_name, text, message) => {
     await writeFile(file, text);
@@ -199,7 +199,7 @@ describe('resume after a controller restart', () => {
     ]);
     const { state, actions } = resumeRollout(loaded, reported);
     expect(actions).toEqual([{ type: 'start', wave: 'rest', sites: [p.waves[1]!.sites[2]] }]);
-    expect(Object.fromEntries(Object.entries(state.perSite).map(([k, v]) => [k, v.status]))).toEqual({
+    expect(Object.fromEntries(state.perSite.map((v) => [v.site, v.status]))).toEqual({
       a: 'confirmed',
       b: 'confirmed',
       c: 'confirmed',
