@@ -1,9 +1,10 @@
 // A stand-in for `uplink-agent rpc`, run by a test sshd as the forced command:
 //   node fake-agent.mjs <state dir>
-// It speaks the JSON-lines protocol with canned, protocol-valid answers. State lives in the
+// It speaks the JSON-lines protocol with canned answers that match the protocol's result
+// schemas (except `plan`, which stays a minimal stand-in). State lives in the
 // state dir so an apply on one connection can be confirmed on another:
 //   mode.json   — how to behave (written by the test; see FakeAgentMode in sshd.ts)
-//   state.json  — { pending: { generation, deadline } | null, applied: string | null }
+//   state.json  — { pending: PendingInfo | null, applied: string | null }
 //   log.jsonl   — one line per session and per request, with the session's SSH source port
 //   active/     — one file per live session, to measure concurrency
 import {
@@ -68,6 +69,23 @@ const fail = (id, code, message, retryable = false) =>
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Results follow the protocol's result schemas (agent/src/model/protocol.ts resultSchemas).
+const HASH = 'f'.repeat(64);
+const CHANGES = [
+  { action: 'create', kind: 'rule', key: '1000' },
+  { action: 'update', kind: 'route', key: '101 default' },
+];
+const info = (generation) => ({ generation, hash: HASH, site: 'fake', at: Date.now() });
+const applyResult = (generation, changes, pending, applied) => ({
+  generation,
+  changes,
+  steps: changes.length,
+  unavailable: [],
+  pending,
+  applied,
+  managementPath: null,
+});
+
 async function handle(req) {
   const { id, method, params } = req;
   log({ event: 'request', method, id, generation: params?.generation, active: active() });
@@ -85,34 +103,55 @@ async function handle(req) {
   const state = readJson('state.json', { pending: null, applied: null });
   switch (method) {
     case 'hello':
-      return ok(id, { agent: 'fake-agent', protocol: 1, site: 'fake' });
+      return ok(id, { protocol: 1, supported: [1], agent: 'fake-agent', site: 'fake' });
     case 'plan':
       return ok(id, { changes: [{ action: 'create' }] });
     case 'apply': {
       if (mode.mode === 'refuse-apply') {
         return fail(id, 'conflict', 'table 101 holds routes Uplink does not own');
       }
-      if (mode.mode === 'no-changes')
-        return ok(id, { generation: params.generation, changes: [], pending: null });
-      const pending = { generation: params.generation, deadline: Date.now() + params.confirmWithinMs };
+      if (mode.mode === 'no-changes') {
+        writeJson('state.json', { ...state, applied: params.generation });
+        return ok(id, applyResult(params.generation, [], null, info(params.generation)));
+      }
+      const pending = {
+        ...info(params.generation),
+        deadline: Date.now() + params.confirmWithinMs,
+      };
       writeJson('state.json', { ...state, pending });
-      return ok(id, {
-        generation: params.generation,
-        changes: [{ action: 'create' }, { action: 'update' }],
-        pending,
-      });
+      return ok(id, applyResult(params.generation, CHANGES, pending, null));
     }
     case 'confirm':
       if (state.pending?.generation !== params.generation) {
         return fail(id, 'not-pending', `generation ${params.generation} is not pending`);
       }
       writeJson('state.json', { pending: null, applied: params.generation });
-      return ok(id, { generation: params.generation, confirmed: true });
-    case 'revert':
+      return ok(id, {
+        generation: params.generation,
+        applied: info(params.generation),
+        alreadyConfirmed: false,
+      });
+    case 'revert': {
       writeJson('state.json', { pending: null, applied: null });
-      return ok(id, { reverted: true });
+      const generation = state.pending?.generation ?? state.applied ?? 'none';
+      return ok(id, {
+        reverted: { generation, hash: HASH, reason: 'requested', at: Date.now(), result: 'ok' },
+        changes: CHANGES,
+        applied: null,
+      });
+    }
     case 'status':
-      return ok(id, state);
+      return ok(id, {
+        agent: 'fake-agent',
+        protocol: 1,
+        site: 'fake',
+        applied: state.applied === null ? null : info(state.applied),
+        pending: state.pending === null ? null : { ...info(state.pending.generation), ...state.pending },
+        lastRevert: null,
+        owned: { rules: 0, routes: 0, nftRules: null, sysctls: 0 },
+        facts: { interfaces: 1, providers: [] },
+        now: Date.now(),
+      });
     default:
       return fail(id, 'unknown-method', `unknown method ${String(method)}`);
   }

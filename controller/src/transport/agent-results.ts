@@ -1,32 +1,61 @@
 /**
- * Lenient readers for the few result fields the controller acts on, until the daemon adds
- * result schemas to agent/src/model/protocol.ts (then replace these with those schemas).
- *
- * Assumed `apply` result: `{ changes: Change[] | number, pending: PendingInfo | null, … }`.
- * Anything else reads as "unknown", and unknown always means the safe path (confirm).
+ * The agent's results, validated with the protocol's result schemas
+ * (agent/src/model/protocol.ts `resultSchemas`). A result that does not match its schema is
+ * not guessed at: it is a ProtocolError (the agent broke the protocol, kind `failed`).
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import {
+  type ApplyResult,
+  type ConfirmResult,
+  type HelloResult,
+  type Method,
+  resultSchemas,
+  type StatusResult,
+} from '../../../agent/src/model/protocol.js';
+import { ProtocolError } from './transport-errors.js';
 
-const applyResultFields = z.looseObject({
-  changes: z.union([z.array(z.unknown()), z.number().int().min(0)]).optional(),
-  pending: z.unknown().optional(),
-});
+export type ResultOf<M extends Method> = z.infer<(typeof resultSchemas)[M]>;
 
-export interface ApplyResultSummary {
-  /** How many changes the apply made; undefined if the result does not say. */
-  readonly changes: number | undefined;
-  /** Whether a revert deadline is armed; undefined if the result does not say. */
-  readonly pending: boolean | undefined;
+/**
+ * Validate the result of `method` with its schema; throws ProtocolError naming the first
+ * few mismatches. `site` is only for the message.
+ */
+export function parseResult<M extends Method>(method: M, result: unknown, site = 'agent'): ResultOf<M> {
+  const parsed = resultSchemas[method].safeParse(result);
+  if (parsed.success) return parsed.data as ResultOf<M>;
+  const problems = parsed.error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(result)'}: ${i.message}`);
+  const more = parsed.error.issues.length > 3 ? `; and ${parsed.error.issues.length - 3} more` : '';
+  throw new ProtocolError(
+    site,
+    `${site}: ${method}: the agent's result is not valid protocol (${problems.join('; ')}${more})`,
+  );
 }
 
-export function readApplyResult(result: unknown): ApplyResultSummary {
-  const parsed = applyResultFields.safeParse(result);
-  if (!parsed.success) return { changes: undefined, pending: undefined };
-  const { changes, pending } = parsed.data;
-  return {
-    changes: changes === undefined ? undefined : Array.isArray(changes) ? changes.length : changes,
-    pending: pending === undefined ? undefined : pending !== null && pending !== false,
-  };
+export const parseHelloResult = (result: unknown, site?: string): HelloResult =>
+  parseResult('hello', result, site);
+export const parseApplyResult = (result: unknown, site?: string): ApplyResult =>
+  parseResult('apply', result, site);
+export const parseConfirmResult = (result: unknown, site?: string): ConfirmResult =>
+  parseResult('confirm', result, site);
+export const parseStatusResult = (result: unknown, site?: string): StatusResult =>
+  parseResult('status', result, site);
+
+export interface ApplyResultSummary {
+  /** How many changes the apply made. */
+  readonly changes: number;
+  /** Whether a revert deadline is armed (the apply must be confirmed). */
+  readonly pending: boolean;
+}
+
+/**
+ * The two fields the controller acts on, from a schema-valid apply result. Throws
+ * ProtocolError when the result is not one.
+ */
+export function readApplyResult(result: unknown, site?: string): ApplyResultSummary {
+  const parsed = parseApplyResult(result, site);
+  return { changes: parsed.changes.length, pending: parsed.pending !== null };
 }
 
 /**
@@ -34,5 +63,5 @@ export function readApplyResult(result: unknown): ApplyResultSummary {
  * nothing is pending: then there is nothing to revert and nothing to prove.
  */
 export function needsConfirm(summary: ApplyResultSummary): boolean {
-  return !(summary.changes === 0 && summary.pending === false);
+  return !(summary.changes === 0 && !summary.pending);
 }
