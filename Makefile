@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping conntrack socat tcpdump git gnupg
 # Commands whose absence means a Debian package is missing (command -> package is 1:1 above, roughly).
-NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg gnupg
+NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg
 
 .PHONY: test check deps npm typecheck lint build unit clean
 
