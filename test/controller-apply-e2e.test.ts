@@ -1,0 +1,317 @@
+/**
+ * `uplink apply` end to end, on the real path: the built controller (dist/uplink.mjs, ssh2
+ * client) runs inside a controller namespace against a router namespace with OpenSSH sshd,
+ * the agent installed by deploy/agent/install.sh into a temporary root (the key restricted
+ * to `uplink-agent rpc`) and the daemon running. The fleet repository is written to a
+ * temporary directory: fleet.yaml and one site whose management address is the router's
+ * and whose hostKey is the router sshd's real host key.
+ *
+ *   ctrl ns  eth0 192.0.2.1/24 ── mgmt0 192.0.2.2/24  router ns  isp1 198.51.100.2/29 ── cust 198.51.100.1/29  isp ns
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseStatusResult } from '../controller/src/transport/agent-results.js';
+import { fingerprintSha256, parsePublicKeyLine } from '../controller/src/transport/host-key.js';
+import { type LabProcess, requireRoot, useLab } from './lab/index.js';
+import { type NamespaceSshd, sshArgv, startSshdInNamespace } from './lab/sshd-in-namespace.js';
+
+const ROUTER_MGMT = '192.0.2.2';
+const CONTROLLER = '192.0.2.1';
+const SITE = 'lab-1';
+
+/** The management cut: replies from the router's management subnet are sent out isp1. */
+const CUTTING_POLICY = `policies:
+  - name: office
+    from: 192.0.2.0/24
+    via: [isp1]
+`;
+
+function fingerprintOf(keyLine: string): string {
+  const key = parsePublicKeyLine(keyLine);
+  if (!key.ok) throw new Error(key.error);
+  return fingerprintSha256(key.value.blob);
+}
+
+describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against sshd + agent daemon', () => {
+  const lab = useLab('ctrlapply');
+  let dir: string;
+  let root: string;
+  let router: string;
+  let ctrl: string;
+  let sshd: NamespaceSshd;
+  let daemon: LabProcess | undefined;
+  let controllerKey: string;
+  /** The router sshd's host key, `ssh-ed25519 AAAA…` (no comment). */
+  let hostKey: string;
+
+  const paths = () => ({
+    agent: join(root, 'usr/local/bin/uplink-agent'),
+    stateDir: join(root, 'var/lib/uplink-agent'),
+    socket: join(root, 'run/uplink-agent/agent.sock'),
+  });
+
+  async function startDaemon(): Promise<void> {
+    const p = paths();
+    daemon = lab.current.start(router, [p.agent, 'daemon', '--state-dir', p.stateDir, '--socket', p.socket]);
+    const deadline = Date.now() + 20_000;
+    while (!daemon.stderr.includes('listening on')) {
+      if (daemon.child.exitCode !== null) throw new Error(`daemon exited: ${daemon.stderr}`);
+      if (Date.now() > deadline) throw new Error(`daemon did not start: ${daemon.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function stopDaemon(): Promise<void> {
+    if (daemon === undefined) return;
+    const proc = daemon;
+    daemon = undefined;
+    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGTERM');
+    await proc.exited;
+  }
+
+  /** A fleet repository in a fresh temporary directory; returns its path. */
+  async function writeRepo(
+    name: string,
+    options: { hostKey?: string; site?: string; policies?: string } = {},
+  ): Promise<string> {
+    const repo = join(dir, 'repos', name);
+    await mkdir(join(repo, 'sites'), { recursive: true });
+    await writeFile(
+      join(repo, 'fleet.yaml'),
+      `defaults:
+  priorities:
+    policy: [500, 899]
+rollout:
+  confirmWithin: 30s
+  waves:
+    - name: all
+`,
+    );
+    const site = options.site ?? SITE;
+    await writeFile(
+      join(repo, 'sites', `${site}.yaml`),
+      `name: ${site}
+management:
+  address: ${ROUTER_MGMT}
+  user: root
+  hostKey: ${options.hostKey ?? hostKey}
+providers:
+  - name: isp1
+    interface: isp1
+    address: 198.51.100.2/29
+    gateway: 198.51.100.1
+    balance: 1
+${options.policies ?? ''}`,
+    );
+    return repo;
+  }
+
+  /** The built controller, run inside the controller namespace. */
+  function uplinkApply(repo: string, args: readonly string[] = []) {
+    return lab.current.exec(
+      ctrl,
+      [
+        process.execPath,
+        'dist/uplink.mjs',
+        'apply',
+        SITE,
+        '--repo',
+        repo,
+        '--identity',
+        controllerKey,
+        ...args,
+      ],
+      { allowFailure: true, timeoutMs: 120_000 },
+    );
+  }
+
+  /** What the kernel holds in the router namespace, as text: rules, every route, nft, the sysctl. */
+  async function kernelText(): Promise<string> {
+    const run = async (argv: string[]) => (await lab.current.exec(router, argv)).stdout;
+    return [
+      await run(['ip', 'rule', 'show']),
+      await run(['ip', 'route', 'show', 'table', 'all']),
+      await run(['nft', 'list', 'ruleset']),
+      await run(['sysctl', '-n', 'net.ipv4.conf.isp1.rp_filter']),
+    ].join('\n----\n');
+  }
+
+  const ipRules = async () => (await lab.current.exec(router, ['ip', 'rule', 'show'])).stdout;
+
+  /** `status` over plain OpenSSH from the controller namespace, validated with the result schema. */
+  async function status() {
+    const result = await lab.current.exec(ctrl, sshArgv(sshd, controllerKey, 'root', []), {
+      stdin: `${JSON.stringify({ v: 1, id: 1, method: 'status', params: {} })}\n`,
+      timeoutMs: 30_000,
+    });
+    const answer = JSON.parse(result.stdout.trim()) as { ok: boolean; result: unknown };
+    expect(answer.ok, result.stdout).toBe(true);
+    return parseStatusResult(answer.result, SITE);
+  }
+
+  beforeAll(async () => {
+    const build = spawnSync('node', ['scripts/build.mjs'], { encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+    dir = await mkdtemp(join(tmpdir(), 'uplink-ctrl-apply-'));
+    root = join(dir, 'root');
+    controllerKey = join(dir, 'controller');
+    await lab.current.run([
+      'ssh-keygen',
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'controller',
+      '-f',
+      controllerKey,
+    ]);
+    await lab.current.run([
+      'sh',
+      'deploy/agent/install.sh',
+      '--controller-key',
+      `${controllerKey}.pub`,
+      '--prefix',
+      root,
+      '--user',
+      'root',
+      '--no-systemd',
+    ]);
+
+    const l = lab.current;
+    router = await l.netns('router');
+    ctrl = await l.netns('ctrl');
+    const isp = await l.netns('isp');
+    await l.veth(
+      { ns: router, name: 'mgmt0', address: `${ROUTER_MGMT}/24` },
+      { ns: ctrl, name: 'eth0', address: `${CONTROLLER}/24` },
+    );
+    await l.veth(
+      { ns: router, name: 'isp1', address: '198.51.100.2/29' },
+      { ns: isp, name: 'cust', address: '198.51.100.1/29' },
+    );
+    await l.exec(router, ['sysctl', '-qw', 'net.ipv4.conf.isp1.rp_filter=1']);
+    sshd = await startSshdInNamespace(l, router, {
+      address: ROUTER_MGMT,
+      dir: join(dir, 'sshd'),
+      authorizedKeysFile: `${root}%h/.ssh/authorized_keys`,
+    });
+    hostKey = (await readFile(join(dir, 'sshd', 'host_ed25519.pub'), 'utf8'))
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(' ');
+    await startDaemon();
+  }, 120_000);
+
+  afterAll(async () => {
+    await stopDaemon();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('applies and confirms over two connections; a re-run is unchanged', async () => {
+    const repo = await writeRepo('happy');
+    const first = await uplinkApply(repo);
+    expect(first.exitCode, `${first.stdout}${first.stderr}\ndaemon: ${daemon?.stderr}`).toBe(0);
+    expect(first.stdout).toMatch(
+      new RegExp(`^${SITE}: applied \\(\\d+ changes\\) generation local-[0-9a-f]{12}\\n$`),
+    );
+    const rules = await ipRules();
+    expect(rules).toMatch(/^900:\s+from all lookup main suppress_prefixlength 0 proto 252\s*$/m);
+    expect(rules).toMatch(/^1000:\s+from all fwmark 0x100\/0xff00 lookup 100 proto 252\s*$/m);
+    expect(rules).toMatch(/^2000:\s+from 198\.51\.100\.2 lookup 100 proto 252\s*$/m);
+    const after = await status();
+    expect(after).toMatchObject({ site: SITE, pending: null, applied: { site: SITE } });
+    expect(first.stdout).toContain(`generation ${after.applied!.generation}`);
+
+    const again = await uplinkApply(repo);
+    expect(again.exitCode, `${again.stdout}${again.stderr}`).toBe(0);
+    expect(again.stdout).toBe(`${SITE}: unchanged (0 changes) generation ${after.applied!.generation}\n`);
+    expect(await ipRules()).toBe(rules);
+  }, 120_000);
+
+  it('a site pinning the wrong host key is refused before anything is sent; the kernel is unchanged', async () => {
+    const other = join(dir, 'other-host-key');
+    await lab.current.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'other', '-f', other]);
+    const wrongKey = (await readFile(`${other}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+    // Change the spec too (another uplink rule), so that a wrongly trusted apply would show.
+    const repo = await writeRepo('wrong-key', { hostKey: wrongKey, policies: CUTTING_POLICY });
+    const before = await kernelText();
+    const statusBefore = await status();
+    const result = await uplinkApply(repo, ['--format', 'json']);
+    expect(result.exitCode, `${result.stdout}${result.stderr}`).toBe(1);
+    const [outcome] = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+    expect(outcome).toMatchObject({ site: SITE, outcome: 'refused', attempts: { apply: 1, confirm: 0 } });
+    const message = (outcome!.error as { message: string }).message;
+    expect(message).toContain(fingerprintOf(hostKey));
+    expect(message).toContain(fingerprintOf(wrongKey));
+    expect(message.match(/SHA256:[A-Za-z0-9+/]{43}/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(await kernelText()).toBe(before);
+    expect((await status()).applied).toEqual(statusBefore.applied);
+  }, 60_000);
+
+  it('management cut: refused without --allow-management-change; with it, unconfirmed and reverted by the agent', async () => {
+    const repo = await writeRepo('cut', { policies: CUTTING_POLICY });
+    const before = await kernelText();
+    const appliedBefore = (await status()).applied;
+
+    // The guard sees it first: the reply to the controller would leave out isp1.
+    const refused = await uplinkApply(repo, ['--format', 'json']);
+    expect(refused.exitCode, `${refused.stdout}${refused.stderr}`).toBe(1);
+    const [refusal] = JSON.parse(refused.stdout) as Array<Record<string, unknown>>;
+    expect(refusal).toMatchObject({ outcome: 'refused', error: { code: 'management-path' } });
+    expect((refusal!.error as { message: string }).message).toContain('out isp1 instead of mgmt0');
+    expect(await kernelText()).toBe(before);
+
+    // Allowed: applied, the answers to the controller leave out isp1, no confirm can arrive.
+    const confirmWithinS = 5;
+    const started = Date.now();
+    const run = uplinkApply(repo, [
+      '--allow-management-change',
+      '--confirm-within',
+      String(confirmWithinS),
+      '--format',
+      'json',
+    ]);
+    let sawCut = false;
+    let backAt: number | undefined;
+    const deadline = started + (confirmWithinS + 30) * 1000;
+    while (Date.now() < deadline) {
+      const rules = await ipRules();
+      if (/^500:\s+from 192\.0\.2\.0\/24 lookup 100/m.test(rules)) sawCut = true;
+      else if (sawCut && (await kernelText()) === before) {
+        backAt = Date.now();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const result = await run;
+    expect(sawCut, `the cutting rule never appeared: ${result.stdout}${result.stderr}`).toBe(true);
+    expect(backAt, `the kernel did not return to its previous state: ${result.stdout}`).toBeDefined();
+    // The agent's deadline starts when it applies, after `started`: back within confirmWithin + a few s.
+    expect(backAt! - started).toBeLessThan((confirmWithinS + 4) * 1000);
+
+    expect(result.exitCode, `${result.stdout}${result.stderr}`).toBe(1);
+    const [outcome] = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+    expect(outcome).toMatchObject({ site: SITE, outcome: 'unconfirmed' });
+    // The apply's own answer leaves out isp1 too: it reaches the controller only when a TCP
+    // retransmission follows the reverted routing (or the session dies of keepalives first).
+    // Either way nothing is confirmed: the late confirm is refused as not pending.
+    const error = outcome!.error as { kind: string; code?: string; message: string };
+    if (error.code === 'not-pending') expect(error.message).toMatch(/reverted .*\(confirm-timeout\)/);
+    else expect(error.kind).toBe('transport');
+    expect(await kernelText()).toBe(before);
+
+    // Routing is back: the daemon answers again, and says what happened.
+    const after = await status();
+    expect(after).toMatchObject({
+      pending: null,
+      applied: appliedBefore,
+      lastRevert: { generation: outcome!.generation, reason: 'confirm-timeout', result: 'ok' },
+    });
+  }, 120_000);
+});
