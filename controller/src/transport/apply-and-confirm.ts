@@ -120,8 +120,16 @@ export async function applyAndConfirm(
     return { site, generation, outcome, error: describe(error), attempts };
   }
   const appliedAt = now();
-  const summary = readApplyResult(applyResult);
-  const changes = summary.changes === undefined ? {} : { changes: summary.changes };
+  let summary: ReturnType<typeof readApplyResult>;
+  try {
+    summary = readApplyResult(applyResult, site);
+  } catch (error) {
+    // The agent answered, but not in protocol: never confirm what we cannot read, so a
+    // pending apply (if any) reverts at its deadline.
+    options.log?.warn({ site, generation, err: describe(error) }, 'apply result unreadable; not confirming');
+    return { site, generation, outcome: 'unconfirmed', error: describe(error), attempts };
+  }
+  const changes = { changes: summary.changes };
   const done: ApplyOutcomeKind = summary.changes === 0 ? 'unchanged' : 'applied';
   if (!needsConfirm(summary)) {
     options.log?.info({ site, generation }, 'nothing changed and nothing pending; no confirm needed');
