@@ -19,6 +19,7 @@ import {
   type Method,
   resultSchemas,
 } from '../agent/src/model/protocol.js';
+import { buildDist } from './build-dist.js';
 import { type LabProcess, requireRoot, useLab } from './lab/index.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
 import { type NamespaceSshd, sshArgv, startSshdInNamespace } from './lab/sshd-in-namespace.js';
@@ -230,8 +231,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   }
 
   beforeAll(async () => {
-    const build = spawnSync('node', ['scripts/build.mjs'], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+    buildDist();
     dir = await mkdtemp(join(tmpdir(), 'uplink-agent-ssh-'));
     root = join(dir, 'root');
     controllerKey = join(dir, 'controller');

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStatusResult } from '../controller/src/transport/agent-results.js';
 import { fingerprintSha256, parsePublicKeyLine } from '../controller/src/transport/host-key.js';
+import { buildDist } from './build-dist.js';
 import { type LabProcess, requireRoot, useLab } from './lab/index.js';
 import { type NamespaceSshd, sshArgv, startSshdInNamespace } from './lab/sshd-in-namespace.js';
 
@@ -153,8 +154,7 @@ ${options.policies ?? ''}`,
   }
 
   beforeAll(async () => {
-    const build = spawnSync('node', ['scripts/build.mjs'], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+    buildDist();
     dir = await mkdtemp(join(tmpdir(), 'uplink-ctrl-apply-'));
     root = join(dir, 'root');
     controllerKey = join(dir, 'controller');

@@ -2,8 +2,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildDist } from './build-dist.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/uplink.mjs');
@@ -35,30 +35,7 @@ async function verdictOf(site: string, ...args: string[]): Promise<string> {
   return r.stdout.split('\n')[0]!;
 }
 
-beforeAll(async () => {
-  // The full build also bundles the agent CLI, which others may be editing; this test is
-  // about the controller, so fall back to building the controller alone, as scripts/build.mjs does.
-  const full = await run(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }).then(
-    () => true,
-    () => false,
-  );
-  if (!full) {
-    await build({
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      logLevel: 'silent',
-      banner: {
-        js: "#!/usr/bin/env node\nimport { createRequire as __uplinkCreateRequire } from 'node:module';\nconst require = __uplinkCreateRequire(import.meta.url);",
-      },
-      absWorkingDir: ROOT,
-      entryPoints: ['controller/src/cli.ts'],
-      outfile: 'dist/uplink.mjs',
-      packages: 'external',
-    });
-  }
-});
+beforeAll(() => buildDist());
 
 const SMTP_FROM_LAN = ['--dst', '203.0.113.25', '--src', '172.20.2.50', '--iif', 'lan0', '--proto', 'tcp'];
 

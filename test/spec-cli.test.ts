@@ -1,12 +1,11 @@
 /** The built `uplink` CLI on the example fleet: validate and compile, exit codes and output. */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDist } from './build-dist.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/uplink.mjs');
@@ -32,34 +31,8 @@ async function uplink(...args: string[]): Promise<Result> {
 
 let temp: string;
 
-/** The controller bundle alone, exactly as scripts/build.mjs builds it. */
-async function buildController(): Promise<void> {
-  await build({
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    logLevel: 'silent',
-    banner: {
-      js: "#!/usr/bin/env node\nimport { createRequire as __uplinkCreateRequire } from 'node:module';\nconst require = __uplinkCreateRequire(import.meta.url);",
-    },
-    absWorkingDir: ROOT,
-    entryPoints: ['controller/src/cli.ts'],
-    outfile: 'dist/uplink.mjs',
-    packages: 'external',
-  });
-}
-
 beforeAll(async () => {
-  // The full build also bundles the agent CLI, which may be missing or mid-edit; this test
-  // is about the controller, so fall back to building the controller alone.
-  const full = existsSync(join(ROOT, 'agent/src/cli.ts'))
-    ? await run(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }).then(
-        () => true,
-        () => false,
-      )
-    : false;
-  if (!full) await buildController();
+  buildDist();
   temp = await mkdtemp(join(tmpdir(), 'uplink-spec-cli-'));
 });
 
