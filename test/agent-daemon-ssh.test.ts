@@ -1,15 +1,4 @@
-/**
- * Commit-confirmed applies over SSH, end to end against the real kernel: a router namespace
- * with a management veth to a controller namespace, OpenSSH sshd inside the router, the
- * agent installed by deploy/agent/install.sh into a temporary root (the key restricted to
- * `uplink-agent rpc`), the daemon running inside the router namespace, and plain OpenSSH
- * `ssh` from the controller namespace.
- *
- *   ctrl ns  eth0 192.0.2.1/24 ── mgmt0 192.0.2.2/24  router ns  isp1 198.51.100.2/29 ── cust 198.51.100.1/29  isp ns
- */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
@@ -20,12 +9,10 @@ import {
   resultSchemas,
 } from '../agent/src/model/protocol.js';
 import { buildDist } from './build-dist.js';
-import { type LabProcess, requireRoot, useLab } from './lab/index.js';
+import { requireRoot, useLab } from './lab/index.js';
+import { CONTROLLER, ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
-import { type NamespaceSshd, sshArgv, startSshdInNamespace } from './lab/sshd-in-namespace.js';
-
-const ROUTER_MGMT = '192.0.2.2';
-const CONTROLLER = '192.0.2.1';
+import { type NamespaceSshd, sshArgv } from './lab/sshd-in-namespace.js';
 
 const health: HealthSettings = {
   targets: [],
@@ -130,39 +117,15 @@ const request = (id: number | string, method: Method, params: unknown) =>
 
 describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   const lab = useLab('agentssh');
-  let dir: string;
-  let root: string;
+  let m: ManagedRouter;
   let router: string;
   let ctrl: string;
   let sshd: NamespaceSshd;
-  let daemon: LabProcess | undefined;
   let controllerKey: string;
   let plainKey: string;
-
-  const paths = () => ({
-    agent: join(root, 'usr/local/bin/uplink-agent'),
-    stateDir: join(root, 'var/lib/uplink-agent'),
-    socket: join(root, 'run/uplink-agent/agent.sock'),
-  });
-
-  async function startDaemon(): Promise<void> {
-    const p = paths();
-    daemon = lab.current.start(router, [p.agent, 'daemon', '--state-dir', p.stateDir, '--socket', p.socket]);
-    const deadline = Date.now() + 20_000;
-    while (!daemon.stderr.includes('listening on')) {
-      if (daemon.child.exitCode !== null) throw new Error(`daemon exited: ${daemon.stderr}`);
-      if (Date.now() > deadline) throw new Error(`daemon did not start: ${daemon.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  async function stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (daemon === undefined) return;
-    const proc = daemon;
-    daemon = undefined;
-    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
-    await proc.exited;
-  }
+  const startDaemon = () => m.startDaemon();
+  const stopDaemon = (signal?: NodeJS.Signals) => m.stopDaemon(signal);
+  const kernelText = () => m.kernelText();
 
   /** One SSH connection running the forced command; `lines` are sent, then EOF. */
   async function rpc(lines: readonly string[], remote: readonly string[] = []) {
@@ -185,7 +148,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
     const { answers, stderr } = await rpc([request(1, method, params)]);
     expect(
       answers,
-      `${stderr}\nsshd: ${sshd.process.stderr.slice(-3000)}\ndaemon: ${daemon?.stderr}`,
+      `${stderr}\nsshd: ${sshd.process.stderr.slice(-3000)}\ndaemon: ${m.daemonProcess?.stderr}`,
     ).toHaveLength(1);
     expect(answers[0], JSON.stringify(answers[0])).toMatchObject({ ok: true, id: 1 });
     return resultSchemas[method].parse(answers[0]!.result) as z.infer<(typeof resultSchemas)[M]>;
@@ -195,17 +158,6 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
     const { answers } = await rpc([request(1, method, params)]);
     expect(answers).toHaveLength(1);
     return errorResponseSchema.parse(answers[0]).error;
-  }
-
-  /** What the kernel holds in the router namespace, as text: rules, every route, nft, the sysctl. */
-  async function kernelText(): Promise<string> {
-    const run = async (argv: string[]) => (await lab.current.exec(router, argv)).stdout;
-    return [
-      await run(['ip', 'rule', 'show']),
-      await run(['ip', 'route', 'show', 'table', 'all']),
-      await run(['nft', 'list', 'ruleset']),
-      await run(['sysctl', '-n', 'net.ipv4.conf.isp1.rp_filter']),
-    ].join('\n----\n');
   }
 
   async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -219,7 +171,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   /** Back to a router without Uplink state: revert whatever is pending, then a fresh state dir. */
   async function resetRouter(): Promise<void> {
     await stopDaemon();
-    const p = paths();
+    const p = m.paths;
     await rm(p.stateDir, { recursive: true, force: true });
     await lab.current.exec(router, [
       'sh',
@@ -232,59 +184,14 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
 
   beforeAll(async () => {
     buildDist();
-    dir = await mkdtemp(join(tmpdir(), 'uplink-agent-ssh-'));
-    root = join(dir, 'root');
-    controllerKey = join(dir, 'controller');
-    plainKey = join(dir, 'plain');
-    await lab.current.run([
-      'ssh-keygen',
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'controller',
-      '-f',
-      controllerKey,
-    ]);
+    m = await ManagedRouter.start(lab.current, 'agent-ssh');
+    ({ router, ctrl, sshd, controllerKey } = m);
+    plainKey = join(m.dir, 'plain');
     await lab.current.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'plain', '-f', plainKey]);
-    await lab.current.run([
-      'sh',
-      'deploy/agent/install.sh',
-      '--controller-key',
-      `${controllerKey}.pub`,
-      '--prefix',
-      root,
-      '--user',
-      'root',
-      '--no-systemd',
-    ]);
-
-    const l = lab.current;
-    router = await l.netns('router');
-    ctrl = await l.netns('ctrl');
-    const isp = await l.netns('isp');
-    await l.veth(
-      { ns: router, name: 'mgmt0', address: `${ROUTER_MGMT}/24` },
-      { ns: ctrl, name: 'eth0', address: `${CONTROLLER}/24` },
-    );
-    await l.veth(
-      { ns: router, name: 'isp1', address: '198.51.100.2/29' },
-      { ns: isp, name: 'cust', address: '198.51.100.1/29' },
-    );
-    await l.exec(router, ['sysctl', '-qw', 'net.ipv4.conf.isp1.rp_filter=1']);
-    sshd = await startSshdInNamespace(l, router, {
-      address: ROUTER_MGMT,
-      dir: join(dir, 'sshd'),
-      authorizedKeysFile: `${root}%h/.ssh/authorized_keys`,
-    });
-    await startDaemon();
   }, 120_000);
 
   afterAll(async () => {
-    await stopDaemon();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await m?.close();
   });
 
   it('apply and confirm on two connections → applied; status reports it', async () => {
@@ -453,7 +360,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
     }
     // The oversized line was refused by the bridge, unread.
     expect(answers.filter((a) => (a.error as { code: string }).code === 'too-large')).toHaveLength(1);
-    expect(daemon!.child.exitCode).toBeNull();
+    expect(m.daemonProcess!.child.exitCode).toBeNull();
     expect((await call('status', {})).applied).toMatchObject({ generation: 'g6' });
     expect(await kernelText()).toBe(before);
   });
@@ -492,7 +399,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   it('cost of apply + confirm over two connections, against a bare `ssh host true`', async () => {
     await resetRouter();
     // A second, unrestricted key for the baseline (test-only; install.sh never writes one).
-    const keys = join(root, 'root/.ssh/authorized_keys');
+    const keys = join(m.dir, 'root', 'root/.ssh/authorized_keys');
     const { readFile } = await import('node:fs/promises');
     await writeFile(keys, `${await readFile(keys, 'utf8')}${await readFile(`${plainKey}.pub`, 'utf8')}`);
     const time = async (fn: () => Promise<unknown>) => {

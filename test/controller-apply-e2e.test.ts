@@ -1,26 +1,13 @@
-/**
- * `uplink apply` end to end, on the real path: the built controller (dist/uplink.mjs, ssh2
- * client) runs inside a controller namespace against a router namespace with OpenSSH sshd,
- * the agent installed by deploy/agent/install.sh into a temporary root (the key restricted
- * to `uplink-agent rpc`) and the daemon running. The fleet repository is written to a
- * temporary directory: fleet.yaml and one site whose management address is the router's
- * and whose hostKey is the router sshd's real host key.
- *
- *   ctrl ns  eth0 192.0.2.1/24 ── mgmt0 192.0.2.2/24  router ns  isp1 198.51.100.2/29 ── cust 198.51.100.1/29  isp ns
- */
-import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStatusResult } from '../controller/src/transport/agent-results.js';
 import { fingerprintSha256, parsePublicKeyLine } from '../controller/src/transport/host-key.js';
 import { buildDist } from './build-dist.js';
-import { type LabProcess, requireRoot, useLab } from './lab/index.js';
-import { type NamespaceSshd, sshArgv, startSshdInNamespace } from './lab/sshd-in-namespace.js';
+import { requireRoot, useLab } from './lab/index.js';
+import { ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
+import { type NamespaceSshd, sshArgv } from './lab/sshd-in-namespace.js';
 
-const ROUTER_MGMT = '192.0.2.2';
-const CONTROLLER = '192.0.2.1';
 const SITE = 'lab-1';
 
 /** The management cut: replies from the router's management subnet are sent out isp1. */
@@ -38,47 +25,21 @@ function fingerprintOf(keyLine: string): string {
 
 describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against sshd + agent daemon', () => {
   const lab = useLab('ctrlapply');
-  let dir: string;
-  let root: string;
+  let m: ManagedRouter;
   let router: string;
   let ctrl: string;
   let sshd: NamespaceSshd;
-  let daemon: LabProcess | undefined;
   let controllerKey: string;
   /** The router sshd's host key, `ssh-ed25519 AAAA…` (no comment). */
   let hostKey: string;
-
-  const paths = () => ({
-    agent: join(root, 'usr/local/bin/uplink-agent'),
-    stateDir: join(root, 'var/lib/uplink-agent'),
-    socket: join(root, 'run/uplink-agent/agent.sock'),
-  });
-
-  async function startDaemon(): Promise<void> {
-    const p = paths();
-    daemon = lab.current.start(router, [p.agent, 'daemon', '--state-dir', p.stateDir, '--socket', p.socket]);
-    const deadline = Date.now() + 20_000;
-    while (!daemon.stderr.includes('listening on')) {
-      if (daemon.child.exitCode !== null) throw new Error(`daemon exited: ${daemon.stderr}`);
-      if (Date.now() > deadline) throw new Error(`daemon did not start: ${daemon.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  async function stopDaemon(): Promise<void> {
-    if (daemon === undefined) return;
-    const proc = daemon;
-    daemon = undefined;
-    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGTERM');
-    await proc.exited;
-  }
+  const kernelText = () => m.kernelText();
 
   /** A fleet repository in a fresh temporary directory; returns its path. */
   async function writeRepo(
     name: string,
     options: { hostKey?: string; site?: string; policies?: string } = {},
   ): Promise<string> {
-    const repo = join(dir, 'repos', name);
+    const repo = join(m.dir, 'repos', name);
     await mkdir(join(repo, 'sites'), { recursive: true });
     await writeFile(
       join(repo, 'fleet.yaml'),
@@ -129,17 +90,6 @@ ${options.policies ?? ''}`,
     );
   }
 
-  /** What the kernel holds in the router namespace, as text: rules, every route, nft, the sysctl. */
-  async function kernelText(): Promise<string> {
-    const run = async (argv: string[]) => (await lab.current.exec(router, argv)).stdout;
-    return [
-      await run(['ip', 'rule', 'show']),
-      await run(['ip', 'route', 'show', 'table', 'all']),
-      await run(['nft', 'list', 'ruleset']),
-      await run(['sysctl', '-n', 'net.ipv4.conf.isp1.rp_filter']),
-    ].join('\n----\n');
-  }
-
   const ipRules = async () => (await lab.current.exec(router, ['ip', 'rule', 'show'])).stdout;
 
   /** `status` over plain OpenSSH from the controller namespace, validated with the result schema. */
@@ -155,68 +105,18 @@ ${options.policies ?? ''}`,
 
   beforeAll(async () => {
     buildDist();
-    dir = await mkdtemp(join(tmpdir(), 'uplink-ctrl-apply-'));
-    root = join(dir, 'root');
-    controllerKey = join(dir, 'controller');
-    await lab.current.run([
-      'ssh-keygen',
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'controller',
-      '-f',
-      controllerKey,
-    ]);
-    await lab.current.run([
-      'sh',
-      'deploy/agent/install.sh',
-      '--controller-key',
-      `${controllerKey}.pub`,
-      '--prefix',
-      root,
-      '--user',
-      'root',
-      '--no-systemd',
-    ]);
-
-    const l = lab.current;
-    router = await l.netns('router');
-    ctrl = await l.netns('ctrl');
-    const isp = await l.netns('isp');
-    await l.veth(
-      { ns: router, name: 'mgmt0', address: `${ROUTER_MGMT}/24` },
-      { ns: ctrl, name: 'eth0', address: `${CONTROLLER}/24` },
-    );
-    await l.veth(
-      { ns: router, name: 'isp1', address: '198.51.100.2/29' },
-      { ns: isp, name: 'cust', address: '198.51.100.1/29' },
-    );
-    await l.exec(router, ['sysctl', '-qw', 'net.ipv4.conf.isp1.rp_filter=1']);
-    sshd = await startSshdInNamespace(l, router, {
-      address: ROUTER_MGMT,
-      dir: join(dir, 'sshd'),
-      authorizedKeysFile: `${root}%h/.ssh/authorized_keys`,
-    });
-    hostKey = (await readFile(join(dir, 'sshd', 'host_ed25519.pub'), 'utf8'))
-      .trim()
-      .split(/\s+/)
-      .slice(0, 2)
-      .join(' ');
-    await startDaemon();
+    m = await ManagedRouter.start(lab.current, 'ctrl-apply');
+    ({ router, ctrl, sshd, controllerKey, hostKey } = m);
   }, 120_000);
 
   afterAll(async () => {
-    await stopDaemon();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await m?.close();
   });
 
   it('applies and confirms over two connections; a re-run is unchanged', async () => {
     const repo = await writeRepo('happy');
     const first = await uplinkApply(repo);
-    expect(first.exitCode, `${first.stdout}${first.stderr}\ndaemon: ${daemon?.stderr}`).toBe(0);
+    expect(first.exitCode, `${first.stdout}${first.stderr}\ndaemon: ${m.daemonProcess?.stderr}`).toBe(0);
     expect(first.stdout).toMatch(
       new RegExp(`^${SITE}: applied \\(\\d+ changes\\) generation local-[0-9a-f]{12}\\n$`),
     );
@@ -235,7 +135,7 @@ ${options.policies ?? ''}`,
   }, 120_000);
 
   it('a site pinning the wrong host key is refused before anything is sent; the kernel is unchanged', async () => {
-    const other = join(dir, 'other-host-key');
+    const other = join(m.dir, 'other-host-key');
     await lab.current.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'other', '-f', other]);
     const wrongKey = (await readFile(`${other}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
     // Change the spec too (another uplink rule), so that a wrongly trusted apply would show.
