@@ -150,6 +150,8 @@ async function handle(req) {
         lastRevert: null,
         owned: { rules: 0, routes: 0, nftRules: null, sysctls: 0 },
         facts: { interfaces: 1, providers: [] },
+        health: [],
+        drift: null,
         now: Date.now(),
       });
     default:

@@ -45,6 +45,7 @@ import {
   readCommitRecord,
   writeCommitRecord,
 } from './commit-journal.js';
+import { type HealthSource, staticHealth } from './health-source.js';
 import { SerialQueue } from './serial-queue.js';
 import { WireError } from './wire-error.js';
 
@@ -57,6 +58,8 @@ export interface CommitOptions {
   readonly log: (line: string) => void;
   /** A failed revert is retried after this long (default 10 s). */
   readonly revertRetryMs?: number;
+  /** Provider health (probes); default: no probing, every provider up. */
+  readonly health?: HealthSource;
 }
 
 export interface ApplyInput {
@@ -71,6 +74,7 @@ export class CommitConfirmed {
   readonly #options: CommitOptions;
   readonly #now: () => number;
   readonly #queue = new SerialQueue();
+  readonly #health: HealthSource;
   #record: CommitRecord;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -79,6 +83,7 @@ export class CommitConfirmed {
     this.#options = options;
     this.#store = new StateStore(options.stateDir);
     this.#now = options.now ?? Date.now;
+    this.#health = options.health ?? staticHealth();
     this.#record = record;
   }
 
@@ -122,7 +127,13 @@ export class CommitConfirmed {
     const applied = await this.#store.readApplied();
     const scope = scopeFor(desired, applied?.desired);
     const current = await readCurrent(this.#dataplane(desired, applied?.desired), scope);
-    const plan = assemblePlan({ desired, facts: current.facts, health: {}, current: current.kernel, scope });
+    const plan = assemblePlan({
+      desired,
+      facts: current.facts,
+      health: this.#health.current(),
+      current: current.kernel,
+      scope,
+    });
     return {
       changes: summariseChanges(plan.changes),
       steps: plan.steps.length,
@@ -144,7 +155,10 @@ export class CommitConfirmed {
     const unavailable = new Map(
       applied === undefined
         ? []
-        : resolve(applied.desired, shown.facts, {}).unavailable.map((u) => [u.provider, u.reason]),
+        : resolve(applied.desired, shown.facts, this.#health.current()).unavailable.map((u) => [
+            u.provider,
+            u.reason,
+          ]),
     );
     const record = this.#record;
     return {
@@ -172,6 +186,8 @@ export class CommitConfirmed {
           };
         }),
       },
+      health: this.#health.report(),
+      drift: null,
       now: this.#now(),
     };
   }
@@ -206,7 +222,7 @@ export class CommitConfirmed {
       const report = await reconcile(
         this.#dataplane(desired, applied?.desired),
         desired,
-        {},
+        this.#health.current(),
         { stateDir: this.#options.stateDir, now: () => new Date(this.#now()) },
         {
           check: (plan, current, scope) => {

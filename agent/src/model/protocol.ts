@@ -246,6 +246,63 @@ export const revertResult = z
   .strict();
 export type RevertResult = z.infer<typeof revertResult>;
 
+/** One object that differs from the confirmed desired state (or shadows it). */
+export const driftItem = z
+  .object({
+    /** Stable identity, as in diffs: e.g. `rule 10010 from 172.20.1.0/24 lookup 101`. */
+    object: z.string(),
+    kind: z.enum(['missing', 'unexpected', 'changed', 'shadowed']),
+    /** Human-readable expected and found forms; null when absent on that side. */
+    expected: z.string().nullable(),
+    found: z.string().nullable(),
+    /** Milliseconds since the epoch when the agent first saw this difference. */
+    firstSeen: z.number().int(),
+  })
+  .strict();
+export type DriftItem = z.infer<typeof driftItem>;
+
+export const driftReport = z
+  .object({
+    policy: z.enum(['report', 'heal']),
+    /** When the last full check finished; null before the first one. */
+    checkedAt: z.number().int().nullable(),
+    /** Owned objects that differ from the confirmed state (failover and readdressing are not drift). */
+    items: z.array(driftItem),
+    /** Foreign objects that capture traffic before Uplink's rules (warnings, never healed). */
+    shadowed: z.array(driftItem),
+    heals: z.number().int().min(0),
+    lastHeal: z.number().int().nullable(),
+  })
+  .strict();
+export type DriftReport = z.infer<typeof driftReport>;
+
+export const healthTransition = z
+  .object({
+    at: z.number().int(),
+    from: z.enum(['up', 'down', 'unknown']),
+    to: z.enum(['up', 'down', 'unknown']),
+    reason: z.string(),
+  })
+  .strict();
+export type HealthTransition = z.infer<typeof healthTransition>;
+
+export const providerHealth = z
+  .object({
+    name: z.string(),
+    /** `unknown` until the first verdict, or when probing is disabled for this provider. */
+    state: z.enum(['up', 'down', 'unknown']),
+    since: z.number().int().nullable(),
+    probing: z.boolean(),
+    /** Median round-trip of the recent answered probes; null when none answered. */
+    latencyMs: z.number().nullable(),
+    /** Share of recent probes without an answer, 0..1. */
+    loss: z.number().min(0).max(1),
+    /** The most recent transitions, newest last. */
+    transitions: z.array(healthTransition),
+  })
+  .strict();
+export type ProviderHealth = z.infer<typeof providerHealth>;
+
 export const statusResult = z
   .object({
     agent: z.string(),
@@ -279,6 +336,10 @@ export const statusResult = z
         ),
       })
       .strict(),
+    /** Per-provider probe state (empty before anything is applied). */
+    health: z.array(providerHealth),
+    /** Null before anything is confirmed. */
+    drift: driftReport.nullable(),
     now: z.number().int(),
   })
   .strict();

@@ -65,6 +65,8 @@ describe('parse*Result', () => {
       lastRevert: null,
       owned: { rules: 1, routes: 1, nftRules: null, sysctls: 0 },
       facts: { interfaces: 2, providers: [] },
+      health: [],
+      drift: null,
       now: 3,
     };
     expect(parseStatusResult(status)).toEqual(status);
