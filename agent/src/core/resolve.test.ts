@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../model/desired-state.js';
-import type { Facts, KernelRoute } from '../model/kernel-state.js';
+import type { Facts, Health, KernelRoute } from '../model/kernel-state.js';
 import { exampleDesiredState, exampleFacts } from './example-desired-state.js';
 import { resolve } from './resolve.js';
 
@@ -214,5 +214,82 @@ describe('resolve', () => {
     });
     const { effective } = resolve(exampleDesiredState(), facts, {});
     expect(route(effective, 101, '198.51.100.128/25')).toBeDefined();
+  });
+
+  describe('health', () => {
+    const withTargets = (targets: string[], enabled = true): DesiredState => {
+      const desired = exampleDesiredState();
+      desired.providers = desired.providers.map((p) =>
+        p.name === 'isp1' ? { ...p, health: { ...p.health, targets, enabled } } : p,
+      );
+      return desired;
+    };
+
+    it('fallback takes over when no balanced provider is up', () => {
+      const { effective, lastResort } = resolve(exampleDesiredState(), exampleFacts(), {
+        isp1: 'down',
+        isp2: 'down',
+      });
+      expect(lastResort).toBe(false);
+      expect(route(effective, 200)).toBeUndefined();
+      expect(route(effective, 101)).toBeUndefined();
+      expect(route(effective, 103)).toMatchObject({ dev: 'eth2', gateway: '192.0.2.1' });
+      expect(effective.rules.find((r) => r.priority === 30001)).toMatchObject({ table: 103 });
+    });
+
+    it('a down fallback loses its default route too', () => {
+      const { effective } = resolve(exampleDesiredState(), exampleFacts(), { isp1: 'down', isp3: 'down' });
+      expect(route(effective, 103)).toBeUndefined();
+      expect(route(effective, 200)).toMatchObject({ dev: 'ppp1' });
+    });
+
+    it('last resort: every available provider down → all kept as if up', () => {
+      const up = resolve(exampleDesiredState(), exampleFacts(), {});
+      const allDown = resolve(exampleDesiredState(), exampleFacts(), {
+        isp1: 'down',
+        isp2: 'down',
+        isp3: 'down',
+      });
+      expect(up.lastResort).toBe(false);
+      expect(allDown.lastResort).toBe(true);
+      expect(allDown.effective).toEqual(up.effective);
+    });
+
+    it('last resort counts available providers only', () => {
+      const facts = withInterface('eth2', undefined);
+      const r = resolve(exampleDesiredState(), facts, { isp1: 'down', isp2: 'down' });
+      expect(r.lastResort).toBe(true);
+      expect(route(r.effective, 200)?.nexthops).toHaveLength(2);
+      // One of them up: no last resort, the down one is out.
+      const one = resolve(exampleDesiredState(), facts, { isp1: 'down' });
+      expect(one.lastResort).toBe(false);
+      expect(route(one.effective, 101)).toBeUndefined();
+    });
+
+    it('probe targets get a /32 in the provider table that survives failover, the gateway none', () => {
+      const desired = withTargets(['203.0.113.9', '198.51.100.1']);
+      const healths: Health[] = [{}, { isp1: 'down' }];
+      for (const health of healths) {
+        const { effective } = resolve(desired, exampleFacts(), health);
+        expect(route(effective, 101, '203.0.113.9/32')).toEqual({
+          table: 101,
+          dst: '203.0.113.9/32',
+          type: 'unicast',
+          dev: 'eth1',
+          gateway: '198.51.100.1',
+          protocol: 252,
+        });
+        expect(route(effective, 101, '198.51.100.1/32')).toBeUndefined();
+      }
+      const { effective: down } = resolve(desired, exampleFacts(), { isp1: 'down' });
+      expect(route(down, 101)).toBeUndefined();
+    });
+
+    it('no probe routes while the provider is unavailable or probing is off', () => {
+      const gone = resolve(withTargets(['203.0.113.9']), withInterface('eth1', undefined), {});
+      expect(route(gone.effective, 101, '203.0.113.9/32')).toBeUndefined();
+      const off = resolve(withTargets(['203.0.113.9'], false), exampleFacts(), {});
+      expect(route(off.effective, 101, '203.0.113.9/32')).toBeUndefined();
+    });
   });
 });

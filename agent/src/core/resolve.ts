@@ -5,6 +5,15 @@
  * needs one) removes a provider's objects entirely; health ("down") only removes what
  * carries traffic to it — routes marked `requiresUp` and its nexthops in multipath routes —
  * so rules fall through to the next table instead (failover is never drift).
+ *
+ * Two health rules live here too (docs/decisions.md D31, D32):
+ * - Probe routes: a provider with probing enabled and explicit targets gets a /32 route to
+ *   each target in its own table that does not depend on its health, so the probes (sent
+ *   with the provider's mark) keep leaving by that uplink while it is down and can see it
+ *   come back.
+ * - Last resort: when every available provider is down, none is treated as down — nothing
+ *   would carry traffic otherwise, the probes may be what is wrong, and traffic resumes
+ *   the moment any uplink does, without waiting for its recovery threshold.
  */
 import ipaddr from 'ipaddr.js';
 import type {
@@ -47,6 +56,8 @@ export interface ResolveResult {
   readonly unavailable: readonly UnavailableProvider[];
   /** Desired objects that cannot coexist (e.g. two routes with one identity); resolve keeps the first. */
   readonly problems: readonly string[];
+  /** Every available provider is down, so all are kept as if up (the last resort, D32). */
+  readonly lastResort: boolean;
 }
 
 interface AvailableProvider {
@@ -56,7 +67,7 @@ interface AvailableProvider {
   readonly peer: string | undefined;
   /** undefined: point-to-point without a peer address, routes go `dev IF` only. */
   readonly gateway: string | undefined;
-  readonly down: boolean;
+  down: boolean;
 }
 
 /** Thrown inside resolve when an object refers to an unavailable provider; the object is dropped. */
@@ -72,6 +83,8 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     if (typeof result === 'string') unavailable.push({ provider: provider.name, reason: result });
     else available.set(provider.name, result);
   }
+  const lastResort = available.size > 0 && [...available.values()].every((p) => p.down);
+  if (lastResort) for (const p of available.values()) p.down = false;
   const declared = new Set(desired.providers.map((p) => p.name));
   const context: Context = { available, declared };
 
@@ -110,6 +123,11 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     }
   }
 
+  for (const route of probeRoutes(available.values(), desired.settings.protocol)) {
+    const identity = routeIdentity(route);
+    if (!routes.has(identity)) routes.set(identity, route);
+  }
+
   for (const rule of desired.nft) {
     if (!declared.has(rule.provider))
       problems.push(`nft ${rule.kind} rule: provider ${rule.provider} is not declared`);
@@ -134,7 +152,35 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     effective: canonicalizeState({ rules: [...rules.values()], routes: [...routes.values()], nft, sysctls }),
     unavailable,
     problems,
+    lastResort,
   };
+}
+
+/**
+ * A /32 to each explicit probe target in the provider's table, independent of its health
+ * (D31). The default target, the gateway, needs none: it is on-link, and rule 900 finds
+ * its connected route in main.
+ */
+function probeRoutes(providers: Iterable<AvailableProvider>, protocol: number): KernelRoute[] {
+  const out: KernelRoute[] = [];
+  for (const p of providers) {
+    const { health, table, interface: dev } = p.provider;
+    if (!health.enabled) continue;
+    for (const target of health.targets) {
+      if (target === p.gateway) continue;
+      out.push(
+        canonicalizeRoute({
+          table,
+          dst: `${target}/32`,
+          type: 'unicast',
+          protocol,
+          dev,
+          ...(p.gateway === undefined ? { scope: 'link' as const } : { gateway: p.gateway }),
+        }),
+      );
+    }
+  }
+  return out;
 }
 
 interface Context {
