@@ -1,0 +1,33 @@
+/**
+ * The rollout executor as a library: compile a commit, ask the sites, plan, and drive the
+ * rollout state machine over a SiteTransport. `uplink rollout`, the daemon (`uplink run`)
+ * and the fleet simulator's benchmark all go through here.
+ */
+export { type CompiledCommit, compileCommit, compileFiles } from './compile-commit.js';
+export { type PreparedRollout, type PrepareRolloutOptions, prepareRollout } from './prepare-rollout.js';
+export { queryStatuses } from './query-statuses.js';
+export {
+  continueRolloutRun,
+  type RolloutRun,
+  type RunLog,
+  type RunNotice,
+  type RunRolloutOptions,
+  resumeRolloutRun,
+  runRollout,
+} from './run-rollout.js';
+export {
+  commitOfGeneration,
+  generationFor,
+  isFreshAndCurrent,
+  reportFromStatus,
+  type SiteReport,
+  toReportedSite,
+  unhealthyReason,
+  unreachableReport,
+} from './site-report.js';
+export {
+  createSshSiteTransport,
+  type SiteTransport,
+  type SshSiteTransportOptions,
+  sshTargetOf,
+} from './site-transport.js';

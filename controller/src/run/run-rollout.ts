@@ -1,0 +1,386 @@
+/**
+ * The rollout executor: drives the pure state machine (rollout/step-rollout.ts) with a
+ * SiteTransport. It performs the actions the reducer returns — apply a wave's sites, start
+ * and check the bake, roll back — and feeds back what happened as events. Every state is
+ * handed to `onState` (the daemon persists it there) before its actions run.
+ *
+ * Bake: after a wave's sites confirmed, the executor waits the wave's bake time, asks each
+ * confirmed site for its status again, and reports a site unhealthy when it no longer runs
+ * the rollout's state, reverted it, or has a provider down that was up before the apply.
+ * With no bake the confirm is the verdict (no extra connection).
+ *
+ * Site timeout: a site with no outcome within `siteTimeoutMs` counts as unreachable; a late
+ * outcome is ignored by the reducer, and the next rollout plans from what the agent reports.
+ */
+import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import {
+  continueRollout,
+  isSettled,
+  type PlannedSite,
+  type RolloutAction,
+  type RolloutEvent,
+  type RolloutPlan,
+  type RolloutState,
+  resumeRollout,
+  startRollout,
+  stepRollout,
+} from '../rollout/index.js';
+import type { ValidSite } from '../spec/valid-site.js';
+import type { ApplyOutcome } from '../transport/index.js';
+import { mapWithConcurrency } from '../transport/pool.js';
+import { generationFor, type SiteReport, toReportedSite, unhealthyReason } from './site-report.js';
+import type { SiteTransport } from './site-transport.js';
+
+/** The subset of a pino logger the executor writes to. */
+export interface RunLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Something that happened, for status pages, metrics and progress displays. */
+export type RunNotice =
+  | { readonly type: 'action'; readonly action: RolloutAction }
+  | {
+      readonly type: 'siteOutcome';
+      readonly site: string;
+      readonly wave: string;
+      readonly generation: string;
+      readonly outcome: ApplyOutcome['outcome'] | 'timeout';
+      readonly durationMs: number;
+      readonly error?: string;
+    }
+  | { readonly type: 'unhealthy'; readonly site: string; readonly wave: string; readonly reason: string }
+  | { readonly type: 'rolledBack'; readonly site: string; readonly ok: boolean; readonly error?: string };
+
+export interface RunRolloutOptions {
+  /** The sites of the commit being rolled out, by name. */
+  readonly sites: ReadonlyMap<string, ValidSite>;
+  /** Compiled desired state of every planned site. */
+  readonly desired: ReadonlyMap<string, DesiredState>;
+  readonly transport: SiteTransport;
+  /** Reports from before the rollout: the baseline for the post-bake health check. */
+  readonly reports: ReadonlyMap<string, SiteReport>;
+  readonly log: RunLog;
+  readonly now?: () => number;
+  /** Timer for the bake and site timeouts; default setTimeout. */
+  readonly setTimer?: (ms: number, run: () => void) => { cancel(): void };
+  /** Every new state, before its actions run (persist it here). */
+  readonly onState?: (state: RolloutState) => void;
+  readonly onNotice?: (notice: RunNotice) => void;
+  /** The previous desired state of a site, for `rollbackOnFailure` (undefined: cannot roll back). */
+  readonly previousDesired?: (site: string, previousHash: string) => Promise<DesiredState | undefined>;
+  /** Status calls at once during the post-bake check. Default 32. */
+  readonly concurrency?: number;
+}
+
+export interface RolloutRun {
+  /** Settles with the final state once nothing is in flight any more. */
+  readonly done: Promise<RolloutState>;
+  /** The state now. */
+  readonly state: () => RolloutState;
+  /** A newer commit: it supersedes the rollout at the next wave boundary. */
+  newCommit(commit: string): void;
+}
+
+/** Start a rollout of `plan`. */
+export function runRollout(plan: RolloutPlan, options: RunRolloutOptions): RolloutRun {
+  return drive(startRollout(plan), options);
+}
+
+/**
+ * Continue a persisted rollout after a restart: `reports` are fresh status answers of its
+ * sites; what they say wins over the persisted state (resume-rollout.ts).
+ */
+export function resumeRolloutRun(state: RolloutState, options: RunRolloutOptions): RolloutRun {
+  const reported = new Map([...options.reports].map(([site, r]) => [site, toReportedSite(r)!] as const));
+  return drive(resumeRollout(state, reported), options);
+}
+
+/** Continue a state as is (no reports to merge), e.g. one loaded right after it was written. */
+export function continueRolloutRun(state: RolloutState, options: RunRolloutOptions): RolloutRun {
+  return drive(continueRollout(state), options);
+}
+
+function drive(
+  first: { state: RolloutState; actions: readonly RolloutAction[] },
+  options: RunRolloutOptions,
+): RolloutRun {
+  const now = options.now ?? Date.now;
+  const setTimer =
+    options.setTimer ??
+    ((ms: number, run: () => void) => {
+      const t = setTimeout(run, ms);
+      return { cancel: () => clearTimeout(t) };
+    });
+  const { log, transport } = options;
+  const commit = first.state.plan.commit;
+  let state = first.state;
+  let finish!: (s: RolloutState) => void;
+  const done = new Promise<RolloutState>((resolve) => {
+    finish = resolve;
+  });
+  let finished = false;
+  const notice = (n: RunNotice) => options.onNotice?.(n);
+
+  const _waveOf = (site: string) =>
+    state.plan.waves.find((w) => w.sites.some((s) => s.site === site))?.name ?? '';
+
+  const dispatch = (event: RolloutEvent) => {
+    if (finished) return;
+    const step = stepRollout(state, event);
+    state = step.state;
+    options.onState?.(state);
+    perform(step.actions);
+  };
+
+  const settleCheck = () => {
+    if (!finished && isSettled(state)) {
+      finished = true;
+      finish(state);
+    }
+  };
+
+  const applySite = (planned: PlannedSite, wave: string) => {
+    const site = options.sites.get(planned.site);
+    const desired = options.desired.get(planned.site);
+    const generation = generationFor(commit, planned.hash);
+    const started = now();
+    if (!site || !desired) {
+      queueMicrotask(() =>
+        dispatch({
+          type: 'siteFailed',
+          site: planned.site,
+          kind: 'failed',
+          error: 'not in the compiled fleet',
+        }),
+      );
+      return;
+    }
+    let settled = false;
+    const timer = setTimer(state.plan.siteTimeoutMs, () => {
+      if (settled) return;
+      settled = true;
+      const error = `no outcome within the site timeout of ${state.plan.siteTimeoutMs} ms; retried on the next rollout`;
+      log.warn({ site: planned.site, wave, commit, generation }, error);
+      notice({
+        type: 'siteOutcome',
+        site: planned.site,
+        wave,
+        generation,
+        outcome: 'timeout',
+        durationMs: now() - started,
+        error,
+      });
+      dispatch({ type: 'siteFailed', site: planned.site, kind: 'unreachable', error });
+    });
+    transport.apply(site, desired, generation, state.plan.confirmWithinMs).then(
+      (outcome) => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        const error = outcome.error?.message;
+        const fields = {
+          site: planned.site,
+          wave,
+          commit,
+          generation,
+          outcome: outcome.outcome,
+          changes: outcome.changes,
+        };
+        if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged')
+          log.info(fields, 'site confirmed');
+        else log.warn({ ...fields, err: error }, 'site failed');
+        notice({
+          type: 'siteOutcome',
+          site: planned.site,
+          wave,
+          generation,
+          outcome: outcome.outcome,
+          durationMs: now() - started,
+          ...(error ? { error } : {}),
+        });
+        switch (outcome.outcome) {
+          case 'applied':
+          case 'unchanged':
+            dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
+            break;
+          case 'unreachable':
+          case 'unconfirmed':
+          case 'refused':
+          case 'failed':
+            dispatch({
+              type: 'siteFailed',
+              site: planned.site,
+              kind: outcome.outcome,
+              ...(error ? { error } : {}),
+            });
+            break;
+        }
+      },
+      (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        dispatch({
+          type: 'siteFailed',
+          site: planned.site,
+          kind: 'failed',
+          error: `this is a bug: ${String(e)}`,
+        });
+      },
+    );
+  };
+
+  const confirmSite = (planned: PlannedSite, wave: string) => {
+    const site = options.sites.get(planned.site);
+    const generation = generationFor(commit, planned.hash);
+    if (!site) {
+      queueMicrotask(() =>
+        dispatch({
+          type: 'siteFailed',
+          site: planned.site,
+          kind: 'failed',
+          error: 'not in the compiled fleet',
+        }),
+      );
+      return;
+    }
+    transport.confirm(site, generation).then(
+      () => {
+        log.info({ site: planned.site, wave, commit, generation }, 'pending apply confirmed after restart');
+        dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
+      },
+      (e: unknown) => {
+        const error = e instanceof Error ? e.message : String(e);
+        log.warn(
+          { site: planned.site, wave, commit, generation, err: error },
+          'confirm after restart failed',
+        );
+        dispatch({ type: 'siteFailed', site: planned.site, kind: 'unconfirmed', error });
+      },
+    );
+  };
+
+  const checkBake = async (wave: string) => {
+    const planned = state.plan.waves.find((w) => w.name === wave)?.sites ?? [];
+    const confirmed = planned.filter(
+      (p) => state.perSite.find((s) => s.site === p.site)?.status === 'confirmed',
+    );
+    await mapWithConcurrency(confirmed, options.concurrency ?? 32, async (p) => {
+      const site = options.sites.get(p.site);
+      if (!site) return;
+      const generation = generationFor(commit, p.hash);
+      let reason: string | undefined;
+      try {
+        reason = unhealthyReason(
+          options.reports.get(p.site),
+          await transport.status(site),
+          p.hash,
+          generation,
+        );
+      } catch (e) {
+        reason = `status after the bake failed: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      if (reason !== undefined) {
+        log.warn({ site: p.site, wave, commit, generation, reason }, 'site unhealthy after the bake');
+        notice({ type: 'unhealthy', site: p.site, wave, reason });
+        dispatch({ type: 'siteUnhealthy', site: p.site, error: reason });
+      }
+    });
+  };
+
+  const rollback = (planned: PlannedSite) => {
+    const fail = (error: string) => {
+      log.error({ site: planned.site, commit }, `rollback failed: ${error}`);
+      notice({ type: 'rolledBack', site: planned.site, ok: false, error });
+      dispatch({ type: 'siteRolledBack', site: planned.site, ok: false, error });
+    };
+    const site = options.sites.get(planned.site);
+    if (!site || planned.previousHash === undefined || !options.previousDesired) {
+      queueMicrotask(() => fail('the previous desired state is not known'));
+      return;
+    }
+    const previousHash = planned.previousHash;
+    options
+      .previousDesired(planned.site, previousHash)
+      .then(async (previous) => {
+        if (!previous)
+          return fail(`no commit found that compiles to the previous state ${previousHash.slice(0, 12)}`);
+        const generation = generationFor(commit, previous.hash, 'rollback');
+        const outcome = await transport.apply(site, previous, generation, state.plan.confirmWithinMs);
+        if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged') {
+          log.info({ site: planned.site, commit, generation }, 'rolled back to the previous state');
+          notice({ type: 'rolledBack', site: planned.site, ok: true });
+          dispatch({ type: 'siteRolledBack', site: planned.site, ok: true });
+        } else fail(`${outcome.outcome}: ${outcome.error?.message ?? ''}`);
+      })
+      .catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+  };
+
+  const scheduleBakeEnd = (wave: string, until: number) => {
+    setTimer(Math.max(0, until - now()), () => {
+      void checkBake(wave).then(() => dispatch({ type: 'tick', now: Math.max(now(), until) }));
+    });
+  };
+
+  const perform = (actions: readonly RolloutAction[]) => {
+    for (const action of actions) {
+      notice({ type: 'action', action });
+      switch (action.type) {
+        case 'start':
+          log.info({ wave: action.wave, commit, sites: action.sites.map((s) => s.site) }, 'applying');
+          for (const s of action.sites) applySite(s, action.wave);
+          break;
+        case 'confirm':
+          for (const s of action.sites) confirmSite(s, action.wave);
+          break;
+        case 'startBake': {
+          log.info({ wave: action.wave, commit, bakeMs: action.bakeMs }, 'baking');
+          const wave = action.wave;
+          queueMicrotask(() => {
+            dispatch({ type: 'bakeStarted', now: now() });
+            scheduleBakeEnd(wave, state.bakeUntil ?? now());
+          });
+          break;
+        }
+        case 'wavePassed':
+          log.info({ wave: action.wave, commit }, 'wave passed');
+          break;
+        case 'halt':
+          log.error(
+            { wave: action.halt.wave, commit, failed: action.halt.failed },
+            `rollout halted: ${action.halt.reason}`,
+          );
+          break;
+        case 'rollback':
+          for (const s of action.sites) rollback(s);
+          break;
+        case 'done':
+          log.info({ commit }, 'rollout done');
+          break;
+        case 'superseded':
+          log.info({ commit, by: action.by }, 'rollout superseded by a newer commit');
+          break;
+        case 'ignored':
+          log.warn({ commit }, `ignored: ${action.reason}`);
+          break;
+      }
+    }
+    settleCheck();
+  };
+
+  options.onState?.(state);
+  queueMicrotask(() => {
+    perform(first.actions);
+    // A resumed rollout whose bake clock was already running: finish that bake.
+    const wave = state.plan.waves[state.waveIndex];
+    if (state.phase === 'baking' && state.bakeUntil !== undefined && wave)
+      scheduleBakeEnd(wave.name, state.bakeUntil);
+  });
+  return {
+    done,
+    state: () => state,
+    newCommit: (c) => dispatch({ type: 'newCommit', commit: c }),
+  };
+}

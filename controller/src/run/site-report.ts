@@ -1,0 +1,98 @@
+/**
+ * What the controller knows about one site's agent from its last status answer: the
+ * applied and pending generation, the last revert, provider health and drift. Kept per site
+ * by the daemon (status polling) and by a rollout (the status query before planning, and
+ * the check after the bake).
+ */
+import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import type { ReportedSite } from '../rollout/plan-rollout.js';
+
+export interface SiteReport {
+  /** When the answer arrived (or the query failed), ms since the epoch. */
+  readonly at: number;
+  readonly reachable: boolean;
+  /** Why the status call failed, when it did. */
+  readonly error?: string;
+  /** The agent's answer, when it answered. */
+  readonly status?: StatusResult;
+  /** When the agent last answered (kept across failed polls). */
+  readonly lastSeen?: number;
+}
+
+export function reportFromStatus(status: StatusResult, at: number): SiteReport {
+  return { at, reachable: true, status, lastSeen: at };
+}
+
+export function unreachableReport(error: string, at: number, previous?: SiteReport): SiteReport {
+  return {
+    at,
+    reachable: false,
+    error,
+    ...(previous?.status ? { status: previous.status } : {}),
+    ...(previous?.lastSeen !== undefined ? { lastSeen: previous.lastSeen } : {}),
+  };
+}
+
+/** The planner's view: applied/pending hashes; an unreachable site keeps its last known applied hash. */
+export function toReportedSite(report: SiteReport | undefined): ReportedSite | undefined {
+  if (!report) return undefined;
+  const applied = report.status?.applied?.hash;
+  const pending = report.reachable ? report.status?.pending?.hash : undefined;
+  return {
+    reachable: report.reachable,
+    ...(applied !== undefined ? { appliedHash: applied } : {}),
+    ...(pending !== undefined ? { pendingHash: pending } : {}),
+  };
+}
+
+/** Fresh (answered within `freshForMs`), reachable, and the applied hash is `hash` with nothing pending. */
+export function isFreshAndCurrent(
+  report: SiteReport | undefined,
+  hash: string,
+  now: number,
+  freshForMs: number,
+): boolean {
+  return (
+    report?.reachable &&
+    now - report.at <= freshForMs &&
+    report.status?.applied?.hash === hash &&
+    report.status.pending === null
+  );
+}
+
+/**
+ * Why a site that just confirmed `hash` (generation `generation`) is not healthy now, or
+ * undefined when it is: it no longer runs the hash, it reverted this generation, or a
+ * provider that was up before the apply is down.
+ */
+export function unhealthyReason(
+  before: SiteReport | undefined,
+  after: StatusResult,
+  hash: string,
+  generation: string,
+): string | undefined {
+  if (after.lastRevert?.generation === generation) {
+    return `the agent reverted generation ${generation} (${after.lastRevert.reason})`;
+  }
+  if (after.applied?.hash !== hash) {
+    return `the agent no longer runs this rollout's state (applied ${after.applied?.generation ?? 'nothing'})`;
+  }
+  const upBefore = new Set((before?.status?.health ?? []).filter((h) => h.state === 'up').map((h) => h.name));
+  const down = after.health.filter((h) => h.state === 'down' && upBefore.has(h.name)).map((h) => h.name);
+  if (down.length > 0) return `provider ${down.join(', ')} was up before the apply and is down after it`;
+  return undefined;
+}
+
+/**
+ * The generation string sent to agents: the full commit and the first 12 hex digits of the
+ * content hash, so any agent's report names the commit its state came from (a rollback
+ * reads it back from there). `suffix` marks re-applies such as rollbacks.
+ */
+export function generationFor(commit: string, hash: string, suffix?: string): string {
+  return `${commit}-${hash.slice(0, 12)}${suffix ? `-${suffix}` : ''}`;
+}
+
+/** The commit a generation written by generationFor came from. */
+export function commitOfGeneration(generation: string): string | undefined {
+  return /^([0-9a-f]{40}(?:[0-9a-f]{24})?)-/.exec(generation)?.[1];
+}
