@@ -1,0 +1,260 @@
+/**
+ * The probe engine: one probe loop per provider of the applied desired state, each round
+ * probing every target through that uplink (run-probe.ts), folded into the provider's
+ * verdict (provider-verdict.ts). The daemon reconciles when the set of down providers
+ * changes, then calls `settled`: only then are the conntrack entries of a newly down
+ * provider flushed (so they re-establish over the routes now in the kernel) and the
+ * operator's hook run. Probing never waits for either.
+ */
+import type { HealthSource } from '../daemon/health-source.js';
+import { CommandRunner } from '../dataplane/run-command.js';
+import type { DesiredState, Provider } from '../model/desired-state.js';
+import type { Facts, Health } from '../model/kernel-state.js';
+import type { ProviderHealth } from '../model/protocol.js';
+import { flushConntrackMark } from './flush-conntrack.js';
+import {
+  initialVerdict,
+  type ProbeOutcome,
+  recordRound,
+  toProviderHealth,
+  type VerdictState,
+} from './provider-verdict.js';
+import { type ProbeRunner, processProbeRunner } from './run-probe.js';
+import { type TransitionEvent, TransitionHook } from './run-transition-hook.js';
+
+export interface HealthMonitorOptions {
+  /** Interfaces, addresses and detected gateways (for `detect` and point-to-point gateways). */
+  readonly readFacts: () => Promise<Facts>;
+  readonly log: (line: string) => void;
+  readonly probe?: ProbeRunner;
+  /** Flushes the conntrack entries of a mark (default: `conntrack -D -m MARK/MASK`). */
+  readonly flushConntrack?: (mark: number, markMask: number) => Promise<number>;
+  /** Path of the operator's hook, run on transitions. */
+  readonly onTransition?: string | undefined;
+  readonly hookTimeoutMs?: number;
+  readonly now?: () => number;
+}
+
+interface Probed {
+  /** Updated in place when a new desired state changes nothing the probes use. */
+  provider: Provider;
+  /** Identity of what is probed and how; a change restarts the loop (the verdict is kept). */
+  readonly key: string;
+  state: VerdictState;
+  timer: NodeJS.Timeout | undefined;
+  stopped: boolean;
+}
+
+/** Facts are read at most this often for gateway targets (a DHCP gateway rarely changes). */
+const FACTS_TTL_MS = 5_000;
+
+export class HealthMonitor implements HealthSource {
+  readonly #options: HealthMonitorOptions;
+  readonly #probe: ProbeRunner;
+  readonly #flush: (mark: number, markMask: number) => Promise<number>;
+  readonly #hook: TransitionHook | undefined;
+  readonly #now: () => number;
+  readonly #listeners = new Set<(health: Health) => void>();
+  readonly #providers = new Map<string, Probed>();
+  readonly #hooks = new Set<Promise<void>>();
+  #desired: DesiredState | null = null;
+  /** Providers whose conntrack entries were flushed for the current down period. */
+  readonly #flushed = new Set<string>();
+  /** Transitions not yet handed to the hook (it runs once the kernel has followed). */
+  #unreported: TransitionEvent[] = [];
+  #lastDown = '';
+  #facts: { at: number; facts: Promise<Facts> } | undefined;
+  #closed = false;
+
+  constructor(options: HealthMonitorOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#probe = options.probe ?? processProbeRunner();
+    const runner = new CommandRunner();
+    this.#flush = options.flushConntrack ?? ((mark, mask) => flushConntrackMark(runner, mark, mask));
+    this.#hook =
+      options.onTransition === undefined
+        ? undefined
+        : new TransitionHook(options.onTransition, options.hookTimeoutMs ?? 10_000, options.log);
+  }
+
+  current(): Health {
+    const health: Record<string, 'up' | 'down'> = {};
+    for (const [name, probed] of this.#providers) {
+      if (probed.state.verdict !== 'unknown') health[name] = probed.state.verdict;
+    }
+    return health;
+  }
+
+  report(): ProviderHealth[] {
+    return [...this.#providers.entries()].map(([name, p]) =>
+      toProviderHealth(name, p.state, p.provider.health.enabled && !p.stopped),
+    );
+  }
+
+  configure(desired: DesiredState | null): void {
+    if (this.#closed) return;
+    this.#desired = desired;
+    const wanted = new Map((desired?.providers ?? []).map((p) => [p.name, p]));
+    for (const [name, probed] of this.#providers) {
+      const provider = wanted.get(name);
+      if (provider === undefined || probeKey(provider) !== probed.key) {
+        this.#stop(probed);
+        this.#providers.delete(name);
+        if (provider !== undefined) this.#start(provider, probed.state);
+        else this.#flushed.delete(name);
+      } else {
+        probed.provider = provider;
+      }
+    }
+    for (const provider of wanted.values()) {
+      if (!this.#providers.has(provider.name)) this.#start(provider, initialVerdict);
+    }
+    this.#lastDown = downKey(this.current());
+  }
+
+  onChange(listener: (health: Health) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async settled(health: Health): Promise<void> {
+    const desired = this.#desired;
+    if (desired === null) return;
+    for (const provider of desired.providers) {
+      if (health[provider.name] !== 'down') {
+        this.#flushed.delete(provider.name);
+        continue;
+      }
+      if (this.#flushed.has(provider.name)) continue;
+      this.#flushed.add(provider.name);
+      try {
+        const deleted = await this.#flush(provider.mark, desired.settings.markMask);
+        this.#options.log(`health: ${provider.name} down: flushed ${deleted} conntrack entries of its mark`);
+      } catch (error) {
+        this.#options.log(`health: ${provider.name}: conntrack flush failed: ${message(error)}`);
+      }
+    }
+    const events = this.#unreported;
+    this.#unreported = [];
+    if (this.#hook === undefined) return;
+    for (const event of events) {
+      const running = this.#hook.run(event);
+      this.#hooks.add(running);
+      void running.finally(() => this.#hooks.delete(running));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const probed of this.#providers.values()) this.#stop(probed);
+    this.#listeners.clear();
+    await Promise.all([...this.#hooks]);
+  }
+
+  #start(provider: Provider, state: VerdictState): void {
+    const probed: Probed = { provider, key: probeKey(provider), state, timer: undefined, stopped: false };
+    this.#providers.set(provider.name, probed);
+    if (!provider.health.enabled) return;
+    probed.timer = setTimeout(() => void this.#round(probed), 0);
+  }
+
+  #stop(probed: Probed): void {
+    probed.stopped = true;
+    clearTimeout(probed.timer);
+  }
+
+  async #round(probed: Probed): Promise<void> {
+    if (probed.stopped) return;
+    const started = this.#now();
+    const { health } = probed.provider;
+    let outcomes: ProbeOutcome[];
+    try {
+      const targets = await this.#targets(probed.provider);
+      outcomes = await Promise.all(
+        targets.map((target) =>
+          this.#probe({
+            method: health.method,
+            target,
+            tcpPort: health.tcpPort,
+            interface: probed.provider.interface,
+            mark: probed.provider.mark,
+            timeoutMs: health.timeoutMs,
+          }),
+        ),
+      );
+    } catch (error) {
+      // Facts could not be read: the round counts as failed, with the reason.
+      outcomes = [{ target: 'gateway', ok: false, error: message(error) }];
+    }
+    if (probed.stopped) return;
+    const result = recordRound(probed.state, outcomes, health, this.#now());
+    probed.state = result.state;
+    if (result.transition !== undefined) {
+      const t = result.transition;
+      this.#options.log(`health: ${probed.provider.name} ${t.from} → ${t.to}: ${t.reason}`);
+      this.#unreported.push({
+        site: this.#desired?.site ?? '',
+        provider: probed.provider.name,
+        state: t.to,
+        previous: t.from,
+        reason: t.reason,
+        at: t.at,
+      });
+      this.#notifyIfDownChanged();
+    }
+    const delay = Math.max(0, started + health.intervalMs - this.#now());
+    probed.timer = setTimeout(() => void this.#round(probed), delay);
+  }
+
+  #notifyIfDownChanged(): void {
+    const health = this.current();
+    const key = downKey(health);
+    if (key === this.#lastDown) return;
+    this.#lastDown = key;
+    for (const listener of this.#listeners) {
+      try {
+        listener(health);
+      } catch (error) {
+        this.#options.log(`health: a listener failed (a bug): ${message(error)}`);
+      }
+    }
+  }
+
+  /** The configured targets, else the gateway (static, detected, or the PPP peer). */
+  async #targets(provider: Provider): Promise<string[]> {
+    if (provider.health.targets.length > 0) return [...provider.health.targets];
+    if (provider.gateway.kind === 'static') return [provider.gateway.address];
+    const iface = (await this.#readFacts()).interfaces[provider.interface];
+    const gateway = provider.gateway.kind === 'detect' ? iface?.detectedGateway : iface?.addresses[0]?.peer;
+    // No gateway known yet: a round without targets fails.
+    return gateway === undefined ? [] : [gateway];
+  }
+
+  #readFacts(): Promise<Facts> {
+    const now = this.#now();
+    if (this.#facts === undefined || now - this.#facts.at > FACTS_TTL_MS) {
+      const facts = this.#options.readFacts();
+      this.#facts = { at: now, facts };
+      facts.catch(() => {
+        if (this.#facts?.facts === facts) this.#facts = undefined;
+      });
+    }
+    return this.#facts.facts;
+  }
+}
+
+function probeKey(p: Provider): string {
+  return JSON.stringify([p.interface, p.mark, p.gateway, p.health]);
+}
+
+function downKey(health: Health): string {
+  return Object.keys(health)
+    .filter((name) => health[name] === 'down')
+    .sort()
+    .join(',');
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,109 @@
+/**
+ * One probe to one target, out of one uplink specifically (docs/decisions.md D30, D33).
+ *
+ * Both methods set two socket options on the probe:
+ * - SO_MARK = the provider's mark, so Uplink's track rule (`fwmark M/mask lookup <table>`)
+ *   routes it through the provider's own table, never main's default;
+ * - SO_BINDTODEVICE = the provider's interface, so if that table cannot route it (the
+ *   provider is unavailable, a route is missing) the kernel will not send it out of another
+ *   uplink where it would answer and declare a dead link up.
+ *
+ * ICMP: one `ping -c1 -W` per target per round (iputils: `-m` mark, `-I` device). TCP: a
+ * connect by `socat` (`so-bindtodevice`, `setsockopt-int=SOL_SOCKET:SO_MARK:M`) — Node's
+ * `net` can set neither option. Commands get argument arrays; the targets are validated
+ * IPv4 addresses and the interface a validated name.
+ */
+import { spawn } from 'node:child_process';
+import type { ProbeOutcome } from './provider-verdict.js';
+
+export interface ProbeRequest {
+  readonly method: 'icmp' | 'tcp';
+  readonly target: string;
+  readonly tcpPort?: number | undefined;
+  readonly interface: string;
+  readonly mark: number;
+  readonly timeoutMs: number;
+}
+
+export type ProbeRunner = (request: ProbeRequest) => Promise<ProbeOutcome>;
+
+const SOL_SOCKET = 1;
+const SO_MARK = 36;
+
+/** The argument array of a probe (exported for tests and the docs). */
+export function probeCommand(request: ProbeRequest): string[] {
+  const seconds = (Math.max(request.timeoutMs, 1) / 1000).toFixed(3);
+  if (request.method === 'icmp') {
+    return [
+      'ping',
+      '-n',
+      '-c',
+      '1',
+      '-W',
+      seconds,
+      '-m',
+      String(request.mark),
+      '-I',
+      request.interface,
+      request.target,
+    ];
+  }
+  if (request.tcpPort === undefined) throw new Error('tcp probe without a port');
+  return [
+    'socat',
+    '-T',
+    seconds,
+    '-u',
+    'OPEN:/dev/null',
+    `TCP4:${request.target}:${request.tcpPort},connect-timeout=${seconds},so-bindtodevice=${request.interface},setsockopt-int=${SOL_SOCKET}:${SO_MARK}:${request.mark}`,
+  ];
+}
+
+/** Runs probes as child processes; `now` measures TCP connect time (ping reports its own). */
+export function processProbeRunner(now: () => number = () => performance.now()): ProbeRunner {
+  return (request) =>
+    new Promise((resolve) => {
+      const argv = probeCommand(request);
+      const started = now();
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        if (stdout.length < 4096) stdout += chunk;
+      });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        if (stderr.length < 4096) stderr += chunk;
+      });
+      // ping and socat time out themselves; this only guards against a stuck child.
+      const guard = setTimeout(() => child.kill('SIGKILL'), request.timeoutMs + 1000);
+      const finish = (outcome: ProbeOutcome) => {
+        clearTimeout(guard);
+        resolve(outcome);
+      };
+      child.on('error', (error) => finish({ target: request.target, ok: false, error: error.message }));
+      child.on('close', (code) => {
+        const elapsed = now() - started;
+        if (code === 0) {
+          const rtt = request.method === 'icmp' ? parsePingRtt(stdout) : elapsed;
+          finish({ target: request.target, ok: true, ...(rtt === undefined ? {} : { rttMs: rtt }) });
+          return;
+        }
+        const detail = firstLine(stderr);
+        finish({
+          target: request.target,
+          ok: false,
+          error: detail === '' ? `no reply within ${request.timeoutMs}ms` : detail,
+        });
+      });
+    });
+}
+
+/** `64 bytes from 203.0.113.1: icmp_seq=1 ttl=64 time=0.061 ms` → 0.061. */
+export function parsePingRtt(stdout: string): number | undefined {
+  const match = /time[=<]([\d.]+) ms/.exec(stdout);
+  return match === null ? undefined : Number(match[1]);
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0]?.slice(0, 200) ?? '';
+}
