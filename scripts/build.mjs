@@ -23,6 +23,14 @@ await Promise.all([
     outfile: 'dist/uplink.mjs',
     packages: 'external',
   }),
+  // The fleet lab (`make demo`): runs from a checkout like the controller.
+  build({
+    ...common,
+    entryPoints: ['test/lab/fleet-lab-cli.ts'],
+    outfile: 'dist/uplink-lab.mjs',
+    packages: 'external',
+  }),
 ]);
 chmodSync('dist/uplink-agent.mjs', 0o755);
 chmodSync('dist/uplink.mjs', 0o755);
+chmodSync('dist/uplink-lab.mjs', 0o755);

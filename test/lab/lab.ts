@@ -61,13 +61,19 @@ export class Lab {
   readonly #children = new Map<number, ChildProcess>();
   #hostLinkCounter = 0;
 
-  constructor(tag: string) {
+  /**
+   * `options.prefix` fixes the prefix instead (e.g. the demo's `uplink-home-pppoe`, so the
+   * names printed for a user stay the same from one run to the next).
+   */
+  constructor(tag: string, options: { readonly prefix?: string } = {}) {
     const safeTag =
       tag
         .toLowerCase()
         .replace(/[^a-z0-9]/g, '')
         .slice(0, 8) || 'lab';
-    this.prefix = `ul-${safeTag}-${process.pid.toString(36)}-${nextLabNumber()}`;
+    if (options.prefix !== undefined && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(options.prefix))
+      throw new Error(`lab prefix ${JSON.stringify(options.prefix)}: use a-z 0-9 -`);
+    this.prefix = options.prefix ?? `ul-${safeTag}-${process.pid.toString(36)}-${nextLabNumber()}`;
     live.add(this);
     installExitHook();
   }
@@ -202,6 +208,17 @@ export class Lab {
     }
     live.delete(this);
     if (errors.length > 0) throw new Error(`lab ${this.prefix} cleanup: ${errors.join('; ')}`);
+  }
+
+  /**
+   * Forgets the namespaces and host links (returning them) without deleting anything, so they
+   * outlive this process — for a lab script whose `down` deletes them later by name.
+   * Processes started with `start` are not released (their output pipes die with us).
+   */
+  release(): { readonly namespaces: readonly string[]; readonly hostLinks: readonly string[] } {
+    const released = { namespaces: this.#namespaces.splice(0), hostLinks: this.#hostLinks.splice(0) };
+    live.delete(this);
+    return released;
   }
 
   /** Synchronous cleanup for the process exit hook (no event loop left there). */

@@ -25,23 +25,29 @@ export interface NamespaceSshd {
   readonly knownHosts: string;
 }
 
-export async function startSshdInNamespace(
-  lab: Lab,
-  ns: string,
-  options: SshdOptions,
-): Promise<NamespaceSshd> {
+export interface SshdFiles {
+  /** sshd_config to pass with `-f`. */
+  readonly config: string;
+  /** known_hosts pinning the host key. */
+  readonly knownHosts: string;
+  /** The host key, `ssh-ed25519 AAAA…` (no comment). */
+  readonly hostKey: string;
+}
+
+/** A throwaway host key, sshd_config and known_hosts in `options.dir` (created). */
+export async function writeSshdFiles(lab: Lab, options: SshdOptions): Promise<SshdFiles> {
   const port = options.port ?? 22;
   await mkdir(options.dir, { recursive: true });
   // Privilege separation needs this directory to exist (the Makefile's deps target creates it too).
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-  const hostKey = join(options.dir, 'host_ed25519');
-  await lab.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'lab-host', '-f', hostKey]);
+  const hostKeyFile = join(options.dir, 'host_ed25519');
+  await lab.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'lab-host', '-f', hostKeyFile]);
   const config = join(options.dir, 'sshd_config');
   await writeFile(
     config,
     [
       `ListenAddress ${options.address}:${port}`,
-      `HostKey ${hostKey}`,
+      `HostKey ${hostKeyFile}`,
       'PidFile none',
       `AuthorizedKeysFile ${options.authorizedKeysFile}`,
       'StrictModes no',
@@ -57,21 +63,47 @@ export async function startSshdInNamespace(
       '',
     ].join('\n'),
   );
-  const process = lab.start(ns, ['/usr/sbin/sshd', '-D', '-e', '-f', config]);
   const knownHosts = join(options.dir, 'known_hosts');
-  const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+  const hostKey = (await readFile(`${hostKeyFile}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
   const hostPattern = port === 22 ? options.address : `[${options.address}]:${port}`;
-  await writeFile(knownHosts, `${hostPattern} ${hostPub}\n`);
-  const deadline = Date.now() + 10_000;
+  await writeFile(knownHosts, `${hostPattern} ${hostKey}\n`);
+  return { config, knownHosts, hostKey };
+}
+
+/** Waits until something listens on address:port in `ns`; `exited()` returning a message aborts. */
+export async function waitTcpListening(
+  lab: Lab,
+  ns: string,
+  address: string,
+  port: number,
+  exited: () => string | undefined,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const listening = await lab.exec(ns, ['ss', '-Hltn', `sport = :${port}`], { allowFailure: true });
-    if (listening.stdout.includes(`${options.address}:${port}`)) break;
-    if (process.child.exitCode !== null) throw new Error(`sshd exited: ${process.stderr}`);
-    if (Date.now() > deadline)
-      throw new Error(`sshd did not listen on ${options.address}:${port}: ${process.stderr}`);
+    if (listening.stdout.includes(`${address}:${port}`)) return;
+    const gone = exited();
+    if (gone !== undefined) throw new Error(gone);
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port} in ${ns}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { process, address: options.address, port, knownHosts };
+}
+
+export async function startSshdInNamespace(
+  lab: Lab,
+  ns: string,
+  options: SshdOptions,
+): Promise<NamespaceSshd> {
+  const port = options.port ?? 22;
+  const files = await writeSshdFiles(lab, options);
+  const process = lab.start(ns, ['/usr/sbin/sshd', '-D', '-e', '-f', files.config]);
+  await waitTcpListening(lab, ns, options.address, port, () =>
+    process.child.exitCode !== null ? `sshd exited: ${process.stderr}` : undefined,
+  ).catch((e: Error) => {
+    throw new Error(`sshd did not listen on ${options.address}:${port}: ${e.message} ${process.stderr}`);
+  });
+  return { process, address: options.address, port, knownHosts: files.knownHosts };
 }
 
 /** `ssh` argv with a pinned host key, no agent, no config files, batch mode. */
