@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { applyCommand } from './commands/apply-command.js';
 import { compileCommand } from './commands/compile-command.js';
 import { explainCommand } from './commands/explain-command.js';
+import { planCommand } from './commands/plan-command.js';
 import { validateCommand } from './commands/validate-command.js';
 import { ExitCode, UplinkError } from './errors.js';
 
@@ -77,6 +78,19 @@ function buildProgram(): Command {
     .option('--allow-management-change', 'apply even if the route back to the controller would change')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(applyCommand);
+
+  program
+    .command('plan')
+    .description(
+      'offline: what changes per site between two revisions of the fleet repository; exit 0 no change, 1 changes, 2 head invalid or usage error',
+    )
+    .option('--repo <dir>', 'fleet repository (a git clone)', '.')
+    .requiredOption('--base <rev>', 'the revision to compare from (e.g. the target branch or merge base)')
+    .option('--head <rev>', 'the revision to compare to', 'HEAD')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'),
+    )
+    .action(planCommand);
 
   return program;
 }
