@@ -59,11 +59,19 @@ export function probeCommand(request: ProbeRequest): string[] {
   ];
 }
 
-/** Runs probes as child processes; `now` measures TCP connect time (ping reports its own). */
-export function processProbeRunner(now: () => number = () => performance.now()): ProbeRunner {
+export interface ProcessProbeOptions {
+  /** Prepended to every probe command (tests: `ip netns exec <ns>`). */
+  readonly prefix?: readonly string[];
+  /** Measures TCP connect time (ping reports its own round trip). */
+  readonly now?: () => number;
+}
+
+/** Runs probes as child processes. */
+export function processProbeRunner(options: ProcessProbeOptions = {}): ProbeRunner {
+  const now = options.now ?? (() => performance.now());
   return (request) =>
     new Promise((resolve) => {
-      const argv = probeCommand(request);
+      const argv = [...(options.prefix ?? []), ...probeCommand(request)];
       const started = now();
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
       let stdout = '';
