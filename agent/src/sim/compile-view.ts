@@ -59,7 +59,14 @@ export interface CompiledNexthop {
   readonly upperBound: number;
 }
 
-export type CompiledRouteType = 'unicast' | 'local' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
+export type CompiledRouteType =
+  | 'unicast'
+  | 'local'
+  | 'broadcast'
+  | 'blackhole'
+  | 'unreachable'
+  | 'prohibit'
+  | 'throw';
 
 export interface CompiledRoute {
   /** null for routes derived into the local table. */
@@ -390,6 +397,18 @@ export function compileView(view: RoutingView): CompiledView {
     addToTable(building, TABLE_LOCAL, localRoute(address, 32, address, la.dev));
   }
   addToTable(building, TABLE_LOCAL, localRoute(0x7f000000, 8, 0x7f000001, 'lo'));
+  // fib_add_ifaddr: a primary address with a prefix shorter than /31 also gets the subnet's
+  // broadcast address (prefix | ~mask) as a broadcast route, src the primary (127.255.255.255
+  // on lo). Recent kernels (checked on 6.18) add none for the network address itself.
+  for (const itf of interfaceOrder) {
+    if (!itf.up) continue;
+    for (const a of itf.addresses) {
+      if (a.secondary || a.mask === 0 || a.mask === 0xfffffffe || a.mask === 0xffffffff) continue;
+      // The prefix is the peer's for a point-to-point address (ifa_address), as for the connected route.
+      const broadcast = ((a.match & a.mask) | ~a.mask) >>> 0;
+      addToTable(building, TABLE_LOCAL, broadcastRoute(broadcast, a.local, itf.name));
+    }
+  }
 
   const tables = new Map<number, RouteTable>();
   for (const [id, byLength] of building) tables.set(id, finishTable(id, byLength));
@@ -431,6 +450,20 @@ function localRoute(network: number, length: number, prefsrc: number, dev: strin
     length,
     metric: 0,
     scope: SCOPE_HOST,
+    prefsrc,
+    nexthops: [{ dev, gateway: 0, weight: 1, upperBound: 0x7fffffff }],
+  };
+}
+
+function broadcastRoute(address: number, prefsrc: number, dev: string): CompiledRoute {
+  return {
+    route: null,
+    text: `broadcast ${formatIpv4(address)} dev ${dev} scope link src ${formatIpv4(prefsrc)} table local`,
+    type: 'broadcast',
+    network: address,
+    length: 32,
+    metric: 0,
+    scope: SCOPE_LINK,
     prefsrc,
     nexthops: [{ dev, gateway: 0, weight: 1, upperBound: 0x7fffffff }],
   };

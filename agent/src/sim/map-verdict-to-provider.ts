@@ -28,7 +28,10 @@ export type UplinkChoice =
 export function mapVerdictToProvider(verdict: Verdict, providers: readonly ProviderRef[]): UplinkChoice {
   const byDev = (dev: string) => providers.find((p) => p.interface === dev)?.name ?? null;
   if (verdict.kind === 'local') return { kind: 'local' };
-  if (verdict.kind !== 'forward') return { kind: 'dropped', verdict: verdict.kind };
+  // A subnet broadcast arriving is delivered here; one the router sends leaves by its interface.
+  if (verdict.kind === 'broadcast' && verdict.dev === 'lo') return { kind: 'local' };
+  if (verdict.kind !== 'forward' && verdict.kind !== 'broadcast')
+    return { kind: 'dropped', verdict: verdict.kind };
   if (verdict.dev !== undefined) {
     const provider = byDev(verdict.dev);
     return provider === null

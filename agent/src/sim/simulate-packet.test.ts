@@ -579,10 +579,34 @@ describe('source selection (locally generated)', () => {
     expect(verdict).toMatchObject({ kind: 'local', dev: 'lo', src: '192.0.2.10' });
   });
 
-  it('refuses a source that is not ours', () => {
-    expect(simulatePacket(smallView(), { src: '198.51.100.99', dst: '198.51.100.7' }).verdict.kind).toBe(
-      'invalid',
-    );
+  it('refuses a source that is not ours: Network is unreachable, as ip_route_output answers', () => {
+    expect(simulatePacket(smallView(), { src: '198.51.100.99', dst: '198.51.100.7' }).verdict).toMatchObject({
+      kind: 'invalid',
+      errno: 'ENETUNREACH',
+    });
+  });
+
+  it('a loopback source may not leave by a real interface (EINVAL), but reaches our addresses', () => {
+    expect(simulatePacket(smallView(), { src: '127.0.0.1', dst: '198.51.100.7' }).verdict).toMatchObject({
+      kind: 'invalid',
+      errno: 'EINVAL',
+    });
+    expect(simulatePacket(smallView(), { src: '127.0.0.1', dst: '192.0.2.10' }).verdict.kind).toBe('local');
+  });
+
+  it('a multicast source is refused before the address check (EINVAL)', () => {
+    expect(simulatePacket(smallView(), { src: '224.0.0.5', dst: '198.51.100.7' }).verdict).toMatchObject({
+      kind: 'invalid',
+      errno: 'EINVAL',
+    });
+  });
+
+  it('the broadcast address of a connected subnet: sent as broadcast on that interface', () => {
+    const { verdict } = simulatePacket(smallView(), { dst: '192.0.2.255', proto: 'udp' });
+    expect(verdict).toMatchObject({ kind: 'broadcast', dev: 'eth1', src: '192.0.2.10', table: 255 });
+    expect(verdict.reason).toBe("192.0.2.255 is the broadcast address of eth1's subnet");
+    // A /32 point-to-point address has no broadcast address; the network address is no broadcast either.
+    expect(simulatePacket(smallView(), { dst: '192.0.2.0', proto: 'udp' }).verdict.kind).toBe('forward');
   });
 
   it('a bound oif without a route: assumed on-link', () => {
@@ -602,6 +626,33 @@ describe('input path checks', () => {
     ).toMatchObject({
       kind: 'local',
     });
+  });
+
+  it('a subnet broadcast arriving is delivered (broadcast, dev lo)', () => {
+    expect(simulatePacket(smallView(), { ...LAN, dst: '192.0.2.255' }).verdict).toMatchObject({
+      kind: 'broadcast',
+      dev: 'lo',
+    });
+  });
+
+  it('a subnet broadcast address as source routes back as broadcast: martian (EINVAL)', () => {
+    const view = smallView({ rules: [rule(100, { fwmark: 0x1, table: 100 })] });
+    expect(
+      simulatePacket(view, { iif: 'eth2', src: '192.0.2.255', dst: '172.20.1.10' }).verdict,
+    ).toMatchObject({ kind: 'martian', errno: 'EINVAL' });
+  });
+
+  it('0.0.0.0/8 other than 0.0.0.0 is unicast since Linux 5.3; 0.0.0.0 is a martian source', () => {
+    expect(
+      simulatePacket(smallView(), { iif: 'eth2', src: '0.0.0.39', dst: '172.20.1.10' }).verdict,
+    ).toMatchObject({ kind: 'forward', dev: 'eth0' });
+    expect(simulatePacket(smallView(), { ...LAN, dst: '0.1.2.3' }).verdict).toMatchObject({
+      kind: 'forward',
+      dev: 'eth2',
+    });
+    expect(
+      simulatePacket(smallView(), { iif: 'eth2', src: '0.0.0.0', dst: '172.20.1.10' }).verdict,
+    ).toMatchObject({ kind: 'martian', errno: 'EINVAL' });
   });
 
   it('an address of a down interface is not local', () => {

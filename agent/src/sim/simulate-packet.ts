@@ -71,6 +71,7 @@ export interface SimulateOptions {
 export type VerdictKind =
   | 'forward'
   | 'local'
+  | 'broadcast'
   | 'blackhole'
   | 'unreachable'
   | 'prohibit'
@@ -234,7 +235,8 @@ function lookupTable(cv: CompiledView, tableId: number, f: Flow): TableHit | nul
     const list = table.slots[length]!.get((f.dst & MASKS[length]!) >>> 0);
     if (!list) continue;
     for (const route of list) {
-      if (route.type !== 'unicast' && route.type !== 'local') return { route, nexthops: route.nexthops };
+      if (route.type !== 'unicast' && route.type !== 'local' && route.type !== 'broadcast')
+        return { route, nexthops: route.nexthops };
       if (f.oif === null) return { route, nexthops: route.nexthops };
       for (const nh of route.nexthops) if (nh.dev === f.oif) return { route, nexthops: [nh] };
     }
@@ -409,7 +411,9 @@ function fibLookup(cv: CompiledView, f: Flow, t: Tracer | null, purpose: LookupP
       continue;
     }
     if (t) tableStep(t, r, 'route', route, `table ${tableName(r.table)}: ${route.text}`);
-    return { errno: 0, kind: route.type === 'local' ? 'local' : 'forward', rule: r, hit, reason: '' };
+    const kind: VerdictKind =
+      route.type === 'local' ? 'local' : route.type === 'broadcast' ? 'broadcast' : 'forward';
+    return { errno: 0, kind, rule: r, hit, reason: '' };
   }
   if (t) t.push({ step: 'note', text: 'no rule produced a route: Network is unreachable' });
   return NO_RULE;
@@ -586,8 +590,15 @@ function routeOutput(
     const src = f.src !== 0 ? f.src : hit.route.prefsrc !== 0 ? hit.route.prefsrc : f.dst;
     return { kind: 'local', fib, dev: 'lo', src };
   }
+  if (hit.route.type === 'broadcast') {
+    const dev = hit.nexthops[0]!.dev;
+    const src = f.src !== 0 ? f.src : hit.route.prefsrc;
+    if (isLoopback(src) && dev !== 'lo') return loopbackSourceOut(fib, src, dev, t);
+    return { kind: 'broadcast', fib, dev, src, reason: broadcastReason(f.dst, dev) };
+  }
   const path = f.oif !== null ? { nh: hit.nexthops[0]! } : choosePath(cv, hit, hash, t, f.src === 0);
   if (!path.nh) {
+    if (isLoopback(f.src)) return loopbackSourceOut(fib, f.src, path.candidates![0]!.dev, t);
     const srcs = new Set(path.candidates!.map((c) => c.src));
     const src =
       f.src !== 0
@@ -597,6 +608,8 @@ function routeOutput(
           : hit.route.prefsrc;
     return { kind: 'forward', fib, src, candidates: path.candidates };
   }
+  // __mkroute_output: a loopback source may only leave by a loopback device.
+  if (isLoopback(f.src) && path.nh.dev !== 'lo') return loopbackSourceOut(fib, f.src, path.nh.dev, t);
   let src = f.src;
   if (src === 0) {
     const chosen = prefsrcFor(cv, hit.route, path.nh);
@@ -618,9 +631,27 @@ function routeOutput(
   };
 }
 
+/**
+ * ip_route_input_slow / ip_route_output_key_hash_rcu: multicast, limited broadcast and
+ * 0.0.0.0 are never a source. Since Linux 5.3 the rest of 0.0.0.0/8 is ordinary unicast
+ * (ipv4_is_zeronet tests 0.0.0.0 only), and so is 240.0.0.0/4.
+ */
 function isMartianSource(a: number): boolean {
-  const top = a >>> 24;
-  return top === 0 || top >= 224 || a === 0xffffffff;
+  return a === 0 || a >>> 28 === 14 || a === 0xffffffff;
+}
+
+function isLoopback(a: number): boolean {
+  return a >>> 24 === 127;
+}
+
+function loopbackSourceOut(fib: FibOutcome, src: number, dev: string, t: Tracer | null): PathOutcome {
+  const reason = `source ${formatIpv4(src)} is a loopback address and may not leave by ${dev}`;
+  if (t) t.push({ step: 'check', check: 'martian', passed: false, text: reason });
+  return { kind: 'invalid', errno: 'EINVAL', fib, src, reason };
+}
+
+function broadcastReason(dst: number, dev: string): string {
+  return `${formatIpv4(dst)} is the broadcast address of ${dev}'s subnet`;
 }
 
 /**
@@ -703,7 +734,7 @@ function routeInput(
     return { kind: 'martian', errno: 'EINVAL', fib: null, src: f.src, reason };
   };
   if (isMartianSource(f.src)) return martian(`martian source ${formatIpv4(f.src)}`);
-  if (f.dst >>> 24 === 0) return martian(`martian destination ${formatIpv4(f.dst)}`);
+  if (f.dst === 0) return martian(`martian destination ${formatIpv4(f.dst)}`);
   if (f.dst >>> 24 === 127)
     return martian(`martian destination ${formatIpv4(f.dst)} (loopback from ${itf.name})`);
   if (f.src >>> 24 === 127) return martian(`martian source ${formatIpv4(f.src)} (loopback on ${itf.name})`);
@@ -729,6 +760,21 @@ function routeInput(
       return { kind: 'martian', errno: v.errno, fib, src: f.src, reason: v.reason };
     }
     return { kind: 'local', fib, dev: 'lo', src: f.src };
+  }
+  if (hit.route.type === 'broadcast') {
+    // brd_input: validated like local delivery (reverse lookup with iif lo), then delivered.
+    const v = validateSource(cv, f, itf, 'lo', t);
+    if (!v.ok) {
+      if (t) t.push({ step: 'check', check: 'rp-filter', passed: false, text: v.reason });
+      return { kind: 'martian', errno: v.errno, fib, src: f.src, reason: v.reason };
+    }
+    return {
+      kind: 'broadcast',
+      fib,
+      dev: 'lo',
+      src: f.src,
+      reason: broadcastReason(f.dst, hit.nexthops[0]!.dev),
+    };
   }
   if (!cv.view.forwarding) {
     const reason = 'net.ipv4.ip_forward is 0: the router does not forward';
@@ -979,15 +1025,17 @@ export function simulatePacket(
       if (!itf.up) return invalid(`oif ${packet.oif}: interface is down`, origin, t, 'ENETUNREACH');
       flow.oif = packet.oif;
     }
+    if (src !== 0 && isMartianSource(src))
+      return invalid(`source ${packet.src} is not a usable source`, origin, t);
+    // ip_route_output_key_hash_rcu: a source that is none of our addresses → ENETUNREACH.
     if (src !== 0 && !cv.configuredAddresses.has(src)) {
       return invalid(
         `source ${packet.src} is not an address of this router (a socket cannot bind to it)`,
         origin,
         t,
+        'ENETUNREACH',
       );
     }
-    if (src !== 0 && isMartianSource(src))
-      return invalid(`source ${packet.src} is not a usable source`, origin, t);
     const connected = packet.connected ?? (proto === 6 && src === 0);
     if (connected && src === 0) {
       // ip_route_connect: the unbound socket has no source port yet either.

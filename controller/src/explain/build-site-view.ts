@@ -23,12 +23,16 @@ export function buildSiteView(site: ValidSite, down: readonly string[] = []): Si
   const desired = compileSite(site);
   const { facts, notes: factNotes } = synthesizeFacts(site);
   const health: Health = Object.fromEntries(down.map((name) => [name, 'down' as const]));
-  const { effective, unavailable, problems } = resolve(desired, facts, health);
+  const { effective, unavailable, problems, lastResort } = resolve(desired, facts, health);
   const view = buildViewFromState(effective, facts, { markMask: desired.settings.markMask });
 
   const notes = [...factNotes];
   for (const name of down)
     notes.push(`${name} is taken as down (--down): its default routes are gone, so its rules fall through`);
+  if (lastResort)
+    notes.push(
+      'every provider is down: the agent keeps them all as a last resort (D32), so traffic still tries them',
+    );
   for (const u of unavailable) notes.push(`${u.provider} is unavailable: ${u.reason}`);
   for (const p of problems) notes.push(`problem in the desired state: ${p}`);
   notes.push(

@@ -62,11 +62,11 @@ describe('explainPacket', () => {
       'the local table (an address of this router) — rule 0, table local',
     ],
     [
-      'every uplink down',
+      'every uplink down: all kept as the last resort',
       {},
       ['isp1', 'isp2'],
-      'ip to 203.0.113.25 (sent by the router) is not routed: no-route (ENETUNREACH): no rule gave a route',
-      null,
+      'ip to 203.0.113.25 (sent by the router) is balanced: isp1 50%, isp2 50%',
+      'the balanced default route — rule 30000, table 200 (balance)',
     ],
   ])('%s', (_, packet, down, summary, decidedBy) => {
     expect(answer(packet, down)).toEqual([summary, decidedBy]);
@@ -77,6 +77,13 @@ describe('explainPacket', () => {
     expect(e.decidedBy).toBe(
       "track (the connection is marked as isp2's, so it stays on isp2) — rule 1001, table 101 (isp2)",
     );
+  });
+
+  it('every uplink down: the answer says the last resort keeps them', () => {
+    const e = explainPacket(site, { packet: { dst: '203.0.113.25' }, down: ['isp1', 'isp2'] });
+    expect(e.notes.some((n) => n.startsWith('every provider is down'))).toBe(true);
+    const one = explainPacket(site, { packet: { dst: '203.0.113.25' }, down: ['isp1'] });
+    expect(one.notes.some((n) => n.startsWith('every provider is down'))).toBe(false);
   });
 
   it('balanced: every path with its share, simulated on its own', () => {

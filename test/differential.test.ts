@@ -1,0 +1,231 @@
+/**
+ * The simulator against the kernel (issue 9's proof). For every reference site of
+ * fleet-repo-example: build the site's router in a namespace, apply the compiled site with
+ * the real engine, then ask `ip route get` and the simulator the same questions over
+ * thousands of seeded random packets — with every provider up, and with each provider taken
+ * down the way failover does it (an apply with that provider's health down). The simulator
+ * answers twice: over the kernel state read back (buildViewFromState, what the agent's
+ * guard uses) and over the agent's own effective state (resolve of the desired state
+ * against the live facts, plus what Uplink does not own). Every disagreement fails the
+ * test with the packet, the kernel's answer and the simulator's.
+ *
+ * Reproduce one failure: the seed is printed with it; `generatePackets(seed, n, pools)`
+ * gives the same packets.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownershipScope } from '../agent/src/core/owned.js';
+import { resolve } from '../agent/src/core/resolve.js';
+import type { DesiredState } from '../agent/src/model/desired-state.js';
+import type { Facts, Health, KernelState } from '../agent/src/model/kernel-state.js';
+import { buildViewFromState, type Packet, type RoutingView, simulatePacket } from '../agent/src/sim/index.js';
+import { compareAnswer, generatePackets, type PacketPools, routeGetBatch } from './differential-oracle.js';
+import { type Lab, requireRoot, type SiteTopology, useLab } from './lab/index.js';
+import {
+  buildSiteLab,
+  compileExampleSite,
+  type ExampleSite,
+  SITE_TOPOLOGIES,
+  SiteAgent,
+} from './scenarios/site-lab.js';
+
+/** Packets per kernel state; each site is checked in 1 + (number of providers) states. */
+const PACKETS_PER_STATE = 2500;
+const LOCAL_TABLE = 255;
+
+interface ReadBack {
+  readonly facts: Facts;
+  readonly kernel: KernelState;
+}
+
+async function readBack(agent: SiteAgent): Promise<ReadBack> {
+  const facts = await agent.dataplane.readFacts();
+  const names = Object.keys(facts.interfaces);
+  const sysctls = [
+    'net.ipv4.ip_forward',
+    'net.ipv4.conf.all.rp_filter',
+    'net.ipv4.conf.all.src_valid_mark',
+    ...names.flatMap((n) => [`net.ipv4.conf.${n}.rp_filter`, `net.ipv4.conf.${n}.src_valid_mark`]),
+  ];
+  const kernel = await agent.dataplane.readKernel({ sysctls });
+  return { facts, kernel };
+}
+
+/** Routing only: `ip route get` runs no netfilter, so the views carry no nft rules. */
+function kernelView({ facts, kernel }: ReadBack, markMask: number): RoutingView {
+  return buildViewFromState(
+    { ...kernel, routes: kernel.routes.filter((r) => r.table !== LOCAL_TABLE), nft: [] },
+    facts,
+    { markMask },
+  );
+}
+
+/** The agent's effective state over the live facts, plus the objects Uplink does not own. */
+function effectiveView({ facts, kernel }: ReadBack, desired: DesiredState, health: Health): RoutingView {
+  const { effective } = resolve(desired, facts, health);
+  const scope = ownershipScope(desired);
+  const protocols = new Set(scope.protocols);
+  const tables = new Set(scope.tables);
+  return buildViewFromState(
+    { ...effective, nft: [], sysctls: { ...kernel.sysctls, ...effective.sysctls } },
+    facts,
+    {
+      markMask: desired.settings.markMask,
+      rules: kernel.rules.filter((r) => !protocols.has(r.protocol)),
+      routes: kernel.routes.filter(
+        (r) => r.table !== LOCAL_TABLE && !(tables.has(r.table) && protocols.has(r.protocol)),
+      ),
+    },
+  );
+}
+
+function poolsFor(desired: DesiredState, topo: SiteTopology, facts: Facts): PacketPools {
+  const localAddresses = Object.values(facts.interfaces).flatMap((f) => f.addresses.map((a) => a.address));
+  const networks = new Set<string>();
+  const hosts = new Set<string>(topo.internetHosts);
+  for (const u of topo.uplinks) hosts.add(u.gateway);
+  for (const f of Object.values(facts.interfaces)) {
+    for (const a of f.addresses) {
+      if (a.peer) hosts.add(a.peer);
+      if (a.prefixLength < 32 && !a.address.startsWith('127.'))
+        networks.add(cidrOf(a.address, a.prefixLength));
+    }
+  }
+  const marks = new Set<number>([0]);
+  const uids = new Set<number>([0, 1, 65534]);
+  const ports = new Set<number>([22, 53, 80, 443]);
+  for (const p of desired.providers) marks.add(p.mark);
+  for (const r of desired.rules) {
+    if (r.fwmark !== undefined) marks.add(r.fwmark);
+    if (r.uidrange)
+      for (const u of [r.uidrange.start, r.uidrange.end])
+        for (const d of [-1, 0, 1]) uids.add(Math.max(0, u + d));
+    for (const range of [r.sport, r.dport]) {
+      if (range)
+        for (const x of [range.start, range.end])
+          for (const d of [-1, 0, 1]) ports.add(Math.min(65535, Math.max(1, x + d)));
+    }
+    for (const ref of [r.from, r.to]) {
+      if (ref?.kind === 'literal') {
+        if (ref.cidr.endsWith('/32')) hosts.add(ref.cidr.slice(0, -3));
+        else networks.add(ref.cidr);
+      }
+    }
+  }
+  return {
+    interfaces: [...Object.keys(facts.interfaces)],
+    localAddresses,
+    networks: [...networks],
+    hosts: [...hosts],
+    marks: [...marks],
+    uids: [...uids],
+    ports: [...ports],
+  };
+}
+
+function cidrOf(address: string, length: number): string {
+  const o = address.split('.').map(Number);
+  const v = ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  const n = (v & mask) >>> 0;
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${length}`;
+}
+
+function seedOf(site: string, state: string): number {
+  let h = 2166136261;
+  for (const c of `${site}/${state}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  return h;
+}
+
+interface Comparison {
+  readonly compared: number;
+  readonly disagreements: string[];
+}
+
+async function compareState(
+  lab: Lab,
+  topo: SiteTopology,
+  agent: SiteAgent,
+  desired: DesiredState,
+  health: Health,
+  label: string,
+): Promise<Comparison> {
+  const back = await readBack(agent);
+  const views = {
+    kernel: kernelView(back, desired.settings.markMask),
+    effective: effectiveView(back, desired, health),
+  };
+  const seed = seedOf(desired.site, label);
+  const packets = generatePackets(seed, PACKETS_PER_STATE, poolsFor(desired, topo, back.facts));
+  const answers = await routeGetBatch(lab, topo.router, packets);
+  const disagreements: string[] = [];
+  packets.forEach((packet, i) => {
+    for (const [name, view] of Object.entries(views)) {
+      // `ip route get` asks one lookup, never connect()'s two.
+      const { verdict } = simulatePacket(view, { ...packet, connected: false } as Packet, { trace: false });
+      const problem = compareAnswer(packet, answers[i]!, verdict);
+      if (problem !== null) {
+        disagreements.push(
+          `[${label} seed ${seed} #${i}, ${name} view] ${JSON.stringify(packet)}: ${problem}`,
+        );
+      }
+    }
+  });
+  return { compared: packets.length, disagreements };
+}
+
+const SITES = Object.keys(SITE_TOPOLOGIES) as ExampleSite[];
+
+describe.skipIf(!requireRoot())('simulator vs kernel (ip route get) on every reference site', () => {
+  const totals: Array<{ site: string; state: string; packets: number }> = [];
+  afterAll(() => {
+    const lines = totals.map((t) => `  ${t.site} ${t.state}: ${t.packets} packets`);
+    const sum = totals.reduce((s, t) => s + t.packets, 0);
+    process.stdout.write(
+      `differential test: ${sum} packets compared, 0 disagreements\n${lines.join('\n')}\n`,
+    );
+  });
+
+  for (const site of SITES) {
+    describe(site, () => {
+      const lab = useLab(`df${site.replace(/-/g, '').slice(0, 6)}`);
+      let topo: SiteTopology;
+      let agent: SiteAgent;
+      let desired: DesiredState;
+
+      beforeAll(async () => {
+        desired = await compileExampleSite(site);
+        topo = await buildSiteLab(lab.current, site);
+        agent = await SiteAgent.create(topo.router, desired.settings.markMask);
+      });
+      afterAll(async () => {
+        await agent?.dispose();
+      });
+
+      const states = (): Array<{ label: string; health: Health }> => [
+        { label: 'all up', health: {} },
+        ...desired.providers.map((p) => ({ label: `${p.name} down`, health: { [p.name]: 'down' as const } })),
+      ];
+
+      it('agrees with the kernel on every generated packet, all providers up and each one down', async () => {
+        let checked = 0;
+        for (const { label, health } of states()) {
+          const report = await agent.apply(desired, health);
+          expect(report.verified).toBe(true);
+          expect(report.unavailable).toEqual([]);
+          const { compared, disagreements } = await compareState(
+            lab.current,
+            topo,
+            agent,
+            desired,
+            health,
+            label,
+          );
+          totals.push({ site, state: label, packets: compared });
+          checked += compared;
+          expect(disagreements.slice(0, 20), `${disagreements.length} disagreements`).toEqual([]);
+        }
+        expect(checked).toBe(PACKETS_PER_STATE * (1 + desired.providers.length));
+      }, 180_000);
+    });
+  }
+});
