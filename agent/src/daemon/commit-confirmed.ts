@@ -27,6 +27,7 @@ import {
   type ApplyResult,
   type ChangeSummary,
   type ConfirmResult,
+  type DriftReport,
   type GenerationInfo,
   type ManagementPathCheck,
   type PendingInfo,
@@ -78,6 +79,8 @@ export class CommitConfirmed {
   #record: CommitRecord;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #listeners = new Set<() => void>();
+  #drift: () => DriftReport | null = () => null;
 
   private constructor(options: CommitOptions, record: CommitRecord) {
     this.#options = options;
@@ -90,8 +93,34 @@ export class CommitConfirmed {
   /** Reads the journal and recovers a pending apply: revert now, or re-arm the rest. */
   static async open(options: CommitOptions): Promise<CommitConfirmed> {
     const commit = new CommitConfirmed(options, await readCommitRecord(new StateStore(options.stateDir)));
-    await commit.#queue.run(() => commit.#recover());
+    await commit.#queue.run(async () => {
+      await commit.#recover();
+      await commit.#changed();
+    });
     return commit;
+  }
+
+  /**
+   * Called (inside the one-writer queue) after every change of what is in force: apply,
+   * confirm, revert, recovery. The drift watch re-follows and re-checks from here.
+   */
+  onStateChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Runs `task` as the one writer, after queued applies, confirms and reverts. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.#queue.run(task);
+  }
+
+  get health(): HealthSource {
+    return this.#health;
+  }
+
+  /** Where `status` takes its drift report from (the daemon's drift watch). */
+  reportDriftFrom(source: () => DriftReport | null): void {
+    this.#drift = source;
   }
 
   /** The journal as it is now (for status and tests). */
@@ -187,7 +216,7 @@ export class CommitConfirmed {
         }),
       },
       health: this.#health.report(),
-      drift: null,
+      drift: this.#drift(),
       now: this.#now(),
     };
   }
@@ -262,6 +291,7 @@ export class CommitConfirmed {
         const info: GenerationInfo = { generation, hash: desired.hash, site: desired.site, at: this.#now() };
         await this.#write({ ...this.#record, applied: info });
         await this.#journal({ op: 'commit-apply', generation, changes: 0, result: 'applied-unchanged' });
+        await this.#changed();
         return { ...base, pending: null, applied: info };
       }
       const armed: PendingRecord = {
@@ -281,6 +311,7 @@ export class CommitConfirmed {
       this.#options.log(
         `applied generation ${generation} (${report.changes.length} change(s)); reverting at ${iso(armed.deadline)} unless confirmed`,
       );
+      await this.#changed();
       return { ...base, pending: toPendingInfo(armed), applied: null };
     } catch (error) {
       if (pendingWritten) {
@@ -294,6 +325,7 @@ export class CommitConfirmed {
           });
           this.#arm();
         }
+        await this.#changed();
       }
       throw error;
     }
@@ -335,6 +367,7 @@ export class CommitConfirmed {
     this.#clearTimer();
     await this.#journal({ op: 'commit-confirm', generation, result: 'applied' });
     this.#options.log(`generation ${generation} confirmed`);
+    await this.#changed();
     return { generation, applied, alreadyConfirmed: false };
   }
 
@@ -406,6 +439,7 @@ export class CommitConfirmed {
     this.#options.log(
       `generation ${pending.generation} reverted (${reason}): ${info.result}${info.message ? `, ${info.message}` : ''}`,
     );
+    await this.#changed();
     return { info, changes };
   }
 
@@ -437,6 +471,13 @@ export class CommitConfirmed {
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** The desired state in force changed: tell the health source (probes) and the listeners. */
+  async #changed(): Promise<void> {
+    const applied = await this.#store.readApplied();
+    this.#health.configure(applied?.desired ?? null);
+    for (const listener of this.#listeners) listener();
   }
 
   async #write(record: CommitRecord): Promise<void> {

@@ -14,6 +14,7 @@ import { MAX_LINE_BYTES, PROTOCOL_VERSION, type Request, type Response } from '.
 import { AGENT_NAME } from './agent-version.js';
 import { parseSshConnection, type SshConnection } from './check-management-path.js';
 import { CommitConfirmed, type CommitOptions } from './commit-confirmed.js';
+import { DriftWatch, type WatchOptions } from './drift-watch.js';
 import { LineSplitter } from './line-splitter.js';
 import { parseRequestLine, SUPPORTED_PROTOCOLS } from './parse-request.js';
 import { errorResponse, toWireError, WireError } from './wire-error.js';
@@ -21,11 +22,17 @@ import { PREAMBLE_KEY } from './wire-limits.js';
 
 export interface DaemonOptions extends CommitOptions {
   readonly socketPath: string;
+  /**
+   * Follow address and health changes and detect drift (see drift-watch.ts); without it
+   * the daemon only applies, confirms and reverts, and `status.drift` stays null.
+   */
+  readonly watch?: WatchOptions;
 }
 
 export interface RunningDaemon {
   readonly socketPath: string;
   readonly commit: CommitConfirmed;
+  readonly watch: DriftWatch | undefined;
   /** Stops listening, lets queued work finish, removes the socket. A pending apply stays armed on disk. */
   close(): Promise<void>;
 }
@@ -37,6 +44,20 @@ interface Session {
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   await prepareSocketPath(options.socketPath);
   const commit = await CommitConfirmed.open(options);
+  const watch =
+    options.watch === undefined
+      ? undefined
+      : new DriftWatch(
+          commit,
+          {
+            stateDir: options.stateDir,
+            dataplane: options.dataplane,
+            now: options.now ?? Date.now,
+            log: options.log,
+          },
+          options.watch,
+        );
+  watch?.start();
   const sockets = new Set<Socket>();
   // allowHalfOpen: a client may send its requests and close its side at once (`echo … | ssh`);
   // the answers still go out, then the daemon ends the connection.
@@ -50,12 +71,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   return {
     socketPath: options.socketPath,
     commit,
+    watch,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           for (const socket of sockets) socket.end();
         });
+        await watch?.close();
         await commit.close();
         await rm(options.socketPath, { force: true });
       })();

@@ -1,33 +1,60 @@
 /** The daemon as a process: start, log to stderr (journald), stop cleanly on SIGTERM/SIGINT. */
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { startDaemon } from './daemon.js';
+import type { WatchOptions } from './drift-watch.js';
+import type { HealthSource } from './health-source.js';
+import { IpMonitor, nftTableFingerprint } from './kernel-watch.js';
 
 export interface RunDaemonOptions {
   readonly stateDir: string;
   readonly socketPath: string;
   readonly dataplane: (markMask: number | undefined) => Dataplane;
   readonly stderr: (text: string) => void;
+  /** Provider health (the probe engine); default: every provider up. Closed when the daemon stops. */
+  readonly health?: HealthSource;
+  /**
+   * Overrides for the kernel watch (follow + drift). By default it watches `ip monitor`,
+   * polls table inet uplink every second and runs a full check every 30 s.
+   */
+  readonly watch?: Partial<WatchOptions>;
 }
 
 /** Resolves when the daemon has stopped after a signal. Startup errors reject. */
 export async function runDaemon(options: RunDaemonOptions): Promise<void> {
   const log = (line: string) => options.stderr(`uplink-agent: ${line}\n`);
-  const daemon = await startDaemon({
-    stateDir: options.stateDir,
-    socketPath: options.socketPath,
-    dataplane: options.dataplane,
-    log,
-  });
+  const watch: WatchOptions = {
+    events: new IpMonitor({ log }),
+    fingerprint: nftTableFingerprint(),
+    ...options.watch,
+  };
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon({
+      stateDir: options.stateDir,
+      socketPath: options.socketPath,
+      dataplane: options.dataplane,
+      log,
+      watch,
+      ...(options.health === undefined ? {} : { health: options.health }),
+    });
+  } catch (error) {
+    await watch.events?.close();
+    await options.health?.close();
+    throw error;
+  }
   log(`listening on ${daemon.socketPath} (state in ${options.stateDir})`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       log(`${signal}: stopping`);
-      void daemon.close().then(resolve, (error: unknown) => {
-        log(`stopping failed: ${error instanceof Error ? error.message : String(error)}`);
-        resolve();
-      });
+      void daemon
+        .close()
+        .then(() => options.health?.close())
+        .then(resolve, (error: unknown) => {
+          log(`stopping failed: ${error instanceof Error ? error.message : String(error)}`);
+          resolve();
+        });
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

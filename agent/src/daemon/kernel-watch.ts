@@ -1,0 +1,154 @@
+/**
+ * Kernel events for the daemon: `ip -4 -o monitor label link address rule route`, one line
+ * per netlink notification, classified by its `[LINK]`/`[ADDR]`/`[RULE]`/`[ROUTE]` label and
+ * nothing more (the daemon re-reads the kernel itself; the line only says "look now"). The
+ * daemon runs inside the router's network namespace, so the monitor sees exactly that
+ * kernel. A monitor that dies is restarted with backoff; `close` stops it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { CommandRunner } from '../dataplane/run-command.js';
+
+export type KernelEventKind = 'link' | 'address' | 'rule' | 'route';
+
+export interface KernelEvent {
+  readonly kind: KernelEventKind;
+  /** The interface of a link or address event, when the line names one. */
+  readonly iface?: string;
+}
+
+/** Where kernel change notifications come from (ip monitor in production, anything in tests). */
+export interface KernelEvents {
+  onEvent(listener: (event: KernelEvent) => void): void;
+  close(): Promise<void>;
+}
+
+export const IP_MONITOR_ARGV: readonly string[] = [
+  'ip',
+  '-4',
+  '-o',
+  'monitor',
+  'label',
+  'link',
+  'address',
+  'rule',
+  'route',
+];
+
+const LABELS: Readonly<Record<string, KernelEventKind>> = {
+  '[LINK]': 'link',
+  '[ADDR]': 'address',
+  '[RULE]': 'rule',
+  '[ROUTE]': 'route',
+};
+
+/**
+ * One `ip -o monitor label` line: `[LINK]3: ppp1@NONE: <…`, `[ADDR]Deleted 3: ppp1    inet …`,
+ * `[RULE]…`, `[ROUTE]…`; undefined for anything else.
+ */
+export function parseMonitorLine(line: string): KernelEvent | undefined {
+  const end = line.indexOf(']');
+  const kind = end < 0 ? undefined : LABELS[line.slice(0, end + 1)];
+  if (kind === undefined) return undefined;
+  if (kind !== 'link' && kind !== 'address') return { kind };
+  const match = /^(?:Deleted )?\d+: ([^\s:@]+)/.exec(line.slice(end + 1));
+  return match === null ? { kind } : { kind, iface: match[1]! };
+}
+
+export interface IpMonitorOptions {
+  readonly log: (line: string) => void;
+  readonly argv?: readonly string[];
+  /** First restart delay after the monitor dies (doubles up to 30 s; default 200 ms). */
+  readonly restartMs?: number;
+  /** Called each time a monitor process has started (tests, benchmarks). */
+  readonly onStart?: () => void;
+}
+
+export class IpMonitor implements KernelEvents {
+  readonly #options: IpMonitorOptions;
+  readonly #listeners: ((event: KernelEvent) => void)[] = [];
+  #child: ChildProcess | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #delay: number;
+  #started = 0;
+  #closed = false;
+
+  constructor(options: IpMonitorOptions) {
+    this.#options = options;
+    this.#delay = options.restartMs ?? 200;
+    this.#spawn();
+  }
+
+  onEvent(listener: (event: KernelEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
+    const child = this.#child;
+    this.#child = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+
+  #spawn(): void {
+    const [file, ...args] = this.#options.argv ?? IP_MONITOR_ARGV;
+    const startedAt = Date.now();
+    const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+    this.#child = child;
+    let pending = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline = pending.indexOf('\n');
+      while (newline >= 0) {
+        const event = parseMonitorLine(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+        if (event !== undefined) for (const listener of this.#listeners) listener(event);
+        newline = pending.indexOf('\n');
+      }
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-500);
+    });
+    child.on('error', (error) => this.#died(child, startedAt, error.message));
+    child.on('close', (code, signal) =>
+      this.#died(child, startedAt, `exited ${signal ?? code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`),
+    );
+    this.#options.onStart?.();
+    // Whatever happened while no monitor ran is caught by the check a restart triggers.
+    if (this.#started++ > 0) for (const listener of this.#listeners) listener({ kind: 'link' });
+  }
+
+  #died(child: ChildProcess, startedAt: number, why: string): void {
+    if (this.#child !== child || this.#closed) return;
+    this.#child = undefined;
+    // A monitor that ran a while was healthy: start over from the short delay.
+    if (Date.now() - startedAt > 30_000) this.#delay = this.#options.restartMs ?? 200;
+    this.#options.log(
+      `kernel monitor (${(this.#options.argv ?? IP_MONITOR_ARGV).join(' ')}) ${why}; restarting in ${this.#delay} ms`,
+    );
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (!this.#closed) this.#spawn();
+    }, this.#delay);
+    this.#delay = Math.min(this.#delay * 2, 30_000);
+  }
+}
+
+/**
+ * Netfilter changes raise no rtnetlink event: the daemon polls table inet uplink with one
+ * `nft -j list table inet uplink` and looks closer only when the text changes.
+ */
+export function nftTableFingerprint(): () => Promise<string> {
+  const runner = new CommandRunner();
+  return async () => {
+    const result = await runner.run(['nft', '-j', 'list', 'table', 'inet', 'uplink']);
+    return result.exitCode === 0 ? result.stdout : `exit ${result.exitCode}`;
+  };
+}
