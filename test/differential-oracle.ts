@@ -116,7 +116,19 @@ export function generatePackets(seed: number, count: number, pools: PacketPools)
     if (rand() < 0.45) {
       const src =
         rand() < 0.7 ? undefined : rand() < 0.85 ? pick(rand, pools.localAddresses) : address(rand, pools);
-      out.push({ ...common, ...(src !== undefined ? { src } : {}), ...(uid !== undefined ? { uid } : {}) });
+      const oif =
+        rand() < 0.1
+          ? pick(
+              rand,
+              pools.interfaces.filter((i) => i !== 'lo'),
+            )
+          : undefined;
+      out.push({
+        ...common,
+        ...(src !== undefined ? { src } : {}),
+        ...(uid !== undefined ? { uid } : {}),
+        ...(oif !== undefined ? { oif } : {}),
+      });
     } else {
       const r = rand();
       const src =

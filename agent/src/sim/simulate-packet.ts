@@ -575,6 +575,7 @@ function routeOutput(
   if (fib.errno !== 0) {
     if (f.oif !== null) {
       // "Apparently, routing tables are wrong. Assume that the destination is on link."
+      if (isLoopback(f.src)) return loopbackSourceOut(fib, f.src, f.oif, t);
       const src = f.src !== 0 ? f.src : selectSourceAddress(cv, f.oif, 0, SCOPE_LINK).address;
       if (t)
         t.push({
