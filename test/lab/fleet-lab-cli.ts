@@ -2,7 +2,7 @@
  * `uplink-lab` (dist/uplink-lab.mjs) — the fleet lab as a command, for `make demo` and for
  * trying things by hand (root required). See fleet-lab.ts for what a lab is.
  *
- *   uplink-lab up [--dir DIR] [--repo DIR] [--sites a,b] [--controller host|namespace] [--name-prefix P]
+ *   uplink-lab up [--dir DIR] [--repo DIR] [--sites a,b] [--name-prefix P] [--fleet-yaml FILE]
  *   uplink-lab status [--dir DIR] [--format text|json]
  *   uplink-lab spawn --name NAME [--ns NS] --log FILE [--dir DIR] -- ARGV…
  *   uplink-lab down [--dir DIR]
@@ -35,11 +35,6 @@ function program(): Command {
     .option('--dir <dir>', 'lab directory (state, keys, logs, fleet repository)', DEFAULT_DIR)
     .option('--repo <dir>', 'source fleet repository', 'fleet-repo-example')
     .option('--sites <names>', 'comma-separated sites (default: all)')
-    .addOption(
-      new Option('--controller <where>', 'controller side of the management network')
-        .choices(['host', 'namespace'])
-        .default('namespace'),
-    )
     .option('--name-prefix <prefix>', 'fixed names: namespaces <prefix>-<site>-router …')
     .option('--fleet-yaml <file>', "replace the copy's fleet.yaml")
     .action(async (o: UpOptions) => {
@@ -49,7 +44,6 @@ function program(): Command {
         dir: o.dir,
         repo: o.repo,
         ...(o.sites === undefined ? {} : { sites: o.sites.split(',').filter((s) => s !== '') }),
-        controller: o.controller,
         ...(o.namePrefix === undefined ? {} : { namePrefix: o.namePrefix }),
         ...(o.fleetYaml === undefined ? {} : { fleetYaml: readFileSync(o.fleetYaml, 'utf8') }),
         log: (line) => process.stdout.write(`lab: ${line}\n`),
@@ -110,14 +104,13 @@ interface UpOptions {
   dir: string;
   repo: string;
   sites?: string;
-  controller: 'host' | 'namespace';
   namePrefix?: string;
   fleetYaml?: string;
 }
 
 function describe(lab: FleetLabInfo): string {
   const lines = [
-    `lab ${lab.dir}: controller ${lab.controllerAddress} ${lab.controllerNs === null ? 'on the host' : `in ${lab.controllerNs}`}`,
+    `lab ${lab.dir}: controller ${lab.controllerAddress} in namespace ${lab.controllerNs}`,
     `  fleet repository ${lab.repo.bare} (clone: ${lab.repo.work})`,
     `  controller key ${lab.controllerKey}, known hosts ${lab.knownHosts}`,
   ];

@@ -4,10 +4,10 @@
  * (see fleet-lab-sites.ts and site-topology.ts):
  *
  *                                    ┌── isp-<uplink 1> ──┐
- *   controller ── br0 ── mgmt0 router ┼── isp-<uplink 2> ──┼── internet (203.0.113.x on lo)
- *   192.0.2.1/24          (spec's     └── …              ──┘
- *   (a namespace, or      management        │
- *    the host)            address)         lan (one host per LAN subnet, .10)
+ *   ctrl ── br0 ── mgmt0 router ┼── isp-<uplink 2> ──┼── internet (203.0.113.x on lo)
+ *   192.0.2.1/24   (spec's      └── …              ──┘
+ *                  management         │
+ *                  address)          lan (one host per LAN subnet, .10)
  *
  * Each router runs the real OpenSSH sshd on its management address and the real agent
  * daemon, installed the way a user installs it (deploy/agent/install.sh into a per-router
@@ -66,15 +66,9 @@ export interface FleetLabOptions {
   /** Sites to build (default: every site of the repository); the copy holds only these. */
   readonly sites?: readonly string[];
   /**
-   * Where the controller side of the management network lives: its own namespace
-   * (default; nothing on the host changes) or the host (the demo: the controller runs on the
-   * host, its status page is reachable at 127.0.0.1; the host gets a bridge with 192.0.2.1/24).
-   */
-  readonly controller?: 'namespace' | 'host';
-  /**
-   * Fixed names instead of unique per-process ones: namespaces `<prefix>-<site>-router`,
-   * `-lan`, `-internet`, `-isp-<interface>`, `<prefix>-ctrl`; host links `<prefix>-br0`,
-   * `<prefix>-m<N>` (so a prefix of at most 9 characters).
+   * Fixed names instead of unique per-process ones (the demo's, so the commands it prints
+   * stay true): namespaces `<prefix>-ctrl`, `<prefix>-<site>-router`, `-lan`, `-internet`,
+   * `-isp-<interface>`.
    */
   readonly namePrefix?: string;
   /** The agent bundle to install (default dist/uplink-agent.mjs). */
@@ -124,8 +118,8 @@ export interface FleetLabSite {
 /** Everything about a running lab that fits in JSON (kept in lab.json). */
 export interface FleetLabInfo {
   readonly dir: string;
-  /** The controller's namespace, or null when the controller side is the host. */
-  readonly controllerNs: string | null;
+  /** The controller's namespace (run the controller there: it reaches every router). */
+  readonly controllerNs: string;
   readonly controllerAddress: string;
   /** Private key the controller uses (`.pub` beside it is installed restricted on every router). */
   readonly controllerKey: string;
@@ -281,9 +275,8 @@ async function build(
     addresses.add(site.management.address);
   }
   const prefix = options.namePrefix;
-  if (prefix !== undefined && !/^[a-z][a-z0-9-]{0,8}$/.test(prefix))
-    throw new Error(`namePrefix ${JSON.stringify(prefix)}: at most 9 of a-z 0-9 -`);
-  const hostBase = prefix ?? `ul${process.pid.toString(36)}`;
+  if (prefix !== undefined && !/^[a-z][a-z0-9-]{0,15}$/.test(prefix))
+    throw new Error(`namePrefix ${JSON.stringify(prefix)}: at most 16 of a-z 0-9 -`);
 
   // The controller's key, installed restricted on every router.
   const controllerDir = join(dir, 'controller');
@@ -302,34 +295,15 @@ async function build(
     controllerKey,
   ]);
 
-  // The management network: a bridge holding 192.0.2.1/24 in the controller namespace or on the host.
-  let controllerNs: string | null = null;
-  let bridge: string;
-  if (options.controller === 'host') {
-    bridge = `${hostBase}-br0`;
-    record.hostLinks.push(bridge);
-    writeRecord(record);
-    await runner.run(['ip', 'link', 'add', 'name', bridge, 'type', 'bridge']);
-    await runner.run(['ip', 'addr', 'add', `${LAB_CONTROLLER_ADDRESS}/24`, 'dev', bridge]);
-    await runner.run(['ip', 'link', 'set', 'dev', bridge, 'up']);
-  } else {
-    const ctrlLab = new Lab('ctrl', prefix === undefined ? {} : { prefix });
-    controllerNs = await ctrlLab.netns('ctrl');
-    keep(record, ctrlLab);
-    bridge = 'br0';
-    await runner.run(['ip', '-n', controllerNs, 'link', 'add', 'name', bridge, 'type', 'bridge']);
-    await runner.run([
-      'ip',
-      '-n',
-      controllerNs,
-      'addr',
-      'add',
-      `${LAB_CONTROLLER_ADDRESS}/24`,
-      'dev',
-      bridge,
-    ]);
-    await runner.run(['ip', '-n', controllerNs, 'link', 'set', 'dev', bridge, 'up']);
-  }
+  // The management network: a bridge holding 192.0.2.1/24 in the controller's namespace. Never
+  // on the host: the host may itself sit on 192.0.2.0/24 (this project's test machine does).
+  const ctrlLab = new Lab('ctrl', prefix === undefined ? {} : { prefix });
+  const controllerNs = await ctrlLab.netns('ctrl');
+  keep(record, ctrlLab);
+  const bridge = 'br0';
+  await runner.run(['ip', '-n', controllerNs, 'link', 'add', 'name', bridge, 'type', 'bridge']);
+  await runner.run(['ip', '-n', controllerNs, 'addr', 'add', `${LAB_CONTROLLER_ADDRESS}/24`, 'dev', bridge]);
+  await runner.run(['ip', '-n', controllerNs, 'link', 'set', 'dev', bridge, 'up']);
 
   const built = await Promise.all(
     sites.map((site, i) =>
@@ -340,14 +314,13 @@ async function build(
         runner,
         controllerNs,
         bridge,
-        hostBase,
         prefix,
         bundle,
         log,
       }),
     ),
   );
-  if (controllerNs !== null) await waitOperUp(runner, controllerNs, ['br0']);
+  await waitOperUp(runner, controllerNs, ['br0']);
 
   const knownHosts = join(controllerDir, 'known_hosts');
   writeFileSync(knownHosts, built.map((s) => `${s.mgmtAddress} ${s.hostKey}\n`).join(''));
@@ -378,9 +351,8 @@ interface BuildContext {
   readonly record: FleetLabRecord;
   readonly lab: FleetLab;
   readonly runner: Lab;
-  readonly controllerNs: string | null;
+  readonly controllerNs: string;
   readonly bridge: string;
-  readonly hostBase: string;
   readonly prefix: string | undefined;
   readonly bundle: string;
   readonly log: (line: string) => void;
@@ -401,31 +373,21 @@ async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Pro
       internetHosts: plan.internetHosts,
       ...(plan.lan === undefined ? {} : { lan: plan.lan }),
     });
-    const mgmt = site.management.address;
-    if (ctx.controllerNs !== null) {
-      await siteLab.veth(
-        { ns: topology.router, name: 'mgmt0', address: `${mgmt}/24` },
-        { ns: ctx.controllerNs, name: `m${index}` },
-      );
-      await siteLab.run([
-        'ip',
-        '-n',
-        ctx.controllerNs,
-        'link',
-        'set',
-        'dev',
-        `m${index}`,
-        'master',
-        ctx.bridge,
-      ]);
-    } else {
-      const hostEnd = `${ctx.hostBase}-m${index}`;
-      await siteLab.veth(
-        { ns: topology.router, name: 'mgmt0', address: `${mgmt}/24` },
-        { ns: null, name: hostEnd },
-      );
-      await siteLab.run(['ip', 'link', 'set', 'dev', hostEnd, 'master', ctx.bridge]);
-    }
+    await siteLab.veth(
+      { ns: topology.router, name: 'mgmt0', address: `${site.management.address}/24` },
+      { ns: ctx.controllerNs, name: `m${index}` },
+    );
+    await siteLab.run([
+      'ip',
+      '-n',
+      ctx.controllerNs,
+      'link',
+      'set',
+      'dev',
+      `m${index}`,
+      'master',
+      ctx.bridge,
+    ]);
     await waitOperUp(siteLab, topology.router, ['mgmt0']);
   } finally {
     keep(ctx.record, siteLab);
