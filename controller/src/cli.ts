@@ -6,8 +6,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { applyCommand } from './commands/apply-command.js';
 import { compileCommand } from './commands/compile-command.js';
+import { driftCommand } from './commands/drift-command.js';
 import { explainCommand } from './commands/explain-command.js';
 import { planCommand } from './commands/plan-command.js';
+import { rolloutCommand } from './commands/rollout-command.js';
+import { runCommand } from './commands/run-command.js';
+import { statusCommand } from './commands/status-command.js';
 import { validateCommand } from './commands/validate-command.js';
 import { ExitCode, UplinkError } from './errors.js';
 
@@ -46,6 +50,7 @@ function buildProgram(): Command {
     )
     .argument('<site>', 'site name')
     .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--rev <rev>', 'read the spec as committed at this revision (--repo must be a git repository)')
     .option('--dst <ip>', 'destination address (required)')
     .option('--src <ip>', 'source address (required with --iif)')
     .option(
@@ -68,6 +73,7 @@ function buildProgram(): Command {
     )
     .argument('<site...>', 'site names')
     .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--rev <rev>', 'apply the spec as committed at this revision (--repo must be a git repository)')
     .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
     .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
     .option(
@@ -91,6 +97,56 @@ function buildProgram(): Command {
       new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'),
     )
     .action(planCommand);
+
+  program
+    .command('drift')
+    .description(
+      "ask each site's agent whether its kernel and applied generation match git; exit 0 no drift, 1 drift found, 2 some site unreachable or failed",
+    )
+    .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--sites <site...>', 'only these sites (default: every site)')
+    .addOption(
+      new Option('--format <format>', 'report format')
+        .choices(['text', 'json', 'junit', 'markdown'])
+        .default('text'),
+    )
+    .option('--output <file>', 'write the report to FILE and a text summary to stdout')
+    .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
+    .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
+    .option('--concurrency <n>', 'sites at a time', '16')
+    .action(driftCommand);
+
+  program
+    .command('run')
+    .description(
+      'the controller daemon: watch the fleet repository (poll + webhook), roll out in waves, poll status, serve /metrics, /healthz, /api/status and the status page',
+    )
+    .requiredOption('--config <file>', 'controller config file (YAML or JSON)')
+    .action((opts: { config: string }) => runCommand(opts, VERSION));
+
+  program
+    .command('rollout')
+    .description('one rollout of a commit in waves, then exit; exit 0 done, 1 halted or the commit is invalid, 2 usage')
+    .option('--repo <dir>', 'a clone of the fleet repository, read in place (no fetch)')
+    .option('--rev <rev>', 'commit, branch or tag to roll out (default: HEAD / the configured branch)')
+    .option('--config <file>', 'controller config file: repository, SSH key, known_hosts, state dir')
+    .option('--state-dir <dir>', 'persist the controller state here (resume an interrupted rollout)')
+    .option('--identity <file>', 'SSH private key (default: config, $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
+    .option('--known-hosts <file>', 'pin host keys from this known_hosts file for sites without hostKey')
+    .option('--concurrency <n>', 'status calls at a time (waves have their own concurrency)', '32')
+    .option('--log', 'pino JSON logs on stderr')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(rolloutCommand);
+
+  program
+    .command('status')
+    .description(
+      "the controller's view of the fleet: commit in force, refused commits, rollout, per-site state, drift and health; exit 1 if halted or a site failed or is unreachable",
+    )
+    .option('--config <file>', 'controller config file (reads its state dir)')
+    .option('--state-dir <dir>', "the controller's state dir")
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((opts: { config?: string; stateDir?: string; format: 'text' | 'json' }) => statusCommand(opts, VERSION));
 
   return program;
 }

@@ -8,7 +8,6 @@ import { join, resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { compileSite } from '../compile/compile-site.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { readFleetFiles } from '../repo/read-fleet-files.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import {
@@ -17,9 +16,12 @@ import {
   mapWithConcurrency,
   readKnownHosts,
 } from '../transport/index.js';
+import { readFleetSource } from './read-fleet-source.js';
 
 export interface ApplyOptions {
   repo: string;
+  /** Apply the spec as committed at this revision instead of the working directory. */
+  rev?: string;
   identity?: string;
   knownHosts?: string;
   confirmWithin?: string;
@@ -30,7 +32,8 @@ export interface ApplyOptions {
 
 export async function applyCommand(siteNames: string[], opts: ApplyOptions): Promise<void> {
   const repo = resolve(opts.repo);
-  const load = loadFleet(await readFleetFiles(repo));
+  const source = await readFleetSource(repo, opts.rev);
+  const load = loadFleet(source.files);
   if (!load.fleet) {
     for (const d of load.diagnostics.filter((x) => x.severity === 'error'))
       process.stderr.write(`${formatDiagnostic(d)}\n`);
@@ -57,7 +60,8 @@ export async function applyCommand(siteNames: string[], opts: ApplyOptions): Pro
   if (!Number.isFinite(confirmWithinMs) || confirmWithinMs < 1000) {
     throw new UsageError(`--confirm-within ${opts.confirmWithin}: write a number of seconds ≥ 1`);
   }
-  const commit = await currentCommit(repo);
+  // At --rev the files are the commit's exactly (never dirty); otherwise the work tree's HEAD.
+  const commit = source.commit !== undefined ? source.commit.slice(0, 12) : await currentCommit(repo);
 
   const outcomes: ApplyOutcome[] = await mapWithConcurrency(sites, Number(opts.concurrency), (site) => {
     const desired = compileSite(site);
