@@ -382,8 +382,8 @@ describe.skipIf(!requireRoot())('LinuxDataplane in a namespace', () => {
       await dataplane.apply(rules.map((rule): Step => ({ op: 'rule-add', rule })));
       await dataplane.readKernel({ sysctls: ['net.ipv4.ip_forward'] });
       await dataplane.apply(rules.map((rule): Step => ({ op: 'rule-delete', rule })));
-      // apply (1) + readKernel (ip rule, ip route, nft, sysctl: 4) + apply (1)
-      expect(dataplane.commandCount - start).toBe(6);
+      // apply (1) + readKernel (one ip -batch for rules and routes, nft, sysctl: 3) + apply (1)
+      expect(dataplane.commandCount - start).toBe(5);
     }
   });
 
@@ -492,6 +492,61 @@ describe.skipIf(!requireRoot())('LinuxDataplane in a namespace', () => {
       expect((await dataplane.readFacts()).interfaces[isp1!.routerIf]?.up).toBe(false);
     } finally {
       await lab.current.run(['ip', '-n', topo.router, 'link', 'set', 'dev', isp1!.routerIf, 'up']);
+    }
+  });
+
+  it('readCurrent reads exactly what readFacts + readKernel read, in 4 processes instead of 6', async () => {
+    const [, isp2] = topo.isps;
+    // Something in every listing: a foreign rule, an owned route, a main default via isp2.
+    await lab.current.run([
+      'ip',
+      '-n',
+      topo.router,
+      'rule',
+      'add',
+      'pref',
+      '4242',
+      'from',
+      '203.0.113.0/24',
+      'table',
+      '77',
+    ]);
+    await lab.current.run([
+      'ip',
+      '-n',
+      topo.router,
+      'route',
+      'replace',
+      'blackhole',
+      '192.0.2.0/24',
+      'table',
+      '104',
+      'proto',
+      String(PROTO),
+    ]);
+    try {
+      const sysctls = ['net.ipv4.ip_forward'];
+      // The test before took isp1 down and up again; its carrier comes back asynchronously.
+      for (let i = 0; i < 100 && !(await dataplane.readFacts()).interfaces[topo.isps[0]!.routerIf]?.up; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const separate = {
+        facts: await dataplane.readFacts(),
+        kernel: await dataplane.readKernel({ sysctls }),
+      };
+      const start = dataplane.commandCount;
+      const fused = await dataplane.readCurrent({ sysctls });
+      // ip addr, ip -batch (rules + routes), nft, and sysctl (netns mode only).
+      expect(dataplane.commandCount - start).toBe(4);
+      expect(fused).toEqual(separate);
+      expect(fused.facts.interfaces[isp2!.routerIf]?.detectedGateway).toBe(isp2!.gateway);
+      expect(fused.kernel.rules.some((rule) => rule.priority === 4242)).toBe(true);
+      expect(fused.kernel.routes.some((route) => route.table === 104 && route.type === 'blackhole')).toBe(
+        true,
+      );
+    } finally {
+      await lab.current.run(['ip', '-n', topo.router, 'rule', 'del', 'pref', '4242']);
+      await lab.current.run(['ip', '-n', topo.router, 'route', 'del', '192.0.2.0/24', 'table', '104']);
     }
   });
 });

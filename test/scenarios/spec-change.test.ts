@@ -49,8 +49,8 @@ describe.skipIf(!requireRoot())('a spec change touches only what changed (branch
     const report = await agent.apply(desired);
     expect(report.changes).toEqual(plan.changes);
     expect(report.steps).toEqual(plan.steps);
-    // Read (facts 2 + kernel 4), one ip -batch, verify (kernel 4).
-    expect(agent.dataplane.commandCount - spawns).toBe(11);
+    // Read (ip addr, ip -batch for rules + routes, nft, sysctl), one ip -batch, verify (3).
+    expect(agent.dataplane.commandCount - spawns).toBe(8);
     const after = await kernelText(l, topo.router);
     expect(after.rules).toBe(before.rules);
     expect(after.nft).toBe(before.nft);

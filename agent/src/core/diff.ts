@@ -64,17 +64,20 @@ export function diff(effective: KernelState, current: KernelState): ChangeSet {
 }
 
 function diffRules(want: KernelState, have: KernelState): Change[] {
-  const wanted = new Set(want.rules.map(ruleIdentity));
-  const had = new Set(have.rules.map(ruleIdentity));
+  // Identities are computed once per rule: they are most of a no-op plan's cost.
+  const wantIdentities = want.rules.map(ruleIdentity);
+  const haveIdentities = have.rules.map(ruleIdentity);
+  const wanted = new Set(wantIdentities);
+  const had = new Set(haveIdentities);
   const changes: Change[] = [];
-  for (const rule of want.rules) {
-    if (!had.has(ruleIdentity(rule)))
+  want.rules.forEach((rule, i) => {
+    if (!had.has(wantIdentities[i]!))
       changes.push({ kind: 'rule', action: 'create', key: ruleKey(rule), after: rule });
-  }
+  });
   // The kernel may hold an identical rule twice (older kernels, manual `ip rule add`): keep one.
   const kept = new Set<string>();
-  for (const rule of have.rules) {
-    const identity = ruleIdentity(rule);
+  for (const [i, rule] of have.rules.entries()) {
+    const identity = haveIdentities[i]!;
     if (wanted.has(identity) && !kept.has(identity)) kept.add(identity);
     else changes.push({ kind: 'rule', action: 'delete', key: ruleKey(rule), before: rule });
   }

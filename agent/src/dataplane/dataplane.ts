@@ -19,6 +19,11 @@ export interface Dataplane {
    * decided by the pure core, not here), table inet uplink, and the requested sysctls.
    */
   readKernel(request: ReadRequest): Promise<KernelState>;
+  /**
+   * Facts and kernel together. Optional: a dataplane that can read both in fewer, parallel
+   * processes (linux) implements it; callers fall back to readFacts + readKernel.
+   */
+  readCurrent?(request: ReadRequest): Promise<{ facts: Facts; kernel: KernelState }>;
   /** Execute the steps in order. Throws a DataplaneError if the kernel refused any. */
   apply(steps: readonly Step[]): Promise<void>;
 }

@@ -13,8 +13,9 @@ export interface CurrentState {
 
 export async function readCurrent(dataplane: Dataplane, scope: OwnershipScope): Promise<CurrentState> {
   try {
-    const facts = await dataplane.readFacts();
-    const kernel = await dataplane.readKernel({ sysctls: scope.sysctls });
+    const request = { sysctls: scope.sysctls };
+    if (dataplane.readCurrent !== undefined) return await dataplane.readCurrent(request);
+    const [facts, kernel] = await Promise.all([dataplane.readFacts(), dataplane.readKernel(request)]);
     return { facts, kernel };
   } catch (error) {
     throw asKernelError(error, 'reading the kernel failed', 'not-needed');

@@ -3,6 +3,7 @@
  * re-read → verify. Any failure after the first kernel change rolls back to the snapshot.
  */
 import { assemblePlan, type Plan } from '../core/assemble-plan.js';
+import { stableJson } from '../core/canonicalize-state.js';
 import type { ChangeSet } from '../core/diff.js';
 import { diff } from '../core/diff.js';
 import { type OwnershipScope, owned } from '../core/owned.js';
@@ -61,7 +62,11 @@ export async function reconcile(
     const record = { version: 1 as const, appliedAt: now().toISOString(), desired };
 
     if (plan.steps.length === 0) {
-      await store.writeApplied(record);
+      // Nothing moved in the kernel. Rewriting an unchanged desired state would only cost two
+      // fsyncs and move appliedAt, which says when this state was applied, not last checked.
+      if (applied === undefined || !sameJson(applied.desired, desired)) {
+        await store.writeApplied(record);
+      }
       return { changes: [], steps: [], unavailable: plan.unavailable, verified: true };
     }
 
@@ -124,6 +129,11 @@ export async function reconcile(
     await store.appendJournal({ at: now().toISOString(), op: 'apply', ...journal, result: 'ok' });
     return { changes: plan.changes, steps: plan.steps, unavailable: plan.unavailable, verified: true };
   });
+}
+
+/** Plain JSON first: both sides usually come out of the same schema, in the same key order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b) || stableJson(a) === stableJson(b);
 }
 
 export function refuseUnsafe(plan: Plan): void {
