@@ -1,0 +1,111 @@
+/**
+ * `uplink drift`: ask each site's agent for its status (bounded concurrency), compare with
+ * the state compiled from the fleet repository, and report. Exit 0 every site in sync,
+ * 1 drift found, 2 some site could not be checked (unreachable, refused, broken answer).
+ * With --output the report goes to FILE and a text summary to stdout (for CI logs).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { compileSite } from '../compile/compile-site.js';
+import { querySiteStatus } from '../drift/query-site-status.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { readFleetFiles } from '../repo/read-fleet-files.js';
+import {
+  buildDriftReport,
+  type DriftReport,
+  driftExitCode,
+  renderDriftJson,
+  renderDriftJunit,
+  renderDriftMarkdown,
+  renderDriftText,
+} from '../report/index.js';
+import { formatDiagnostic } from '../spec/diagnostic.js';
+import { loadFleet } from '../spec/load-fleet.js';
+import { mapWithConcurrency, readKnownHosts } from '../transport/index.js';
+
+export interface DriftOptions {
+  repo: string;
+  sites?: string[];
+  format: 'text' | 'json' | 'junit' | 'markdown';
+  output?: string;
+  identity?: string;
+  knownHosts?: string;
+  concurrency: string;
+}
+
+const RENDER: Record<DriftOptions['format'], (report: DriftReport) => string> = {
+  text: renderDriftText,
+  json: renderDriftJson,
+  junit: renderDriftJunit,
+  markdown: renderDriftMarkdown,
+};
+
+export async function driftCommand(opts: DriftOptions): Promise<void> {
+  const concurrency = Number(opts.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new UsageError(`--concurrency ${opts.concurrency}: write a whole number ≥ 1`);
+  }
+  const repo = resolve(opts.repo);
+  const load = loadFleet(await readFleetFiles(repo));
+  if (!load.fleet) {
+    // Without a valid fleet there is no desired state to compare with: not a drift verdict.
+    for (const d of load.diagnostics.filter((x) => x.severity === 'error'))
+      process.stderr.write(`${formatDiagnostic(d)}\n`);
+    process.stderr.write('uplink: the fleet is invalid; fix it before checking drift\n');
+    throw new ExitCode(2);
+  }
+  const fleet = load.fleet;
+  const sites =
+    opts.sites === undefined || opts.sites.length === 0
+      ? fleet.sites
+      : opts.sites.map((name) => {
+          const site = fleet.sites.find((s) => s.name === name);
+          if (!site)
+            throw new UsageError(
+              `site ${name}: not found; known sites: ${fleet.sites.map((s) => s.name).join(', ')}`,
+            );
+          return site;
+        });
+  const identityPath = opts.identity ?? process.env.UPLINK_SSH_KEY ?? join(homedir(), '.ssh', 'id_ed25519');
+  const privateKey = await readFile(identityPath).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(
+      `${identityPath}: cannot read the SSH private key (${e.code}); pass --identity FILE or set UPLINK_SSH_KEY`,
+    );
+  });
+  const knownHosts = opts.knownHosts ? await readKnownHosts(opts.knownHosts) : undefined;
+
+  const generatedAt = Date.now();
+  const answers = await mapWithConcurrency(sites, concurrency, (site) =>
+    querySiteStatus(
+      {
+        site: site.name,
+        host: site.management.address,
+        port: site.management.port,
+        user: site.management.user,
+        hostKey: knownHosts ? undefined : site.management.hostKey,
+        knownHosts,
+        privateKey,
+      },
+      compileSite(site).hash,
+    ),
+  );
+  const report = buildDriftReport(answers, generatedAt);
+  const rendered = RENDER[opts.format](report);
+  if (opts.output !== undefined) {
+    await writeFile(opts.output, rendered).catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`${opts.output}: cannot write the report (${e.code})`);
+    });
+    process.stdout.write(renderDriftText(report));
+  } else {
+    process.stdout.write(rendered);
+  }
+  const unchecked = report.sites.filter((s) => s.outcome === 'error');
+  if (unchecked.length > 0) {
+    process.stderr.write(
+      `uplink: not checked: ${unchecked.map((s) => `${s.site} (${s.error?.kind})`).join(', ')}\n`,
+    );
+  }
+  const code = driftExitCode(report);
+  if (code !== 0) throw new ExitCode(code);
+}
