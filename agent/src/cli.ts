@@ -71,7 +71,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return EXIT.bug;
   }
   const [
-    { Command, Option },
+    { Command, InvalidArgumentError, Option },
     { describeNftRule, describeRoute, describeRule },
     { formatChanges },
     { plan },
@@ -91,6 +91,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     new Option('--state-dir <dir>', 'where snapshots and the applied state live').default(DEFAULT_STATE_DIR);
   const format = () =>
     new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
+  const parseSeconds = (value: string): number => {
+    const seconds = Number(value);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600)
+      throw new InvalidArgumentError('write a number of seconds between 0 and 3600, e.g. 10');
+    return seconds;
+  };
 
   program
     .command('plan')
@@ -217,20 +223,45 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       '--socket <path>',
       'unix socket to listen on (default: $UPLINK_AGENT_SOCKET, else <state-dir>/agent.sock)',
     )
-    .action(async (opts: { stateDir: string; socket?: string }) => {
-      const [{ runDaemon }, { SOCKET_ENV }, { join }] = await Promise.all([
-        import('./daemon/run-daemon.js'),
-        import('./daemon/wire-limits.js'),
-        import('node:path'),
-      ]);
-      const env = io.env ?? process.env;
-      await runDaemon({
-        stateDir: opts.stateDir,
-        socketPath: opts.socket ?? env[SOCKET_ENV] ?? join(opts.stateDir, 'agent.sock'),
-        dataplane: (markMask) => io.dataplane(markMask === undefined ? {} : { markMask }),
-        stderr: io.stderr,
-      });
-    });
+    .option(
+      '--on-transition <path>',
+      'command run (no shell, no arguments) on every provider up/down transition',
+    )
+    .option('--hook-timeout <seconds>', 'kill the --on-transition command after this long', parseSeconds, 10)
+    .option('--no-probes', 'do not probe uplink health: every provider counts as up')
+    .action(
+      async (opts: {
+        stateDir: string;
+        socket?: string;
+        onTransition?: string;
+        hookTimeout: number;
+        probes: boolean;
+      }) => {
+        const [{ runDaemon }, { SOCKET_ENV }, { join }, { HealthMonitor }] = await Promise.all([
+          import('./daemon/run-daemon.js'),
+          import('./daemon/wire-limits.js'),
+          import('node:path'),
+          import('./health/health-monitor.js'),
+        ]);
+        const env = io.env ?? process.env;
+        const log = (line: string) => io.stderr(`uplink-agent: ${line}\n`);
+        const health = opts.probes
+          ? new HealthMonitor({
+              readFacts: () => io.dataplane({}).readFacts(),
+              log,
+              onTransition: opts.onTransition,
+              hookTimeoutMs: opts.hookTimeout * 1000,
+            })
+          : undefined;
+        await runDaemon({
+          stateDir: opts.stateDir,
+          socketPath: opts.socket ?? env[SOCKET_ENV] ?? join(opts.stateDir, 'agent.sock'),
+          dataplane: (markMask) => io.dataplane(markMask === undefined ? {} : { markMask }),
+          stderr: io.stderr,
+          ...(health === undefined ? {} : { health }),
+        });
+      },
+    );
 
   program
     .command('rpc')
