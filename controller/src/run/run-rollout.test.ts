@@ -24,7 +24,10 @@ function compiled(fleet: ValidFleet, hashes: Record<string, string>): Extract<Co
 
 function fleet(options: { rollbackOnFailure?: boolean; bakeMs?: number; maxFailures?: number } = {}) {
   const f = fleetOf(
-    SITES.map((name) => ({ name, labels: name === 'a' ? { canary: 'yes' } : {} })),
+    SITES.map((name) => ({
+      name,
+      labels: (name === 'a' ? { canary: 'yes' } : {}) as Record<string, string>,
+    })),
     [
       validWave('canary', { select: { labels: { canary: 'yes' }, sites: [] }, bakeMs: options.bakeMs ?? 20 }),
       validWave('first', { count: 2, bakeMs: options.bakeMs ?? 20, maxFailures: options.maxFailures ?? 0 }),

@@ -53,7 +53,7 @@ export function isFreshAndCurrent(
   freshForMs: number,
 ): boolean {
   return (
-    report?.reachable &&
+    report?.reachable === true &&
     now - report.at <= freshForMs &&
     report.status?.applied?.hash === hash &&
     report.status.pending === null

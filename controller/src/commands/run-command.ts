@@ -1,0 +1,81 @@
+/**
+ * `uplink run --config FILE`: the controller daemon. Watches the fleet repository (poll +
+ * webhook), rolls out in waves, polls status, serves /metrics, /healthz, /api/status and
+ * the status page. Logs are pino JSON lines on stdout. SIGTERM/SIGINT stop it cleanly;
+ * routers keep their state whether it runs or not.
+ */
+import { readFile } from 'node:fs/promises';
+import { pino } from 'pino';
+import { loadControllerConfig } from '../config/index.js';
+import { UsageError } from '../errors.js';
+import { startHttpServer } from '../http/http-server.js';
+import { ControllerDaemon } from '../run/controller-daemon.js';
+import { createSshSiteTransport } from '../run/site-transport.js';
+
+export interface RunOptions {
+  config: string;
+}
+
+export async function runCommand(opts: RunOptions, version: string): Promise<void> {
+  const config = await loadControllerConfig(opts.config);
+  const log = pino({ level: config.logLevel, base: { service: 'uplink-controller' } });
+  const privateKey = await readFile(config.ssh.identity).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(
+      `${config.ssh.identity}: cannot read the SSH private key (${e.code}); set ssh.identity or UPLINK_SSH_KEY`,
+    );
+  });
+  const knownHosts = config.ssh.knownHosts ? await readFile(config.ssh.knownHosts, 'utf8') : undefined;
+  const webhookSecret = config.http.webhookSecretFile
+    ? (await readFile(config.http.webhookSecretFile, 'utf8')).trim()
+    : undefined;
+  const transport = createSshSiteTransport({
+    privateKey,
+    ...(knownHosts !== undefined ? { knownHosts } : {}),
+    connect: { connectTimeoutMs: config.ssh.connectTimeoutMs },
+    log,
+  });
+  const daemon = new ControllerDaemon({
+    repo: {
+      url: config.repo.url,
+      branch: config.repo.branch,
+      ...(config.repo.sshCommand ? { env: { GIT_SSH_COMMAND: config.repo.sshCommand } } : {}),
+    },
+    stateDir: config.stateDir,
+    transport,
+    log,
+    pollIntervalMs: config.repo.pollIntervalMs,
+    statusPollIntervalMs: config.status.pollIntervalMs,
+    freshForMs: config.status.freshForMs,
+    concurrency: config.concurrency,
+    signatures: config.signatures.enabled
+      ? {
+          ...(config.signatures.keyring ? { gpgHome: config.signatures.keyring } : {}),
+          allowedFingerprints: config.signatures.allowedKeys,
+        }
+      : null,
+    version,
+  });
+  await daemon.start();
+  const http = await startHttpServer({
+    host: config.http.host,
+    port: config.http.port,
+    status: () => daemon.status(),
+    metrics: daemon.metrics,
+    onWebhook: () => {
+      log.info({}, 'webhook: fetching now');
+      void daemon.triggerFetch();
+    },
+    ...(webhookSecret !== undefined ? { webhookSecret } : {}),
+  });
+  log.info({ url: http.url }, `listening on ${http.url}`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await http.close();
+  await daemon.stop();
+}

@@ -1,0 +1,487 @@
+/**
+ * The GitOps loop (`uplink run`): fetch the fleet repository on an interval and when the
+ * webhook fires, check and compile each new commit, roll it out in waves, and poll every
+ * site's status on an interval (drift, health, generation). One rollout at a time; a newer
+ * good commit supersedes the running one at its next wave boundary.
+ *
+ * - An invalid or wrongly signed commit changes nothing; it is recorded (status, logs,
+ *   metrics) and the last good commit stays in force.
+ * - A halted rollout is not retried by itself: the next commit starts a new one.
+ * - A rollout that finished `done` with sites it could not reach is rolled out again once a
+ *   status poll finds one of those sites reachable and not on the commit's state.
+ * - On start, a persisted rollout that was still running is resumed from what the agents
+ *   report (rollout/resume-rollout.ts): confirmed sites are not applied again, none is skipped.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import { GitSource, type VerifyCommitOptions } from '../git/index.js';
+import type { ApiEvent, ApiStatus } from '../http/api-status.js';
+import { buildApiStatus } from '../http/build-api-status.js';
+import { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { isTerminal, type RolloutState } from '../rollout/index.js';
+import {
+  CONTROLLER_STATE_FILE,
+  ControllerStateStore,
+  recordGoodCommit,
+  recordInvalidCommit,
+  recordSiteOutcome,
+  withRollout,
+  writeFileAtomic,
+} from '../state/index.js';
+import { type CompiledCommit, compileCommit } from './compile-commit.js';
+import { EventLog } from './event-log.js';
+import { prepareRollout } from './prepare-rollout.js';
+import { queryStatuses } from './query-statuses.js';
+import { type RolloutRun, type RunNotice, resumeRolloutRun, runRollout } from './run-rollout.js';
+import { commitOfGeneration, generationFor, type SiteReport } from './site-report.js';
+import type { SiteTransport } from './site-transport.js';
+
+export interface ControllerDaemonOptions {
+  readonly repo: { readonly url: string; readonly branch: string; readonly env?: Record<string, string> };
+  readonly stateDir: string;
+  readonly transport: SiteTransport;
+  readonly log: Logger;
+  readonly pollIntervalMs: number;
+  readonly statusPollIntervalMs: number;
+  readonly freshForMs: number;
+  readonly concurrency: number;
+  readonly signatures: VerifyCommitOptions | null;
+  readonly version: string;
+  readonly now?: () => number;
+}
+
+type Good = Extract<CompiledCommit, { ok: true }>;
+
+/** File the daemon keeps the latest /api/status document in, for `uplink status --state-dir`. */
+export const STATUS_FILE = 'status.json';
+
+export class ControllerDaemon {
+  readonly metrics = new ControllerMetrics();
+  readonly events = new EventLog();
+  readonly reports = new Map<string, SiteReport>();
+  #git!: GitSource;
+  #store!: ControllerStateStore;
+  #good: Good | undefined;
+  #run: RolloutRun | undefined;
+  #runCommit: string | undefined;
+  #rolloutStartedAt: number | null = null;
+  #lastFetchAt: number | null = null;
+  #lastFetchError: string | null = null;
+  /** Serialises fetch/compile/rollout-start work. */
+  #queue: Promise<void> = Promise.resolve();
+  #fetchQueued = false;
+  #timers: NodeJS.Timeout[] = [];
+  #stopped = false;
+  #statusWrite: NodeJS.Timeout | undefined;
+  readonly #now: () => number;
+
+  constructor(readonly options: ControllerDaemonOptions) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  get state() {
+    return this.#store.state;
+  }
+
+  /** The rollout in progress (settles when it is finished), if any. */
+  get currentRun(): RolloutRun | undefined {
+    return this.#run;
+  }
+
+  async start(): Promise<void> {
+    const { stateDir, repo, log } = this.options;
+    await mkdir(stateDir, { recursive: true });
+    this.#store = await ControllerStateStore.open(join(stateDir, CONTROLLER_STATE_FILE));
+    this.#git = await GitSource.mirror({
+      url: repo.url,
+      branch: repo.branch,
+      dir: join(stateDir, 'fleet.git'),
+      ...(repo.env ? { env: repo.env } : {}),
+    });
+    log.info({ repo: repo.url, branch: repo.branch, stateDir }, 'controller starting');
+    const good = this.#store.state.lastGoodCommit;
+    if (good) {
+      // The commit in force survives a restart without a fetch (the mirror keeps its objects).
+      const compiled = await compileCommit(this.#git, good).catch(() => undefined);
+      if (compiled?.ok) this.#good = compiled;
+    }
+    await this.#resume();
+    const rolledOut = this.#store.state.rollout?.plan.commit;
+    if (!this.#run && this.#good && rolledOut !== this.#good.commit) {
+      // The commit in force was recorded but its rollout never started (a crash in between).
+      const good = this.#good;
+      this.#queue = this.#queue.then(() => this.#startRollout(good));
+    }
+    this.triggerFetch();
+    this.#every(this.options.pollIntervalMs, () => this.triggerFetch());
+    this.#every(this.options.statusPollIntervalMs, () => void this.pollStatus());
+  }
+
+  /** Fetch now (poll timer and webhook); coalesces triggers that arrive while one is queued. */
+  triggerFetch(): Promise<void> {
+    if (this.#fetchQueued) return this.#queue;
+    this.#fetchQueued = true;
+    this.#queue = this.#queue.then(async () => {
+      this.#fetchQueued = false;
+      if (!this.#stopped) await this.#fetchAndRoll();
+    });
+    return this.#queue;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#statusWrite) clearTimeout(this.#statusWrite);
+    await this.#queue.catch(() => {});
+    await this.#store.flush().catch(() => {});
+  }
+
+  status(): ApiStatus {
+    return buildApiStatus({
+      now: this.#now(),
+      version: this.options.version,
+      controller: {
+        repo: this.options.repo.url,
+        branch: this.options.repo.branch,
+        pollIntervalMs: this.options.pollIntervalMs,
+        lastFetchAt: this.#lastFetchAt,
+        lastFetchError: this.#lastFetchError,
+        signatureVerification: this.options.signatures !== null,
+      },
+      state: this.#store.state,
+      ...(this.#good
+        ? {
+            fleet: this.#good.fleet,
+            desiredHashes: new Map([...this.#good.desired].map(([s, d]) => [s, d.hash] as const)),
+          }
+        : {}),
+      reports: this.reports,
+      rolloutStartedAt: this.#rolloutStartedAt,
+      events: this.events.list(),
+    });
+  }
+
+  /** Ask every site of the commit in force for its status (drift, health, generation). */
+  async pollStatus(): Promise<void> {
+    const good = this.#good;
+    if (!good || this.#stopped) return;
+    const { reports } = await queryStatuses({
+      sites: good.fleet.sites,
+      transport: this.options.transport,
+      concurrency: this.options.concurrency,
+      previous: this.reports,
+      now: this.#now,
+    });
+    for (const [site, r] of reports) this.reports.set(site, r);
+    this.#statusChanged();
+    // Retry a finished rollout's unreachable sites once they answer and are not current.
+    const last = this.#store.state.rollout;
+    if (!this.#run && last?.phase === 'done' && last.plan.commit === good.commit) {
+      const behind = good.fleet.sites.some((s) => {
+        const r = reports.get(s.name);
+        return (
+          r?.reachable && r.status?.applied?.hash !== good.desired.get(s.name)!.hash && !r.status?.pending
+        );
+      });
+      if (behind) this.#queue = this.#queue.then(() => this.#startRollout(good));
+    }
+  }
+
+  #every(ms: number, run: () => void): void {
+    const t = setInterval(run, ms);
+    t.unref?.();
+    this.#timers.push(t);
+  }
+
+  #event(event: Omit<ApiEvent, 'at'>): void {
+    this.events.add({ at: this.#now(), ...event });
+    this.#statusChanged();
+  }
+
+  /** Write status.json soon (coalesced), so `uplink status --state-dir` sees the daemon's view. */
+  #statusChanged(): void {
+    if (this.#statusWrite || this.#stopped) return;
+    this.#statusWrite = setTimeout(() => {
+      this.#statusWrite = undefined;
+      void writeFileAtomic(
+        join(this.options.stateDir, STATUS_FILE),
+        `${JSON.stringify(this.status())}\n`,
+      ).catch((e: unknown) => this.options.log.warn({ err: String(e) }, 'cannot write status.json'));
+    }, 200);
+    this.#statusWrite.unref?.();
+  }
+
+  async #fetchAndRoll(): Promise<void> {
+    const { log } = this.options;
+    let head: string;
+    try {
+      head = await this.#git.fetch();
+      this.#lastFetchAt = this.#now();
+      this.#lastFetchError = null;
+      this.metrics.fetches.inc({ result: 'ok' });
+    } catch (e) {
+      this.#lastFetchAt = this.#now();
+      this.#lastFetchError = e instanceof Error ? e.message : String(e);
+      this.metrics.fetches.inc({ result: 'error' });
+      log.warn({ err: this.#lastFetchError }, 'fetch failed; the commit in force stays');
+      this.#statusChanged();
+      return;
+    }
+    const state = this.#store.state;
+    const known =
+      head === state.lastGoodCommit || head === state.lastInvalidCommit?.commit || head === this.#runCommit;
+    if (known) return;
+    log.info({ commit: head }, 'new commit');
+    this.#event({ level: 'info', kind: 'fetched', message: `new commit ${head.slice(0, 12)}`, commit: head });
+    const compiled = await compileCommit(this.#git, head, this.options.signatures);
+    if (!compiled.ok) {
+      this.metrics.refusedCommits.inc({ reason: compiled.reason });
+      for (const d of compiled.diagnostics)
+        log.error(
+          { commit: head, file: d.file, line: d.line, col: d.col },
+          `${d.file}:${d.line}:${d.col}: ${d.message}`,
+        );
+      log.error({ commit: head, reason: compiled.reason }, compiled.message);
+      this.#store.update((s) =>
+        recordInvalidCommit(s, {
+          commit: head,
+          at: this.#now(),
+          reason: compiled.reason,
+          message: compiled.message,
+          diagnostics: compiled.diagnostics,
+        }),
+      );
+      this.#event({
+        level: 'error',
+        kind: compiled.reason === 'signature' ? 'signature-refused' : 'invalid-commit',
+        message: compiled.message,
+        commit: head,
+      });
+      return;
+    }
+    this.#good = compiled;
+    this.#store.update((s) => recordGoodCommit(s, head));
+    if (this.#run && !isTerminal(this.#run.state())) {
+      log.info(
+        { commit: head, superseding: this.#runCommit },
+        'newer commit; it takes over at the next wave boundary',
+      );
+      this.#run.newCommit(head);
+      return;
+    }
+    await this.#startRollout(compiled);
+  }
+
+  async #startRollout(compiled: Good): Promise<void> {
+    if (this.#stopped || (this.#run && !isTerminal(this.#run.state()))) return;
+    const prepared = await prepareRollout({
+      compiled,
+      transport: this.options.transport,
+      concurrency: this.options.concurrency,
+      reports: this.reports,
+      freshForMs: this.options.freshForMs,
+      now: this.#now,
+    });
+    for (const [site, r] of prepared.reports) this.reports.set(site, r);
+    const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
+    this.options.log.info(
+      {
+        commit: compiled.commit,
+        planned,
+        unchanged: prepared.plan.unchanged.length,
+        statusCalls: prepared.asked,
+      },
+      'rollout planned',
+    );
+    this.#event({
+      level: 'info',
+      kind: 'rollout-started',
+      message: `rollout of ${compiled.commit.slice(0, 12)}: ${planned} site(s) to change, ${prepared.plan.unchanged.length} unchanged`,
+      commit: compiled.commit,
+    });
+    this.#launch(compiled, (options) => runRollout(prepared.plan, { ...options, reports: prepared.reports }));
+  }
+
+  #launch(
+    compiled: Good,
+    start: (options: Omit<Parameters<typeof runRollout>[1], 'reports'>) => RolloutRun,
+  ): void {
+    const commit = compiled.commit;
+    this.#runCommit = commit;
+    this.#rolloutStartedAt = this.#now();
+    const run = start({
+      sites: compiled.sites,
+      desired: compiled.desired,
+      transport: this.options.transport,
+      log: this.options.log,
+      now: this.#now,
+      concurrency: this.options.concurrency,
+      onState: (s) => this.#store.update((st) => withRollout(st, s)),
+      onNotice: (n) => this.#notice(compiled, n),
+      previousDesired: (site, hash) => this.#previousDesired(site, hash),
+    });
+    this.#run = run;
+    void run.done.then(async (final) => {
+      await this.#store.flush().catch(() => {});
+      this.metrics.rollouts.inc({ result: final.phase });
+      if (this.#run === run) this.#run = undefined;
+      // Superseded, or a newer good commit arrived meanwhile: roll that out.
+      const good = this.#good;
+      if (!this.#stopped && good && good.commit !== commit) {
+        this.#queue = this.#queue.then(() => this.#startRollout(good));
+      }
+    });
+  }
+
+  #notice(compiled: Good, n: RunNotice): void {
+    const commit = compiled.commit;
+    const at = this.#now();
+    switch (n.type) {
+      case 'siteOutcome': {
+        this.metrics.applyDuration.observe({ outcome: n.outcome }, n.durationMs / 1000);
+        const ok = n.outcome === 'applied' || n.outcome === 'unchanged';
+        if (!ok) this.metrics.failures.inc({ kind: n.outcome });
+        const hash = compiled.desired.get(n.site)?.hash ?? '';
+        this.#store.update((s) =>
+          recordSiteOutcome(s, n.site, {
+            generation: n.generation,
+            hash,
+            commit,
+            at,
+            outcome: n.outcome === 'timeout' ? 'unreachable' : n.outcome,
+            ...(n.error ? { error: n.error.slice(0, 4000) } : {}),
+          }),
+        );
+        this.#event({
+          level: ok ? 'info' : 'warn',
+          kind: ok ? 'site-applied' : 'site-failed',
+          message: `${n.site}: ${n.outcome}${n.error ? `: ${n.error}` : ''}`,
+          site: n.site,
+          wave: n.wave,
+          commit,
+        });
+        break;
+      }
+      case 'unhealthy': {
+        this.metrics.failures.inc({ kind: 'unhealthy' });
+        const hash = compiled.desired.get(n.site)?.hash ?? '';
+        this.#store.update((s) =>
+          recordSiteOutcome(s, n.site, {
+            generation: generationFor(commit, hash),
+            hash,
+            commit,
+            at,
+            outcome: 'unhealthy',
+            error: n.reason,
+          }),
+        );
+        this.#event({
+          level: 'warn',
+          kind: 'site-unhealthy',
+          message: `${n.site}: ${n.reason}`,
+          site: n.site,
+          wave: n.wave,
+          commit,
+        });
+        break;
+      }
+      case 'rolledBack':
+        this.#event({
+          level: n.ok ? 'info' : 'error',
+          kind: n.ok ? 'rolled-back' : 'rollback-failed',
+          message: `${n.site}: ${n.ok ? 'rolled back' : `rollback failed: ${n.error}`}`,
+          site: n.site,
+          commit,
+        });
+        break;
+      case 'action': {
+        const a = n.action;
+        if (a.type === 'wavePassed')
+          this.#event({
+            level: 'info',
+            kind: 'wave-passed',
+            message: `wave ${a.wave} passed`,
+            wave: a.wave,
+            commit,
+          });
+        else if (a.type === 'halt')
+          this.#event({ level: 'error', kind: 'halted', message: a.halt.reason, wave: a.halt.wave, commit });
+        else if (a.type === 'done')
+          this.#event({
+            level: 'info',
+            kind: 'done',
+            message: `rollout of ${commit.slice(0, 12)} done`,
+            commit,
+          });
+        else if (a.type === 'superseded')
+          this.#event({
+            level: 'info',
+            kind: 'superseded',
+            message: `superseded by ${a.by.slice(0, 12)}`,
+            commit,
+          });
+        else if (a.type === 'startBake')
+          this.#event({
+            level: 'info',
+            kind: 'baking',
+            message: `wave ${a.wave} baking for ${a.bakeMs} ms`,
+            wave: a.wave,
+            commit,
+          });
+        break;
+      }
+    }
+  }
+
+  /** The desired state a site had before: compile the commit its last generation came from. */
+  async #previousDesired(site: string, hash: string): Promise<DesiredState | undefined> {
+    const candidates = new Set<string>();
+    const history = this.#store.state.sites[site];
+    if (history?.lastApplied?.hash === hash) candidates.add(history.lastApplied.commit);
+    const reported = this.reports.get(site)?.status?.applied;
+    const fromGeneration = reported ? commitOfGeneration(reported.generation) : undefined;
+    if (fromGeneration) candidates.add(fromGeneration);
+    for (const commit of candidates) {
+      const compiled = await compileCommit(this.#git, commit).catch(() => undefined);
+      const desired = compiled?.ok ? compiled.desired.get(site) : undefined;
+      if (desired?.hash === hash) return desired;
+    }
+    return undefined;
+  }
+
+  async #resume(): Promise<void> {
+    const saved = this.#store.state.rollout;
+    if (!saved || isTerminal(saved)) return;
+    const compiled = await compileCommit(this.#git, saved.plan.commit).catch(() => undefined);
+    if (!compiled?.ok) {
+      this.options.log.error(
+        { commit: saved.plan.commit },
+        'cannot resume the persisted rollout: its commit does not compile',
+      );
+      return;
+    }
+    const sites = saved.perSite.map((p) => compiled.sites.get(p.site)).filter((s) => s !== undefined);
+    const { reports } = await queryStatuses({
+      sites,
+      transport: this.options.transport,
+      concurrency: this.options.concurrency,
+      previous: this.reports,
+      now: this.#now,
+    });
+    for (const [site, r] of reports) this.reports.set(site, r);
+    this.options.log.info(
+      { commit: saved.plan.commit, phase: saved.phase, wave: saved.waveIndex },
+      'resuming the rollout',
+    );
+    this.#event({
+      level: 'info',
+      kind: 'resumed',
+      message: `resuming the rollout of ${saved.plan.commit.slice(0, 12)}`,
+      commit: saved.plan.commit,
+    });
+    if (!this.#good) this.#good = compiled;
+    this.#launch(compiled, (options) => resumeRolloutRun(saved as RolloutState, { ...options, reports }));
+  }
+}
