@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { applyCommand } from './commands/apply-command.js';
 import { compileCommand } from './commands/compile-command.js';
+import { driftCommand } from './commands/drift-command.js';
 import { explainCommand } from './commands/explain-command.js';
 import { planCommand } from './commands/plan-command.js';
 import { rolloutCommand } from './commands/rollout-command.js';
@@ -49,6 +50,7 @@ function buildProgram(): Command {
     )
     .argument('<site>', 'site name')
     .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--rev <rev>', 'read the spec as committed at this revision (--repo must be a git repository)')
     .option('--dst <ip>', 'destination address (required)')
     .option('--src <ip>', 'source address (required with --iif)')
     .option(
@@ -71,6 +73,7 @@ function buildProgram(): Command {
     )
     .argument('<site...>', 'site names')
     .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--rev <rev>', 'apply the spec as committed at this revision (--repo must be a git repository)')
     .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
     .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
     .option(
@@ -94,6 +97,24 @@ function buildProgram(): Command {
       new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'),
     )
     .action(planCommand);
+
+  program
+    .command('drift')
+    .description(
+      "ask each site's agent whether its kernel and applied generation match git; exit 0 no drift, 1 drift found, 2 some site unreachable or failed",
+    )
+    .option('--repo <dir>', 'fleet repository working directory', '.')
+    .option('--sites <site...>', 'only these sites (default: every site)')
+    .addOption(
+      new Option('--format <format>', 'report format')
+        .choices(['text', 'json', 'junit', 'markdown'])
+        .default('text'),
+    )
+    .option('--output <file>', 'write the report to FILE and a text summary to stdout')
+    .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
+    .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
+    .option('--concurrency <n>', 'sites at a time', '16')
+    .action(driftCommand);
 
   program
     .command('run')
