@@ -40,7 +40,7 @@ export async function writeLabFleet(
     doc.setIn(['management', 'address'], m.address);
     doc.setIn(['management', 'user'], 'root');
     doc.setIn(['management', 'hostKey'], m.hostKey);
-    writeFileSync(join(dest, file), doc.toString({ lineWidth: 0 }));
+    writeFileSync(join(dest, file), doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
   }
   let loaded = loadFleet(await readFleetFiles(dest));
   // A lab of some of the sites may leave a wave of the source empty: drop such waves
@@ -54,7 +54,7 @@ export async function writeLabFleet(
     const waves = doc.getIn(['rollout', 'waves']);
     if (isSeq(waves))
       waves.items = waves.items.filter((w) => !(isMap(w) && empty.includes(String(w.get('name')))));
-    writeFileSync(fleetFile, doc.toString({ lineWidth: 0 }));
+    writeFileSync(fleetFile, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
     loaded = loadFleet(await readFleetFiles(dest));
   }
   if (loaded.fleet === undefined) {
