@@ -3,11 +3,11 @@
  * write, sysctl for the few knobs Uplink sets. A thin shell around the pure parsers and
  * renderers in agent/src/core.
  *
- * Process count is constant in the number of rules. Rules and routes come from one `ip -batch`
- * process (two JSON listings), so readKernel runs 2 commands (+1 sysctl in netns mode; on a
- * router sysctls are read from /proc/sys files), readCurrent 3 in parallel (+1: addresses; the
- * detected gateways come from main's routes in the `table all` listing), readFacts 2, apply one
- * per contiguous group of steps of the same tool. A process costs ~2.5 ms here whatever it does,
+ * Process count is constant in the number of rules. One `ip -batch` process prints several
+ * JSON listings, so readKernel runs 2 commands (ip, nft; +1 sysctl in netns mode — on a router
+ * sysctls are read from /proc/sys files), readCurrent 2 as well (addresses join the ip batch;
+ * the detected gateways come from main's routes in the `table all` listing), readFacts 2, apply
+ * one per contiguous group of steps of the same tool. A process costs ~2.5 ms here whatever it does,
  * so fewer processes, not cheaper ones, is what makes a reconcile fast.
  *
  * `ip -batch` stops at the first failing line and does not undo the lines before it; the
@@ -107,17 +107,19 @@ export class LinuxDataplane implements Dataplane {
     return this.#kernelState(listings, nft, sysctls);
   }
 
-  /** readFacts + readKernel in three parallel processes instead of five. */
+  /**
+   * readFacts + readKernel in two or three parallel processes instead of five: one `ip -batch`
+   * lists addresses, rules and routes, beside nft (and sysctl in netns mode).
+   */
   async readCurrent(request: ReadRequest): Promise<{ facts: Facts; kernel: KernelState }> {
-    const [addresses, listings, nft, sysctls] = await Promise.all([
-      this.#mustRun(this.#ip('-j', 'addr', 'show')),
-      this.#readRulesAndRoutes(),
+    const [listings, nft, sysctls] = await Promise.all([
+      this.#readAllListings(),
       this.#readNft(),
       this.#readSysctls(request.sysctls),
     ]);
     // `table all` holds table main's routes (with `table: 254` under -d): the same entries
     // `ip -4 -N -j route show table main` lists, which is all parseIpFacts looks at.
-    const facts = parseIpFacts(addresses.stdout, listings.routes);
+    const facts = parseIpFacts(listings.addresses, listings.routes);
     return { facts, kernel: this.#kernelState(listings, nft, sysctls) };
   }
 
@@ -142,9 +144,28 @@ export class LinuxDataplane implements Dataplane {
   }
 
   /**
+   * Addresses, rules and routes in one process. Batch flags are global, and addresses need
+   * every family, so there is no `-4`: `rule show` lists IPv4 rules by default, and
+   * `root 0.0.0.0/0` keeps `route show` to IPv4 (byte-identical to the `-4` listings). `-d`
+   * and `-N` add fields to and number the scopes of `addr show`, which the facts ignore.
+   */
+  async #readAllListings(): Promise<{ addresses: unknown; rules: unknown; routes: unknown }> {
+    const result = await this.#runner.run(this.#ip('-N', '-j', '-d', '-batch', '-'), {
+      stdin: 'addr show\nrule show\nroute show table all root 0.0.0.0/0\n',
+    });
+    const listings = result.exitCode === 0 ? splitJsonLines(result.stdout, 3) : undefined;
+    if (listings !== undefined) return { addresses: listings[0], rules: listings[1], routes: listings[2] };
+    // An iproute2 that refuses or prints this differently: the separate listings.
+    const [addresses, rest] = await Promise.all([
+      this.#mustRun(this.#ip('-j', 'addr', 'show')),
+      this.#readRulesAndRoutes(),
+    ]);
+    return { addresses: addresses.stdout, ...rest };
+  }
+
+  /**
    * `ip -4 -N -j -d rule show` and `… route show table all` in one process. The flags are
-   * global in batch mode, and `addr show` cannot join: it needs every family, and `-N -d`
-   * makes iproute2 6.1 stop at the first dummy link ("Unknown device type").
+   * global in batch mode.
    */
   async #readRulesAndRoutes(): Promise<{ rules: unknown; routes: unknown }> {
     const result = await this.#mustRun(this.#ip('-4', '-N', '-j', '-d', '-batch', '-'), {
