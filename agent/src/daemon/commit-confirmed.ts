@@ -63,6 +63,13 @@ export interface CommitOptions {
   readonly health?: HealthSource;
 }
 
+/**
+ * What just happened to the state in force: `applied` (nothing changed, applied at once),
+ * `pending` (in the kernel, awaiting confirm), `confirmed`, `reverted`, `rolled-back` (a
+ * failed apply undone by the engine), `open` (the daemon started, recovery done).
+ */
+export type StateChange = 'open' | 'applied' | 'pending' | 'confirmed' | 'reverted' | 'rolled-back';
+
 export interface ApplyInput {
   readonly desired: DesiredState;
   readonly generation: string;
@@ -79,7 +86,7 @@ export class CommitConfirmed {
   #record: CommitRecord;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<(event: StateChange) => void>();
   #drift: () => DriftReport | null = () => null;
 
   private constructor(options: CommitOptions, record: CommitRecord) {
@@ -95,7 +102,7 @@ export class CommitConfirmed {
     const commit = new CommitConfirmed(options, await readCommitRecord(new StateStore(options.stateDir)));
     await commit.#queue.run(async () => {
       await commit.#recover();
-      await commit.#changed();
+      await commit.#changed('open');
     });
     return commit;
   }
@@ -104,7 +111,7 @@ export class CommitConfirmed {
    * Called (inside the one-writer queue) after every change of what is in force: apply,
    * confirm, revert, recovery. The drift watch re-follows and re-checks from here.
    */
-  onStateChange(listener: () => void): () => void {
+  onStateChange(listener: (event: StateChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -291,7 +298,7 @@ export class CommitConfirmed {
         const info: GenerationInfo = { generation, hash: desired.hash, site: desired.site, at: this.#now() };
         await this.#write({ ...this.#record, applied: info });
         await this.#journal({ op: 'commit-apply', generation, changes: 0, result: 'applied-unchanged' });
-        await this.#changed();
+        await this.#changed('applied');
         return { ...base, pending: null, applied: info };
       }
       const armed: PendingRecord = {
@@ -311,7 +318,7 @@ export class CommitConfirmed {
       this.#options.log(
         `applied generation ${generation} (${report.changes.length} change(s)); reverting at ${iso(armed.deadline)} unless confirmed`,
       );
-      await this.#changed();
+      await this.#changed('pending');
       return { ...base, pending: toPendingInfo(armed), applied: null };
     } catch (error) {
       if (pendingWritten) {
@@ -325,7 +332,7 @@ export class CommitConfirmed {
           });
           this.#arm();
         }
-        await this.#changed();
+        await this.#changed('rolled-back');
       }
       throw error;
     }
@@ -367,7 +374,7 @@ export class CommitConfirmed {
     this.#clearTimer();
     await this.#journal({ op: 'commit-confirm', generation, result: 'applied' });
     this.#options.log(`generation ${generation} confirmed`);
-    await this.#changed();
+    await this.#changed('confirmed');
     return { generation, applied, alreadyConfirmed: false };
   }
 
@@ -439,7 +446,7 @@ export class CommitConfirmed {
     this.#options.log(
       `generation ${pending.generation} reverted (${reason}): ${info.result}${info.message ? `, ${info.message}` : ''}`,
     );
-    await this.#changed();
+    await this.#changed('reverted');
     return { info, changes };
   }
 
@@ -474,10 +481,10 @@ export class CommitConfirmed {
   }
 
   /** The desired state in force changed: tell the health source (probes) and the listeners. */
-  async #changed(): Promise<void> {
+  async #changed(event: StateChange): Promise<void> {
     const applied = await this.#store.readApplied();
     this.#health.configure(applied?.desired ?? null);
-    for (const listener of this.#listeners) listener();
+    for (const listener of this.#listeners) listener(event);
   }
 
   async #write(record: CommitRecord): Promise<void> {

@@ -31,7 +31,7 @@ import { StateStore } from '../engine/state-store.js';
 import type { DesiredState } from '../model/desired-state.js';
 import type { Health } from '../model/kernel-state.js';
 import type { DriftItem, DriftReport } from '../model/protocol.js';
-import type { CommitConfirmed } from './commit-confirmed.js';
+import type { CommitConfirmed, StateChange } from './commit-confirmed.js';
 import type { KernelEvent, KernelEventKind, KernelEvents } from './kernel-watch.js';
 
 export interface WatchOptions {
@@ -57,10 +57,7 @@ export interface DriftWatchContext {
   readonly log: (line: string) => void;
 }
 
-type Trigger = KernelEventKind | 'nft' | 'periodic' | 'health' | 'state' | 'start' | 'heal-backoff';
-
-/** Triggers after which the kernel is re-applied (follow) rather than only compared. */
-const FOLLOW_TRIGGERS: ReadonlySet<Trigger> = new Set(['health', 'state', 'start']);
+type Trigger = KernelEventKind | 'nft' | 'periodic' | 'health' | 'state' | 'heal-backoff';
 
 export class DriftWatch {
   readonly #commit: CommitConfirmed;
@@ -95,10 +92,10 @@ export class DriftWatch {
     this.#store = new StateStore(context.stateDir);
   }
 
-  /** Subscribes to events, health and commit state; runs the first check (which follows). */
+  /** Subscribes to events, health and commit state; the first check follows (see #onStateChange). */
   start(): void {
     this.#commit.reportDriftFrom(() => this.report());
-    this.#unsubscribe.push(this.#commit.onStateChange(() => this.#onStateChange()));
+    this.#unsubscribe.push(this.#commit.onStateChange((event) => this.#onStateChange(event)));
     this.#unsubscribe.push(
       this.#commit.health.onChange(() => {
         this.#unsettled = true;
@@ -109,7 +106,7 @@ export class DriftWatch {
     if (this.#options.fingerprint !== undefined)
       this.#every(this.#options.pollMs ?? 1_000, () => this.#poll());
     this.#every(this.#options.fullCheckMs ?? 30_000, () => this.trigger('periodic'));
-    this.trigger('start');
+    this.#onStateChange('open');
   }
 
   /** The drift report for `status`; null while nothing confirmed is in force. */
@@ -120,7 +117,7 @@ export class DriftWatch {
   /** Asks for a check soon; several triggers within the debounce window make one check. */
   trigger(reason: Trigger): void {
     if (this.#closed) return;
-    if (FOLLOW_TRIGGERS.has(reason)) this.#followNeeded = true;
+    if (reason === 'health') this.#followNeeded = true;
     if (this.#debounce !== undefined) return;
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
@@ -151,10 +148,17 @@ export class DriftWatch {
     this.trigger(event.kind);
   }
 
-  #onStateChange(): void {
-    // An apply is in the kernel (pending or not): what was reported is about the old state.
+  /**
+   * An apply, confirm or revert changed what is in force; what was reported is about the
+   * old state. After an apply (confirmed or applied at once) the kernel was just verified
+   * against the current facts: they become the baseline, and a follow runs only if an
+   * uplink changed meanwhile (events while pending are kept). After a revert, a rollback or
+   * a start, the kernel holds a state resolved against older facts: follow.
+   */
+  #onStateChange(event: StateChange): void {
     if (this.#report !== null) this.#report = { ...this.#report, items: [], shadowed: [] };
     this.#baseline = undefined;
+    if (event === 'reverted' || event === 'rolled-back' || event === 'open') this.#followNeeded = true;
     this.trigger('state');
   }
 
@@ -216,19 +220,20 @@ export class DriftWatch {
     const baseline = { facts: JSON.stringify(current.facts), health: JSON.stringify(health) };
     const follow =
       this.#followNeeded ||
-      this.#baseline === undefined ||
-      this.#baseline.facts !== baseline.facts ||
-      this.#baseline.health !== baseline.health;
+      (this.#baseline !== undefined &&
+        (this.#baseline.facts !== baseline.facts || this.#baseline.health !== baseline.health));
     this.#followNeeded = false;
     if (follow) {
       const followed = await this.#follow(dataplane, desired, health);
       if (followed) {
         this.#baseline = baseline;
         current = await readCurrent(dataplane, scope);
-      }
-    }
+      } else this.#followNeeded = true;
+    } else this.#baseline ??= baseline;
     let findings = findDrift({ desired, facts: current.facts, health, current: current.kernel, scope });
     if (desired.settings.drift === 'heal' && findings.items.length > 0) {
+      // Reported (and logged) before it is healed, so every drift leaves a trace.
+      this.#record(desired, findings.items, findings.shadowed);
       if (await this.#healNow(dataplane, desired, health, findings.items)) {
         current = await readCurrent(dataplane, scope);
         findings = findDrift({ desired, facts: current.facts, health, current: current.kernel, scope });
