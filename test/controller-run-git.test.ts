@@ -146,9 +146,13 @@ describe('uplink run: the GitOps loop on a real repository', () => {
         summary: { byState: Record<string, number> };
       };
       expect(status.lastGoodCommit).toBe(c2);
-      const metrics = await (await fetch(`${http.url}/metrics`)).text();
+      // The finished-rollout counter moves once the state is flushed, just after phase "done".
+      let metrics = '';
+      await until('both rollouts counted', async () => {
+        metrics = await (await fetch(`${http.url}/metrics`)).text();
+        return /uplink_rollouts_total\{result="done"\} 2/.test(metrics);
+      });
       expect(metrics).toMatch(/uplink_apply_duration_seconds_count\{outcome="applied"\} 10/);
-      expect(metrics).toMatch(/uplink_rollouts_total\{result="done"\} 2/);
       expect((await fetch(`${http.url}/healthz`)).status).toBe(200);
       expect(await (await fetch(`${http.url}/`)).text()).toContain('<html');
     } finally {
