@@ -1,10 +1,10 @@
 # Uplink — build, check and test. `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
-DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping conntrack socat tcpdump git gnupg
+DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping conntrack socat tcpdump git gnupg chromium curl
 # Commands whose absence means a Debian package is missing (command -> package is 1:1 above, roughly).
-NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg
+NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg chromium curl
 
-.PHONY: test check deps npm typecheck lint build unit clean
+.PHONY: test check deps npm typecheck lint build unit clean demo demo-down
 
 test: deps npm check
 
@@ -39,3 +39,11 @@ unit:
 
 clean:
 	rm -rf dist node_modules
+
+# The demo: a lab fleet in network namespaces, the controller, the first rollout, next steps.
+# DEMO_DIR (default /tmp/uplink-demo) and DEMO_PORT (9470) can be set. Run as root.
+demo: deps npm build
+	scripts/demo.sh up
+
+demo-down:
+	@if [ -f dist/uplink-lab.mjs ]; then scripts/demo.sh down; else echo "nothing to remove (no dist/uplink-lab.mjs)"; fi

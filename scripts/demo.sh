@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The Uplink demo: a fleet of lab routers in network namespaces, the controller watching a
+# local fleet repository, the first rollout (canary first), then what to try next.
+#
+#   scripts/demo.sh up      (what `make demo` runs, after installing dependencies and building)
+#   scripts/demo.sh down    (what `make demo-down` runs: removes every namespace, process and file)
+#
+# Environment: DEMO_DIR (default /tmp/uplink-demo), DEMO_PORT (default 9470: the status page on
+# 127.0.0.1). Run as root from the repository. Running `up` again replaces the previous demo.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DIR=${DEMO_DIR:-/tmp/uplink-demo}
+PORT=${DEMO_PORT:-9470}
+PREFIX=uplink
+CTRL_NS=$PREFIX-ctrl
+NODE=$(command -v node)
+LAB=(node dist/uplink-lab.mjs)
+UPLINK_IN_CTRL=(ip netns exec "$CTRL_NS" "$NODE" "$PWD/dist/uplink.mjs")
+CONFIG=$DIR/controller/controller.yaml
+
+bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+
+down() {
+  "${LAB[@]}" down --dir "$DIR"
+}
+
+up() {
+  [ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces)" >&2; exit 1; }
+  bold "== 1/4 the lab: one router namespace per site of fleet-repo-example"
+  "${LAB[@]}" up --dir "$DIR" --name-prefix "$PREFIX"
+
+  bold "== 2/4 the controller (uplink run) in namespace $CTRL_NS, status page on 127.0.0.1:$PORT"
+  mkdir -p "$DIR/controller/state"
+  cat > "$CONFIG" <<EOF
+# The demo controller's config (see deploy/controller/controller.example.yaml).
+repo:
+  url: $DIR/fleet.git
+  branch: main
+  pollInterval: 3s
+ssh:
+  identity: $DIR/controller/id_ed25519
+  knownHosts: $DIR/controller/known_hosts
+http:
+  listen: 192.0.2.1:9470
+stateDir: $DIR/controller/state
+status:
+  pollInterval: 3s
+  freshFor: 10s
+EOF
+  # The first rollout in the foreground, with its progress display; the daemon takes over after.
+  bold "== 3/4 the first rollout: canary wave first (bake 30s), then the others"
+  "${UPLINK_IN_CTRL[@]}" rollout --config "$CONFIG" || {
+    echo "demo: the first rollout did not finish; see above" >&2
+    exit 1
+  }
+  "${LAB[@]}" spawn --dir "$DIR" --name controller --ns "$CTRL_NS" --log "$DIR/controller.log" -- \
+    "$NODE" "$PWD/dist/uplink.mjs" run --config "$CONFIG"
+  # The controller listens inside its namespace; this forwards 127.0.0.1:PORT on the host to it.
+  "${LAB[@]}" spawn --dir "$DIR" --name status-forward --log "$DIR/status-forward.log" -- \
+    socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" \
+    "EXEC:ip netns exec $CTRL_NS socat STDIO TCP\:192.0.2.1\:9470"
+  for _ in $(seq 1 50); do
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  write_changes
+  bold "== 4/4 the fleet"
+  "${UPLINK_IN_CTRL[@]}" status --config "$CONFIG" || true
+  next_steps
+}
+
+# Ready-made changes to push, as patches made against the lab's fleet repository (so they apply).
+write_changes() {
+  local tmp
+  tmp=$(mktemp -d)
+  mkdir -p "$DIR/changes"
+  git clone -q "$DIR/fleet.git" "$tmp/fleet"
+  # 1. SMTP of branch-adsl-vpn leaves via isp2 instead of isp1.
+  sed -i 's/^    via: \[isp1\]$/    via: [isp2]/' "$tmp/fleet/sites/branch-adsl-vpn.yaml"
+  git -C "$tmp/fleet" diff > "$DIR/changes/smtp-via-isp2.patch"
+  git -C "$tmp/fleet" checkout -q -- .
+  # 2. Policies move before the rule that keeps connected routes (the management LAN) first, and
+  #    lartc-split sends everything root sends — sshd's replies to the controller too — via isp1.
+  sed -i 's/^    policy: \[10000, 19999\].*/    policy: [500, 899]     # policies before the 900 rule (a bad idea)/' \
+    "$tmp/fleet/fleet.yaml"
+  sed -i 's/^policies:$/policies:\n  - name: root-via-isp1\n    uid: 0\n    via: [isp1]/' \
+    "$tmp/fleet/sites/lartc-split.yaml"
+  git -C "$tmp/fleet" diff > "$DIR/changes/cut-management.patch"
+  rm -rf "$tmp"
+  [ -s "$DIR/changes/smtp-via-isp2.patch" ] && [ -s "$DIR/changes/cut-management.patch" ] || {
+    echo "demo: could not prepare the example changes" >&2
+    exit 1
+  }
+}
+
+next_steps() {
+  local fleet=$DIR/fleet
+  cat <<EOF
+
+The demo is up. The status page: http://127.0.0.1:$PORT/  (curl http://127.0.0.1:$PORT/api/status)
+The fleet from the command line:  ${UPLINK_IN_CTRL[*]} status --config $CONFIG
+Controller log: $DIR/controller.log    Lab: node dist/uplink-lab.mjs status --dir $DIR
+
+1. Roll out a change: move branch-adsl-vpn's SMTP policy from isp1 to isp2.
+     cd $fleet
+     git apply $DIR/changes/smtp-via-isp2.patch
+     git commit -qam 'smtp via isp2' && git push -q
+   The controller sees the commit within seconds and rolls it out (canaries first, then
+   branch-adsl-vpn). Watch the status page, or the router's rules:
+     ip -n $PREFIX-branch-adsl-vpn-router rule show | grep 'dport 25'
+
+2. Kill an uplink and watch failover: the ISP behind lartc-split's main link goes dark.
+     ip -n $PREFIX-lartc-split-router route get 203.0.113.10        # dev wan1
+     ip -n $PREFIX-lartc-split-isp-wan1 link set cust down
+     sleep 3; ip -n $PREFIX-lartc-split-router route get 203.0.113.10   # dev wan2 (the dsl fallback)
+     ip -n $PREFIX-lartc-split-isp-wan1 link set cust up               # and back
+   The status page shows isp1 down (and its loss), then up again.
+
+3. Hand-edit a router and watch drift: delete Uplink's balance rule on dmz-redundant.
+     ip -n $PREFIX-dmz-redundant-router rule del pref 30000
+   The agent reports drift (status page, drift column; or:
+     ${UPLINK_IN_CTRL[*]} drift --repo $fleet --identity $DIR/controller/id_ed25519 --known-hosts $DIR/controller/known_hosts)
+
+4. Push a change that cuts the management path: policies move before the rule that keeps
+   the management LAN first, and lartc-split (a canary) sends everything root sends — its
+   SSH replies to the controller included — out of isp1 (cat $DIR/changes/cut-management.patch).
+     cd $fleet
+     git apply $DIR/changes/cut-management.patch
+     git commit -qam 'policies first; root via isp1' && git push -q
+   The canary applies it, the controller's confirm cannot reach it over a new connection,
+   the router reverts by itself after rollout.confirmWithin (30s), and the rollout halts
+   before any other site. Then undo it the GitOps way:
+     git revert --no-edit HEAD && git push -q
+
+Remove everything: make demo-down
+EOF
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
