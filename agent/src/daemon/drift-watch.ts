@@ -39,7 +39,7 @@ export interface WatchOptions {
   readonly events?: KernelEvents;
   /** A cheap read of what raises no event (table inet uplink); a check runs when it changes. */
   readonly fingerprint?: () => Promise<string>;
-  /** How often `fingerprint` is polled (default 1 s). */
+  /** How often `fingerprint` is polled (default 500 ms: with the debounce, a change is seen within 1 s). */
   readonly pollMs?: number;
   /** How often a full check runs regardless of events (default 30 s): sysctls, missed events. */
   readonly fullCheckMs?: number;
@@ -104,7 +104,7 @@ export class DriftWatch {
     );
     this.#options.events?.onEvent((event) => this.#onKernelEvent(event));
     if (this.#options.fingerprint !== undefined)
-      this.#every(this.#options.pollMs ?? 1_000, () => this.#poll());
+      this.#every(this.#options.pollMs ?? 500, () => this.#poll());
     this.#every(this.#options.fullCheckMs ?? 30_000, () => this.trigger('periodic'));
     this.#onStateChange('open');
   }

@@ -14,7 +14,7 @@ export interface RunDaemonOptions {
   readonly health?: HealthSource;
   /**
    * Overrides for the kernel watch (follow + drift). By default it watches `ip monitor`,
-   * polls table inet uplink every second and runs a full check every 30 s.
+   * polls table inet uplink every 500 ms and runs a full check every 30 s.
    */
   readonly watch?: Partial<WatchOptions>;
 }
