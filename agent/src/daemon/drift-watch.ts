@@ -103,8 +103,7 @@ export class DriftWatch {
       }),
     );
     this.#options.events?.onEvent((event) => this.#onKernelEvent(event));
-    if (this.#options.fingerprint !== undefined)
-      this.#every(this.#options.pollMs ?? 500, () => this.#poll());
+    if (this.#options.fingerprint !== undefined) this.#every(this.#options.pollMs ?? 500, () => this.#poll());
     this.#every(this.#options.fullCheckMs ?? 30_000, () => this.trigger('periodic'));
     this.#onStateChange('open');
   }
