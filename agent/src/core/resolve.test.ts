@@ -266,29 +266,30 @@ describe('resolve', () => {
       expect(route(one.effective, 101)).toBeUndefined();
     });
 
-    it('probe targets get a /32 in the provider table that survives failover, the gateway none', () => {
+    it('probe targets get a /32 in the table of a down provider, the gateway none; up: none', () => {
       const desired = withTargets(['203.0.113.9', '198.51.100.1']);
-      const healths: Health[] = [{}, { isp1: 'down' }];
-      for (const health of healths) {
-        const { effective } = resolve(desired, exampleFacts(), health);
-        expect(route(effective, 101, '203.0.113.9/32')).toEqual({
-          table: 101,
-          dst: '203.0.113.9/32',
-          type: 'unicast',
-          dev: 'eth1',
-          gateway: '198.51.100.1',
-          protocol: 252,
-        });
-        expect(route(effective, 101, '198.51.100.1/32')).toBeUndefined();
-      }
+      const { effective: up } = resolve(desired, exampleFacts(), {});
+      expect(up.routes.filter((r) => r.table === 101 && r.dst.endsWith('/32'))).toEqual([]);
       const { effective: down } = resolve(desired, exampleFacts(), { isp1: 'down' });
       expect(route(down, 101)).toBeUndefined();
+      expect(route(down, 101, '203.0.113.9/32')).toEqual({
+        table: 101,
+        dst: '203.0.113.9/32',
+        type: 'unicast',
+        dev: 'eth1',
+        gateway: '198.51.100.1',
+        protocol: 252,
+      });
+      expect(route(down, 101, '198.51.100.1/32')).toBeUndefined();
+      // Last resort: the default route is back, no /32 needed.
+      const all = resolve(desired, exampleFacts(), { isp1: 'down', isp2: 'down', isp3: 'down' });
+      expect(route(all.effective, 101, '203.0.113.9/32')).toBeUndefined();
     });
 
     it('no probe routes while the provider is unavailable or probing is off', () => {
-      const gone = resolve(withTargets(['203.0.113.9']), withInterface('eth1', undefined), {});
+      const gone = resolve(withTargets(['203.0.113.9']), withInterface('eth1', undefined), { isp1: 'down' });
       expect(route(gone.effective, 101, '203.0.113.9/32')).toBeUndefined();
-      const off = resolve(withTargets(['203.0.113.9'], false), exampleFacts(), {});
+      const off = resolve(withTargets(['203.0.113.9'], false), exampleFacts(), { isp1: 'down' });
       expect(route(off.effective, 101, '203.0.113.9/32')).toBeUndefined();
     });
   });

@@ -7,10 +7,9 @@
  * so rules fall through to the next table instead (failover is never drift).
  *
  * Two health rules live here too (docs/decisions.md D31, D32):
- * - Probe routes: a provider with probing enabled and explicit targets gets a /32 route to
- *   each target in its own table that does not depend on its health, so the probes (sent
- *   with the provider's mark) keep leaving by that uplink while it is down and can see it
- *   come back.
+ * - Probe routes: while a provider with explicit probe targets is down, its table keeps a
+ *   /32 route to each target, so the probes (sent with the provider's mark) keep leaving
+ *   by that uplink and can see it come back.
  * - Last resort: when every available provider is down, none is treated as down — nothing
  *   would carry traffic otherwise, the probes may be what is wrong, and traffic resumes
  *   the moment any uplink does, without waiting for its recovery threshold.
@@ -157,15 +156,16 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
 }
 
 /**
- * A /32 to each explicit probe target in the provider's table, independent of its health
- * (D31). The default target, the gateway, needs none: it is on-link, and rule 900 finds
+ * While a provider is down, a /32 to each explicit probe target in its table, in place of
+ * the default route it lost (D31). The default target, the gateway, needs none: it is on-link, and rule 900 finds
  * its connected route in main.
  */
 function probeRoutes(providers: Iterable<AvailableProvider>, protocol: number): KernelRoute[] {
   const out: KernelRoute[] = [];
   for (const p of providers) {
     const { health, table, interface: dev } = p.provider;
-    if (!health.enabled) continue;
+    // While up, the table's default route carries the probes; the /32s would only add churn.
+    if (!health.enabled || !p.down) continue;
     for (const target of health.targets) {
       if (target === p.gateway) continue;
       out.push(
