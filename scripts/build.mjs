@@ -17,6 +17,8 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: ['agent/src/cli.ts'], outfile: 'dist/uplink-agent.mjs' }),
+  // `uplink-agent rpc` alone, a few kB: it starts on every SSH connection (D55).
+  build({ ...common, entryPoints: ['agent/src/daemon/rpc-main.ts'], outfile: 'dist/uplink-agent-rpc.mjs' }),
   build({
     ...common,
     entryPoints: ['controller/src/cli.ts'],
@@ -32,5 +34,6 @@ await Promise.all([
   }),
 ]);
 chmodSync('dist/uplink-agent.mjs', 0o755);
+chmodSync('dist/uplink-agent-rpc.mjs', 0o755);
 chmodSync('dist/uplink.mjs', 0o755);
 chmodSync('dist/uplink-lab.mjs', 0o755);

@@ -80,9 +80,9 @@ write_changes() {
   sed -i 's/^    via: \[isp1\]$/    via: [isp2]/' "$tmp/fleet/sites/branch-adsl-vpn.yaml"
   git -C "$tmp/fleet" diff > "$DIR/changes/smtp-via-isp2.patch"
   git -C "$tmp/fleet" checkout -q -- .
-  # 2. Policies move before the rule that keeps connected routes (the management LAN) first, and
+  # 2. Main's specific routes (the management LAN among them) move after the policies, and
   #    lartc-split sends everything root sends — sshd's replies to the controller too — via isp1.
-  sed -i 's/^    policy: \[10000, 19999\].*/    policy: [500, 899]     # policies before the 900 rule (a bad idea)/' \
+  sed -i 's/^    suppressMain: 900 .*/    suppressMain: 29999    # main after the policies: a bad idea/' \
     "$tmp/fleet/fleet.yaml"
   sed -i 's/^policies:$/policies:\n  - name: root-via-isp1\n    uid: 0\n    via: [isp1]/' \
     "$tmp/fleet/sites/lartc-split.yaml"
@@ -122,15 +122,21 @@ Controller log: $DIR/controller.log    Lab: node dist/uplink-lab.mjs status --di
    The agent reports drift (status page, drift column; or:
      ${UPLINK_IN_CTRL[*]} drift --repo $fleet --identity $DIR/controller/id_ed25519 --known-hosts $DIR/controller/known_hosts)
 
-4. Push a change that cuts the management path: policies move before the rule that keeps
-   the management LAN first, and lartc-split (a canary) sends everything root sends — its
-   SSH replies to the controller included — out of isp1 (cat $DIR/changes/cut-management.patch).
+4. Push a change that cuts the management path: main's routes (the management LAN among
+   them) move after the policies, and lartc-split (a canary) sends everything root sends —
+   its SSH replies to the controller included — out of isp1:
+     cat $DIR/changes/cut-management.patch
      cd $fleet
      git apply $DIR/changes/cut-management.patch
-     git commit -qam 'policies first; root via isp1' && git push -q
-   The canary applies it, the controller's confirm cannot reach it over a new connection,
-   the router reverts by itself after rollout.confirmWithin (30s), and the rollout halts
-   before any other site. Then undo it the GitOps way:
+     git commit -qam 'main after policies; root via isp1' && git push -q
+   The canary's agent refuses it before touching the kernel (its management-path guard names
+   the rule), the canary wave fails and the rollout halts: no other site changes (status page:
+   rollout halted, four sites out-of-date). Now force it onto the canary by hand, past the guard:
+     ${UPLINK_IN_CTRL[*]} apply lartc-split --repo $fleet --identity $DIR/controller/id_ed25519 --allow-management-change --confirm-within 15
+   The apply goes through, the router's replies now leave by isp1, the confirm over a new
+   connection never arrives, and 15 s later the router reverts by itself:
+     tail -2 $DIR/sites/lartc-split/agent.log
+   Then undo the commit the GitOps way; the next rollout brings the fleet back in sync:
      git revert --no-edit HEAD && git push -q
 
 Remove everything: make demo-down

@@ -165,7 +165,7 @@ function renderEvents(s) {
       el('td', { class: 'muted' }, [new Date(e.at).toLocaleTimeString()]),
       el('td', null, [badge(e.level)]),
       el('td', null, [el('code', null, [e.kind])]),
-      el('td', null, [e.site || '', e.wave ? ' / ' + e.wave : '']),
+      el('td', null, [[e.site, e.wave].filter(Boolean).join(' / ')]),
       el('td', null, [e.message]),
     ]));
   });
