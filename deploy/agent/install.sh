@@ -2,10 +2,13 @@
 # Installs the Uplink agent on a router. POSIX sh, idempotent, run as root.
 #
 #   install.sh --controller-key FILE [--agent FILE] [--user NAME] [--node PATH]
-#              [--prefix DIR] [--no-systemd]
+#              [--rpc-bridge node|socat] [--prefix DIR] [--no-systemd]
 #
 # Installs:
 #   /usr/local/lib/uplink/uplink-agent.mjs     the agent (one bundled file, dist/uplink-agent.mjs)
+#   /usr/local/lib/uplink/uplink-agent-rpc.mjs the rpc bridge alone (dist/uplink-agent-rpc.mjs,
+#                                              beside --agent), started on every SSH connection
+#   /usr/local/lib/uplink/uplink-rpc-socat     with --rpc-bridge socat: the bridge in sh + socat
 #   /usr/local/lib/uplink/uplink-shell         login shell of the agent user: runs the forced
 #                                              command and nothing else (nologin otherwise)
 #   /usr/local/bin/uplink-agent                wrapper: node + the bundle, socket path exported
@@ -22,7 +25,7 @@
 set -eu
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 key_file=
@@ -32,6 +35,7 @@ user_given=no
 node=
 prefix=
 systemd=yes
+rpc_bridge=node
 
 while [ "$#" -gt 0 ]; do
   case $1 in
@@ -39,6 +43,7 @@ while [ "$#" -gt 0 ]; do
     --agent) [ "$#" -ge 2 ] || usage; agent_file=$2; shift 2 ;;
     --user) [ "$#" -ge 2 ] || usage; user=$2; user_given=yes; shift 2 ;;
     --node) [ "$#" -ge 2 ] || usage; node=$2; shift 2 ;;
+    --rpc-bridge) [ "$#" -ge 2 ] || usage; rpc_bridge=$2; shift 2 ;;
     --prefix) [ "$#" -ge 2 ] || usage; prefix=${2%/}; shift 2 ;;
     --no-systemd) systemd=no; shift ;;
     -h|--help) usage ;;
@@ -55,6 +60,13 @@ case $prefix in ''|/*) ;; *) die "--prefix must be an absolute path" ;; esac
 case $prefix in *[!A-Za-z0-9/._-]*) die "--prefix $prefix: use letters, digits and / . _ - only" ;; esac
 if [ -z "$node" ]; then node=$(command -v node) || die "node not found; pass --node PATH"; fi
 [ -x "$node" ] || die "$node: not executable"
+case $rpc_bridge in
+  node) ;;
+  socat) command -v socat >/dev/null 2>&1 || die "--rpc-bridge socat: socat is not installed" ;;
+  *) die "--rpc-bridge $rpc_bridge: use node or socat" ;;
+esac
+# The bridge alone, built beside the agent; without it the wrapper runs rpc from the agent.
+rpc_file=$(dirname -- "$agent_file")/uplink-agent-rpc.mjs
 
 # The controller's public key: one line `TYPE BASE64 [COMMENT]`, no options of its own.
 key=$(grep -v '^[[:space:]]*#' "$key_file" | grep -v '^[[:space:]]*$' || true)
@@ -93,11 +105,29 @@ install -m 0644 "$agent_file" "$lib/uplink-agent.mjs.new"
 mv -f "$lib/uplink-agent.mjs.new" "$lib/uplink-agent.mjs"
 install -m 0644 "$here/README.md" "$lib/README.md"
 
+# `uplink-agent rpc` (the forced command) starts on every SSH connection: the wrapper runs
+# the smallest bridge there is, not the whole agent (D55, D56).
+if [ "$rpc_bridge" = socat ]; then
+  install -m 0755 "$here/uplink-rpc-socat.sh" "$lib/uplink-rpc-socat.new"
+  mv -f "$lib/uplink-rpc-socat.new" "$lib/uplink-rpc-socat"
+  rpc_exec="$lib/uplink-rpc-socat"
+elif [ -r "$rpc_file" ]; then
+  install -m 0644 "$rpc_file" "$lib/uplink-agent-rpc.mjs.new"
+  mv -f "$lib/uplink-agent-rpc.mjs.new" "$lib/uplink-agent-rpc.mjs"
+  rpc_exec="$node $lib/uplink-agent-rpc.mjs rpc"
+else
+  echo "install.sh: no $rpc_file; rpc runs from the whole agent bundle (slower per connection)" >&2
+  rpc_exec="$node $lib/uplink-agent.mjs rpc"
+fi
+if [ "$rpc_bridge" = socat ] || [ ! -r "$rpc_file" ]; then rm -f "$lib/uplink-agent-rpc.mjs"; fi
+if [ "$rpc_bridge" != socat ]; then rm -f "$lib/uplink-rpc-socat"; fi
+
 cat > "$bin/uplink-agent.new" <<WRAPPER
 #!/bin/sh
 # Installed by deploy/agent/install.sh.
 : "\${UPLINK_AGENT_SOCKET:=$run_dir/agent.sock}"
 export UPLINK_AGENT_SOCKET
+if [ "\$#" = 1 ] && [ "\$1" = rpc ]; then exec $rpc_exec; fi
 exec $node $lib/uplink-agent.mjs "\$@"
 WRAPPER
 chmod 0755 "$bin/uplink-agent.new"
