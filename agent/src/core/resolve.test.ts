@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../model/desired-state.js';
-import type { Facts, Health, KernelRoute } from '../model/kernel-state.js';
+import type { Facts, KernelRoute } from '../model/kernel-state.js';
 import { exampleDesiredState, exampleFacts } from './example-desired-state.js';
 import { resolve } from './resolve.js';
 
