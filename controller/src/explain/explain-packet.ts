@@ -15,7 +15,7 @@ import {
   type Verdict,
 } from '../../../agent/src/sim/index.js';
 import type { ValidSite } from '../spec/valid-site.js';
-import { buildSiteView } from './build-site-view.js';
+import { buildSiteView, type SiteView } from './build-site-view.js';
 import type { ExplainRequest } from './parse-explain-request.js';
 
 /** One path of a balanced route, simulated as if the kernel's hash had picked it. */
@@ -47,8 +47,15 @@ export interface Explanation {
 }
 
 export function explainPacket(site: ValidSite, request: ExplainRequest): Explanation {
-  const { desired, view, notes } = buildSiteView(site, request.down);
-  const { packet } = request;
+  return explainInView(site.name, buildSiteView(site, request.down), request.packet);
+}
+
+/**
+ * One packet through an already built site view (`buildSiteView` with the request's
+ * providers down): for callers that explain many packets of one site, such as the bench.
+ */
+export function explainInView(siteName: string, siteView: SiteView, packet: Packet): Explanation {
+  const { desired, view, notes } = siteView;
   const { verdict, trace } = simulatePacket(view, packet, { trace: true });
   const uplink = mapVerdictToProvider(verdict, desired.providers);
   const paths = verdict.dev === undefined ? explainPaths(view, packet, verdict, desired) : [];
@@ -57,7 +64,7 @@ export function explainPacket(site: ValidSite, request: ExplainRequest): Explana
     allNotes.push('the kernel hashes each flow onto one path; the shares are of flows, by weight');
   const decidedBy = describeDecision(desired, verdict);
   return {
-    site: site.name,
+    site: siteName,
     packet,
     summary: `${describePacket(packet, verdict.kind === 'local')} ${describeOutcome(verdict, uplink, paths, desired)}`,
     decidedBy,

@@ -7,7 +7,13 @@ export {
   trafficClassesOf,
 } from './explain-classes.js';
 export { type ExplainOutcome, explainFromFiles, type FoundSite, findSite } from './explain-from-files.js';
-export { describePacket, type ExplainedPath, type Explanation, explainPacket } from './explain-packet.js';
+export {
+  describePacket,
+  type ExplainedPath,
+  type Explanation,
+  explainInView,
+  explainPacket,
+} from './explain-packet.js';
 export { formatExplanation, formatExplanationJson } from './format-explanation.js';
 export {
   type ExplainRequest,
