@@ -74,6 +74,23 @@ export async function applyAndConfirm(
   confirmWithinMs: number,
   options: ApplyAndConfirmOptions = {},
 ): Promise<ApplyOutcome> {
+  const closing: Promise<void>[] = [];
+  try {
+    return await applyThenConfirm(target, desired, generation, confirmWithinMs, options, closing);
+  } finally {
+    await Promise.all(closing);
+  }
+}
+
+async function applyThenConfirm(
+  target: SshTarget,
+  desired: DesiredState,
+  generation: string,
+  confirmWithinMs: number,
+  options: ApplyAndConfirmOptions,
+  /** Sessions still closing when this returns; the caller waits for them. */
+  closing: Promise<void>[],
+): Promise<ApplyOutcome> {
   const { site } = target;
   const now = options.now ?? Date.now;
   const retry: RetryOptions = {
@@ -88,7 +105,9 @@ export async function applyAndConfirm(
   const attempts = { apply: 0, confirm: 0 };
   const connect = options.connector ?? connectSsh;
 
-  // Connection 1: hello + apply.
+  // Connection 1: hello + apply. Once the apply has answered, the session is ended in the
+  // background while connection 2 starts (the agent armed its deadline before answering, so
+  // the confirm may arrive at any time); applyAndConfirm returns only after both closed.
   let applySent = false;
   let applyResult: unknown;
   try {
@@ -97,6 +116,7 @@ export async function applyAndConfirm(
       // A retried attempt follows only a failure that proves apply was not taken (e.g. busy).
       applySent = false;
       const connection = await connect(target, options.connect ?? {});
+      let handedOff = false;
       try {
         const session = await AgentSession.open(connection, options.rpc);
         await session.hello();
@@ -107,11 +127,16 @@ export async function applyAndConfirm(
           confirmWithinMs,
           allowManagementChange: options.allowManagementChange,
         });
-        // Let the agent end this session before the confirm connection starts.
-        await session.close();
+        closing.push(
+          session
+            .close()
+            .catch(() => {})
+            .finally(() => connection.close()),
+        );
+        handedOff = true;
         return result;
       } finally {
-        connection.close();
+        if (!handedOff) connection.close();
       }
     }, retry);
   } catch (error) {
