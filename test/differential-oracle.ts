@@ -40,6 +40,8 @@ export interface PacketPools {
   readonly uids: readonly number[];
   /** Ports worth trying (policy ports and their edges). */
   readonly ports: readonly number[];
+  /** TOS bytes worth trying (policy tos values, with ECN and other bits); empty: no tos. */
+  readonly tos: readonly number[];
 }
 
 function pick<T>(rand: () => number, list: readonly T[]): T {
@@ -111,7 +113,18 @@ export function generatePackets(seed: number, count: number, pools: PacketPools)
   for (let i = 0; i < count; i++) {
     const dst = address(rand, pools);
     const m = mark(rand, pools);
-    const common = { dst, ...(m !== undefined ? { mark: m } : {}), ...protoPart(rand, pools) };
+    const tos =
+      pools.tos.length > 0 && rand() < 0.3
+        ? rand() < 0.6
+          ? pick(rand, pools.tos) | int(rand, 4)
+          : int(rand, 256)
+        : undefined;
+    const common = {
+      dst,
+      ...(m !== undefined ? { mark: m } : {}),
+      ...(tos !== undefined ? { tos } : {}),
+      ...protoPart(rand, pools),
+    };
     const uid = rand() < 0.5 ? undefined : rand() < 0.7 ? pick(rand, pools.uids) : int(rand, 70000);
     if (rand() < 0.45) {
       const src =
@@ -154,6 +167,7 @@ export function routeGetLine(p: Packet): string {
   if (p.proto !== undefined) args.push('ipproto', p.proto);
   if (p.sport !== undefined) args.push('sport', String(p.sport));
   if (p.dport !== undefined) args.push('dport', String(p.dport));
+  if (p.tos !== undefined) args.push('tos', `0x${p.tos.toString(16)}`);
   return args.join(' ');
 }
 

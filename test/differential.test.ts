@@ -93,9 +93,11 @@ function poolsFor(desired: DesiredState, topo: SiteTopology, facts: Facts): Pack
   const marks = new Set<number>([0]);
   const uids = new Set<number>([0, 1, 65534]);
   const ports = new Set<number>([22, 53, 80, 443]);
+  const tos = new Set<number>();
   for (const p of desired.providers) marks.add(p.mark);
   for (const r of desired.rules) {
     if (r.fwmark !== undefined) marks.add(r.fwmark);
+    if (r.tos !== undefined) tos.add(r.tos);
     if (r.uidrange)
       for (const u of [r.uidrange.start, r.uidrange.end])
         for (const d of [-1, 0, 1]) uids.add(Math.max(0, u + d));
@@ -119,6 +121,7 @@ function poolsFor(desired: DesiredState, topo: SiteTopology, facts: Facts): Pack
     marks: [...marks],
     uids: [...uids],
     ports: [...ports],
+    tos: [...tos],
   };
 }
 
@@ -148,13 +151,14 @@ async function compareState(
   desired: DesiredState,
   health: Health,
   label: string,
+  name: string,
 ): Promise<Comparison> {
   const back = await readBack(agent);
   const views = {
     kernel: kernelView(back, desired.settings.markMask),
     effective: effectiveView(back, desired, health),
   };
-  const seed = seedOf(desired.site, label);
+  const seed = seedOf(name, label);
   const packets = generatePackets(seed, PACKETS_PER_STATE, poolsFor(desired, topo, back.facts));
   const answers = await routeGetBatch(lab, topo.router, packets);
   const disagreements: string[] = [];
@@ -173,7 +177,56 @@ async function compareState(
   return { compared: packets.length, disagreements };
 }
 
-const SITES = Object.keys(SITE_TOPOLOGIES) as ExampleSite[];
+/**
+ * A reference site plus one policy per selector the spec offers, so every selector Uplink
+ * emits meets the kernel: tos, sport ranges, iif, uid ranges, an existing mark outside
+ * Uplink's mask, `traffic: local/forwarded`, and a reject action.
+ */
+const EVERY_SELECTOR: { site: ExampleSite; policies: string } = {
+  site: 'branch-adsl-vpn',
+  policies: `  - name: sel-tos
+    tos: 0x10
+    via: [isp2]
+  - name: sel-sport
+    proto: udp
+    sport: "5000-5100"
+    via: [isp2, isp1]
+  - name: sel-iif
+    iif: tun0
+    to: 10.0.0.0/8
+    via: [isp2]
+  - name: sel-uid
+    uid: "1000-1999"
+    proto: tcp
+    dport: [80, 443]
+    via: [vpn, isp2]
+  - name: sel-mark
+    mark: 0x30000/0xf0000
+    via: [isp2]
+  - name: sel-local
+    traffic: local
+    to: 192.0.2.0/24
+    via: [isp2]
+  - name: sel-forwarded
+    traffic: forwarded
+    from: 172.20.2.128/25
+    proto: icmp
+    via: [vpn, isp1]
+  - name: sel-reject
+    to: 198.51.100.128/25
+    action: prohibit
+`,
+};
+
+const SITES: Array<{ name: string; site: ExampleSite; edit?: (text: string) => string }> = [
+  ...(Object.keys(SITE_TOPOLOGIES) as ExampleSite[]).map((site) => ({ name: site, site })),
+  {
+    name: `${EVERY_SELECTOR.site} + every selector`,
+    site: EVERY_SELECTOR.site,
+    edit: (text) => `${text.trimEnd()}
+${EVERY_SELECTOR.policies}`,
+  },
+];
 
 describe.skipIf(!requireRoot())('simulator vs kernel (ip route get) on every reference site', () => {
   const totals: Array<{ site: string; state: string; packets: number }> = [];
@@ -185,15 +238,15 @@ describe.skipIf(!requireRoot())('simulator vs kernel (ip route get) on every ref
     );
   });
 
-  for (const site of SITES) {
-    describe(site, () => {
+  for (const { name, site, edit } of SITES) {
+    describe(name, () => {
       const lab = useLab(`df${site.replace(/-/g, '').slice(0, 6)}`);
       let topo: SiteTopology;
       let agent: SiteAgent;
       let desired: DesiredState;
 
       beforeAll(async () => {
-        desired = await compileExampleSite(site);
+        desired = await compileExampleSite(site, edit);
         topo = await buildSiteLab(lab.current, site);
         agent = await SiteAgent.create(topo.router, desired.settings.markMask);
       });
@@ -219,8 +272,9 @@ describe.skipIf(!requireRoot())('simulator vs kernel (ip route get) on every ref
             desired,
             health,
             label,
+            name,
           );
-          totals.push({ site, state: label, packets: compared });
+          totals.push({ site: name, state: label, packets: compared });
           checked += compared;
           expect(disagreements.slice(0, 20), `${disagreements.length} disagreements`).toEqual([]);
         }
