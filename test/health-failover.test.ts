@@ -175,12 +175,19 @@ describe('failover with the agent daemon', () => {
       await trafficFlows();
       await until(async () => (await ctCount(0x100)) === 0, "isp1's conntrack entries flushed", 10_000);
       expect(await ctCount(0x200)).toBeGreaterThanOrEqual(isp2Before);
-      const s = await status();
+      // The drift check that follows the health change has run, and found nothing.
+      const s = await until(async () => {
+        const st = await status();
+        const downAt = st.health.find((h) => h.name === 'isp1')!.since!;
+        return st.drift !== null && st.drift.checkedAt !== null && st.drift.checkedAt >= downAt
+          ? st
+          : undefined;
+      }, 'a drift check after the failover');
       const isp1 = s.health.find((h) => h.name === 'isp1')!;
       expect(isp1.transitions.at(-1)).toMatchObject({ from: 'up', to: 'down' });
       expect(isp1.transitions.at(-1)!.reason).toMatch(/failed rounds in a row/);
       expect(isp1.loss).toBeGreaterThan(0);
-      expect(s.drift?.items ?? []).toEqual([]);
+      expect(s.drift!.items).toEqual([]);
       await until(async () => (await hookLines()) > hooksBefore, 'the hook to report isp1 down');
 
       if (kind === 'carrier lost') await linkDown(1, false);
