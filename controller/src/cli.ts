@@ -126,7 +126,9 @@ function buildProgram(): Command {
 
   program
     .command('rollout')
-    .description('one rollout of a commit in waves, then exit; exit 0 done, 1 halted or the commit is invalid, 2 usage')
+    .description(
+      'one rollout of a commit in waves, then exit; exit 0 done, 1 halted or the commit is invalid, 2 usage',
+    )
     .option('--repo <dir>', 'a clone of the fleet repository, read in place (no fetch)')
     .option('--rev <rev>', 'commit, branch or tag to roll out (default: HEAD / the configured branch)')
     .option('--config <file>', 'controller config file: repository, SSH key, known_hosts, state dir')
@@ -134,6 +136,10 @@ function buildProgram(): Command {
     .option('--identity <file>', 'SSH private key (default: config, $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
     .option('--known-hosts <file>', 'pin host keys from this known_hosts file for sites without hostKey')
     .option('--concurrency <n>', 'status calls at a time (waves have their own concurrency)', '32')
+    .option(
+      '--allow-management-change',
+      'apply even if the route back to the controller would change (commit-confirmed still reverts a cut)',
+    )
     .option('--log', 'pino JSON logs on stderr')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(rolloutCommand);
@@ -146,7 +152,9 @@ function buildProgram(): Command {
     .option('--config <file>', 'controller config file (reads its state dir)')
     .option('--state-dir <dir>', "the controller's state dir")
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((opts: { config?: string; stateDir?: string; format: 'text' | 'json' }) => statusCommand(opts, VERSION));
+    .action((opts: { config?: string; stateDir?: string; format: 'text' | 'json' }) =>
+      statusCommand(opts, VERSION),
+    );
 
   return program;
 }

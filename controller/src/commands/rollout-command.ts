@@ -38,6 +38,7 @@ export interface RolloutOptions {
   identity?: string;
   knownHosts?: string;
   concurrency: string;
+  allowManagementChange?: boolean;
   log?: boolean;
   format: 'text' | 'json';
 }
@@ -61,10 +62,8 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
   const commit = opts.rev ? await git.resolveRev(opts.rev) : head;
   const logger = opts.log ? pino({ level: config?.logLevel ?? 'info' }, pino.destination(2)) : undefined;
   const log: RunLog = logger ?? { info() {}, warn() {}, error() {} };
-  const store = stateDir
-    ? (await mkdir(stateDir, { recursive: true }),
-      await ControllerStateStore.open(join(stateDir, CONTROLLER_STATE_FILE)))
-    : undefined;
+  if (stateDir) await mkdir(stateDir, { recursive: true });
+  const store = stateDir ? await ControllerStateStore.open(join(stateDir, CONTROLLER_STATE_FILE)) : undefined;
 
   const signatures = config?.signatures.enabled
     ? {
@@ -109,9 +108,14 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
     ...(knownHosts !== undefined ? { knownHosts } : {}),
     ...(config ? { connect: { connectTimeoutMs: config.ssh.connectTimeoutMs } } : {}),
     ...(logger ? { log: logger } : {}),
+    allowManagementChange: opts.allowManagementChange === true || config?.allowManagementChange === true,
   });
 
-  const progress = new ProgressDisplay(process.stdout.isTTY === true && opts.format === 'text');
+  // With --format json stdout carries only the final document; the event lines go to stderr.
+  const progress =
+    opts.format === 'json'
+      ? new ProgressDisplay(false, process.stderr)
+      : new ProgressDisplay(process.stdout.isTTY === true, process.stdout);
   const base = {
     sites: compiled.sites,
     desired: compiled.desired,
@@ -184,11 +188,14 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
 /** One line per event, or a redrawn progress line on a TTY (events still printed above it). */
 class ProgressDisplay {
   #last = '';
-  constructor(readonly tty: boolean) {}
+  constructor(
+    readonly tty: boolean,
+    readonly out: NodeJS.WriteStream,
+  ) {}
 
   line(text: string): void {
     this.#clear();
-    process.stdout.write(`${text}\n`);
+    this.out.write(`${text}\n`);
     this.#redraw();
   }
 
@@ -228,10 +235,10 @@ class ProgressDisplay {
   }
 
   #clear(): void {
-    if (this.tty && this.#last) process.stdout.write('\r\x1b[2K');
+    if (this.tty && this.#last) this.out.write('\r\x1b[2K');
   }
 
   #redraw(): void {
-    if (this.tty && this.#last) process.stdout.write(this.#last);
+    if (this.tty && this.#last) this.out.write(this.#last);
   }
 }

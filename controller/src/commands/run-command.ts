@@ -33,6 +33,7 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
     ...(knownHosts !== undefined ? { knownHosts } : {}),
     connect: { connectTimeoutMs: config.ssh.connectTimeoutMs },
     log,
+    allowManagementChange: config.allowManagementChange,
   });
   const daemon = new ControllerDaemon({
     repo: {

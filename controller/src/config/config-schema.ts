@@ -63,6 +63,11 @@ export const controllerConfigSchema = z
       })
       .strict()
       .default({ pollInterval: '60s', freshFor: '5m' }),
+    /**
+     * Apply changes that move the route back to the controller (the agents' management-path
+     * guard refuses them otherwise); commit-confirmed still reverts one that cuts the path.
+     */
+    allowManagementChange: z.boolean().default(false),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()

@@ -39,6 +39,8 @@ export interface ControllerConfig {
     readonly allowedKeys: readonly string[];
   };
   readonly status: { readonly pollIntervalMs: number; readonly freshForMs: number };
+  /** Applies may move the management path (commit-confirmed still guards them). */
+  readonly allowManagementChange: boolean;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -116,6 +118,7 @@ export function parseControllerConfig(
       pollIntervalMs: parseDuration(value.status.pollInterval),
       freshForMs: parseDuration(value.status.freshFor),
     },
+    allowManagementChange: value.allowManagementChange,
     logLevel: value.log.level,
   };
   return { config, diagnostics };

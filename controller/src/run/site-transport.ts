@@ -40,6 +40,12 @@ export interface SshSiteTransportOptions {
   readonly log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
   /** Default 60 s for status/confirm calls. */
   readonly callTimeoutMs?: number;
+  /**
+   * Let applies move the route back to the controller (the agent's management-path guard
+   * refuses that otherwise). Commit-confirmed still protects the site: a change that cuts
+   * the path cannot be confirmed over a new connection, and the agent reverts it.
+   */
+  readonly allowManagementChange?: boolean;
 }
 
 export function sshTargetOf(site: ValidSite, options: SshSiteTransportOptions): SshTarget {
@@ -73,6 +79,7 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
       applyAndConfirm(sshTargetOf(site, options), desired, generation, confirmWithinMs, {
         ...(options.connect ? { connect: options.connect } : {}),
         ...(options.log ? { log: options.log } : {}),
+        ...(options.allowManagementChange ? { allowManagementChange: true } : {}),
       }),
     confirm: (site, generation) =>
       session(site, async (s) => {
