@@ -141,6 +141,20 @@ describe('uplink explain --rev', () => {
     expect(r.stderr).toContain('not a revision; write a commit id, branch or tag');
   });
 
+  it('--rev refuses a directory inside a bigger repository (the fleet would be read from its root)', async () => {
+    const r = await uplink(
+      'explain',
+      'branch-adsl-vpn',
+      '--repo',
+      join(repo, 'sites'),
+      '--rev',
+      'HEAD',
+      ...SMTP,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('is the subdirectory sites/ of a git repository');
+  });
+
   it('--rev needs a git repository', async () => {
     const plain = await mkdtemp(join(tmpdir(), 'uplink-not-git-'));
     try {
