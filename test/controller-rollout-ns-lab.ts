@@ -128,6 +128,18 @@ export function runUplink(rl: RolloutLab, args: readonly string[], timeoutMs = 2
     });
 }
 
+/** Starts `uplink run --config FILE` in the controller namespace (a recorded lab process; its log in the scratch dir). */
+export function startDaemon(rl: RolloutLab, name: string, config: string): { pid: number; log: string } {
+  const log = join(rl.dir, `${name}.log`);
+  const proc = rl.lab.spawn(
+    name,
+    rl.lab.controllerNs,
+    [process.execPath, UPLINK, 'run', '--config', config],
+    log,
+  );
+  return { pid: proc.pid, log };
+}
+
 /** pino JSON lines of a log text (other lines skipped). */
 export function logLines(text: string): Array<Record<string, unknown> & { time: number; msg: string }> {
   return text
@@ -222,6 +234,17 @@ export function journaledApplies(site: FleetLabSite, generation: string): number
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { op?: string; generation?: string })
     .filter((e) => e.op === 'commit-apply' && e.generation === generation).length;
+}
+
+/** Entries in the agent's journal (every apply, confirm and revert adds one). */
+export function journalLength(site: FleetLabSite): number {
+  try {
+    return readFileSync(join(site.agent.stateDir, 'journal.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '').length;
+  } catch {
+    return 0;
+  }
 }
 
 /** What Uplink owns in a router's kernel, as text: its rules, its routes, its nft table and a sysctl. */
