@@ -8,83 +8,17 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
 import { parseStatusResult } from '../controller/src/transport/agent-results.js';
 import type { HangClientConfig } from './apply-then-hang-client.js';
 import { buildDist, ROOT } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
 import { ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
 import { sshArgv } from './lab/sshd-in-namespace.js';
+import { managedRouterDesired } from './managed-router-desired.js';
 
 const SITE = 'lab-1';
 const CONFIRM_WITHIN_MS = 3_000;
 const CLIENT = join(ROOT, 'dist', 'test-apply-then-hang.mjs');
-
-const health: HealthSettings = {
-  targets: [],
-  method: 'icmp',
-  intervalMs: 1000,
-  timeoutMs: 500,
-  failAfter: 3,
-  recoverAfter: 3,
-  minTargetsUp: 1,
-  enabled: false,
-};
-
-/** One uplink with track and SNAT; management stays on main's connected route (rule 900). */
-function labDesired(): DesiredState {
-  return {
-    version: 1,
-    site: SITE,
-    hash: 'c'.repeat(64),
-    settings: { protocol: 252, markMask: 0xff00, balanceTable: null, adoptTables: [], drift: 'report' },
-    providers: [
-      {
-        name: 'isp1',
-        interface: 'isp1',
-        gateway: { kind: 'static', address: '198.51.100.1' },
-        table: 101,
-        mark: 0x100,
-        balance: null,
-        fallback: null,
-        track: true,
-        snat: { kind: 'masquerade' },
-        health,
-      },
-    ],
-    rules: [
-      { id: 'main-specific', priority: 900, action: 'lookup', table: 254, suppressPrefixlength: 0 },
-      {
-        id: 'track/isp1',
-        priority: 1000,
-        action: 'lookup',
-        table: 101,
-        fwmark: 0x100,
-        fwmask: 0xff00,
-        requires: 'isp1',
-      },
-      { id: 'default/isp1', priority: 30000, action: 'lookup', table: 101, requires: 'isp1' },
-    ],
-    routes: [
-      {
-        id: 'isp1/default',
-        table: 101,
-        dst: { kind: 'literal', cidr: '0.0.0.0/0' },
-        type: 'unicast',
-        dev: 'isp1',
-        gateway: { kind: 'provider-gateway', provider: 'isp1' },
-        requires: 'isp1',
-        requiresUp: true,
-      },
-    ],
-    nft: [
-      { kind: 'track-save', provider: 'isp1', iif: 'isp1', mark: 0x100 },
-      { kind: 'track-restore', chain: 'prerouting', provider: 'isp1', mark: 0x100 },
-      { kind: 'masquerade', provider: 'isp1', oif: 'isp1' },
-    ],
-    sysctls: { 'net.ipv4.conf.isp1.rp_filter': '2' },
-  };
-}
 
 describe.skipIf(!requireRoot())('controller killed between apply and confirm', () => {
   const lab = useLab('ctrlkill');
@@ -147,7 +81,7 @@ describe.skipIf(!requireRoot())('controller killed between apply and confirm', (
         host: ROUTER_MGMT,
         hostKey: m.hostKey,
         identity: m.controllerKey,
-        desired: labDesired(),
+        desired: managedRouterDesired(SITE),
         generation,
         confirmWithinMs: CONFIRM_WITHIN_MS,
         closeFirst,
