@@ -25,6 +25,13 @@ await Promise.all([
     outfile: 'dist/uplink.mjs',
     packages: 'external',
   }),
+  // The fleet simulator (test tooling, for bench/): runs from the checkout like the controller.
+  build({
+    ...common,
+    entryPoints: ['test/fleet-sim/cli.ts'],
+    outfile: 'dist/fleet-sim.mjs',
+    packages: 'external',
+  }),
   // The fleet lab (`make demo`): runs from a checkout like the controller.
   build({
     ...common,

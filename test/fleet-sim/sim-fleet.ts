@@ -14,7 +14,13 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { DriftChange } from './apply-drift.js';
 import { generateSimKeys, writeControllerFiles } from './sim-keys.js';
-import { type SimFault, type SimFaultKind, SimSite, type SimSiteSpec } from './sim-site.js';
+import {
+  type SimFault,
+  type SimFaultKind,
+  SimSite,
+  type SimSiteContext,
+  type SimSiteSpec,
+} from './sim-site.js';
 
 export type { DriftChange } from './apply-drift.js';
 export type { SimFault, SimFaultKind, SimSiteSpec } from './sim-site.js';
@@ -29,6 +35,8 @@ export interface SimFleetOptions {
   readonly tmpRoot?: string;
   /** The controller's address in SSH_CONNECTION (the management-path guard). Default 192.0.2.250. */
   readonly controllerAddress?: string;
+  /** The agents' drift watch (see SimSiteContext.watch); default off. */
+  readonly watch?: SimSiteContext['watch'];
   /** Agent log lines; default: dropped. */
   readonly log?: (site: string, line: string) => void;
 }
@@ -80,6 +88,7 @@ export async function startSimFleet(options: SimFleetOptions): Promise<SimFleet>
     controllerAddress: options.controllerAddress ?? '192.0.2.250',
     latencyMs: () => latency,
     log: options.log ?? (() => {}),
+    watch: options.watch,
   };
   const sites = new Map<string, SimSite>();
   const closeAll = async () => {

@@ -6,7 +6,10 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ParsedKey, utils } from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
+
+// ssh2 is CommonJS: take `utils` from the default export (what Node's ESM loader offers).
+const { utils } = ssh2;
 
 export interface SimKeys {
   /** The routers' host key (private, OpenSSH format). */

@@ -13,14 +13,21 @@ import { timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Socket, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
-import { type Connection, type ParsedKey, type ServerChannel, Server as SshServer } from 'ssh2';
+import ssh2, { type Connection, type ParsedKey, type ServerChannel } from 'ssh2';
 import { type RunningDaemon, startDaemon } from '../../agent/src/daemon/daemon.js';
+import type { WatchOptions } from '../../agent/src/daemon/drift-watch.js';
 import { runRpcBridge } from '../../agent/src/daemon/rpc-bridge.js';
 import { MemoryDataplane } from '../../agent/src/dataplane/memory.js';
 import type { DesiredState } from '../../agent/src/model/desired-state.js';
 import type { Facts } from '../../agent/src/model/kernel-state.js';
 import { applyDrift, type DriftChange } from './apply-drift.js';
 import { DelayedWriter } from './delayed-writer.js';
+import { MemoryEvents } from './memory-events.js';
+
+// ssh2 is CommonJS; Node's ESM loader does not see `Server` as a named export.
+const SshServer = ssh2.Server;
+type SshServer = InstanceType<typeof ssh2.Server>;
+
 import { seedKernel } from './seed-kernel.js';
 
 /** What a simulated router is: its name, what only it knows (facts), and how it is reached. */
@@ -66,10 +73,16 @@ export interface SimSiteContext {
   /** Fleet-wide one-way latency (ms), read on every use so it can change at run time. */
   readonly latencyMs: () => number;
   readonly log: (site: string, line: string) => void;
+  /**
+   * Run the agent's drift watch (periodic checks; the simulator's hand edits raise kernel
+   * events as `ip monitor` would). Unset: no watch, status carries no drift report.
+   */
+  readonly watch?: Omit<WatchOptions, 'events'> | undefined;
 }
 
 export class SimSite {
   readonly dataplane: MemoryDataplane;
+  readonly events = new MemoryEvents();
   /** TCP connections accepted (including refused ones), for "at most one connection" checks. */
   connections = 0;
   /** Exec channels bridged to the daemon. */
@@ -120,8 +133,11 @@ export class SimSite {
   }
 
   /** Changes the kernel behind the agent's back, like an administrator would. */
-  drift(change: DriftChange): Promise<void> {
-    return applyDrift(this.dataplane, change);
+  async drift(change: DriftChange): Promise<void> {
+    await applyDrift(this.dataplane, change);
+    // sysctls and nft raise no netlink event; the agent's polls and periodic check find those.
+    if (change === 'delete-rule' || change === 'foreign-rule') this.events.emit({ kind: 'rule' });
+    if (change === 'delete-route') this.events.emit({ kind: 'route' });
   }
 
   async close(): Promise<void> {
@@ -141,6 +157,7 @@ export class SimSite {
       socketPath: join(this.stateDir, 'agent.sock'),
       dataplane: () => this.dataplane,
       log: (line) => this.context.log(this.spec.name, line),
+      ...(this.context.watch === undefined ? {} : { watch: { ...this.context.watch, events: this.events } }),
     });
     const initial = this.spec.desired;
     if (initial !== undefined) {
