@@ -98,7 +98,7 @@ export function writeControllerConfig(rl: RolloutLab, name: string, extra = ''):
 ssh:
   identity: ${rl.lab.controllerKey}
   knownHosts: ${rl.lab.knownHosts}
-  connectTimeout: 5s
+  connectTimeout: 15s
 concurrency: 8
 http:
   listen: 127.0.0.1:0
