@@ -125,8 +125,11 @@ export async function reconcile(
       throw new VerifyFailedError(differences, revert.outcome, revert.detail);
     }
 
-    await store.writeApplied(record);
-    await store.appendJournal({ at: now().toISOString(), op: 'apply', ...journal, result: 'ok' });
+    // Independent files, each durable on its own: write them side by side.
+    await Promise.all([
+      store.writeApplied(record),
+      store.appendJournal({ at: now().toISOString(), op: 'apply', ...journal, result: 'ok' }),
+    ]);
     return { changes: plan.changes, steps: plan.steps, unavailable: plan.unavailable, verified: true };
   });
 }
