@@ -9,8 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist } from './build-dist.js';
 import {
   type AgentStatus,
+  agentStatus,
   agentStatuses,
+  CANARY,
   commitAndPush,
+  editYaml,
+  git,
   journaledApplies,
   logLines,
   type RolloutLab,
@@ -24,6 +28,15 @@ import {
   writeControllerConfig,
 } from './controller-rollout-ns-lab.js';
 import { requireRoot } from './lab/index.js';
+
+/** The blocking rule's quota is used up: the controller tried a third connection to the canary. */
+async function confirmBlocked(rl: RolloutLab): Promise<boolean> {
+  const table = await rl.lab.run(rl.lab.controllerNs, ['nft', 'list', 'table', 'ip', 'confirm-block'], {
+    allowFailure: true,
+  });
+  const used = /quota over 150 bytes used (\d+) bytes/.exec(table.stdout)?.[1];
+  return used !== undefined && Number(used) >= 150;
+}
 
 describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
   let rl: RolloutLab;
@@ -122,5 +135,77 @@ describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
     // The restarted daemon applied only the last wave.
     const applying = log.filter((l) => l.msg === 'applying' && l.commit === commit);
     expect(applying.map((l) => l.wave)).toEqual(['rest']);
+    await rl.lab.kill('controller-restarted');
+  }, 420_000);
+  it('a site left pending by the killed controller is confirmed after the restart, not applied again', async () => {
+    // A controller that sees no status poll until the rollout (so the canary's SSH connections
+    // are exactly: status before planning, apply, confirm).
+    const quiet = writeControllerConfig(rl, 'quiet', { statusPollInterval: '1h' });
+    const quietState = stateDirOf(rl, 'quiet');
+    const head = git(rl, 'rev-parse', 'HEAD');
+    const first = startDaemon(rl, 'quiet', quiet);
+    await until('the quiet daemon in force', () => {
+      const s = readControllerState(quietState);
+      return s?.rollout?.plan.commit === head && s.rollout.phase === 'done';
+    });
+
+    // In the controller's namespace, let two new SSH connections to the canary through
+    // (status, apply) and drop the third (the confirm): 60-byte SYNs against a 150-byte quota.
+    const canary = rl.lab.site(CANARY);
+    await rl.lab.run(rl.lab.controllerNs, ['nft', '-f', '-'], {
+      stdin: `table ip confirm-block {
+  chain out {
+    type filter hook output priority 0;
+    ip daddr ${canary.mgmtAddress} tcp dport 22 ct state new quota over 150 bytes drop
+  }
+}
+`,
+    });
+    setBaseSysctl(rl, 'net.ipv4.conf.all.log_martians', 0);
+    // A longer confirm window than the lab's 10 s, so that the restart fits in it.
+    editYaml(rl, 'fleet.yaml', (doc) => {
+      doc.setIn(['rollout', 'confirmWithin'], '40s');
+    });
+    const commit = commitAndPush(rl, 'log martians off again; 40 s confirm window');
+
+    const pending = await until('the canary to hold a pending apply', async () => {
+      const s = await agentStatus(canary);
+      return s.pending?.generation.startsWith(`${commit}-`) ? s.pending : undefined;
+    });
+    // The controller is now retrying the confirm against the dropped SYNs: kill it there.
+    await until('the confirm being blocked', async () => (await confirmBlocked(rl)) || undefined, 30_000);
+    process.kill(first.pid, 'SIGKILL');
+    await rl.lab.kill('quiet');
+    expect((await agentStatus(canary)).pending).toEqual(pending);
+    await rl.lab.run(rl.lab.controllerNs, ['nft', 'delete', 'table', 'ip', 'confirm-block']);
+
+    const second = startDaemon(rl, 'quiet-restarted', quiet);
+    const done = await until(
+      'the resumed rollout to finish',
+      () => {
+        const s = readControllerState(quietState);
+        return s?.rollout?.plan.commit === commit && ['done', 'halted'].includes(s.rollout.phase)
+          ? s.rollout
+          : undefined;
+      },
+      180_000,
+    );
+    expect(done.phase).toBe('done');
+    const after = await agentStatuses(rl);
+    // The canary runs the apply it held pending (same generation, same start), confirmed, once.
+    expect(after.get(CANARY)!.applied).toMatchObject({ generation: pending.generation, at: pending.at });
+    expect(after.get(CANARY)!.lastRevert?.generation).not.toBe(pending.generation);
+    expect(journaledApplies(canary, pending.generation)).toBe(1);
+    const log = logLines(readFileSync(second.log, 'utf8'));
+    expect(log.some((l) => l.msg === 'pending apply confirmed after restart' && l.site === CANARY)).toBe(
+      true,
+    );
+    expect(log.some((l) => l.msg === 'applying' && l.wave === 'canary')).toBe(false);
+    // Every other site is on the commit, applied once.
+    for (const site of SITES) {
+      const generation = after.get(site)!.applied?.generation ?? '';
+      expect(generation.startsWith(`${commit}-`), site).toBe(true);
+      expect(journaledApplies(rl.lab.site(site), generation), site).toBe(1);
+    }
   }, 420_000);
 });

@@ -77,6 +77,7 @@ export async function startRolloutLab(): Promise<RolloutLab> {
     lab,
     dir,
     async stop() {
+      if (process.env.UPLINK_TEST_DEBUG) cpSync(dir, `/tmp/uplink-debug-${Date.now()}`, { recursive: true });
       try {
         await lab.stop();
       } finally {
@@ -87,7 +88,11 @@ export async function startRolloutLab(): Promise<RolloutLab> {
 }
 
 /** Writes a controller config for the lab (YAML) and returns its path. */
-export function writeControllerConfig(rl: RolloutLab, name: string, extra = ''): string {
+export function writeControllerConfig(
+  rl: RolloutLab,
+  name: string,
+  options: { statusPollInterval?: string } = {},
+): string {
   const file = join(rl.dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -104,11 +109,11 @@ http:
   listen: 127.0.0.1:0
 stateDir: ${join(rl.dir, `${name}-state`)}
 status:
-  pollInterval: 2s
+  pollInterval: ${options.statusPollInterval ?? '2s'}
   freshFor: 1s
 log:
   level: debug
-${extra}`,
+`,
   );
   return file;
 }
