@@ -2,14 +2,15 @@
 /**
  * Rollout of one change to a simulated fleet (issue 4/8 "Benchmark"), three processes:
  * - the fleet simulator (dist/fleet-sim.mjs): N agents over the memory kernel behind ssh2
- *   SSH servers on loopback, every site started at generation "variant 0";
- * - the controller: the real `uplink apply` CLI (dist/uplink.mjs) on every site of the
- *   fleet repository at concurrency C, run under /usr/bin/time for its own peak RSS;
- * - this script: writes the change into the repository and times each run.
- * Each run is one change (isp1's balance weight in the dual-isp group: one route update on
- * every site, applied and then confirmed over a second connection) followed by the same
- * command again with nothing to change. Baseline, same run: the floor — one SSH connection
- * per site (connect, exec channel, hello) from this process at the same concurrency.
+ *   SSH servers on loopback, every site started at the state of commit "variant 0";
+ * - the controller: the real CLI (dist/uplink.mjs) under /usr/bin/time for its own peak RSS —
+ *   `uplink rollout --repo` (status of every site, then waves: 2 canaries, then the rest at
+ *   concurrency C, no bake) and, for comparison, `uplink apply` of every site at C;
+ * - this script: commits the change to the fleet repository (git) and times each run.
+ * A change is isp1's balance weight in the dual-isp group: one route update on every site,
+ * applied, then confirmed over a second connection. Each change is followed by the same
+ * command with nothing to change. Baseline, same run: the floor — one SSH connection per
+ * site (connect, exec channel, hello) from this process at the same concurrency.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -119,6 +120,35 @@ function countOutcomes(stdout: string): Record<string, number> {
   return counts;
 }
 
+/** The benchmark's waves: two canaries, then everything else at the benchmark's concurrency; no bake. */
+function benchWaves(concurrency: number): string {
+  return `    - name: canary
+      select: { labels: { canary: "true" } }
+      concurrency: 2
+      maxFailures: 0
+    - name: rest
+      concurrency: ${concurrency}
+      maxFailures: 10
+`;
+}
+
+function git(cwd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.net', ...args], {
+      cwd,
+      stdio: 'ignore',
+    });
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')}: ${code}`)),
+    );
+  });
+}
+
+interface Figures {
+  ms: number;
+  rssMb: number;
+}
+
 async function main(): Promise<void> {
   const sim = await startSimulator(['--sites', String(SITES), '--preapply']);
   const { manifest } = sim;
@@ -128,57 +158,113 @@ async function main(): Promise<void> {
     const ports = new Map(manifest.targets.map((t) => [t.site, t.port]));
     const hostKey = manifest.targets[0]!.hostKey;
     const siteNames = manifest.targets.map((t) => t.site);
+    const repo = manifest.repo;
+    const writeVariant = (variant: number) =>
+      writeFleetFiles(
+        repo,
+        generateFleetFiles({
+          count: SITES,
+          variant,
+          management: (site) => ({ address: '127.0.0.1', port: ports.get(site)! }),
+          hostKey,
+          waves: benchWaves(CONCURRENCY),
+        }),
+      );
+    await writeVariant(0);
+    await git(repo, ['init', '-q', '-b', 'main']);
+    await git(repo, ['add', '-A']);
+    await git(repo, ['commit', '-q', '-m', 'variant 0 (what the simulated sites run)']);
+    const key = ['--identity', manifest.controllerKeyPath];
+    const rolloutArgs = [
+      'rollout',
+      '--repo',
+      repo,
+      ...key,
+      '--concurrency',
+      String(CONCURRENCY),
+      '--format',
+      'json',
+    ];
     const applyArgs = [
       'apply',
       '--repo',
-      manifest.repo,
-      '--identity',
-      manifest.controllerKeyPath,
+      repo,
+      ...key,
       '--concurrency',
       String(CONCURRENCY),
       '--format',
       'json',
       ...siteNames,
     ];
+
     const floors: number[] = [];
-    const changes: { ms: number; rssMb: number }[] = [];
-    const noChanges: { ms: number; rssMb: number }[] = [];
+    const figures = {
+      rolloutChange: [] as Figures[],
+      rolloutSame: [] as Figures[],
+      applyChange: [] as Figures[],
+      applySame: [] as Figures[],
+    };
+    let variant = 0;
+    const commitVariant = async () => {
+      variant++;
+      await writeVariant(variant);
+      await git(repo, ['commit', '-q', '-am', `isp1 weight ${1 + variant}`]);
+    };
     for (let run = 1; run <= RUNS; run++) {
       floors.push(await floor(targets, CONCURRENCY));
-      await writeFleetFiles(
-        manifest.repo,
-        generateFleetFiles({
-          count: SITES,
-          variant: run,
-          management: (site) => ({ address: '127.0.0.1', port: ports.get(site)! }),
-          hostKey,
-        }),
-      );
-      const change = await runController(applyArgs);
-      const changeCounts = countOutcomes(change.stdout);
-      if (changeCounts.applied !== SITES)
-        throw new Error(`change run ${run}: ${JSON.stringify(changeCounts)}`);
-      changes.push(change);
-      const same = await runController(applyArgs);
-      const sameCounts = countOutcomes(same.stdout);
-      if (sameCounts.unchanged !== SITES)
-        throw new Error(`no-change run ${run}: ${JSON.stringify(sameCounts)}`);
-      noChanges.push(same);
+
+      await commitVariant();
+      const change = await runController(rolloutArgs);
+      const changed = JSON.parse(change.stdout) as { phase: string; perSite: { status: string }[] };
+      const confirmed = changed.perSite.filter((p) => p.status === 'confirmed').length;
+      if (change.code !== 0 || changed.phase !== 'done' || confirmed !== SITES)
+        throw new Error(
+          `rollout run ${run}: exit ${change.code}, ${changed.phase}, ${confirmed} confirmed\n${change.stderr}`,
+        );
+      figures.rolloutChange.push(change);
+      const same = await runController(rolloutArgs);
+      const unchanged = JSON.parse(same.stdout) as {
+        phase: string;
+        perSite: unknown[];
+        plan: { unchanged: unknown[] };
+      };
+      if (same.code !== 0 || unchanged.perSite.length !== 0 || unchanged.plan.unchanged.length !== SITES)
+        throw new Error(
+          `no-change rollout run ${run}: exit ${same.code}, ${unchanged.perSite.length} planned`,
+        );
+      figures.rolloutSame.push(same);
+
+      await commitVariant();
+      const applied = await runController(applyArgs);
+      const appliedCounts = countOutcomes(applied.stdout);
+      if (appliedCounts.applied !== SITES)
+        throw new Error(`apply run ${run}: ${JSON.stringify(appliedCounts)}`);
+      figures.applyChange.push(applied);
+      const again = await runController(applyArgs);
+      const againCounts = countOutcomes(again.stdout);
+      if (againCounts.unchanged !== SITES)
+        throw new Error(`apply again run ${run}: ${JSON.stringify(againCounts)}`);
+      figures.applySame.push(again);
+
+      const s = (x: Figures) => `${(x.ms / 1000).toFixed(2)} s/${x.rssMb.toFixed(0)} MB`;
       process.stdout.write(
-        `run ${run}: floor ${(floors.at(-1)! / 1000).toFixed(2)} s, change ${(change.ms / 1000).toFixed(2)} s (${change.rssMb.toFixed(0)} MB), no-change ${(same.ms / 1000).toFixed(2)} s (${same.rssMb.toFixed(0)} MB)\n`,
+        `run ${run}: floor ${(floors.at(-1)! / 1000).toFixed(2)} s; rollout change ${s(change)}, no-change ${s(same)}; apply change ${s(applied)}, no-change ${s(again)}\n`,
       );
     }
     const f = median(floors);
-    const c = median(changes.map((x) => x.ms));
-    const n = median(noChanges.map((x) => x.ms));
-    const rss = Math.max(...changes.map((x) => x.rssMb), ...noChanges.map((x) => x.rssMb));
+    const row = (label: string, xs: Figures[]) => {
+      const ms = median(xs.map((x) => x.ms));
+      const rss = Math.max(...xs.map((x) => x.rssMb));
+      return `${label}: ${(ms / 1000).toFixed(2)} s = ${(ms / f).toFixed(2)}× floor, controller peak RSS ${rss.toFixed(0)} MB`;
+    };
     process.stdout.write(
       [
-        `sites ${SITES}, concurrency ${CONCURRENCY}, runs ${RUNS} (medians)`,
-        `floor (connect + exec + hello per site, this process): ${(f / 1000).toFixed(2)} s`,
-        `change rollout (uplink apply, applied + confirmed): ${(c / 1000).toFixed(2)} s = ${(c / f).toFixed(2)}× floor`,
-        `no-change rollout (uplink apply, unchanged):        ${(n / 1000).toFixed(2)} s = ${(n / f).toFixed(2)}× floor`,
-        `controller peak RSS (max over runs): ${rss.toFixed(0)} MB`,
+        `sites ${SITES}, concurrency ${CONCURRENCY}, runs ${RUNS} (medians; RSS: max over runs)`,
+        `floor (connect + exec + hello per site, from this process): ${(f / 1000).toFixed(2)} s`,
+        row('uplink rollout, one change (waves, applied + confirmed)', figures.rolloutChange),
+        row('uplink rollout, nothing changed (status only)         ', figures.rolloutSame),
+        row('uplink apply, one change (applied + confirmed)         ', figures.applyChange),
+        row('uplink apply, nothing changed                          ', figures.applySame),
         '',
       ].join('\n'),
     );

@@ -65,8 +65,11 @@ async function main(): Promise<void> {
     failures,
     ...(values.watch ? { watch: {} } : {}),
   });
-  const drifted = spread(Number(values.drift));
-  for (const [j, site] of drifted.entries()) await fleet.drift(site, DRIFTS[j % DRIFTS.length]!);
+  const drifted = spread(Number(values.drift)).map((site, j) => ({
+    site,
+    change: DRIFTS[j % DRIFTS.length]!,
+  }));
+  for (const { site, change } of drifted) await fleet.drift(site, change);
 
   const ports = new Map(fleet.targets.map((t) => [t.site, t.port]));
   const repo = join(out, 'repo');

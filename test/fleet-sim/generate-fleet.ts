@@ -19,6 +19,19 @@ import type { SimSiteSpec } from './sim-site.js';
 export const PLACEHOLDER_HOST_KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEaBhMD+z0lxDQfAW10VyG7qYY4PRXHcvAYGlNrX3ReB';
 
+const DEFAULT_WAVES = `    - name: canary
+      select: { labels: { canary: "true" } }
+      concurrency: 2
+      maxFailures: 0
+    - name: early
+      percent: 10
+      concurrency: 16
+      maxFailures: 1
+    - name: rest
+      concurrency: 64
+      maxFailures: 5
+`;
+
 export interface FleetTemplateOptions {
   readonly count: number;
   /** isp1's balance weight is 1 + variant (0–255). Default 0. */
@@ -28,6 +41,11 @@ export interface FleetTemplateOptions {
   readonly hostKey?: string;
   /** rollout.confirmWithin, e.g. `30s`. */
   readonly confirmWithin?: string;
+  /**
+   * fleet.yaml's `rollout.waves` list, as YAML lines indented by 4. Default: canary (the
+   * canary-labelled sites, 2 at a time), early (10 %, 16 at a time), rest (64 at a time).
+   */
+  readonly waves?: string;
   /** Sites labelled canary (the first wave). Default 2. */
   readonly canaries?: number;
 }
@@ -51,18 +69,7 @@ rollout:
   confirmWithin: ${options.confirmWithin ?? '30s'}
   siteTimeout: 2m
   waves:
-    - name: canary
-      select: { labels: { canary: "true" } }
-      concurrency: 2
-      maxFailures: 0
-    - name: early
-      percent: 10
-      concurrency: 16
-      maxFailures: 1
-    - name: rest
-      concurrency: 64
-      maxFailures: 5
-`,
+${options.waves ?? DEFAULT_WAVES}`,
   );
   files.set(
     'groups/base.yaml',

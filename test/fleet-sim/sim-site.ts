@@ -135,9 +135,11 @@ export class SimSite {
   /** Changes the kernel behind the agent's back, like an administrator would. */
   async drift(change: DriftChange): Promise<void> {
     await applyDrift(this.dataplane, change);
-    // sysctls and nft raise no netlink event; the agent's polls and periodic check find those.
     if (change === 'delete-rule' || change === 'foreign-rule') this.events.emit({ kind: 'rule' });
-    if (change === 'delete-route') this.events.emit({ kind: 'route' });
+    else if (change === 'delete-route') this.events.emit({ kind: 'route' });
+    // No netlink event for these: on a router the nft fingerprint poll (1 s) or the periodic
+    // check finds them; here the simulator stands in for that poll.
+    else this.#daemon?.watch?.trigger(change === 'flush-nft' ? 'nft' : 'periodic');
   }
 
   async close(): Promise<void> {
