@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
 import { applyAndConfirm } from '../controller/src/transport/apply-and-confirm.js';
+import { AgentSession } from '../controller/src/transport/rpc-client.js';
 import { connectSsh, type SshTarget } from '../controller/src/transport/ssh-transport.js';
 import { buildDist } from '../test/build-dist.js';
 import { Lab, type LabProcess } from '../test/lab/lab.js';
@@ -169,6 +170,19 @@ async function ssh2True(target: SshTarget): Promise<void> {
   }
 }
 
+/** One connection through the forced command: hello + status, then close (what a confirm costs). */
+async function rpcStatus(target: SshTarget): Promise<void> {
+  const connection = await connectSsh(target, {});
+  try {
+    const session = await AgentSession.open(connection);
+    await session.hello();
+    await session.status();
+    await session.close();
+  } finally {
+    connection.close();
+  }
+}
+
 /** Runs inside the controller namespace; prints the figures. */
 async function inner(configPath: string): Promise<void> {
   const config = JSON.parse(await readFile(configPath, 'utf8')) as InnerConfig;
@@ -201,10 +215,12 @@ async function inner(configPath: string): Promise<void> {
   }
   const floor: number[] = [];
   const floorSsh2: number[] = [];
+  const statuses: number[] = [];
   const applies: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     floor.push(await time(() => sshTrue(config, one)));
     floorSsh2.push(await time(() => ssh2True(target(one, plainKey))));
+    statuses.push(await time(() => rpcStatus(target(one, controllerKey))));
     applies.push(await time(() => applyOnce(one)));
   }
   const f = median(floor);
@@ -212,6 +228,7 @@ async function inner(configPath: string): Promise<void> {
   console.log(`(a) one site, ${RUNS} runs each, bridge ${BRIDGE}; node ${process.version}`);
   console.log(`  floor: ssh host true (OpenSSH client)     median ${f.toFixed(0)} ms`);
   console.log(`  ssh2 connect + exec true                   median ${median(floorSsh2).toFixed(0)} ms`);
+  console.log(`  ssh2 rpc hello + status (forced command)   median ${median(statuses).toFixed(0)} ms`);
   console.log(
     `  apply + confirm (ssh2, two connections)    median ${a.toFixed(0)} ms = ${(a / f).toFixed(2)}× the floor (target ≤ 2.2×)`,
   );
