@@ -58,13 +58,20 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 }
 
 interface Measured {
+  /** One bare `ip -j rule show` spawn in the same mode, interleaved with the no-ops (same load). */
+  readonly spawn: number[];
   readonly noop: Sample[];
   readonly cold: Sample[];
   readonly phases: Record<string, number[]>;
 }
 
 /** No-op reconciles, the reads they consist of, then cold applies (revert before each, untimed). */
-async function measure(dataplane: LinuxDataplane, desired: DesiredState, name: string): Promise<Measured> {
+async function measure(
+  dataplane: LinuxDataplane,
+  desired: DesiredState,
+  name: string,
+  spawnArgv: readonly string[],
+): Promise<Measured> {
   const stateDir = await mkdtemp(join(tmpdir(), 'uplink-bench-'));
   const options = { stateDir };
   const sample = async (fn: () => Promise<unknown>): Promise<Sample> => {
@@ -80,7 +87,12 @@ async function measure(dataplane: LinuxDataplane, desired: DesiredState, name: s
     for (let i = 0; i < 3; i++) await reconcile(dataplane, desired, {}, options);
 
     const noop: Sample[] = [];
-    for (let i = 0; i < RUNS; i++) noop.push(await sample(() => reconcile(dataplane, desired, {}, options)));
+    const spawn: number[] = [];
+    const runner = new CommandRunner();
+    for (let i = 0; i < RUNS; i++) {
+      spawn.push(await time(() => runner.run(spawnArgv)));
+      noop.push(await sample(() => reconcile(dataplane, desired, {}, options)));
+    }
 
     // Where a no-op's time goes: the read a reconcile makes (readCurrent: one ip -batch, nft,
     // and sysctl — a process in netns mode, files in router mode), the state directory (lock,
@@ -107,7 +119,7 @@ async function measure(dataplane: LinuxDataplane, desired: DesiredState, name: s
       cold.push(await sample(() => reconcile(dataplane, desired, {}, options)));
     }
     await revert(dataplane, options);
-    return { noop, cold, phases };
+    return { spawn, noop, cold, phases };
   } finally {
     await rm(stateDir, { recursive: true, force: true });
   }
@@ -136,6 +148,7 @@ async function benchCase(
       new LinuxDataplane({ netns: topo.router, markMask: desired.settings.markMask }),
       desired,
       name,
+      ['ip', '-n', topo.router, '-j', 'rule', 'show'],
     );
     const script = process.argv[1]!;
     const inner = await lab.exec(topo.router, [process.execPath, script, '--inner', which, String(RUNS)], {
@@ -153,7 +166,12 @@ async function benchCase(
 async function inner(which: string): Promise<void> {
   const desired =
     which === 'synthetic' ? await compileSynthetic() : await compileExampleSite(which as ExampleSite);
-  const result = await measure(new LinuxDataplane({ markMask: desired.settings.markMask }), desired, which);
+  const result = await measure(new LinuxDataplane({ markMask: desired.settings.markMask }), desired, which, [
+    'ip',
+    '-j',
+    'rule',
+    'show',
+  ]);
   process.stdout.write(JSON.stringify(result));
 }
 
@@ -215,7 +233,11 @@ async function main(): Promise<void> {
         ['router mode (inside the namespace, as on a router)', c.routerMode],
         ['netns mode (ip -n / ip netns exec, as the tests run)', c.netnsMode],
       ] as const) {
-        console.log(` ${mode}`);
+        const spawn = median(m.spawn);
+        const noop = median(m.noop.map((x) => x.ms));
+        console.log(
+          ` ${mode}; a bare ip spawn between the no-ops: ${spawn.toFixed(1)} ms, the no-op = ${(noop / spawn).toFixed(1)}× it`,
+        );
         console.log(row('no-op', m.noop, unit, 20));
         console.log(row('cold apply', m.cold, unit, 60));
         for (const [phase, samples] of Object.entries(m.phases)) {

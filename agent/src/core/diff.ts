@@ -11,7 +11,6 @@ import {
   canonicalizeState,
   compareStrings,
   routeIdentity,
-  ruleIdentity,
   stableJson,
 } from './canonicalize-state.js';
 import { describeNftRule, describeRouteKey, describeRule } from './describe-object.js';
@@ -64,9 +63,10 @@ export function diff(effective: KernelState, current: KernelState): ChangeSet {
 }
 
 function diffRules(want: KernelState, have: KernelState): Change[] {
-  // Identities are computed once per rule: they are most of a no-op plan's cost.
-  const wantIdentities = want.rules.map(ruleIdentity);
-  const haveIdentities = have.rules.map(ruleIdentity);
+  // Identities are computed once per rule: they are most of a no-op plan's cost. The rules
+  // are canonical already (canonicalizeState), so ruleIdentity's own canonicalizing is skipped.
+  const wantIdentities = want.rules.map(canonicalRuleIdentity);
+  const haveIdentities = have.rules.map(canonicalRuleIdentity);
   const wanted = new Set(wantIdentities);
   const had = new Set(haveIdentities);
   const changes: Change[] = [];
@@ -82,6 +82,11 @@ function diffRules(want: KernelState, have: KernelState): Change[] {
     else changes.push({ kind: 'rule', action: 'delete', key: ruleKey(rule), before: rule });
   }
   return changes;
+}
+
+/** ruleIdentity of a rule that is already canonical. */
+function canonicalRuleIdentity(rule: KernelRule): string {
+  return stableJson(rule);
 }
 
 function ruleKey(rule: KernelRule): string {
