@@ -12,7 +12,7 @@
  * explicit policy priorities, which lie in the default band, are dropped in the copy.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -77,7 +77,12 @@ export async function startRolloutLab(): Promise<RolloutLab> {
     lab,
     dir,
     async stop() {
-      if (process.env.UPLINK_TEST_DEBUG) cpSync(dir, `/tmp/uplink-debug-${Date.now()}`, { recursive: true });
+      // Keep the logs and state of a failing run for a look: UPLINK_TEST_DEBUG=1.
+      if (process.env.UPLINK_TEST_DEBUG)
+        cpSync(dir, `/tmp/uplink-debug-${Date.now()}`, {
+          recursive: true,
+          filter: (src) => !lstatSync(src).isSocket() && !lstatSync(src).isFIFO(),
+        });
       try {
         await lab.stop();
       } finally {
@@ -203,7 +208,7 @@ export function commitAndPush(rl: RolloutLab, message: string): string {
 
 export interface AgentStatus {
   readonly applied: { generation: string; hash: string; at: number } | null;
-  readonly pending: { generation: string; deadline: number } | null;
+  readonly pending: { generation: string; hash: string; at: number; deadline: number } | null;
   readonly lastRevert: { generation: string; reason: string; result: string } | null;
 }
 
