@@ -100,6 +100,10 @@ describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run'
         (l) => l.commit === invalid && l.file === 'sites/branch-adsl-vpn.yaml' && /isp3/.test(l.msg),
       ),
     ).toBe(true);
+    // So do the metrics.
+    expect(await metrics(rl, daemonLog)).toMatch(
+      /^uplink_refused_commits_total\{reason="invalid-spec"\} 1$/m,
+    );
     // `uplink status` shows the refused commit; a refused commit alone is not a failure.
     const status = await runUplink(rl, ['status', '--config', config]);
     expect(status.exitCode, status.stdout + status.stderr).toBe(0);
@@ -147,6 +151,13 @@ describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run'
     }
     const kernels = await kernelSnapshots(rl);
     for (const [site, k] of kernels) expect(k, site).toMatch(/# log_martians\n1\n/);
+    // The daemon's metrics: two finished rollouts, and (after a status poll) every site in sync.
+    expect(await metrics(rl, daemonLog)).toMatch(/^uplink_rollouts_total\{result="done"\} 2$/m);
+    await until(
+      'every site in sync in the metrics',
+      async () => /^uplink_sites\{state="in-sync"\} 5$/m.test(await metrics(rl, daemonLog)) || undefined,
+      60_000,
+    );
     expect(kernels.get('home-pppoe')).toMatch(/to 203\.0\.113\.10 lookup \d+ proto 252/);
     expect(kernels.get('branch-adsl-vpn')).toMatch(/to 203\.0\.113\.10 lookup \d+ proto 252/);
   }, 240_000);
@@ -162,4 +173,12 @@ function lastFetchAt(stateDir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The daemon's /metrics, fetched inside the controller namespace (its port from its log). */
+async function metrics(rl: RolloutLab, daemonLog: string): Promise<string> {
+  const url = logLines(readFileSync(daemonLog, 'utf8')).find((l) => typeof l.url === 'string')?.url;
+  expect(url, 'the daemon logs its URL').toBeDefined();
+  const result = await rl.lab.run(rl.lab.controllerNs, ['curl', '-sf', `${url}/metrics`]);
+  return result.stdout;
 }
