@@ -1,7 +1,7 @@
 /**
  * Entry of dist/uplink-agent-rpc.mjs: `uplink-agent rpc` and nothing else, as a bundle of its
  * own (a few kB), because it starts on every SSH connection. Node must parse a whole file
- * before running any of it: the full agent bundle (≈ 1.2 MB) costs ≈ 20 ms more per
+ * before running any of it: the full agent bundle (≈ 1.2 MB) costs 20–45 ms more per
  * connection than this one, even though `rpc` evaluates none of the rest (D21, D55).
  *
  *   node uplink-agent-rpc.mjs rpc [--socket PATH]     (default: $UPLINK_AGENT_SOCKET, then
