@@ -231,30 +231,28 @@ export async function agentStatuses(rl: RolloutLab): Promise<Map<string, AgentSt
   return new Map(entries);
 }
 
-/** `commit-apply` entries of the agent's journal for `generation` (each is one apply that reached the kernel path). */
-export function journaledApplies(site: FleetLabSite, generation: string): number {
+/** The agent's journal (every apply, confirm and revert adds an entry). */
+export function journalEntries(site: FleetLabSite): Array<{ op?: string; generation?: string }> {
   let text: string;
   try {
     text = readFileSync(join(site.agent.stateDir, 'journal.jsonl'), 'utf8');
   } catch {
-    return 0;
+    return [];
   }
   return text
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { op?: string; generation?: string })
-    .filter((e) => e.op === 'commit-apply' && e.generation === generation).length;
+    .map((l) => JSON.parse(l) as { op?: string; generation?: string });
 }
 
-/** Entries in the agent's journal (every apply, confirm and revert adds one). */
+/** `commit-apply` entries of the agent's journal for `generation` (each is one apply that reached the kernel path). */
+export function journaledApplies(site: FleetLabSite, generation: string): number {
+  return journalEntries(site).filter((e) => e.op === 'commit-apply' && e.generation === generation).length;
+}
+
+/** Entries in the agent's journal. */
 export function journalLength(site: FleetLabSite): number {
-  try {
-    return readFileSync(join(site.agent.stateDir, 'journal.jsonl'), 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '').length;
-  } catch {
-    return 0;
-  }
+  return journalEntries(site).length;
 }
 
 /** What Uplink owns in a router's kernel, as text: its rules, its routes, its nft table and a sysctl. */

@@ -13,6 +13,7 @@
  *   halts, and no other site changes.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist } from './build-dist.js';
 import {
@@ -21,6 +22,8 @@ import {
   agentStatuses,
   CANARY,
   commitAndPush,
+  git,
+  journalEntries,
   journaledApplies,
   kernelSnapshots,
   logLines,
@@ -29,6 +32,7 @@ import {
   runUplink,
   SITES,
   setBaseSysctl,
+  startDaemon,
   startRolloutLab,
   stateDirOf,
   until,
@@ -213,6 +217,69 @@ describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () =
     expect(status.exitCode).toBe(1);
     expect(JSON.parse(status.stdout).rollout.phase).toBe('halted');
   }, 240_000);
+  it('under uplink run, a newer commit takes over the rollout at the next wave boundary', async () => {
+    // Back to the state every router runs, then a daemon on a fresh state dir.
+    git(rl, 'revert', '--no-edit', 'HEAD');
+    git(rl, 'push', '-q', 'origin', 'main');
+    const head = git(rl, 'rev-parse', 'HEAD');
+    const daemonConfig = writeControllerConfig(rl, 'supersede');
+    const stateDir = stateDirOf(rl, 'supersede');
+    startDaemon(rl, 'supersede', daemonConfig);
+    await until('the daemon in force', () => {
+      const s = readControllerState(stateDir);
+      return s?.rollout?.plan.commit === head && s.rollout.phase === 'done';
+    });
+
+    setBaseSysctl(rl, 'net.ipv4.conf.all.log_martians', 1);
+    const older = commitAndPush(rl, 'log martians');
+    await until('the canary wave of the older commit baking', () => {
+      const s = readControllerState(stateDir);
+      return s?.rollout?.plan.commit === older && s.rollout.phase === 'baking';
+    });
+    setBaseSysctl(rl, 'net.ipv4.conf.default.log_martians', 1);
+    const newer = commitAndPush(rl, 'log martians on new interfaces too');
+
+    const done = await until(
+      'the newer commit rolled out',
+      () => {
+        const s = readControllerState(stateDir);
+        return s?.rollout?.plan.commit === newer && ['done', 'halted'].includes(s.rollout.phase)
+          ? s
+          : undefined;
+      },
+      180_000,
+    );
+    expect(done.rollout!.phase).toBe('done');
+    const statuses = await agentStatuses(rl);
+    for (const site of SITES)
+      expect(statuses.get(site)!.applied?.generation.startsWith(`${newer}-`), site).toBe(true);
+
+    // The older rollout stopped at a wave boundary: the sites it confirmed got it once, the
+    // others never did.
+    const log = logLines(readFileSync(join(rl.dir, 'supersede.log'), 'utf8'));
+    expect(log.some((l) => l.msg === 'rollout superseded by a newer commit' && l.commit === older)).toBe(
+      true,
+    );
+    const confirmedOlder = log
+      .filter((l) => l.msg === 'site confirmed' && l.commit === older)
+      .map((l) => l.site as string);
+    expect(confirmedOlder).toContain(CANARY);
+    const untouched = SITES.filter((s) => !confirmedOlder.includes(s));
+    expect(untouched.length).toBeGreaterThan(0);
+    for (const site of SITES) {
+      const applies = journalEntries(rl.lab.site(site)).filter(
+        (e) => e.op === 'commit-apply' && e.generation?.startsWith(`${older}-`),
+      ).length;
+      expect(applies, site).toBe(confirmedOlder.includes(site) ? 1 : 0);
+    }
+    // Every wave of the older rollout that started finished before the newer one's first apply.
+    const lastOlder = Math.max(
+      ...log.filter((l) => l.commit === older && l.msg === 'site confirmed').map((l) => l.time),
+    );
+    const firstNewer = log.find((l) => l.msg === 'applying' && l.commit === newer)!.time;
+    expect(firstNewer).toBeGreaterThanOrEqual(lastOlder);
+    await rl.lab.kill('supersede');
+  }, 300_000);
 });
 
 /**
