@@ -69,10 +69,15 @@ export function checkManagementPath(input: ManagementPathInput): ManagementPathC
   const after = simulateReply(nextView, connection, managementIf);
   const currentVerdict = summarise(before);
   const nextVerdict = summarise(after);
+  // The connection exists, so a current kernel whose replies cannot reach the controller is
+  // one the simulation cannot explain (drifted, or routed by something it does not model): it
+  // gives no path to keep, and a state that delivers the replies repairs rather than cuts.
+  const repairs = !delivers(before) && delivers(after);
   const unchanged =
-    currentVerdict.kind === nextVerdict.kind &&
-    currentVerdict.dev === nextVerdict.dev &&
-    currentVerdict.src === nextVerdict.src;
+    repairs ||
+    (currentVerdict.kind === nextVerdict.kind &&
+      currentVerdict.dev === nextVerdict.dev &&
+      currentVerdict.src === nextVerdict.src);
   return {
     controller: connection.clientIp,
     current: currentVerdict,
@@ -129,14 +134,28 @@ function summarise(v: Verdict): PathVerdict {
   };
 }
 
+function delivers(v: Verdict): boolean {
+  return (
+    v.kind === 'local' || (v.kind === 'forward' && (v.dev !== undefined || (v.candidates?.length ?? 0) > 0))
+  );
+}
+
+/** Where a verdict sends the packet, in words: a device, the multipath's devices, or its kind. */
+function exit(v: Verdict): string {
+  if (v.dev !== undefined) return v.dev;
+  const devs = [...new Set((v.candidates ?? []).map((candidate) => candidate.dev))];
+  if (devs.length > 0) return `the multipath route over ${devs.join(', ')}`;
+  return v.kind;
+}
+
 function describeChange(c: SshConnection, before: Verdict, after: Verdict, view: RoutingView): string {
   const culprit = describeCulprit(after, view);
-  const was = before.dev === undefined ? before.kind : before.dev;
+  const was = exit(before);
   let effect: string;
-  if (after.kind !== 'forward' && after.kind !== 'local') {
+  if (!delivers(after)) {
     effect = `would make replies to the controller ${c.clientIp} ${after.kind}${after.reason ? ` (${after.reason})` : ''} instead of leaving by ${was}`;
   } else if (after.dev !== before.dev) {
-    effect = `would send replies to the controller ${c.clientIp} out ${after.dev ?? after.kind} instead of ${was}`;
+    effect = `would send replies to the controller ${c.clientIp} out ${exit(after)} instead of ${was}`;
   } else {
     effect = `would send replies to the controller ${c.clientIp} from ${after.src ?? '?'} instead of ${before.src ?? '?'}`;
   }
