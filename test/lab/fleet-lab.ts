@@ -77,6 +77,11 @@ export interface FleetLabOptions {
   readonly fleetYaml?: string;
   /** Progress lines (default: silent). */
   readonly log?: (line: string) => void;
+  /**
+   * A second authorized_keys file every router's sshd reads beside the agent's (an sshd
+   * AuthorizedKeysFile pattern, e.g. a benchmark's own unrestricted key for root).
+   */
+  readonly extraAuthorizedKeysFile?: string;
 }
 
 export interface FleetLabUplink {
@@ -317,6 +322,7 @@ async function build(
         prefix,
         bundle,
         log,
+        extraAuthorizedKeysFile: options.extraAuthorizedKeysFile,
       }),
     ),
   );
@@ -356,6 +362,7 @@ interface BuildContext {
   readonly prefix: string | undefined;
   readonly bundle: string;
   readonly log: (line: string) => void;
+  readonly extraAuthorizedKeysFile: string | undefined;
 }
 
 async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Promise<FleetLabSite> {
@@ -411,7 +418,10 @@ async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Pro
   const sshd = await writeSshdFiles(ctx.runner, {
     address: site.management.address,
     dir: join(siteDir, 'sshd'),
-    authorizedKeysFile: `${root}%h/.ssh/authorized_keys`,
+    // sshd reads every file of a space-separated AuthorizedKeysFile list.
+    authorizedKeysFile: [`${root}%h/.ssh/authorized_keys`, ctx.extraAuthorizedKeysFile]
+      .filter((f) => f !== undefined)
+      .join(' '),
   });
   const sshdLog = join(siteDir, 'sshd.log');
   const sshdProc = ctx.lab.spawn(
