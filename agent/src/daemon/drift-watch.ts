@@ -28,8 +28,9 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import { readCurrent } from '../engine/read-current.js';
 import { reconcile } from '../engine/reconcile.js';
 import { StateStore } from '../engine/state-store.js';
+import { effectiveHealth } from '../health/effective-health.js';
 import type { DesiredState } from '../model/desired-state.js';
-import type { Health } from '../model/kernel-state.js';
+import type { Facts, Health } from '../model/kernel-state.js';
 import type { DriftItem, DriftReport } from '../model/protocol.js';
 import type { CommitConfirmed, StateChange } from './commit-confirmed.js';
 import type { KernelEvent, KernelEventKind, KernelEvents } from './kernel-watch.js';
@@ -227,6 +228,7 @@ export class DriftWatch {
       if (followed) {
         this.#baseline = baseline;
         current = await readCurrent(dataplane, scope);
+        await this.#settle(desired, current.facts, health);
       } else this.#followNeeded = true;
     } else this.#baseline ??= baseline;
     let findings = findDrift({ desired, facts: current.facts, health, current: current.kernel, scope });
@@ -254,10 +256,6 @@ export class DriftWatch {
           `follow: re-applied the confirmed state of ${desired.site} to the current addresses and health (${report.changes.length} change(s)): ${formatChanges(report.changes).join('; ')}`,
         );
       }
-      if (this.#unsettled) {
-        this.#unsettled = false;
-        await this.#commit.health.settled(health);
-      }
       return true;
     } catch (error) {
       const text = message(error);
@@ -266,6 +264,16 @@ export class DriftWatch {
       this.#lastFollowError = text;
       return false;
     }
+  }
+
+  /**
+   * Tells the health source what the kernel now follows: the health as resolve applied it,
+   * so a provider kept by the last resort (D32) is not treated as routed around.
+   */
+  async #settle(desired: DesiredState, facts: Facts, health: Health): Promise<void> {
+    if (!this.#unsettled) return;
+    this.#unsettled = false;
+    await this.#commit.health.settled(effectiveHealth(desired, facts, health));
   }
 
   /** Heals now unless the backoff says wait (then a check is scheduled for when it ends). */

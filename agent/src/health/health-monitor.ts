@@ -2,8 +2,9 @@
  * The probe engine: one probe loop per provider of the applied desired state, each round
  * probing every target through that uplink (run-probe.ts), folded into the provider's
  * verdict (provider-verdict.ts). The daemon reconciles when the set of down providers
- * changes, then calls `settled`: only then are the conntrack entries of a newly down
- * provider flushed (so they re-establish over the routes now in the kernel) and the
+ * changes, then calls `settled` with the health the kernel followed: only then are the
+ * conntrack entries of a provider the kernel now routes around flushed (so they
+ * re-establish over the routes now in the kernel; none under the last resort, D32) and the
  * operator's hook run. Probing never waits for either.
  */
 import type { HealthSource } from '../daemon/health-source.js';
@@ -118,11 +119,12 @@ export class HealthMonitor implements HealthSource {
     return () => this.#listeners.delete(listener);
   }
 
-  async settled(health: Health): Promise<void> {
+  async settled(effective: Health): Promise<void> {
     const desired = this.#desired;
     if (desired === null) return;
     for (const provider of desired.providers) {
-      if (health[provider.name] !== 'down') {
+      // Down in the probes but kept by the last resort: its connections still route by it.
+      if (effective[provider.name] !== 'down') {
         this.#flushed.delete(provider.name);
         continue;
       }

@@ -1,0 +1,101 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { exampleDesiredState, exampleFacts } from '../core/example-desired-state.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { MemoryDataplane } from '../dataplane/memory.js';
+import { reconcile } from '../engine/reconcile.js';
+import type { Health } from '../model/kernel-state.js';
+import type { CommitConfirmed } from './commit-confirmed.js';
+import { DriftWatch } from './drift-watch.js';
+import type { HealthSource } from './health-source.js';
+
+/** A health source driven by the test; records what `settled` was told. */
+class ScriptedHealth implements HealthSource {
+  #health: Health = {};
+  readonly #listeners = new Set<(health: Health) => void>();
+  readonly settledWith: Health[] = [];
+
+  set(health: Health): void {
+    this.#health = health;
+    for (const listener of this.#listeners) listener(health);
+  }
+  current = (): Health => this.#health;
+  report = () => [];
+  configure = () => {};
+  onChange(listener: (health: Health) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  settled = async (effective: Health): Promise<void> => {
+    this.settledWith.push(effective);
+  };
+  close = async () => {};
+}
+
+/** The part of CommitConfirmed the watch uses: a confirmed state in force, a one-writer queue. */
+function confirmedCommit(health: HealthSource): CommitConfirmed {
+  let queue: Promise<unknown> = Promise.resolve();
+  const fake = {
+    health,
+    record: { pending: null },
+    exclusive<T>(task: () => Promise<T>): Promise<T> {
+      const run = queue.then(task);
+      queue = run.catch(() => {});
+      return run;
+    },
+    onStateChange: () => () => {},
+    reportDriftFrom: () => {},
+  };
+  return fake as unknown as CommitConfirmed;
+}
+
+async function until(check: () => boolean, what: string, deadlineMs = 3000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+let stateDir: string;
+let watch: DriftWatch | undefined;
+beforeEach(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'uplink-drift-watch-'));
+});
+afterEach(async () => {
+  await watch?.close();
+  watch = undefined;
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+/** The example site confirmed on a memory kernel, watched with a scripted health source. */
+async function watched(dataplane: Dataplane = new MemoryDataplane({ facts: exampleFacts() })) {
+  await reconcile(dataplane, exampleDesiredState(), {}, { stateDir });
+  const health = new ScriptedHealth();
+  const logs: string[] = [];
+  watch = new DriftWatch(
+    confirmedCommit(health),
+    { stateDir, dataplane: () => dataplane, now: Date.now, log: (line) => logs.push(line) },
+    { debounceMs: 1, fullCheckMs: 60_000 },
+  );
+  watch.start();
+  await until(() => watch!.report() !== null, 'the first check');
+  return { health, logs };
+}
+
+describe('DriftWatch settles health changes', () => {
+  it('settles with the health the kernel followed: none down under the last resort', async () => {
+    const { health } = await watched();
+    health.set({ isp1: 'down', isp2: 'down', isp3: 'down' });
+    await until(() => health.settledWith.length === 1, 'settled (all down)');
+    // Every available provider down: resolve kept them all, so nothing may be flushed.
+    expect(health.settledWith[0]).toEqual({ isp1: 'up', isp2: 'up', isp3: 'up' });
+
+    health.set({ isp1: 'up', isp2: 'down', isp3: 'down' });
+    await until(() => health.settledWith.length === 2, 'settled (isp1 back)');
+    // isp1 carries traffic again: now the kernel routes around isp2 and isp3.
+    expect(health.settledWith[1]).toEqual({ isp1: 'up', isp2: 'down', isp3: 'down' });
+  });
+});
