@@ -98,4 +98,25 @@ describe('DriftWatch settles health changes', () => {
     // isp1 carries traffic again: now the kernel routes around isp2 and isp3.
     expect(health.settledWith[1]).toEqual({ isp1: 'up', isp2: 'down', isp3: 'down' });
   });
+
+  it('a second provider going down during the first follow is settled too, with its own health', async () => {
+    const memory = new MemoryDataplane({ facts: exampleFacts() });
+    let duringApply: (() => void) | undefined;
+    // The kernel takes its time: the second verdict arrives while the first follow applies.
+    const dataplane: Dataplane = {
+      readFacts: () => memory.readFacts(),
+      readKernel: (request) => memory.readKernel(request),
+      apply: async (steps) => {
+        const hook = duringApply;
+        duringApply = undefined;
+        hook?.();
+        await memory.apply(steps);
+      },
+    };
+    const { health } = await watched(dataplane);
+    duringApply = () => health.set({ isp1: 'down', isp2: 'down' });
+    health.set({ isp1: 'down' });
+    await until(() => health.settledWith.length === 2, 'both changes settled');
+    expect(health.settledWith).toEqual([{ isp1: 'down' }, { isp1: 'down', isp2: 'down' }]);
+  });
 });

@@ -71,8 +71,13 @@ export class DriftWatch {
   /** The facts and health the kernel was last brought to; a check with others follows. */
   #baseline: { readonly facts: string; readonly health: string } | undefined;
   #followNeeded = false;
-  /** A health change not yet reflected in the kernel (then `settled` is owed). */
-  #unsettled = false;
+  /**
+   * Health changes seen, and how many of them a follow has settled: `settled` is owed while
+   * the first is ahead. A count, not a flag, so a change during a follow's reconcile is
+   * still owed after that follow settles the health it applied.
+   */
+  #healthChanges = 0;
+  #settledChanges = 0;
   #debounce: NodeJS.Timeout | undefined;
   #queued = false;
   #again = false;
@@ -99,7 +104,7 @@ export class DriftWatch {
     this.#unsubscribe.push(this.#commit.onStateChange((event) => this.#onStateChange(event)));
     this.#unsubscribe.push(
       this.#commit.health.onChange(() => {
-        this.#unsettled = true;
+        this.#healthChanges++;
         this.trigger('health');
       }),
     );
@@ -215,11 +220,14 @@ export class DriftWatch {
     this.#uplinks = new Set(desired.providers.map((p) => p.interface));
     const dataplane = this.#context.dataplane(desired.settings.markMask);
     const scope = ownershipScope(desired);
+    // Read together (no await between): `health` includes exactly the first `changes` changes.
+    const changes = this.#healthChanges;
     const health = this.#commit.health.current();
     let current = await readCurrent(dataplane, scope);
     const baseline = { facts: JSON.stringify(current.facts), health: JSON.stringify(health) };
     const follow =
       this.#followNeeded ||
+      changes > this.#settledChanges ||
       (this.#baseline !== undefined &&
         (this.#baseline.facts !== baseline.facts || this.#baseline.health !== baseline.health));
     this.#followNeeded = false;
@@ -228,7 +236,7 @@ export class DriftWatch {
       if (followed) {
         this.#baseline = baseline;
         current = await readCurrent(dataplane, scope);
-        await this.#settle(desired, current.facts, health);
+        await this.#settle(desired, current.facts, health, changes);
       } else this.#followNeeded = true;
     } else this.#baseline ??= baseline;
     let findings = findDrift({ desired, facts: current.facts, health, current: current.kernel, scope });
@@ -270,9 +278,9 @@ export class DriftWatch {
    * Tells the health source what the kernel now follows: the health as resolve applied it,
    * so a provider kept by the last resort (D32) is not treated as routed around.
    */
-  async #settle(desired: DesiredState, facts: Facts, health: Health): Promise<void> {
-    if (!this.#unsettled) return;
-    this.#unsettled = false;
+  async #settle(desired: DesiredState, facts: Facts, health: Health, changes: number): Promise<void> {
+    if (changes <= this.#settledChanges) return;
+    this.#settledChanges = changes;
     await this.#commit.health.settled(effectiveHealth(desired, facts, health));
   }
 
