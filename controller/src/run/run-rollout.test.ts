@@ -144,6 +144,28 @@ describe('runRollout', () => {
     });
   });
 
+  it('a site whose apply answers after the site timeout is never confirmed, and done waits for that apply', async () => {
+    const agents = new FakeFleet(SITES, (s) => `old-${s}`);
+    agents.answersLate.add('a');
+    const f = fleet();
+    const short = { ...f, rollout: { ...f.rollout, siteTimeoutMs: 30 } };
+    const { final } = await rollout(agents, short, hashes('new'), {
+      onNotice: (n) => {
+        // The agent's answer arrives just as the rollout gives up on the site.
+        if (n.type === 'siteOutcome' && n.site === 'a' && n.outcome === 'timeout') agents.answer('a');
+      },
+    });
+    expect(final.phase).toBe('halted');
+    expect(final.perSite.find((p) => p.site === 'a')?.status).toBe('unreachable');
+    // No confirm after the timeout: the canary stays on its old state (the agent reverted).
+    expect(agents.calls.filter((c) => c.method === 'confirm' && c.site === 'a')).toEqual([]);
+    expect(agents.appliedHash('a')).toBe('old-a');
+    expect(agents.agents.get('a')?.lastRevert?.hash).toBe('new-a');
+    // done resolved only after the late apply had returned.
+    expect(agents.calls.some((c) => c.method === 'applySettled' && c.site === 'a')).toBe(true);
+    for (const s of SITES.slice(1)) expect(agents.applies(s)).toEqual([]);
+  });
+
   it('nothing changed: one status call per site and no apply; fresh current reports cost no call', async () => {
     const agents = new FakeFleet(SITES, (s) => `new-${s}`);
     const { prepared, final } = await rollout(agents, fleet(), hashes('new'));

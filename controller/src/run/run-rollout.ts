@@ -9,8 +9,11 @@
  * the rollout's state, reverted it, or has a provider down that was up before the apply.
  * With no bake the confirm is the verdict (no extra connection).
  *
- * Site timeout: a site with no outcome within `siteTimeoutMs` counts as unreachable; a late
- * outcome is ignored by the reducer, and the next rollout plans from what the agent reports.
+ * Site timeout: a site with no outcome within `siteTimeoutMs` counts as unreachable, and its
+ * apply is aborted: no confirm is sent after that, so an apply that lands late stays pending
+ * and the agent reverts it at its deadline (a halted rollout never leaves a site on its
+ * state by a late confirm). `done` settles only once every call this run started has
+ * settled, so the next rollout never overlaps this one's applies.
  */
 import type { DesiredState } from '../../../agent/src/model/desired-state.js';
 import {
@@ -28,7 +31,14 @@ import {
 import type { ValidSite } from '../spec/valid-site.js';
 import type { ApplyOutcome } from '../transport/index.js';
 import { mapWithConcurrency } from '../transport/pool.js';
-import { generationFor, type SiteReport, toReportedSite, unhealthyReason } from './site-report.js';
+import {
+  generationFor,
+  healthOf,
+  type ProviderHealthBrief,
+  type SiteReport,
+  toReportedSite,
+  unhealthyReason,
+} from './site-report.js';
 import type { SiteTransport } from './site-transport.js';
 
 /** The subset of a pino logger the executor writes to. */
@@ -61,6 +71,11 @@ export interface RunRolloutOptions {
   readonly transport: SiteTransport;
   /** Reports from before the rollout: the baseline for the post-bake health check. */
   readonly reports: ReadonlyMap<string, SiteReport>;
+  /**
+   * Provider health before the apply, per site, when it is known from elsewhere (a resumed
+   * rollout: the persisted baseline, rollout-baseline.ts); wins over `reports` for the bake check.
+   */
+  readonly healthBefore?: ReadonlyMap<string, readonly ProviderHealthBrief[]>;
   readonly log: RunLog;
   readonly now?: () => number;
   /** Timer for the bake and site timeouts; default setTimeout. */
@@ -121,6 +136,8 @@ function drive(
     finish = resolve;
   });
   let finished = false;
+  /** Transport calls started by this run and not settled yet (late ones included). */
+  let inFlight = 0;
   const notice = (n: RunNotice) => options.onNotice?.(n);
 
   const _waveOf = (site: string) =>
@@ -135,10 +152,21 @@ function drive(
   };
 
   const settleCheck = () => {
-    if (!finished && isSettled(state)) {
+    if (!finished && inFlight === 0 && isSettled(state)) {
       finished = true;
       finish(state);
     }
+  };
+
+  /** Count `work` as in flight until it has settled and its handlers have run. */
+  const track = (work: Promise<unknown>) => {
+    inFlight++;
+    void work
+      .catch(() => {})
+      .finally(() => {
+        inFlight--;
+        settleCheck();
+      });
   };
 
   const applySite = (planned: PlannedSite, wave: string) => {
@@ -158,9 +186,12 @@ function drive(
       return;
     }
     let settled = false;
+    const abort = new AbortController();
     const timer = setTimer(state.plan.siteTimeoutMs, () => {
       if (settled) return;
       settled = true;
+      // Never confirm after this: the agent reverts a late apply at its own deadline.
+      abort.abort();
       const error = `no outcome within the site timeout of ${state.plan.siteTimeoutMs} ms; retried on the next rollout`;
       log.warn({ site: planned.site, wave, commit, generation }, error);
       notice({
@@ -174,9 +205,16 @@ function drive(
       });
       dispatch({ type: 'siteFailed', site: planned.site, kind: 'unreachable', error });
     });
-    transport.apply(site, desired, generation, state.plan.confirmWithinMs).then(
+    const call = transport.apply(site, desired, generation, state.plan.confirmWithinMs, abort.signal);
+    const handled = call.then(
       (outcome) => {
-        if (settled) return;
+        if (settled) {
+          log.warn(
+            { site: planned.site, wave, commit, generation, outcome: outcome.outcome },
+            'late outcome after the site timeout (not confirmed by this rollout); ignored',
+          );
+          return;
+        }
         settled = true;
         timer.cancel();
         const error = outcome.error?.message;
@@ -230,6 +268,7 @@ function drive(
         });
       },
     );
+    track(handled);
   };
 
   const confirmSite = (planned: PlannedSite, wave: string) => {
@@ -246,7 +285,7 @@ function drive(
       );
       return;
     }
-    transport.confirm(site, generation).then(
+    const handled = transport.confirm(site, generation).then(
       () => {
         log.info({ site: planned.site, wave, commit, generation }, 'pending apply confirmed after restart');
         dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
@@ -260,6 +299,7 @@ function drive(
         dispatch({ type: 'siteFailed', site: planned.site, kind: 'unconfirmed', error });
       },
     );
+    track(handled);
   };
 
   const checkBake = async (wave: string) => {
@@ -273,12 +313,8 @@ function drive(
       const generation = generationFor(commit, p.hash);
       let reason: string | undefined;
       try {
-        reason = unhealthyReason(
-          options.reports.get(p.site),
-          await transport.status(site),
-          p.hash,
-          generation,
-        );
+        const before = options.healthBefore?.get(p.site) ?? healthOf(options.reports.get(p.site));
+        reason = unhealthyReason(before, await transport.status(site), p.hash, generation);
       } catch (e) {
         reason = `status after the bake failed: ${e instanceof Error ? e.message : String(e)}`;
       }
@@ -302,7 +338,7 @@ function drive(
       return;
     }
     const previousHash = planned.previousHash;
-    options
+    const work = options
       .previousDesired(planned.site, previousHash)
       .then(async (previous) => {
         if (!previous)
@@ -316,11 +352,12 @@ function drive(
         } else fail(`${outcome.outcome}: ${outcome.error?.message ?? ''}`);
       })
       .catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+    track(work);
   };
 
   const scheduleBakeEnd = (wave: string, until: number) => {
     setTimer(Math.max(0, until - now()), () => {
-      void checkBake(wave).then(() => dispatch({ type: 'tick', now: Math.max(now(), until) }));
+      track(checkBake(wave).then(() => dispatch({ type: 'tick', now: Math.max(now(), until) })));
     });
   };
 

@@ -60,13 +60,24 @@ export function isFreshAndCurrent(
   );
 }
 
+/** One provider's health as the agent reported it: what the bake check compares. */
+export interface ProviderHealthBrief {
+  readonly name: string;
+  readonly state: 'up' | 'down' | 'unknown';
+}
+
+/** The provider health of a report (undefined when the agent never answered). */
+export function healthOf(report: SiteReport | undefined): ProviderHealthBrief[] | undefined {
+  return report?.status?.health.map((h) => ({ name: h.name, state: h.state }));
+}
+
 /**
  * Why a site that just confirmed `hash` (generation `generation`) is not healthy now, or
  * undefined when it is: it no longer runs the hash, it reverted this generation, or a
- * provider that was up before the apply is down.
+ * provider that was up before the apply (`before`) is down.
  */
 export function unhealthyReason(
-  before: SiteReport | undefined,
+  before: readonly ProviderHealthBrief[] | undefined,
   after: StatusResult,
   hash: string,
   generation: string,
@@ -77,7 +88,7 @@ export function unhealthyReason(
   if (after.applied?.hash !== hash) {
     return `the agent no longer runs this rollout's state (applied ${after.applied?.generation ?? 'nothing'})`;
   }
-  const upBefore = new Set((before?.status?.health ?? []).filter((h) => h.state === 'up').map((h) => h.name));
+  const upBefore = new Set((before ?? []).filter((h) => h.state === 'up').map((h) => h.name));
   const down = after.health.filter((h) => h.state === 'down' && upBefore.has(h.name)).map((h) => h.name);
   if (down.length > 0) return `provider ${down.join(', ')} was up before the apply and is down after it`;
   return undefined;

@@ -11,22 +11,30 @@ import type { ValidSite } from '../spec/valid-site.js';
 import { parseConfirmResult, parseStatusResult } from '../transport/agent-results.js';
 import {
   AgentSession,
+  type ApplyAndConfirmOptions,
   type ApplyOutcome,
   applyAndConfirm,
   type ConnectOptions,
   connectSsh,
+  type SshConnection,
   type SshTarget,
+  TransportError,
 } from '../transport/index.js';
 
 export interface SiteTransport {
   /** One status call; throws when the agent cannot be asked. */
   status(site: ValidSite): Promise<StatusResult>;
-  /** Apply and confirm; never throws (every failure is an outcome). */
+  /**
+   * Apply and confirm; never throws (every failure is an outcome). Once `signal` aborts (the
+   * rollout gave up on the site) no confirm is sent any more — an apply that landed stays
+   * pending and the agent reverts it at its deadline — and the call settles soon after.
+   */
   apply(
     site: ValidSite,
     desired: DesiredState,
     generation: string,
     confirmWithinMs: number,
+    signal?: AbortSignal,
   ): Promise<ApplyOutcome>;
   /** Confirm a pending apply (after a controller restart); throws when it cannot. */
   confirm(site: ValidSite, generation: string): Promise<void>;
@@ -75,16 +83,64 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
   };
   return {
     status: (site) => session(site, async (s) => parseStatusResult(await s.status(), site.name)),
-    apply: (site, desired, generation, confirmWithinMs) =>
+    apply: (site, desired, generation, confirmWithinMs, signal) =>
       applyAndConfirm(sshTargetOf(site, options), desired, generation, confirmWithinMs, {
         ...(options.connect ? { connect: options.connect } : {}),
         ...(options.log ? { log: options.log } : {}),
         ...(options.allowManagementChange ? { allowManagementChange: true } : {}),
+        ...(signal ? abortable(signal) : {}),
       }),
     confirm: (site, generation) =>
       session(site, async (s) => {
         await s.hello();
         parseConfirmResult(await s.confirm(generation), site.name);
       }),
+  };
+}
+
+/**
+ * applyAndConfirm's hooks wired to an AbortSignal: once it aborts, every connection this
+ * apply opened is closed (a confirm not yet written is never sent; an apply in flight is
+ * left to the agent's deadline), no new connection is opened, and a retry's wait ends at
+ * once — so the call settles promptly with `unconfirmed` (apply may have landed) or
+ * `unreachable` (it cannot have).
+ */
+function abortable(signal: AbortSignal): Pick<ApplyAndConfirmOptions, 'connector' | 'sleep'> {
+  const open = new Set<SshConnection>();
+  signal.addEventListener('abort', () => {
+    for (const c of open) c.close();
+  });
+  return {
+    connector: async (target, connect) => {
+      const aborted = () =>
+        new TransportError(
+          target.site,
+          'other',
+          `${target.site}: given up by the rollout (site timeout)`,
+          false,
+        );
+      if (signal.aborted) throw aborted();
+      const connection = await connectSsh(target, connect);
+      if (signal.aborted) {
+        connection.close();
+        throw aborted();
+      }
+      open.add(connection);
+      return connection;
+    },
+    sleep: (ms) =>
+      signal.aborted
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(t);
+              resolve();
+            };
+            const t = setTimeout(() => {
+              signal.removeEventListener('abort', done);
+              resolve();
+            }, ms);
+            signal.addEventListener('abort', done, { once: true });
+          }),
   };
 }

@@ -25,7 +25,8 @@ interface FakeAgent {
 }
 
 export interface FakeCall {
-  readonly method: 'status' | 'apply' | 'confirm';
+  /** `applySettled`: an apply call returned (late ones included). */
+  readonly method: 'status' | 'apply' | 'confirm' | 'applySettled';
   readonly site: string;
   readonly hash?: string;
 }
@@ -39,8 +40,17 @@ export class FakeFleet implements SiteTransport {
   readonly cutsManagement = new Map<string, string>();
   /** site → hash after whose apply the given providers go down. */
   readonly providersDownAfter = new Map<string, { hash: string; providers: string[] }>();
-  /** Sites whose apply never answers. */
+  /** Sites whose apply never answers (until the caller aborts it: then it is unreachable). */
   readonly hangs = new Set<string>();
+  /**
+   * Sites whose apply answers only when the caller aborts it or `answer(site)` is called: the
+   * apply then lands pending and is confirmed only if the caller has not aborted meanwhile
+   * (otherwise the agent reverts it at its deadline).
+   */
+  readonly answersLate = new Set<string>();
+  /** Sites whose every apply cannot be confirmed (whatever the hash): the agent reverts it. */
+  readonly neverConfirmed = new Set<string>();
+  #answer = new Map<string, () => void>();
   clock = 1_000_000;
 
   constructor(sites: readonly string[], initial?: (site: string) => string | undefined) {
@@ -101,10 +111,45 @@ export class FakeFleet implements SiteTransport {
     desired: DesiredState,
     generation: string,
     confirmWithinMs: number,
+    signal?: AbortSignal,
+  ): Promise<ApplyOutcome> {
+    try {
+      return await this.#apply(site, desired, generation, confirmWithinMs, signal);
+    } finally {
+      this.calls.push({ method: 'applySettled', site: site.name, hash: desired.hash });
+    }
+  }
+
+  /** Let a site in `answersLate` answer its apply now. */
+  answer(site: string): void {
+    this.#answer.get(site)?.();
+  }
+
+  async #apply(
+    site: ValidSite,
+    desired: DesiredState,
+    generation: string,
+    confirmWithinMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<ApplyOutcome> {
     this.calls.push({ method: 'apply', site: site.name, hash: desired.hash });
     const base = { site: site.name, generation };
-    if (this.hangs.has(site.name)) return new Promise(() => {});
+    if (this.hangs.has(site.name)) {
+      await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve()));
+      return {
+        ...base,
+        outcome: 'unreachable',
+        error: { kind: 'transport', message: `${site.name}: given up` },
+        attempts: { apply: 1, confirm: 0 },
+      };
+    }
+    if (this.answersLate.has(site.name)) {
+      await new Promise<void>((resolve) => {
+        this.#answer.set(site.name, resolve);
+        signal?.addEventListener('abort', () => resolve());
+      });
+      this.#answer.delete(site.name);
+    }
     await Promise.resolve();
     let a: FakeAgent;
     try {
@@ -121,7 +166,11 @@ export class FakeFleet implements SiteTransport {
       a.applied = { generation, hash: desired.hash, at: this.clock };
       return { ...base, outcome: 'unchanged', changes: 0, attempts: { apply: 1, confirm: 0 } };
     }
-    if (this.cutsManagement.get(site.name) === desired.hash) {
+    if (
+      this.cutsManagement.get(site.name) === desired.hash ||
+      this.neverConfirmed.has(site.name) ||
+      signal?.aborted
+    ) {
       // Applied, the confirm connection fails, the agent reverts at its deadline.
       a.lastRevert = {
         generation,
