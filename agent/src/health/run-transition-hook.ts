@@ -55,19 +55,24 @@ export class TransitionHook {
         this.log(`on-transition: ${this.command} ran over ${this.timeoutMs}ms; killed`);
         child.kill('SIGKILL');
       }, this.timeoutMs);
+      // A failed spawn (ENOENT, EACCES) emits `error` and then `close`: finish once, so the
+      // count stays true and the cap holds, and the failure is not logged again as an exit.
+      let finished = false;
       const done = () => {
+        if (finished) return false;
+        finished = true;
         clearTimeout(timer);
         this.#running--;
         resolve();
+        return true;
       };
       child.on('error', (error) => {
-        this.log(`on-transition: ${this.command}: ${error.message}`);
-        done();
+        if (done()) this.log(`on-transition: ${this.command}: ${error.message}`);
       });
       child.on('close', (code, signal) => {
+        if (!done()) return;
         if (code !== 0 && signal === null)
           this.log(`on-transition: ${this.command} exited ${code}: ${stderr.trim().slice(0, 200)}`);
-        done();
       });
     });
   }
