@@ -221,7 +221,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(stateDir())
     .option(
       '--socket <path>',
-      'unix socket to listen on (default: $UPLINK_AGENT_SOCKET, else <state-dir>/agent.sock)',
+      'unix socket to listen on (default: $UPLINK_AGENT_SOCKET, else /run/uplink-agent/agent.sock)',
     )
     .option(
       '--on-transition <path>',
@@ -237,13 +237,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         hookTimeout: number;
         probes: boolean;
       }) => {
-        const [{ runDaemon }, { SOCKET_ENV }, { join }, { HealthMonitor }] = await Promise.all([
+        const [{ runDaemon }, socketPath, { HealthMonitor }] = await Promise.all([
           import('./daemon/run-daemon.js'),
-          import('./daemon/wire-limits.js'),
-          import('node:path'),
+          agentSocketPath(opts.socket, io.env ?? process.env),
           import('./health/health-monitor.js'),
         ]);
-        const env = io.env ?? process.env;
         const log = (line: string) => io.stderr(`uplink-agent: ${line}\n`);
         const health = opts.probes
           ? new HealthMonitor({
@@ -255,7 +253,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           : undefined;
         await runDaemon({
           stateDir: opts.stateDir,
-          socketPath: opts.socket ?? env[SOCKET_ENV] ?? join(opts.stateDir, 'agent.sock'),
+          socketPath,
           dataplane: (markMask) => io.dataplane(markMask === undefined ? {} : { markMask }),
           stderr: io.stderr,
           ...(health === undefined ? {} : { health }),
@@ -282,6 +280,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
+/**
+ * The daemon's socket, where `rpc` also looks for it (one rule, so they cannot disagree):
+ * --socket, else $UPLINK_AGENT_SOCKET, else systemd's RuntimeDirectory path.
+ */
+export async function agentSocketPath(
+  option: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
+  const { DEFAULT_SOCKET_PATH, SOCKET_ENV } = await import('./daemon/wire-limits.js');
+  return option ?? env[SOCKET_ENV] ?? DEFAULT_SOCKET_PATH;
+}
+
 /** `rpc [--socket P]`, parsed by hand so the bridge starts without loading commander; else undefined. */
 function parseRpcArgs(args: readonly string[]): { socket?: string } | undefined {
   if (args.length === 0) return {};
@@ -293,13 +303,13 @@ function parseRpcArgs(args: readonly string[]): { socket?: string } | undefined 
 }
 
 async function runRpc(args: { socket?: string }, io: CliIo): Promise<number> {
-  const [{ runRpcBridge }, { DEFAULT_SOCKET_PATH, SOCKET_ENV }] = await Promise.all([
-    import('./daemon/rpc-bridge.js'),
-    import('./daemon/wire-limits.js'),
-  ]);
   const env = io.env ?? process.env;
+  const [{ runRpcBridge }, socketPath] = await Promise.all([
+    import('./daemon/rpc-bridge.js'),
+    agentSocketPath(args.socket, env),
+  ]);
   const outcome = await runRpcBridge(
-    { socketPath: args.socket ?? env[SOCKET_ENV] ?? DEFAULT_SOCKET_PATH },
+    { socketPath },
     {
       stdin: io.stdio?.stdin ?? process.stdin,
       stdout: io.stdio?.stdout ?? process.stdout,
