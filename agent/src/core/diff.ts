@@ -7,12 +7,7 @@
  * - sysctl: its key; sysctls Uplink no longer sets are left as they are.
  */
 import type { KernelNftRule, KernelRoute, KernelRule, KernelState } from '../model/kernel-state.js';
-import {
-  canonicalizeState,
-  compareStrings,
-  routeIdentity,
-  stableJson,
-} from './canonicalize-state.js';
+import { canonicalizeState, compareStrings, routeIdentity, stableJson } from './canonicalize-state.js';
 import { describeNftRule, describeRouteKey, describeRule } from './describe-object.js';
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'replace';
