@@ -68,6 +68,10 @@ export function formatStatus(s: ApiStatus): string {
     for (const d of s.lastInvalidCommit.diagnostics.slice(0, 20)) lines.push(`  ${d}`);
   }
   if (s.controller.lastFetchError) lines.push(`last fetch failed: ${s.controller.lastFetchError}`);
+  if (s.controller.lastError)
+    lines.push(
+      `last error${s.controller.lastError.commit ? ` (commit ${short(s.controller.lastError.commit)})` : ''}: ${s.controller.lastError.message}`,
+    );
   const by = Object.entries(s.summary.byState)
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k}`)

@@ -154,6 +154,16 @@ export interface ApiStatus {
     readonly lastFetchAt: number | null;
     readonly lastFetchError: string | null;
     readonly signatureVerification: boolean;
+    /**
+     * The last failure of the loop's own work (compiling a commit, planning or starting a
+     * rollout, a status poll), with the commit it concerned; null when none (absent in
+     * documents written by older controllers).
+     */
+    readonly lastError?: {
+      readonly at: number;
+      readonly commit: string | null;
+      readonly message: string;
+    } | null;
   };
   /** The newest commit that validated and compiled: the one in force. */
   readonly lastGoodCommit: string | null;

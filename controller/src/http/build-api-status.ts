@@ -21,6 +21,11 @@ export interface ApiStatusInput {
     readonly lastFetchAt: number | null;
     readonly lastFetchError: string | null;
     readonly signatureVerification: boolean;
+    readonly lastError?: {
+      readonly at: number;
+      readonly commit: string | null;
+      readonly message: string;
+    } | null;
   };
   readonly state: ControllerState;
   /** The commit in force, compiled (undefined when none validated yet). */
@@ -150,7 +155,11 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
   const invalid = state.lastInvalidCommit;
   return {
     now: input.now,
-    controller: { version: input.version, ...input.controller },
+    controller: {
+      version: input.version,
+      ...input.controller,
+      lastError: input.controller.lastError ?? null,
+    },
     lastGoodCommit: state.lastGoodCommit,
     lastInvalidCommit: invalid
       ? {

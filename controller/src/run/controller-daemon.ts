@@ -7,8 +7,15 @@
  * - An invalid or wrongly signed commit changes nothing; it is recorded (status, logs,
  *   metrics) and the last good commit stays in force.
  * - A halted rollout is not retried by itself: the next commit starts a new one.
- * - A rollout that finished `done` with sites it could not reach is rolled out again once a
- *   status poll finds one of those sites reachable and not on the commit's state.
+ * - A rollout that finished `done` with sites it could not reach (unreachable, or no outcome
+ *   within the site timeout) is rolled out again to those sites only, once a status poll
+ *   finds one of them reachable and not on the commit's state. A site that refused, failed,
+ *   was not confirmed, reverted or turned unhealthy is not retried for the same commit: a
+ *   new commit, or an operator's `uplink rollout`, tries it again (D77).
+ * - Every queued step (fetch, compile, rollout start) catches its own failure, logs it with
+ *   its commit and records it in the status: one failure never stops the loop (D78).
+ * - One rollout at a time: a new one starts only once the previous one has settled (its
+ *   rollback applies included); a run that is no longer current never writes the state.
  * - On start, a persisted rollout that was still running is resumed from what the agents
  *   report (rollout/resume-rollout.ts): confirmed sites are not applied again, none is skipped.
  */
@@ -69,9 +76,13 @@ export class ControllerDaemon {
   #rolloutStartedAt: number | null = null;
   #lastFetchAt: number | null = null;
   #lastFetchError: string | null = null;
-  /** Serialises fetch/compile/rollout-start work. */
+  /** Serialises fetch/compile/rollout-start work; never rejects (#enqueue catches). */
   #queue: Promise<void> = Promise.resolve();
   #fetchQueued = false;
+  /** Bumped by every launch: only the newest run may write the persisted rollout. */
+  #runSeq = 0;
+  #polling = false;
+  #lastError: { at: number; commit: string | null; message: string } | null = null;
   #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #statusWrite: NodeJS.Timeout | undefined;
@@ -100,20 +111,17 @@ export class ControllerDaemon {
       dir: join(stateDir, 'fleet.git'),
       ...(repo.env ? { env: repo.env } : {}),
     });
-    log.info({ repo: repo.url, branch: repo.branch, stateDir }, 'controller starting');
+    log.info({ repo: redactUrl(repo.url), branch: repo.branch, stateDir }, 'controller starting');
     const good = this.#store.state.lastGoodCommit;
     if (good) {
       // The commit in force survives a restart without a fetch (the mirror keeps its objects).
       const compiled = await compileCommit(this.#git, good).catch(() => undefined);
       if (compiled?.ok) this.#good = compiled;
     }
-    await this.#resume();
-    const rolledOut = this.#store.state.rollout?.plan.commit;
-    if (!this.#run && this.#good && rolledOut !== this.#good.commit) {
-      // The commit in force was recorded but its rollout never started (a crash in between).
-      const good = this.#good;
-      this.#queue = this.#queue.then(() => this.#startRollout(good));
-    }
+    await this.#resume().catch((e: unknown) =>
+      this.#failed('resuming the rollout', this.#store.state.rollout?.plan.commit ?? null, e),
+    );
+    this.#startIfNeverStarted();
     this.triggerFetch();
     this.#every(this.options.pollIntervalMs, () => this.triggerFetch());
     this.#every(this.options.statusPollIntervalMs, () => void this.pollStatus());
@@ -123,11 +131,46 @@ export class ControllerDaemon {
   triggerFetch(): Promise<void> {
     if (this.#fetchQueued) return this.#queue;
     this.#fetchQueued = true;
-    this.#queue = this.#queue.then(async () => {
+    return this.#enqueue('fetch', null, async () => {
       this.#fetchQueued = false;
       if (!this.#stopped) await this.#fetchAndRoll();
     });
+  }
+
+  /**
+   * Run `step` after the queued work. Its failure is logged (with its commit), recorded in
+   * the status and as an event, and swallowed: the queue stays resolved, so the next fetch
+   * still runs and the process never dies of an unhandled rejection.
+   */
+  #enqueue(what: string, commit: string | null, step: () => Promise<void>): Promise<void> {
+    this.#queue = this.#queue.then(step).catch((e: unknown) => this.#failed(what, commit, e));
     return this.#queue;
+  }
+
+  #failed(what: string, commit: string | null, e: unknown): void {
+    const message = redactUrls(e instanceof Error ? e.message : String(e));
+    this.#lastError = { at: this.#now(), commit, message: `${what}: ${message}` };
+    this.options.log.error({ commit, err: message }, `${what} failed; the loop goes on`);
+    this.events.add({
+      at: this.#now(),
+      level: 'error',
+      kind: 'error',
+      message: `${what} failed: ${message}`,
+      ...(commit ? { commit } : {}),
+    });
+    this.#statusChanged();
+  }
+
+  /** The commit in force was recorded but its rollout never started (a crash or error in between). */
+  #startIfNeverStarted(): void {
+    const good = this.#good;
+    if (!good) return;
+    void this.#enqueue('starting the rollout', good.commit, async () => {
+      // Checked when the step runs: something queued before it may have started one.
+      if (this.#good !== good || this.#store.state.rollout?.plan.commit === good.commit) return;
+      if (this.#run && !isTerminal(this.#run.state())) return;
+      await this.#startRollout(good);
+    });
   }
 
   async stop(): Promise<void> {
@@ -143,12 +186,13 @@ export class ControllerDaemon {
       now: this.#now(),
       version: this.options.version,
       controller: {
-        repo: this.options.repo.url,
+        repo: redactUrl(this.options.repo.url),
         branch: this.options.repo.branch,
         pollIntervalMs: this.options.pollIntervalMs,
         lastFetchAt: this.#lastFetchAt,
         lastFetchError: this.#lastFetchError,
         signatureVerification: this.options.signatures !== null,
+        lastError: this.#lastError,
       },
       state: this.#store.state,
       ...(this.#good
@@ -163,8 +207,23 @@ export class ControllerDaemon {
     });
   }
 
-  /** Ask every site of the commit in force for its status (drift, health, generation). */
+  /**
+   * Ask every site of the commit in force for its status (drift, health, generation). A poll
+   * that finds the previous one still running (slow or unreachable sites) is skipped.
+   */
   async pollStatus(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      await this.#pollStatus();
+    } catch (e) {
+      this.#failed('status poll', this.#good?.commit ?? null, e);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #pollStatus(): Promise<void> {
     const good = this.#good;
     if (!good || this.#stopped) return;
     const { reports } = await queryStatuses({
@@ -176,17 +235,37 @@ export class ControllerDaemon {
     });
     for (const [site, r] of reports) this.reports.set(site, r);
     this.#statusChanged();
-    // Retry a finished rollout's unreachable sites once they answer and are not current.
-    const last = this.#store.state.rollout;
-    if (!this.#run && last?.phase === 'done' && last.plan.commit === good.commit) {
-      const behind = good.fleet.sites.some((s) => {
-        const r = reports.get(s.name);
-        return (
-          r?.reachable && r.status?.applied?.hash !== good.desired.get(s.name)!.hash && !r.status?.pending
-        );
-      });
-      if (behind) this.#queue = this.#queue.then(() => this.#startRollout(good));
+    const retry = this.#sitesToRetry(good, reports);
+    if (retry.size > 0) {
+      this.options.log.info(
+        { commit: good.commit, sites: [...retry] },
+        'retrying the sites the finished rollout could not reach',
+      );
+      void this.#enqueue('retrying unreachable sites', good.commit, () => this.#startRollout(good, retry));
     }
+  }
+
+  /**
+   * After a rollout of the commit in force finished `done`: the sites whose last outcome
+   * for this commit was `unreachable` (no answer, or no outcome within the site timeout) and
+   * that now answer, are not on the commit's state and hold nothing pending. A site that
+   * refused, failed, was not confirmed, reverted or turned unhealthy is left alone (D77).
+   */
+  #sitesToRetry(good: Good, reports: ReadonlyMap<string, SiteReport>): Set<string> {
+    const last = this.#store.state.rollout;
+    const retry = new Set<string>();
+    if (this.#run || last?.phase !== 'done' || last.plan.commit !== good.commit) return retry;
+    for (const s of good.fleet.sites) {
+      const attempted = this.#store.state.sites[s.name]?.lastAttempted;
+      if (attempted?.commit !== good.commit || attempted.outcome !== 'unreachable') continue;
+      const r = reports.get(s.name);
+      const behind =
+        r?.reachable === true &&
+        r.status?.applied?.hash !== good.desired.get(s.name)?.hash &&
+        !r.status?.pending;
+      if (behind) retry.add(s.name);
+    }
+    return retry;
   }
 
   #every(ms: number, run: () => void): void {
@@ -223,7 +302,7 @@ export class ControllerDaemon {
       this.metrics.fetches.inc({ result: 'ok' });
     } catch (e) {
       this.#lastFetchAt = this.#now();
-      this.#lastFetchError = e instanceof Error ? e.message : String(e);
+      this.#lastFetchError = redactUrls(e instanceof Error ? e.message : String(e));
       this.metrics.fetches.inc({ result: 'error' });
       log.warn({ err: this.#lastFetchError }, 'fetch failed; the commit in force stays');
       this.#statusChanged();
@@ -232,7 +311,21 @@ export class ControllerDaemon {
     const state = this.#store.state;
     const known =
       head === state.lastGoodCommit || head === state.lastInvalidCommit?.commit || head === this.#runCommit;
-    if (known) return;
+    if (known) {
+      // A rollout of the commit in force that failed to start (an error) is tried again.
+      if (head === this.#good?.commit) this.#startIfNeverStarted();
+      return;
+    }
+    try {
+      await this.#rollNewCommit(head);
+    } catch (e) {
+      this.#failed('checking and rolling out a new commit', head, e);
+    }
+  }
+
+  /** A commit not seen before: compile it, record a refusal, or roll it out. */
+  async #rollNewCommit(head: string): Promise<void> {
+    const { log } = this.options;
     log.info({ commit: head }, 'new commit');
     this.#event({ level: 'info', kind: 'fetched', message: `new commit ${head.slice(0, 12)}`, commit: head });
     const compiled = await compileCommit(this.#git, head, this.options.signatures);
@@ -274,8 +367,26 @@ export class ControllerDaemon {
     await this.#startRollout(compiled);
   }
 
-  async #startRollout(compiled: Good): Promise<void> {
-    if (this.#stopped || (this.#run && !isTerminal(this.#run.state()))) return;
+  /** Start a rollout of `compiled` (of the sites in `only`, for a retry). */
+  async #startRollout(compiled: Good, only?: ReadonlySet<string>): Promise<void> {
+    const previous = this.#run;
+    if (this.#stopped || (previous && !isTerminal(previous.state()))) return;
+    if (previous) {
+      // Halted, but its rollback applies are still in flight: never overlap them.
+      this.options.log.info(
+        { commit: compiled.commit, previous: this.#runCommit },
+        'waiting for the previous rollout to settle (rollbacks in flight)',
+      );
+      this.#event({
+        level: 'info',
+        kind: 'waiting',
+        message: `rollout of ${compiled.commit.slice(0, 12)} waits for the previous rollout's rollbacks`,
+        commit: compiled.commit,
+      });
+      await previous.done;
+      if (this.#run === previous) this.#run = undefined;
+      if (this.#stopped || this.#run) return;
+    }
     const prepared = await prepareRollout({
       compiled,
       transport: this.options.transport,
@@ -283,6 +394,7 @@ export class ControllerDaemon {
       reports: this.reports,
       freshForMs: this.options.freshForMs,
       now: this.#now,
+      ...(only ? { only } : {}),
     });
     for (const [site, r] of prepared.reports) this.reports.set(site, r);
     const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
@@ -311,6 +423,7 @@ export class ControllerDaemon {
     const commit = compiled.commit;
     this.#runCommit = commit;
     this.#rolloutStartedAt = this.#now();
+    const seq = ++this.#runSeq;
     const run = start({
       sites: compiled.sites,
       desired: compiled.desired,
@@ -318,7 +431,10 @@ export class ControllerDaemon {
       log: this.options.log,
       now: this.#now,
       concurrency: this.options.concurrency,
-      onState: (s) => this.#store.update((st) => withRollout(st, s)),
+      // A run that is no longer the newest (its late rollbacks) must not overwrite the state.
+      onState: (s) => {
+        if (seq === this.#runSeq) this.#store.update((st) => withRollout(st, s));
+      },
       onNotice: (n) => this.#notice(compiled, n),
       previousDesired: (site, hash) => this.#previousDesired(site, hash),
     });
@@ -328,10 +444,7 @@ export class ControllerDaemon {
       this.metrics.rollouts.inc({ result: final.phase });
       if (this.#run === run) this.#run = undefined;
       // Superseded, or a newer good commit arrived meanwhile: roll that out.
-      const good = this.#good;
-      if (!this.#stopped && good && good.commit !== commit) {
-        this.#queue = this.#queue.then(() => this.#startRollout(good));
-      }
+      if (!this.#stopped && this.#good && this.#good.commit !== commit) this.#startIfNeverStarted();
     });
   }
 
@@ -484,4 +597,14 @@ export class ControllerDaemon {
     if (!this.#good) this.#good = compiled;
     this.#launch(compiled, (options) => resumeRolloutRun(saved as RolloutState, { ...options, reports }));
   }
+}
+
+/** A repository URL without its userinfo (`https://user:TOKEN@host/…` → `https://host/…`), for status and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
+/** Every `scheme://userinfo@` in a message (git's errors quote the URL) without the userinfo. */
+export function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, '$1');
 }

@@ -16,6 +16,11 @@ export interface PrepareRolloutOptions {
   readonly reports: ReadonlyMap<string, SiteReport>;
   readonly freshForMs: number;
   readonly now: () => number;
+  /**
+   * Plan only these sites (a retry of the same commit): the others keep what they have, even
+   * when it differs from the commit's state. Default: every site that differs.
+   */
+  readonly only?: ReadonlySet<string>;
 }
 
 export interface PreparedRollout {
@@ -48,11 +53,19 @@ export async function prepareRollout(options: PrepareRolloutOptions): Promise<Pr
     const r = toReportedSite(report);
     if (r) reported.set(site, r);
   }
-  const plan = planRollout({
+  const full = planRollout({
     fleet: compiled.fleet,
     desired: compiled.desired,
     reported,
     commit: compiled.commit,
   });
-  return { plan, reports, asked };
+  return { plan: options.only ? restrictPlan(full, options.only) : full, reports, asked };
+}
+
+/** The plan with only `sites` left in its waves (empty waves dropped, like the planner does). */
+function restrictPlan(plan: RolloutPlan, sites: ReadonlySet<string>): RolloutPlan {
+  const waves = plan.waves
+    .map((w) => ({ ...w, sites: w.sites.filter((s) => sites.has(s.site)) }))
+    .filter((w) => w.sites.length > 0);
+  return { ...plan, waves };
 }

@@ -51,6 +51,10 @@ export class FakeFleet implements SiteTransport {
   /** Sites whose every apply cannot be confirmed (whatever the hash): the agent reverts it. */
   readonly neverConfirmed = new Set<string>();
   #answer = new Map<string, () => void>();
+  /** Called at the start of every apply; the apply waits for the promise it returns, if any. */
+  holdApply: ((site: string, hash: string) => Promise<void> | undefined) | undefined;
+  /** Called at the start of every status call; the call waits for the promise it returns, if any. */
+  holdStatus: ((site: string) => Promise<void> | undefined) | undefined;
   clock = 1_000_000;
 
   constructor(sites: readonly string[], initial?: (site: string) => string | undefined) {
@@ -82,6 +86,7 @@ export class FakeFleet implements SiteTransport {
 
   async status(site: ValidSite): Promise<StatusResult> {
     this.calls.push({ method: 'status', site: site.name });
+    await this.holdStatus?.(site.name);
     await Promise.resolve();
     const a = this.agent(site);
     return {
@@ -133,6 +138,7 @@ export class FakeFleet implements SiteTransport {
     signal: AbortSignal | undefined,
   ): Promise<ApplyOutcome> {
     this.calls.push({ method: 'apply', site: site.name, hash: desired.hash });
+    await this.holdApply?.(site.name, desired.hash);
     const base = { site: site.name, generation };
     if (this.hangs.has(site.name)) {
       await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve()));

@@ -1,0 +1,224 @@
+/**
+ * The daemon's loop on a real temporary git repository with the in-memory FakeFleet:
+ * what it retries after a finished rollout, that one failing step does not stop the loop,
+ * that rollouts never overlap, that polls never stack up, and that no secret leaks.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import { createFleetRemote, type FleetRemote } from '../../../test/git/fleet-remote.js';
+import { smallFleetFiles } from '../../../test/git/small-fleet.js';
+import type { ValidSite } from '../spec/valid-site.js';
+import {
+  ControllerDaemon,
+  type ControllerDaemonOptions,
+  redactUrl,
+  redactUrls,
+} from './controller-daemon.js';
+import { FakeFleet } from './test-transport.js';
+
+const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClCAdEERgnqBDzVhMqPG0LAf3+DKdSb5Eq9Z+ShyIxQ';
+const SITES = ['s1', 's2', 's3', 's4', 's5'].map((name, i) => ({
+  name,
+  address: `192.0.2.${10 + i}`,
+  hostKey: HOST_KEY,
+}));
+const NAMES = SITES.map((s) => s.name);
+
+/** The small fleet; the last wave ("rest": s4, s5) may lose `restMaxFailures` sites. */
+function files(version: number, options: { restMaxFailures?: number; rollbackOnFailure?: boolean } = {}) {
+  const f = smallFleetFiles({
+    sites: SITES,
+    version,
+    ...(options.rollbackOnFailure ? { rollbackOnFailure: true } : {}),
+  });
+  const fleet = f['fleet.yaml']!;
+  f['fleet.yaml'] = fleet.replace(
+    '      concurrency: 8\n',
+    `      concurrency: 8\n      maxFailures: ${options.restMaxFailures ?? 0}\n`,
+  );
+  return f;
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let remote: FleetRemote;
+let stateDir: string;
+let daemon: ControllerDaemon | undefined;
+
+beforeEach(async () => {
+  remote = await createFleetRemote();
+  stateDir = await mkdtemp(join(tmpdir(), 'uplink-daemon-'));
+});
+afterEach(async () => {
+  await daemon?.stop();
+  daemon = undefined;
+  await remote.cleanup();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+async function startDaemon(
+  agents: FakeFleet,
+  options: Partial<ControllerDaemonOptions> = {},
+): Promise<ControllerDaemon> {
+  daemon = new ControllerDaemon({
+    repo: { url: remote.bare, branch: remote.branch },
+    stateDir,
+    transport: agents,
+    log: pino({ level: 'silent' }),
+    pollIntervalMs: 3_600_000,
+    statusPollIntervalMs: 3_600_000,
+    freshForMs: 60_000,
+    concurrency: 4,
+    signatures: null,
+    version: 'test',
+    ...options,
+  });
+  await daemon.start();
+  return daemon;
+}
+
+const finished = (d: ControllerDaemon, commit: string, phase = 'done') =>
+  d.state.rollout?.plan.commit === commit && d.state.rollout.phase === phase && d.currentRun === undefined;
+
+describe('ControllerDaemon', () => {
+  it('after a finished rollout retries only the sites it could not reach, never one that was not confirmed', async () => {
+    const agents = new FakeFleet(NAMES);
+    agents.down.add('s4');
+    agents.neverConfirmed.add('s5');
+    const c1 = await remote.commit(files(1, { restMaxFailures: 2 }), 'v1');
+    const d = await startDaemon(agents, { statusPollIntervalMs: 50 });
+    await until('v1 done', () => finished(d, c1));
+    expect(d.state.sites.s4?.lastAttempted?.outcome).toBe('unreachable');
+    expect(d.state.sites.s5?.lastAttempted?.outcome).toBe('unconfirmed');
+    const s5Applies = agents.applies('s5').length;
+    // s4 answers again: the next poll rolls the commit out to s4, and to s4 only.
+    agents.down.delete('s4');
+    await until('s4 retried', () => agents.appliedHash('s4') !== undefined);
+    await until('s4 retry done', () => finished(d, c1) && d.state.rollout?.perSite.length === 1);
+    expect(d.state.rollout?.perSite.map((p) => p.site)).toEqual(['s4']);
+    // Many polls later s5 (reachable, behind, not confirmed) was never applied again.
+    const polls = agents.calls.filter((c) => c.method === 'status' && c.site === 's5').length;
+    await until(
+      'ten more polls',
+      () => agents.calls.filter((c) => c.method === 'status' && c.site === 's5').length >= polls + 10,
+    );
+    expect(agents.applies('s5').length).toBe(s5Applies);
+    expect(agents.applies('s4').length).toBe(2);
+  });
+
+  it('a step that fails (here: planning a rollout) is logged and recorded, and the loop goes on', async () => {
+    const agents = new FakeFleet(NAMES);
+    let broken = true;
+    const status = agents.status.bind(agents);
+    agents.status = async (site: ValidSite): Promise<StatusResult> => {
+      const answer = await status(site);
+      if (!broken) return answer;
+      // A corrupt answer that blows up whoever reads it (planning reads `applied`).
+      return Object.defineProperty({ ...answer }, 'applied', {
+        get() {
+          throw new Error('corrupt status answer');
+        },
+      });
+    };
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents, { pollIntervalMs: 100 });
+    await until('the failure recorded', () => d.status().controller.lastError != null);
+    expect(d.status().controller.lastError).toMatchObject({ commit: c1 });
+    expect(d.status().controller.lastError?.message).toContain('corrupt status answer');
+    expect(d.events.list().some((e) => e.kind === 'error' && e.commit === c1)).toBe(true);
+    expect(agents.applies()).toEqual([]);
+    // The next fetch (same commit) starts the rollout that failed to start.
+    broken = false;
+    await until('v1 done', () => finished(d, c1));
+    for (const s of NAMES) expect(agents.appliedHash(s)).toBeDefined();
+    // And a new commit still rolls out.
+    const c2 = await remote.commit(files(2), 'v2');
+    await until('v2 done', () => finished(d, c2));
+  });
+
+  it('a new rollout waits until the halted one has finished its rollbacks', async () => {
+    const agents = new FakeFleet(NAMES);
+    const c1 = await remote.commit(files(1, { rollbackOnFailure: true }), 'v1');
+    const d = await startDaemon(agents);
+    await until('v1 done', () => finished(d, c1));
+    const v1s1 = agents.appliedHash('s1')!;
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    agents.holdApply = (site, hash) => (site === 's1' && hash === v1s1 ? held : undefined);
+    agents.neverConfirmed.add('s2');
+    const c2 = await remote.commit(files(2, { rollbackOnFailure: true }), 'v2');
+    void d.triggerFetch();
+    await until('v2 halted', () => d.state.rollout?.plan.commit === c2 && d.state.rollout.phase === 'halted');
+    await until('s1 rollback in flight', () => agents.applies('s1').some((c) => c.hash === v1s1));
+    agents.neverConfirmed.delete('s2');
+    const c3 = await remote.commit(files(3, { rollbackOnFailure: true }), 'v3');
+    void d.triggerFetch();
+    await until('v3 seen', () =>
+      d.events.list().some((e) => e.commit === c3 && (e.kind === 'waiting' || e.kind === 'rollout-started')),
+    );
+    expect(
+      d.events
+        .list()
+        .filter((e) => e.commit === c3)
+        .map((e) => e.kind),
+    ).not.toContain('rollout-started');
+    release();
+    await until('v3 done', () => finished(d, c3));
+    // s1's rollback returned before the first apply of v3.
+    const rollbackDone = agents.calls.findIndex(
+      (c) => c.method === 'applySettled' && c.site === 's1' && c.hash === v1s1,
+    );
+    const v3Hashes = new Set(NAMES.map((s) => agents.appliedHash(s)));
+    const firstV3 = agents.calls.findIndex((c) => c.method === 'apply' && v3Hashes.has(c.hash));
+    expect(rollbackDone).toBeGreaterThanOrEqual(0);
+    expect(firstV3).toBeGreaterThan(rollbackDone);
+    expect(d.state.rollout?.plan.commit).toBe(c3);
+  });
+
+  it('a status poll is skipped while the previous one still runs', async () => {
+    const agents = new FakeFleet(NAMES);
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents);
+    await until('v1 done', () => finished(d, c1));
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    agents.holdStatus = (site) => (site === 's3' ? held : undefined);
+    const before = agents.calls.filter((c) => c.method === 'status').length;
+    const polls = [d.pollStatus(), d.pollStatus(), d.pollStatus()];
+    release();
+    await Promise.all(polls);
+    expect(agents.calls.filter((c) => c.method === 'status').length - before).toBe(NAMES.length);
+  });
+
+  it('never shows the credentials of the repository URL', async () => {
+    expect(redactUrl('https://ops:s3cret@git.example.org/fleet.git')).toBe(
+      'https://git.example.org/fleet.git',
+    );
+    expect(redactUrl('git@git.example.org:fleet.git')).toBe('git@git.example.org:fleet.git');
+    expect(redactUrls("fatal: unable to access 'https://tok3n@git.example.org/fleet.git/'")).not.toContain(
+      'tok3n',
+    );
+    const agents = new FakeFleet(NAMES);
+    const d = await startDaemon(agents, {
+      repo: { url: 'http://ops:s3cret@127.0.0.1:9/fleet.git', branch: 'main' },
+    });
+    await until('the fetch failed', () => d.status().controller.lastFetchError !== null);
+    const text = JSON.stringify(d.status());
+    expect(text).toContain('127.0.0.1:9/fleet.git');
+    expect(text).not.toContain('s3cret');
+  });
+});
