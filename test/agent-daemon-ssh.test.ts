@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
@@ -394,41 +394,5 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
       expect(rules).not.toMatch(/^30000:/m);
     }
     await call('confirm', { generation: winner });
-  });
-
-  it('cost of apply + confirm over two connections, against a bare `ssh host true`', async () => {
-    await resetRouter();
-    // A second, unrestricted key for the baseline (test-only; install.sh never writes one).
-    const keys = join(m.dir, 'root', 'root/.ssh/authorized_keys');
-    const { readFile } = await import('node:fs/promises');
-    await writeFile(keys, `${await readFile(keys, 'utf8')}${await readFile(`${plainKey}.pub`, 'utf8')}`);
-    const time = async (fn: () => Promise<unknown>) => {
-      const start = process.hrtime.bigint();
-      await fn();
-      return Number(process.hrtime.bigint() - start) / 1e6;
-    };
-    const bare: number[] = [];
-    const statusOnly: number[] = [];
-    const applies: number[] = [];
-    const confirms: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      bare.push(await time(() => lab.current.exec(ctrl, sshArgv(sshd, plainKey, 'root', ['true']))));
-      statusOnly.push(await time(() => call('status', {})));
-      const desired = labDesired();
-      desired.sysctls['net.ipv4.conf.isp1.rp_filter'] = i % 2 === 0 ? '2' : '0';
-      applies.push(
-        await time(() => call('apply', { desired, generation: `p${i}`, confirmWithinMs: 30_000 })),
-      );
-      confirms.push(await time(() => call('confirm', { generation: `p${i}` })));
-    }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    const ratio = (median(applies) + median(confirms)) / median(bare);
-    // Reported, not asserted: wall-clock ratios on a shared CI box are not a test of the code.
-    console.log(
-      `medians: ssh host true ${median(bare).toFixed(0)} ms; rpc status ${median(statusOnly).toFixed(0)} ms; ` +
-        `apply ${median(applies).toFixed(0)} ms; confirm ${median(confirms).toFixed(0)} ms; ` +
-        `apply+confirm / ssh true = ${ratio.toFixed(2)} (target ≤ 2.2)`,
-    );
-    expect(ratio).toBeGreaterThan(0);
   });
 });
