@@ -28,6 +28,10 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
   const webhookSecret = config.http.webhookSecretFile
     ? (await readFile(config.http.webhookSecretFile, 'utf8')).trim()
     : undefined;
+  if (webhookSecret === '')
+    throw new UsageError(
+      `${config.http.webhookSecretFile}: the webhook secret file is empty; write a secret into it, or unset http.webhookSecretFile / UPLINK_WEBHOOK_SECRET_FILE`,
+    );
   const transport = createSshSiteTransport({
     privateKey,
     ...(knownHosts !== undefined ? { knownHosts } : {}),

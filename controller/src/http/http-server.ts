@@ -13,6 +13,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { UsageError } from '../errors.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import type { ApiStatus } from './api-status.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
@@ -32,6 +33,11 @@ const MAX_BODY = 1024 * 1024;
 export async function startHttpServer(
   options: HttpServerOptions,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  // An empty secret would accept an empty token or an HMAC keyed with nothing.
+  if (options.webhookSecret !== undefined && options.webhookSecret.trim() === '')
+    throw new UsageError(
+      'the webhook secret is empty; write a secret into http.webhookSecretFile (or UPLINK_WEBHOOK_SECRET_FILE), or unset it',
+    );
   const server = createServer((req, res) => {
     handle(req, res, options).catch((e: unknown) => {
       if (!res.headersSent) send(res, 500, 'text/plain', `internal error: ${String(e)}\n`);
