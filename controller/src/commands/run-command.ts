@@ -24,9 +24,16 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
       `${config.ssh.identity}: cannot read the SSH private key (${e.code}); set ssh.identity or UPLINK_SSH_KEY`,
     );
   });
-  const knownHosts = config.ssh.knownHosts ? await readFile(config.ssh.knownHosts, 'utf8') : undefined;
+  const knownHosts = config.ssh.knownHosts
+    ? await readSecretFile(config.ssh.knownHosts, 'ssh.knownHosts / UPLINK_KNOWN_HOSTS')
+    : undefined;
   const webhookSecret = config.http.webhookSecretFile
-    ? (await readFile(config.http.webhookSecretFile, 'utf8')).trim()
+    ? (
+        await readSecretFile(
+          config.http.webhookSecretFile,
+          'http.webhookSecretFile / UPLINK_WEBHOOK_SECRET_FILE',
+        )
+      ).trim()
     : undefined;
   if (webhookSecret === '')
     throw new UsageError(
@@ -83,4 +90,11 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
   });
   await http.close();
   await daemon.stop();
+}
+
+/** A file the config (or the environment) names: unreadable is a usage error that says which setting. */
+async function readSecretFile(path: string, setting: string): Promise<string> {
+  return readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`${path}: cannot read it (${e.code ?? String(e)}); create it, or unset ${setting}`);
+  });
 }
