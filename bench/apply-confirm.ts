@@ -18,13 +18,14 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
+import type { DesiredState } from '../agent/src/model/desired-state.js';
 import { applyAndConfirm } from '../controller/src/transport/apply-and-confirm.js';
 import { AgentSession } from '../controller/src/transport/rpc-client.js';
 import { connectSsh, type SshTarget } from '../controller/src/transport/ssh-transport.js';
 import { buildDist } from '../test/build-dist.js';
 import { Lab, type LabProcess } from '../test/lab/lab.js';
 import { type NamespaceSshd, sshArgv, startSshdInNamespace } from '../test/lab/sshd-in-namespace.js';
+import { managedRouterDesired } from '../test/managed-router-desired.js';
 
 const args = process.argv.slice(2);
 const INNER = args[0] === '--inner';
@@ -47,79 +48,9 @@ interface InnerConfig {
   readonly plainKey: string;
 }
 
-const health: HealthSettings = {
-  targets: [],
-  method: 'icmp',
-  intervalMs: 1000,
-  timeoutMs: 500,
-  failAfter: 3,
-  recoverAfter: 3,
-  minTargetsUp: 1,
-  enabled: false,
-};
-
 /** One uplink (`isp1`) with track and SNAT; management stays on main (rule 900). */
 function desiredFor(site: string, rpFilter: '0' | '2'): DesiredState {
-  return {
-    version: 1,
-    site,
-    hash: 'b'.repeat(64),
-    settings: { protocol: 252, markMask: 0xff00, balanceTable: null, adoptTables: [], drift: 'report' },
-    providers: [
-      {
-        name: 'isp1',
-        interface: 'isp1',
-        gateway: { kind: 'static', address: '198.51.100.1' },
-        table: 101,
-        mark: 0x100,
-        balance: null,
-        fallback: null,
-        track: true,
-        snat: { kind: 'masquerade' },
-        health,
-      },
-    ],
-    rules: [
-      { id: 'main-specific', priority: 900, action: 'lookup', table: 254, suppressPrefixlength: 0 },
-      {
-        id: 'track/isp1',
-        priority: 1000,
-        action: 'lookup',
-        table: 101,
-        fwmark: 0x100,
-        fwmask: 0xff00,
-        requires: 'isp1',
-      },
-      {
-        id: 'source/isp1',
-        priority: 2000,
-        action: 'lookup',
-        table: 101,
-        from: { kind: 'provider-host', provider: 'isp1' },
-        requires: 'isp1',
-      },
-      { id: 'default/isp1', priority: 30000, action: 'lookup', table: 101, requires: 'isp1' },
-    ],
-    routes: [
-      {
-        id: 'isp1/default',
-        table: 101,
-        dst: { kind: 'literal', cidr: '0.0.0.0/0' },
-        type: 'unicast',
-        dev: 'isp1',
-        gateway: { kind: 'provider-gateway', provider: 'isp1' },
-        requires: 'isp1',
-        requiresUp: true,
-      },
-    ],
-    nft: [
-      { kind: 'track-save', provider: 'isp1', iif: 'isp1', mark: 0x100 },
-      { kind: 'track-restore', chain: 'prerouting', provider: 'isp1', mark: 0x100 },
-      { kind: 'track-restore', chain: 'output', provider: 'isp1', mark: 0x100 },
-      { kind: 'masquerade', provider: 'isp1', oif: 'isp1' },
-    ],
-    sysctls: { 'net.ipv4.conf.isp1.rp_filter': rpFilter },
-  };
+  return managedRouterDesired(site, { hash: 'b'.repeat(64), localTraffic: true, rpFilter });
 }
 
 function median(xs: readonly number[]): number {

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
+import type { DesiredState } from '../agent/src/model/desired-state.js';
 import {
   errorResponse as errorResponseSchema,
   type Method,
@@ -13,80 +13,11 @@ import { requireRoot, useLab } from './lab/index.js';
 import { CONTROLLER, ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
 import { type NamespaceSshd, sshArgv } from './lab/sshd-in-namespace.js';
+import { managedRouterDesired } from './managed-router-desired.js';
 
-const health: HealthSettings = {
-  targets: [],
-  method: 'icmp',
-  intervalMs: 1000,
-  timeoutMs: 500,
-  failAfter: 3,
-  recoverAfter: 3,
-  minTargetsUp: 1,
-  enabled: false,
-};
-
-/** One uplink with track and SNAT; management stays on main's connected route (rule 900). */
+/** One uplink with track and SNAT, the router's own traffic too; management stays on main (rule 900). */
 function labDesired(): DesiredState {
-  return {
-    version: 1,
-    site: 'lab-1',
-    hash: 'a'.repeat(64),
-    settings: { protocol: 252, markMask: 0xff00, balanceTable: null, adoptTables: [], drift: 'report' },
-    providers: [
-      {
-        name: 'isp1',
-        interface: 'isp1',
-        gateway: { kind: 'static', address: '198.51.100.1' },
-        table: 101,
-        mark: 0x100,
-        balance: null,
-        fallback: null,
-        track: true,
-        snat: { kind: 'masquerade' },
-        health,
-      },
-    ],
-    rules: [
-      { id: 'main-specific', priority: 900, action: 'lookup', table: 254, suppressPrefixlength: 0 },
-      {
-        id: 'track/isp1',
-        priority: 1000,
-        action: 'lookup',
-        table: 101,
-        fwmark: 0x100,
-        fwmask: 0xff00,
-        requires: 'isp1',
-      },
-      {
-        id: 'source/isp1',
-        priority: 2000,
-        action: 'lookup',
-        table: 101,
-        from: { kind: 'provider-host', provider: 'isp1' },
-        requires: 'isp1',
-      },
-      { id: 'default/isp1', priority: 30000, action: 'lookup', table: 101, requires: 'isp1' },
-    ],
-    routes: [
-      {
-        id: 'isp1/default',
-        table: 101,
-        dst: { kind: 'literal', cidr: '0.0.0.0/0' },
-        type: 'unicast',
-        dev: 'isp1',
-        gateway: { kind: 'provider-gateway', provider: 'isp1' },
-        requires: 'isp1',
-        requiresUp: true,
-      },
-    ],
-    nft: [
-      { kind: 'track-save', provider: 'isp1', iif: 'isp1', mark: 0x100 },
-      { kind: 'track-restore', chain: 'prerouting', provider: 'isp1', mark: 0x100 },
-      { kind: 'track-restore', chain: 'output', provider: 'isp1', mark: 0x100 },
-      { kind: 'masquerade', provider: 'isp1', oif: 'isp1' },
-    ],
-    sysctls: { 'net.ipv4.conf.isp1.rp_filter': '2' },
-  };
+  return managedRouterDesired('lab-1', { hash: 'a'.repeat(64), localTraffic: true });
 }
 
 /** Without rule 900, and with a policy that captures everything from the management subnet. */

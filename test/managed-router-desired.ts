@@ -12,12 +12,25 @@ const health: HealthSettings = {
   enabled: false,
 };
 
+export interface ManagedRouterDesiredOptions {
+  /** The state's hash; tests that compare hashes pick different ones. Default 'c' × 64. */
+  readonly hash?: string;
+  /**
+   * The router's own traffic too: rule source/isp1 (2000, from isp1's address) and a
+   * track-restore in the output chain. Default false.
+   */
+  readonly localTraffic?: boolean;
+  /** net.ipv4.conf.isp1.rp_filter; a bench flips it so that every apply changes something. */
+  readonly rpFilter?: '0' | '2';
+}
+
 /** One uplink with track and SNAT; management stays on main's connected route (rule 900). */
-export function managedRouterDesired(site: string): DesiredState {
+export function managedRouterDesired(site: string, options: ManagedRouterDesiredOptions = {}): DesiredState {
+  const local = options.localTraffic ?? false;
   return {
     version: 1,
     site,
-    hash: 'c'.repeat(64),
+    hash: options.hash ?? 'c'.repeat(64),
     settings: { protocol: 252, markMask: 0xff00, balanceTable: null, adoptTables: [], drift: 'report' },
     providers: [
       {
@@ -44,6 +57,18 @@ export function managedRouterDesired(site: string): DesiredState {
         fwmask: 0xff00,
         requires: 'isp1',
       },
+      ...(local
+        ? [
+            {
+              id: 'source/isp1',
+              priority: 2000,
+              action: 'lookup' as const,
+              table: 101,
+              from: { kind: 'provider-host' as const, provider: 'isp1' },
+              requires: 'isp1',
+            },
+          ]
+        : []),
       { id: 'default/isp1', priority: 30000, action: 'lookup', table: 101, requires: 'isp1' },
     ],
     routes: [
@@ -61,8 +86,11 @@ export function managedRouterDesired(site: string): DesiredState {
     nft: [
       { kind: 'track-save', provider: 'isp1', iif: 'isp1', mark: 0x100 },
       { kind: 'track-restore', chain: 'prerouting', provider: 'isp1', mark: 0x100 },
+      ...(local
+        ? [{ kind: 'track-restore' as const, chain: 'output' as const, provider: 'isp1', mark: 0x100 }]
+        : []),
       { kind: 'masquerade', provider: 'isp1', oif: 'isp1' },
     ],
-    sysctls: { 'net.ipv4.conf.isp1.rp_filter': '2' },
+    sysctls: { 'net.ipv4.conf.isp1.rp_filter': options.rpFilter ?? '2' },
   };
 }
