@@ -1,4 +1,4 @@
-// Usage (as root, from the repository root; Debian's ansible installed): node scripts/build.mjs && npx esbuild bench/rollout-ns.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-rollout-ns.mjs && node dist/bench-rollout-ns.mjs [sites=20] [runs=3] [ansibleRuns=3]
+// Usage (as root, from the repository root; Debian's ansible installed): node scripts/build.mjs && npx esbuild bench/rollout-ns.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-rollout-ns.mjs && node dist/bench-rollout-ns.mjs [sites=20] [runs=3] [ansibleRuns=3] [--socat]
 /**
  * Issue 4/8 "Benchmark", second part: SITES namespace routers with real OpenSSH sshd and the
  * installed agent daemon (test/lab/fleet-lab.ts), everything driven from the lab's controller
@@ -26,9 +26,13 @@ import { loadFleet } from '../controller/src/spec/load-fleet.js';
 import { generateFleetFiles, writeFleetFiles } from '../test/fleet-sim/generate-fleet.js';
 import { type FleetLab, type FleetLabSite, startFleetLab } from '../test/lab/fleet-lab.js';
 
-const SITES = Number(process.argv[2] ?? 20);
-const RUNS = Math.max(1, Number(process.argv[3] ?? 3));
-const ANSIBLE_RUNS = Math.max(1, Number(process.argv[4] ?? 3));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const SITES = Number(positional[0] ?? 20);
+const RUNS = Math.max(1, Number(positional[1] ?? 3));
+/** 0 skips Ansible (and the comparison of the kernel objects). */
+const ANSIBLE_RUNS = Math.max(0, Number(positional[2] ?? 3));
+/** `--socat`: the agent installed with install.sh's sh + socat bridge instead of node. */
+const RPC_BRIDGE = process.argv.includes('--socat') ? 'socat' : 'node';
 const PROTOCOL = 252;
 
 /** One wave of every site, all at once, no bake: the rollout's cost, not its pacing. */
@@ -197,11 +201,12 @@ async function main(): Promise<void> {
     dir: labDir,
     repo: source,
     extraAuthorizedKeysFile: authorizedKeys,
+    rpcBridge: RPC_BRIDGE,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   try {
     process.stdout.write(
-      `lab of ${SITES} sites up in ${((performance.now() - started) / 1000).toFixed(1)} s (load ${loadavg()[0]!.toFixed(1)})\n`,
+      `lab of ${SITES} sites (rpc bridge: ${RPC_BRIDGE}) up in ${((performance.now() - started) / 1000).toFixed(1)} s (load ${loadavg()[0]!.toFixed(1)})\n`,
     );
     const ns = lab.controllerNs;
     const sites = lab.sites;
@@ -324,10 +329,12 @@ async function main(): Promise<void> {
       record(figures.ansibleSame, same, f, c);
       say(`ansible run ${run}, nothing to change`, same, f);
     }
-    ansibleDump = new Map(
-      await Promise.all(sites.map(async (s) => [s.name, await dumpOwned(lab, s)] as const)),
-    );
-    for (const s of sites) await flushOwned(lab, s, originalSysctls.get(s.name)!);
+    if (ANSIBLE_RUNS > 0) {
+      ansibleDump = new Map(
+        await Promise.all(sites.map(async (s) => [s.name, await dumpOwned(lab, s)] as const)),
+      );
+      for (const s of sites) await flushOwned(lab, s, originalSysctls.get(s.name)!);
+    }
 
     const uplink = () =>
       timed(ns, [
@@ -378,16 +385,17 @@ async function main(): Promise<void> {
     const sorted = (text: string) => text.split('\n').sort().join('\n');
     const differs: string[] = [];
     const reordered: string[] = [];
-    for (const s of sites) {
+    for (const s of ANSIBLE_RUNS > 0 ? sites : []) {
       const uplinkDump = await dumpOwned(lab, s);
       if (sorted(uplinkDump) !== sorted(ansibleDump.get(s.name)!)) differs.push(s.name);
       else if (uplinkDump !== ansibleDump.get(s.name)) reordered.push(s.name);
     }
-    process.stdout.write(
-      differs.length === 0
-        ? `kernel objects after Ansible and after Uplink's agent: the same on all ${SITES} sites (${reordered.length} with nft rules in another order within a chain)\n`
-        : `kernel objects differ on ${differs.join(', ')}:\n--- ansible\n${ansibleDump.get(differs[0]!)}\n--- uplink\n${await dumpOwned(lab, lab.site(differs[0]!))}\n`,
-    );
+    if (ANSIBLE_RUNS > 0)
+      process.stdout.write(
+        differs.length === 0
+          ? `kernel objects after Ansible and after Uplink's agent: the same on all ${SITES} sites (${reordered.length} with nft rules in another order within a chain)\n`
+          : `kernel objects differ on ${differs.join(', ')}:\n--- ansible\n${ansibleDump.get(differs[0]!)}\n--- uplink\n${await dumpOwned(lab, lab.site(differs[0]!))}\n`,
+      );
     if (differs.length > 0) throw new Error('Ansible and Uplink set different kernel objects');
 
     // (b) and (c): a change, then the same commit again; each round with its own floor.
@@ -419,10 +427,14 @@ async function main(): Promise<void> {
         `(a) floor: parallel ssh true | ${(median(figures.floor) / 1000).toFixed(2)} s (${(Math.min(...figures.floor) / 1000).toFixed(2)}–${(Math.max(...figures.floor) / 1000).toFixed(2)}) | 1× | 1 | ${figures.floor.length}`,
         line('(b) uplink rollout, one change', figures.change),
         line('(c) uplink rollout, nothing changed', figures.same),
-        line('(d) ansible-playbook, first run', figures.ansibleFirst),
-        line('(d) ansible-playbook, nothing to change', figures.ansibleSame),
         line('uplink rollout, first (clean routers)', figures.uplinkFirst),
-        `Ansible first run / uplink change: ${(median(figures.ansibleFirst.ms) / median(figures.change.ms)).toFixed(1)}×; Ansible no-change / uplink no-change: ${(median(figures.ansibleSame.ms) / median(figures.same.ms)).toFixed(1)}×`,
+        ...(ANSIBLE_RUNS === 0
+          ? []
+          : [
+              line('(d) ansible-playbook, first run', figures.ansibleFirst),
+              line('(d) ansible-playbook, nothing to change', figures.ansibleSame),
+              `Ansible first run / uplink change: ${(median(figures.ansibleFirst.ms) / median(figures.change.ms)).toFixed(1)}×; Ansible no-change / uplink no-change: ${(median(figures.ansibleSame.ms) / median(figures.same.ms)).toFixed(1)}×`,
+            ]),
         '',
       ].join('\n'),
     );

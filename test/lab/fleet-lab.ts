@@ -82,6 +82,8 @@ export interface FleetLabOptions {
    * AuthorizedKeysFile pattern, e.g. a benchmark's own unrestricted key for root).
    */
   readonly extraAuthorizedKeysFile?: string;
+  /** install.sh's `--rpc-bridge` (default node: the installer's default). */
+  readonly rpcBridge?: 'node' | 'socat';
 }
 
 export interface FleetLabUplink {
@@ -323,6 +325,7 @@ async function build(
         bundle,
         log,
         extraAuthorizedKeysFile: options.extraAuthorizedKeysFile,
+        rpcBridge: options.rpcBridge,
       }),
     ),
   );
@@ -363,6 +366,7 @@ interface BuildContext {
   readonly bundle: string;
   readonly log: (line: string) => void;
   readonly extraAuthorizedKeysFile: string | undefined;
+  readonly rpcBridge: 'node' | 'socat' | undefined;
 }
 
 async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Promise<FleetLabSite> {
@@ -414,6 +418,7 @@ async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Pro
     '--user',
     'root',
     '--no-systemd',
+    ...(ctx.rpcBridge === undefined ? [] : ['--rpc-bridge', ctx.rpcBridge]),
   ]);
   const sshd = await writeSshdFiles(ctx.runner, {
     address: site.management.address,
