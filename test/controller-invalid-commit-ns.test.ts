@@ -6,8 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist } from './build-dist.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addPolicy,
   agentStatuses,
@@ -22,41 +21,31 @@ import {
   SITES,
   setBaseSysctl,
   startDaemon,
-  startRolloutLab,
-  stateDirOf,
   until,
+  untilRollout,
+  useRolloutLab,
   writeControllerConfig,
 } from './controller-rollout-ns-lab.js';
 import { requireRoot } from './lab/index.js';
 
 describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run', () => {
-  let rl: RolloutLab;
-  let config: string;
-  let stateDir: string;
+  const lab = useRolloutLab('daemon');
   let daemonLog: string;
 
   beforeAll(async () => {
-    buildDist();
-    rl = await startRolloutLab();
-    config = writeControllerConfig(rl, 'daemon');
-    stateDir = stateDirOf(rl, 'daemon');
-    daemonLog = startDaemon(rl, 'controller', config).log;
+    daemonLog = startDaemon(lab.rl, 'controller', lab.config).log;
     // The daemon rolls out the lab's first commit by itself.
-    await until(
+    await untilRollout(
+      lab.stateDir,
+      lab.rl.lab.repo.commit,
+      ['done'],
       'the first commit rolled out',
-      () => {
-        const s = readControllerState(stateDir);
-        return s?.rollout?.plan.commit === rl.lab.repo.commit && s.rollout.phase === 'done';
-      },
       180_000,
     );
   }, 240_000);
 
-  afterAll(async () => {
-    await rl?.stop();
-  }, 60_000);
-
   it('an invalid commit changes nothing on any router; it is logged and shown by uplink status', async () => {
+    const { rl, config, stateDir } = lab;
     const kernels = await kernelSnapshots(rl);
     for (const [site, k] of kernels) expect(k, site).toMatch(/proto 252/);
     const statuses = await agentStatuses(rl);
@@ -124,6 +113,7 @@ describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run'
   }, 180_000);
 
   it('the fixed commit rolls out to every site', async () => {
+    const { rl, stateDir } = lab;
     editYaml(rl, 'sites/branch-adsl-vpn.yaml', (doc) => {
       const policies = doc.get('policies') as { items: Array<{ get(k: string): unknown }> };
       const index = policies.items.findIndex((p) => p.get('name') === 'backup-host');
@@ -131,14 +121,11 @@ describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run'
     });
     const fixed = commitAndPush(rl, 'backup host via isp2 on branch-adsl-vpn');
 
-    const done = await until(
+    const done = await untilRollout(
+      stateDir,
+      fixed,
+      ['done', 'halted'],
       'the fixed commit rolled out',
-      () => {
-        const s = readControllerState(stateDir);
-        return s?.rollout?.plan.commit === fixed && ['done', 'halted'].includes(s.rollout.phase)
-          ? s
-          : undefined;
-      },
       180_000,
     );
     expect(done.rollout!.phase).toBe('done');

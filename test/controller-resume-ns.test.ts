@@ -5,8 +5,7 @@
  * rollout — without applying again any site that had confirmed, and without skipping any.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist } from './build-dist.js';
+import { describe, expect, it } from 'vitest';
 import {
   type AgentStatus,
   agentStatus,
@@ -22,9 +21,10 @@ import {
   SITES,
   setBaseSysctl,
   startDaemon,
-  startRolloutLab,
   stateDirOf,
   until,
+  untilRollout,
+  useRolloutLab,
   writeControllerConfig,
 } from './controller-rollout-ns-lab.js';
 import { requireRoot } from './lab/index.js';
@@ -39,31 +39,12 @@ async function confirmBlocked(rl: RolloutLab): Promise<boolean> {
 }
 
 describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
-  let rl: RolloutLab;
-  let config: string;
-  let stateDir: string;
-
-  beforeAll(async () => {
-    buildDist();
-    rl = await startRolloutLab();
-    config = writeControllerConfig(rl, 'daemon');
-    stateDir = stateDirOf(rl, 'daemon');
-  }, 240_000);
-
-  afterAll(async () => {
-    await rl?.stop();
-  }, 60_000);
+  const lab = useRolloutLab('daemon');
 
   it('resumes after a restart: confirmed sites are not applied again, none is skipped', async () => {
+    const { rl, config, stateDir } = lab;
     const first = startDaemon(rl, 'controller', config);
-    await until(
-      'the first commit rolled out',
-      () => {
-        const s = readControllerState(stateDir);
-        return s?.rollout?.plan.commit === rl.lab.repo.commit && s.rollout.phase === 'done';
-      },
-      180_000,
-    );
+    await untilRollout(stateDir, rl.lab.repo.commit, ['done'], 'the first commit rolled out', 180_000);
 
     setBaseSysctl(rl, 'net.ipv4.conf.all.log_martians', 1);
     const commit = commitAndPush(rl, 'log martians everywhere');
@@ -104,16 +85,9 @@ describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
     }
 
     const second = startDaemon(rl, 'controller-restarted', config);
-    const done = await until(
-      'the resumed rollout to finish',
-      () => {
-        const s = readControllerState(stateDir);
-        return s?.rollout?.plan.commit === commit && ['done', 'halted'].includes(s.rollout.phase)
-          ? s.rollout
-          : undefined;
-      },
-      180_000,
-    );
+    const done = (
+      await untilRollout(stateDir, commit, ['done', 'halted'], 'the resumed rollout to finish', 180_000)
+    ).rollout!;
     expect(done.phase).toBe('done');
     expect(done.perSite.every((p) => p.status === 'confirmed')).toBe(true);
 
@@ -138,16 +112,14 @@ describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
     await rl.lab.kill('controller-restarted');
   }, 420_000);
   it('a site left pending by the killed controller is confirmed after the restart, not applied again', async () => {
+    const { rl } = lab;
     // A controller that sees no status poll until the rollout (so the canary's SSH connections
     // are exactly: status before planning, apply, confirm).
     const quiet = writeControllerConfig(rl, 'quiet', { statusPollInterval: '1h' });
     const quietState = stateDirOf(rl, 'quiet');
     const head = git(rl, 'rev-parse', 'HEAD');
     const first = startDaemon(rl, 'quiet', quiet);
-    await until('the quiet daemon in force', () => {
-      const s = readControllerState(quietState);
-      return s?.rollout?.plan.commit === head && s.rollout.phase === 'done';
-    });
+    await untilRollout(quietState, head, ['done'], 'the quiet daemon in force');
 
     // In the controller's namespace, let two new SSH connections to the canary through
     // (status, apply) and drop the third (the confirm): 60-byte SYNs against a 150-byte quota.
@@ -184,16 +156,9 @@ describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
     await rl.lab.run(rl.lab.controllerNs, ['nft', 'delete', 'table', 'ip', 'confirm-block']);
 
     const second = startDaemon(rl, 'quiet-restarted', quiet);
-    const done = await until(
-      'the resumed rollout to finish',
-      () => {
-        const s = readControllerState(quietState);
-        return s?.rollout?.plan.commit === commit && ['done', 'halted'].includes(s.rollout.phase)
-          ? s.rollout
-          : undefined;
-      },
-      180_000,
-    );
+    const done = (
+      await untilRollout(quietState, commit, ['done', 'halted'], 'the resumed rollout to finish', 180_000)
+    ).rollout!;
     expect(done.phase).toBe('done');
     const after = await agentStatuses(rl);
     // The canary runs the apply it held pending (same generation, same start), confirmed, once.

@@ -15,8 +15,9 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { parseDocument } from 'yaml';
-import { ROOT } from './build-dist.js';
+import { buildDist, ROOT } from './build-dist.js';
 import { type FleetLab, type FleetLabSite, startFleetLab } from './lab/fleet-lab.js';
 import type { ExecResult } from './lab/index.js';
 import { JsonLinesClient } from './lab/json-lines.js';
@@ -88,6 +89,44 @@ export async function startRolloutLab(): Promise<RolloutLab> {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    },
+  };
+}
+
+export interface UsedRolloutLab {
+  readonly rl: RolloutLab;
+  /** The controller config written for `name` (writeControllerConfig). */
+  readonly config: string;
+  readonly stateDir: string;
+}
+
+/**
+ * A describe block's lab: before all its tests builds dist, starts the lab and writes the
+ * controller config `name`; after them stops the lab. Read the fields inside the tests.
+ */
+export function useRolloutLab(name: string): UsedRolloutLab {
+  let current: UsedRolloutLab | undefined;
+  beforeAll(async () => {
+    buildDist();
+    const rl = await startRolloutLab();
+    current = { rl, config: writeControllerConfig(rl, name), stateDir: stateDirOf(rl, name) };
+  }, 240_000);
+  afterAll(async () => {
+    await current?.rl.stop();
+  }, 60_000);
+  const get = (): UsedRolloutLab => {
+    if (current === undefined) throw new Error('the rollout lab is not started (use it inside a test)');
+    return current;
+  };
+  return {
+    get rl() {
+      return get().rl;
+    },
+    get config() {
+      return get().config;
+    },
+    get stateDir() {
+      return get().stateDir;
     },
   };
 }
@@ -286,6 +325,27 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Waits until the controller state in `stateDir` shows the rollout of `commit` in one of
+ * `phases`; returns that state.
+ */
+export function untilRollout(
+  stateDir: string,
+  commit: string,
+  phases: readonly string[],
+  what: string,
+  timeoutMs?: number,
+): Promise<ControllerStateFile> {
+  return until(
+    what,
+    () => {
+      const s = readControllerState(stateDir);
+      return s?.rollout?.plan.commit === commit && phases.includes(s.rollout.phase) ? s : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** The persisted controller state (controller-state.json), or undefined before the first write. */

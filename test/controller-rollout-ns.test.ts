@@ -14,8 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist } from './build-dist.js';
+import { describe, expect, it } from 'vitest';
 import {
   addPolicy,
   agentStatus,
@@ -33,12 +32,13 @@ import {
   SITES,
   setBaseSysctl,
   startDaemon,
-  startRolloutLab,
   stateDirOf,
   until,
+  untilRollout,
+  useRolloutLab,
   writeControllerConfig,
 } from './controller-rollout-ns-lab.js';
-import { requireRoot } from './lab/index.js';
+import { type ExecResult, requireRoot } from './lab/index.js';
 
 interface FinalState {
   phase: string;
@@ -48,20 +48,10 @@ interface FinalState {
 }
 
 describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () => {
-  let rl: RolloutLab;
-  let config: string;
-
-  beforeAll(async () => {
-    buildDist();
-    rl = await startRolloutLab();
-    config = writeControllerConfig(rl, 'rollout');
-  }, 240_000);
-
-  afterAll(async () => {
-    await rl?.stop();
-  }, 60_000);
+  const lab = useRolloutLab('rollout');
 
   it('a good change goes through every wave in order, each baked and checked before the next', async () => {
+    const { rl, config } = lab;
     const sshdBefore = new Map(SITES.map((s) => [s, acceptedConnections(rl, s)] as const));
     const result = await runUplink(rl, ['rollout', '--config', config, '--log', '--format', 'json']);
     expect(result.exitCode, result.stderr.slice(-4000)).toBe(0);
@@ -143,23 +133,16 @@ describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () =
   }, 240_000);
 
   it('a canary change that would cut the management path is refused by the guard: halt, nothing changes', async () => {
+    const { rl, config } = lab;
     const before = await kernelSnapshots(rl);
     const statusBefore = await agentStatuses(rl);
     const commit = pushManagementCut(rl);
 
     const result = await runUplink(rl, ['rollout', '--config', config, '--log', '--format', 'json']);
-    expect(result.exitCode, result.stderr.slice(-4000)).toBe(1);
-    const final = JSON.parse(result.stdout) as FinalState;
-    expect(final.plan.commit).toBe(commit);
-    expect(final.phase).toBe('halted');
-    expect(final.halt?.wave).toBe('canary');
-    const canary = final.perSite.find((p) => p.site === CANARY)!;
+    const { canary } = haltedAtCanary(result, commit);
     expect(canary.status).toBe('failed');
     expect(canary.failure).toBe('refused');
     expect(canary.error).toMatch(/management/i);
-    // Every site was planned; the later waves never started.
-    expect(final.perSite.map((p) => p.site).sort()).toEqual([...SITES].sort());
-    expect(final.perSite.filter((p) => p.site !== CANARY).every((p) => p.status === 'pending')).toBe(true);
 
     expect(await kernelSnapshots(rl)).toEqual(before);
     const statusAfter = await agentStatuses(rl);
@@ -170,6 +153,7 @@ describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () =
   }, 240_000);
 
   it('with --allow-management-change the cut canary cannot be confirmed and reverts by itself; nothing else changes', async () => {
+    const { rl, config } = lab;
     const before = await kernelSnapshots(rl);
     const statusBefore = await agentStatuses(rl);
     const commit = readControllerState(stateDirOf(rl, 'rollout'))!.rollout!.plan.commit;
@@ -183,16 +167,9 @@ describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () =
       '--format',
       'json',
     ]);
-    expect(result.exitCode, result.stderr.slice(-4000)).toBe(1);
-    const final = JSON.parse(result.stdout) as FinalState;
-    expect(final.plan.commit).toBe(commit);
-    expect(final.phase).toBe('halted');
-    expect(final.halt?.wave).toBe('canary');
-    const canary = final.perSite.find((p) => p.site === CANARY)!;
+    const { final, canary } = haltedAtCanary(result, commit);
     expect(canary.status).toBe('reverted');
     expect(canary.failure).toBe('unconfirmed');
-    expect(final.perSite.map((p) => p.site).sort()).toEqual([...SITES].sort());
-    expect(final.perSite.filter((p) => p.site !== CANARY).every((p) => p.status === 'pending')).toBe(true);
 
     // The canary did apply the change (the agent journaled it) and reverted it on its own.
     const generation = generationOf(final, CANARY);
@@ -218,6 +195,7 @@ describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () =
     expect(JSON.parse(status.stdout).rollout.phase).toBe('halted');
   }, 240_000);
   it('under uplink run, a newer commit takes over the rollout at the next wave boundary', async () => {
+    const { rl } = lab;
     // Back to the state every router runs, then a daemon on a fresh state dir.
     git(rl, 'revert', '--no-edit', 'HEAD');
     git(rl, 'push', '-q', 'origin', 'main');
@@ -225,28 +203,19 @@ describe.skipIf(!requireRoot())('uplink rollout against namespace routers', () =
     const daemonConfig = writeControllerConfig(rl, 'supersede');
     const stateDir = stateDirOf(rl, 'supersede');
     startDaemon(rl, 'supersede', daemonConfig);
-    await until('the daemon in force', () => {
-      const s = readControllerState(stateDir);
-      return s?.rollout?.plan.commit === head && s.rollout.phase === 'done';
-    });
+    await untilRollout(stateDir, head, ['done'], 'the daemon in force');
 
     setBaseSysctl(rl, 'net.ipv4.conf.all.log_martians', 1);
     const older = commitAndPush(rl, 'log martians');
-    await until('the canary wave of the older commit baking', () => {
-      const s = readControllerState(stateDir);
-      return s?.rollout?.plan.commit === older && s.rollout.phase === 'baking';
-    });
+    await untilRollout(stateDir, older, ['baking'], 'the canary wave of the older commit baking');
     setBaseSysctl(rl, 'net.ipv4.conf.default.log_martians', 1);
     const newer = commitAndPush(rl, 'log martians on new interfaces too');
 
-    const done = await until(
+    const done = await untilRollout(
+      stateDir,
+      newer,
+      ['done', 'halted'],
       'the newer commit rolled out',
-      () => {
-        const s = readControllerState(stateDir);
-        return s?.rollout?.plan.commit === newer && ['done', 'halted'].includes(s.rollout.phase)
-          ? s
-          : undefined;
-      },
       180_000,
     );
     expect(done.rollout!.phase).toBe('done');
@@ -294,6 +263,21 @@ function pushManagementCut(rl: RolloutLab): string {
     rl,
     'log martians; lartc-split: partner network via isp1 (mistyped: covers the management network)',
   );
+}
+
+/**
+ * `uplink rollout` exited 1 with the rollout of `commit` halted in the canary wave: every site
+ * planned, the later waves never started. Returns the final state and the canary's entry.
+ */
+function haltedAtCanary(result: ExecResult, commit: string) {
+  expect(result.exitCode, result.stderr.slice(-4000)).toBe(1);
+  const final = JSON.parse(result.stdout) as FinalState;
+  expect(final.plan.commit).toBe(commit);
+  expect(final.phase).toBe('halted');
+  expect(final.halt?.wave).toBe('canary');
+  expect(final.perSite.map((p) => p.site).sort()).toEqual([...SITES].sort());
+  expect(final.perSite.filter((p) => p.site !== CANARY).every((p) => p.status === 'pending')).toBe(true);
+  return { final, canary: final.perSite.find((p) => p.site === CANARY)! };
 }
 
 function generationOf(final: FinalState, site: string): string {
