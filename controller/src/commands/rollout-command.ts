@@ -17,8 +17,10 @@ import { GitSource } from '../git/index.js';
 import { isTerminal, type RolloutState } from '../rollout/index.js';
 import { compileCommit } from '../run/compile-commit.js';
 import { prepareRollout } from '../run/prepare-rollout.js';
+import { findPreviousDesired } from '../run/previous-desired.js';
 import { queryStatuses } from '../run/query-statuses.js';
 import { type RunLog, type RunNotice, resumeRolloutRun, runRollout } from '../run/run-rollout.js';
+import type { SiteReport } from '../run/site-report.js';
 import { createSshSiteTransport } from '../run/site-transport.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import {
@@ -116,8 +118,12 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
     opts.format === 'json'
       ? new ProgressDisplay(false, process.stderr)
       : new ProgressDisplay(process.stdout.isTTY === true, process.stdout);
+  // Filled with the agents' answers before the run starts; rollbackOnFailure compiles from them.
+  const known = new Map<string, SiteReport>();
   const base = {
     sites: compiled.sites,
+    previousDesired: (site: string, hash: string) =>
+      findPreviousDesired(git, site, hash, store?.state, known.get(site)),
     desired: compiled.desired,
     transport,
     log,
@@ -155,6 +161,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       previous: new Map(),
       now: Date.now,
     });
+    for (const [site, report] of reports) known.set(site, report);
     progress.line(`resuming the rollout of ${commit.slice(0, 12)}`);
     run = resumeRolloutRun(saved, { ...base, reports });
   } else {
@@ -166,6 +173,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       freshForMs: 0,
       now: Date.now,
     });
+    for (const [site, report] of prepared.reports) known.set(site, report);
     const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
     progress.line(
       `rollout of ${commit.slice(0, 12)}: ${planned} site(s) to change in ${prepared.plan.waves.length} wave(s), ${prepared.plan.unchanged.length} unchanged`,

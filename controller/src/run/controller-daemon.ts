@@ -40,9 +40,10 @@ import {
 import { type CompiledCommit, compileCommit } from './compile-commit.js';
 import { EventLog } from './event-log.js';
 import { prepareRollout } from './prepare-rollout.js';
+import { findPreviousDesired } from './previous-desired.js';
 import { queryStatuses } from './query-statuses.js';
 import { type RolloutRun, type RunNotice, resumeRolloutRun, runRollout } from './run-rollout.js';
-import { commitOfGeneration, generationFor, type SiteReport } from './site-report.js';
+import { generationFor, type SiteReport } from './site-report.js';
 import type { SiteTransport } from './site-transport.js';
 
 export interface ControllerDaemonOptions {
@@ -549,19 +550,8 @@ export class ControllerDaemon {
   }
 
   /** The desired state a site had before: compile the commit its last generation came from. */
-  async #previousDesired(site: string, hash: string): Promise<DesiredState | undefined> {
-    const candidates = new Set<string>();
-    const history = this.#store.state.sites[site];
-    if (history?.lastApplied?.hash === hash) candidates.add(history.lastApplied.commit);
-    const reported = this.reports.get(site)?.status?.applied;
-    const fromGeneration = reported ? commitOfGeneration(reported.generation) : undefined;
-    if (fromGeneration) candidates.add(fromGeneration);
-    for (const commit of candidates) {
-      const compiled = await compileCommit(this.#git, commit).catch(() => undefined);
-      const desired = compiled?.ok ? compiled.desired.get(site) : undefined;
-      if (desired?.hash === hash) return desired;
-    }
-    return undefined;
+  #previousDesired(site: string, hash: string): Promise<DesiredState | undefined> {
+    return findPreviousDesired(this.#git, site, hash, this.#store.state, this.reports.get(site));
   }
 
   async #resume(): Promise<void> {
