@@ -4,12 +4,13 @@
  * after that commit; an unknown revision is refused before any connection.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
-import { ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
+import { ManagedRouter } from './lab/managed-router.js';
+import { managedRouterSiteYaml, writeManagedRouterFleet } from './managed-router-fleet.js';
 
 const SITE = 'lab-1';
 
@@ -30,21 +31,7 @@ describe.skipIf(!requireRoot())('uplink apply --rev (dist/uplink.mjs) against ss
   let commitB: string;
 
   async function writeSite(policy: string): Promise<void> {
-    await writeFile(
-      join(repo, 'sites', `${SITE}.yaml`),
-      `name: ${SITE}
-management:
-  address: ${ROUTER_MGMT}
-  user: root
-  hostKey: ${m.hostKey}
-providers:
-  - name: isp1
-    interface: isp1
-    address: 198.51.100.2/29
-    gateway: 198.51.100.1
-    balance: 1
-${policy}`,
-    );
+    await writeFile(join(repo, 'sites', `${SITE}.yaml`), managedRouterSiteYaml(SITE, m.hostKey, policy));
   }
 
   function uplinkApply(args: readonly string[]) {
@@ -71,24 +58,17 @@ ${policy}`,
     buildDist();
     m = await ManagedRouter.start(lab.current, 'apply-rev');
     repo = join(m.dir, 'repos', 'fleet');
-    await mkdir(join(repo, 'sites'), { recursive: true });
-    await writeFile(
-      join(repo, 'fleet.yaml'),
-      `defaults:
-  priorities:
-    policy: [500, 899]
-rollout:
-  confirmWithin: 30s
-  waves:
-    - name: all
-`,
-    );
-    git(repo, 'init', '--quiet', '--initial-branch', 'main');
-    await writeSite(`policies:
+    await writeManagedRouterFleet(
+      repo,
+      SITE,
+      m.hostKey,
+      `policies:
   - name: portal
     to: 203.0.113.80
     via: [isp1]
-`);
+`,
+    );
+    git(repo, 'init', '--quiet', '--initial-branch', 'main');
     git(repo, 'add', '.');
     git(repo, 'commit', '--quiet', '-m', 'portal via isp1');
     commitA = git(repo, 'rev-parse', 'HEAD');

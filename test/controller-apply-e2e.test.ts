@@ -1,12 +1,11 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStatusResult } from '../controller/src/transport/agent-results.js';
 import { fingerprintSha256, parsePublicKeyLine } from '../controller/src/transport/host-key.js';
 import { buildDist } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
-import { ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
-import { type NamespaceSshd, sshArgv } from './lab/sshd-in-namespace.js';
+import { ManagedRouter } from './lab/managed-router.js';
+import { managedRouterStatus, writeManagedRouterFleet } from './managed-router-fleet.js';
 
 const SITE = 'lab-1';
 
@@ -28,7 +27,6 @@ describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against ss
   let m: ManagedRouter;
   let router: string;
   let ctrl: string;
-  let sshd: NamespaceSshd;
   let controllerKey: string;
   /** The router sshd's host key, `ssh-ed25519 AAAA…` (no comment). */
   let hostKey: string;
@@ -40,34 +38,7 @@ describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against ss
     options: { hostKey?: string; site?: string; policies?: string } = {},
   ): Promise<string> {
     const repo = join(m.dir, 'repos', name);
-    await mkdir(join(repo, 'sites'), { recursive: true });
-    await writeFile(
-      join(repo, 'fleet.yaml'),
-      `defaults:
-  priorities:
-    policy: [500, 899]
-rollout:
-  confirmWithin: 30s
-  waves:
-    - name: all
-`,
-    );
-    const site = options.site ?? SITE;
-    await writeFile(
-      join(repo, 'sites', `${site}.yaml`),
-      `name: ${site}
-management:
-  address: ${ROUTER_MGMT}
-  user: root
-  hostKey: ${options.hostKey ?? hostKey}
-providers:
-  - name: isp1
-    interface: isp1
-    address: 198.51.100.2/29
-    gateway: 198.51.100.1
-    balance: 1
-${options.policies ?? ''}`,
-    );
+    await writeManagedRouterFleet(repo, options.site ?? SITE, options.hostKey ?? hostKey, options.policies);
     return repo;
   }
 
@@ -92,21 +63,12 @@ ${options.policies ?? ''}`,
 
   const ipRules = async () => (await lab.current.exec(router, ['ip', 'rule', 'show'])).stdout;
 
-  /** `status` over plain OpenSSH from the controller namespace, validated with the result schema. */
-  async function status() {
-    const result = await lab.current.exec(ctrl, sshArgv(sshd, controllerKey, 'root', []), {
-      stdin: `${JSON.stringify({ v: 1, id: 1, method: 'status', params: {} })}\n`,
-      timeoutMs: 30_000,
-    });
-    const answer = JSON.parse(result.stdout.trim()) as { ok: boolean; result: unknown };
-    expect(answer.ok, result.stdout).toBe(true);
-    return parseStatusResult(answer.result, SITE);
-  }
+  const status = () => managedRouterStatus(m, SITE);
 
   beforeAll(async () => {
     buildDist();
     m = await ManagedRouter.start(lab.current, 'ctrl-apply');
-    ({ router, ctrl, sshd, controllerKey, hostKey } = m);
+    ({ router, ctrl, controllerKey, hostKey } = m);
   }, 120_000);
 
   afterAll(async () => {

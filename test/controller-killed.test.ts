@@ -8,13 +8,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStatusResult } from '../controller/src/transport/agent-results.js';
 import type { HangClientConfig } from './apply-then-hang-client.js';
 import { buildDist, ROOT } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
 import { ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
-import { sshArgv } from './lab/sshd-in-namespace.js';
 import { managedRouterDesired } from './managed-router-desired.js';
+import { managedRouterStatus } from './managed-router-fleet.js';
 
 const SITE = 'lab-1';
 const CONFIRM_WITHIN_MS = 3_000;
@@ -38,16 +37,8 @@ describe.skipIf(!requireRoot())('controller killed between apply and confirm', (
     ].join('\n----\n');
   }
 
-  /** `status` over OpenSSH with the restricted key, validated with the result schema. */
-  async function status() {
-    const result = await lab.current.exec(m.ctrl, sshArgv(m.sshd, m.controllerKey, 'root', []), {
-      stdin: `${JSON.stringify({ v: 1, id: 1, method: 'status', params: {} })}\n`,
-      timeoutMs: 30_000,
-    });
-    const answer = JSON.parse(result.stdout.trim()) as { ok: boolean; result: unknown };
-    expect(answer.ok, result.stdout).toBe(true);
-    return parseStatusResult(answer.result, SITE);
-  }
+  /** `status` over OpenSSH with the restricted key. */
+  const status = () => managedRouterStatus(m, SITE);
 
   beforeAll(async () => {
     buildDist();

@@ -5,13 +5,14 @@
  * the agent has noticed) and when git moved on without an apply; 2 when a second site of
  * the fleet cannot be reached. The JUnit report is parsed as XML.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from 'xmlbuilder2';
 import { buildDist } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
 import { CONTROLLER, ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
+import { writeManagedRouterFleet } from './managed-router-fleet.js';
 
 const SITE = 'lab-1';
 /** A site whose management address is the controller namespace's own, on a closed port: refused at once. */
@@ -23,26 +24,7 @@ describe.skipIf(!requireRoot())('uplink drift (dist/uplink.mjs, ssh2) against ss
 
   async function writeRepo(name: string, options: { unreachable?: boolean; policies?: string } = {}) {
     const repo = join(m.dir, 'repos', name);
-    await mkdir(join(repo, 'sites'), { recursive: true });
-    await writeFile(
-      join(repo, 'fleet.yaml'),
-      'defaults:\n  priorities:\n    policy: [500, 899]\nrollout:\n  confirmWithin: 30s\n  waves:\n    - name: all\n',
-    );
-    await writeFile(
-      join(repo, 'sites', `${SITE}.yaml`),
-      `name: ${SITE}
-management:
-  address: ${ROUTER_MGMT}
-  user: root
-  hostKey: ${m.hostKey}
-providers:
-  - name: isp1
-    interface: isp1
-    address: 198.51.100.2/29
-    gateway: 198.51.100.1
-    balance: 1
-${options.policies ?? ''}`,
-    );
+    await writeManagedRouterFleet(repo, SITE, m.hostKey, options.policies);
     if (options.unreachable) {
       await writeFile(
         join(repo, 'sites', `${GONE}.yaml`),
