@@ -8,22 +8,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
+import type { DesiredState } from '../agent/src/model/desired-state.js';
 import { type Method, resultSchemas, type StatusResult } from '../agent/src/model/protocol.js';
 import { ROOT } from './build-dist.js';
 import { JsonLinesClient } from './lab/json-lines.js';
 import type { Lab, LabProcess } from './lab/lab.js';
-
-const health: HealthSettings = {
-  targets: [],
-  method: 'icmp',
-  intervalMs: 1000,
-  timeoutMs: 500,
-  failAfter: 3,
-  recoverAfter: 3,
-  minTargetsUp: 1,
-  enabled: false,
-};
+import { HEALTH_OFF } from './managed-router-desired.js';
 
 export function driftDesired(drift: 'report' | 'heal'): DesiredState {
   const provider = (name: string, iface: string, table: number, mark: number) => ({
@@ -35,7 +25,7 @@ export function driftDesired(drift: 'report' | 'heal'): DesiredState {
     fallback: null,
     track: name === 'isp1',
     snat: { kind: 'masquerade' as const },
-    health,
+    health: HEALTH_OFF,
   });
   return {
     version: 1,
@@ -231,6 +221,11 @@ export class DriftDaemon {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; daemon log:\n${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Waits for the daemon's first drift check (after the first apply). */
+  waitForFirstCheck(): Promise<void> {
+    return this.waitFor(async () => (await this.status()).drift?.checkedAt != null, 20_000, 'a first check');
   }
 
   async close(): Promise<void> {

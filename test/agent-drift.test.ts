@@ -139,11 +139,7 @@ describe.skipIf(!requireRoot())('drift detection in a namespace', () => {
     beforeAll(async () => {
       daemon = await DriftDaemon.start(lab.current, router);
       expect(await daemon.applyConfirmed(driftDesired('report'), `r${generation++}`)).toBeGreaterThan(10);
-      await daemon.waitFor(
-        async () => (await daemon.status()).drift?.checkedAt != null,
-        20_000,
-        'a first check',
-      );
+      await daemon.waitForFirstCheck();
     });
     afterAll(async () => {
       await daemon?.close();
@@ -211,11 +207,7 @@ describe.skipIf(!requireRoot())('drift detection in a namespace', () => {
     beforeAll(async () => {
       daemon = await DriftDaemon.start(lab.current, router);
       await daemon.applyConfirmed(driftDesired('heal'), 'h1');
-      await daemon.waitFor(
-        async () => (await daemon.status()).drift?.checkedAt != null,
-        20_000,
-        'a first check',
-      );
+      await daemon.waitForFirstCheck();
     });
     afterAll(async () => {
       await daemon?.close();

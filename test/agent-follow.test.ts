@@ -15,11 +15,7 @@ describe.skipIf(!requireRoot())('the daemon follows addresses and health', () =>
     const router = await buildDriftRouter(lab.current);
     daemon = await DriftDaemon.start(lab.current, router);
     await daemon.applyConfirmed(driftDesired('report'), 'f1');
-    await daemon.waitFor(
-      async () => (await daemon.status()).drift?.checkedAt != null,
-      20_000,
-      'a first check',
-    );
+    await daemon.waitForFirstCheck();
   });
   afterAll(async () => {
     await daemon?.close();

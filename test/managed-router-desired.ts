@@ -1,7 +1,8 @@
 /** A desired state for the ManagedRouter lab (test/lab/managed-router.ts): one uplink, isp1. */
 import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
 
-const health: HealthSettings = {
+/** Health checking off (no targets); also the drift lab's (test/agent-drift-lab.ts). */
+export const HEALTH_OFF: HealthSettings = {
   targets: [],
   method: 'icmp',
   intervalMs: 1000,
@@ -43,7 +44,7 @@ export function managedRouterDesired(site: string, options: ManagedRouterDesired
         fallback: null,
         track: true,
         snat: { kind: 'masquerade' },
-        health,
+        health: HEALTH_OFF,
       },
     ],
     rules: [
