@@ -26,6 +26,7 @@ import { buildDist } from '../test/build-dist.js';
 import { Lab, type LabProcess } from '../test/lab/lab.js';
 import { type NamespaceSshd, sshArgv, startSshdInNamespace } from '../test/lab/sshd-in-namespace.js';
 import { managedRouterDesired } from '../test/managed-router-desired.js';
+import { median } from './median.js';
 
 const args = process.argv.slice(2);
 const INNER = args[0] === '--inner';
@@ -51,12 +52,6 @@ interface InnerConfig {
 /** One uplink (`isp1`) with track and SNAT; management stays on main (rule 900). */
 function desiredFor(site: string, rpFilter: '0' | '2'): DesiredState {
   return managedRouterDesired(site, { hash: 'b'.repeat(64), localTraffic: true, rpFilter });
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function time(fn: () => Promise<unknown>): Promise<number> {

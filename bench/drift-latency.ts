@@ -13,14 +13,9 @@
 
 import { buildDriftRouter, DriftDaemon, driftDesired } from '../test/agent-drift-lab.js';
 import { Lab } from '../test/lab/lab.js';
+import { median } from './median.js';
 
 const TRIALS = Math.max(20, Number(process.argv[2] ?? 25));
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -10,7 +10,8 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import type { SshTarget } from '../controller/src/transport/index.js';
-import { floor, median, runController, startSimulator } from './rollout-sim.js';
+import { median } from './median.js';
+import { floor, runController, startSimulator } from './rollout-sim.js';
 
 const SITES = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 64);

@@ -27,16 +27,11 @@ import {
 import { JsonLinesClient } from '../test/lab/json-lines.js';
 import { Lab, type LabProcess } from '../test/lab/lab.js';
 import type { RouterTopology } from '../test/lab/router-topology.js';
+import { median } from './median.js';
 
 const TRIALS = Math.max(10, Number(process.argv[2] ?? 10));
 const COST_WINDOW_MS = 20_000;
 const CLK_TCK = 100;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -18,14 +18,10 @@ import { reconcile } from '../agent/src/engine/reconcile.js';
 import { StateStore } from '../agent/src/engine/state-store.js';
 import { Lab } from '../test/lab/lab.js';
 import { buildSiteTopology } from '../test/lab/site-topology.js';
+import { upperMedian } from './median.js';
 import { compileSynthetic, SYNTHETIC_TOPOLOGY } from './synthetic-site.js';
 
 const RUNS = 200;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function timed(label: string, fn: () => unknown): Promise<void> {
   const xs: number[] = [];
@@ -34,7 +30,7 @@ async function timed(label: string, fn: () => unknown): Promise<void> {
     await fn();
     xs.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
-  console.log(`${label.padEnd(28)} median ${median(xs).toFixed(3)} ms`);
+  console.log(`${label.padEnd(28)} median ${upperMedian(xs).toFixed(3)} ms`);
 }
 
 const lab = new Lab('prof');

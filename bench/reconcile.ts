@@ -23,6 +23,7 @@ import type { DesiredState } from '../agent/src/model/desired-state.js';
 import { Lab } from '../test/lab/lab.js';
 import { buildSiteTopology, type SiteTopologyOptions } from '../test/lab/site-topology.js';
 import { compileExampleSite, type ExampleSite, SITE_TOPOLOGIES } from '../test/scenarios/site-lab.js';
+import { median } from './median.js';
 import { compileSynthetic, SYNTHETIC_TOPOLOGY } from './synthetic-site.js';
 
 const INNER = process.argv[2] === '--inner';
@@ -38,12 +39,6 @@ const SITES: readonly ExampleSite[] = [
 interface Sample {
   readonly ms: number;
   readonly spawns: number;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function percentile(xs: readonly number[], p: number): number {

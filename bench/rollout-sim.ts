@@ -25,6 +25,7 @@ import {
 } from '../controller/src/transport/index.js';
 import { generateFleetFiles, writeFleetFiles } from '../test/fleet-sim/generate-fleet.js';
 import type { SimTarget } from '../test/fleet-sim/sim-fleet.js';
+import { median } from './median.js';
 
 const SITES = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 64);
@@ -105,12 +106,6 @@ export async function floor(targets: readonly SshTarget[], concurrency: number):
   });
   if (results.length !== targets.length) throw new Error('floor: not every site answered');
   return performance.now() - started;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function countOutcomes(stdout: string): Record<string, number> {

@@ -8,27 +8,17 @@
 import { parseDocument } from 'yaml';
 import { compileSite } from '../controller/src/compile/compile-site.js';
 import { loadFleet } from '../controller/src/spec/load-fleet.js';
+import { mulberry32 } from '../test/lab/mulberry32.js';
+import { upperMedian } from './median.js';
 
 const SITES = Number(process.argv[2] ?? 10_000);
 const RUNS = Math.max(3, Number(process.argv[3] ?? 5));
-
-/** Deterministic PRNG (mulberry32) so every run benchmarks the same fleet. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEaBhMD+z0lxDQfAW10VyG7qYY4PRXHcvAYGlNrX3ReB';
 const DOC_NETS = ['192.0.2', '198.51.100', '203.0.113'] as const;
 
 function generateFleet(count: number): Map<string, string> {
-  const rand = prng(42);
+  const rand = mulberry32(42);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const files = new Map<string, string>();
@@ -161,11 +151,6 @@ function parseOnly(files: ReadonlyMap<string, string>): number {
   return n;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 /** Wall and CPU (user+system) time: on a shared machine CPU time is the steadier of the two. */
 function time<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
   const cpu = process.cpuUsage();
@@ -203,10 +188,10 @@ for (let r = 0; r < RUNS; r++) {
   baseCpu.push(b.cpuMs);
 }
 
-const wall = median(full);
-const cpu = median(fullCpu);
-const baseWall = median(base);
-const baseCpuMs = median(baseCpu);
+const wall = upperMedian(full);
+const cpu = upperMedian(fullCpu);
+const baseWall = upperMedian(base);
+const baseCpuMs = upperMedian(baseCpu);
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 console.log(
   `validate+compile: median ${s(wall)} wall, ${s(cpu)} CPU (wall per run ${full.map((m) => Math.round(m)).join(', ')} ms); ` +

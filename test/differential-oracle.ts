@@ -12,18 +12,7 @@
 
 import type { Packet, Verdict } from '../agent/src/sim/index.js';
 import type { Lab } from './lab/lab.js';
-
-/** mulberry32: small, fast, and the same sequence on every machine for a given seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './lab/mulberry32.js';
 
 export interface PacketPools {
   /** Interfaces a packet may arrive on (uplinks, LAN, lo). */
@@ -108,7 +97,7 @@ function protoPart(rand: () => number, pools: PacketPools): Pick<Packet, 'proto'
  * martian sources among them.
  */
 export function generatePackets(seed: number, count: number, pools: PacketPools): Packet[] {
-  const rand = seededRandom(seed);
+  const rand = mulberry32(seed);
   const out: Packet[] = [];
   for (let i = 0; i < count; i++) {
     const dst = address(rand, pools);

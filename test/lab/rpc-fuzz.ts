@@ -4,17 +4,8 @@
  */
 import { exampleDesiredState } from '../../agent/src/core/example-desired-state.js';
 
-/** Seeded PRNG (mulberry32): the fuzz cases are the same on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so the fuzz cases are the same on every run. */
+export { mulberry32 } from './mulberry32.js';
 
 /** A line that must be refused: garbage, or a valid request broken in one random way. */
 export function randomInvalidLine(random: () => number): string {
