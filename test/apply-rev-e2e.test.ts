@@ -3,7 +3,6 @@
  * not the work tree's, not HEAD's — to a real agent daemon over SSH; the generation is named
  * after that commit; an unknown revision is refused before any connection.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,16 +10,9 @@ import { buildDist } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
 import { ManagedRouter } from './lab/managed-router.js';
 import { managedRouterSiteYaml, writeManagedRouterFleet } from './managed-router-fleet.js';
+import { git } from './uplink-cli.js';
 
 const SITE = 'lab-1';
-
-function git(repo: string, ...args: string[]): string {
-  return execFileSync(
-    'git',
-    ['-C', repo, '-c', 'user.name=Uplink Test', '-c', 'user.email=test@example.org', ...args],
-    { encoding: 'utf8' },
-  ).trim();
-}
 
 describe.skipIf(!requireRoot())('uplink apply --rev (dist/uplink.mjs) against sshd + agent daemon', () => {
   const lab = useLab('applyrev');

@@ -1,30 +1,9 @@
-/** The built `uplink explain` on the example fleet: verdicts an operator reads, usage errors, JSON. */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDist } from './build-dist.js';
+import { type CliResult, uplinkCli } from './uplink-cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/uplink.mjs');
-const run = promisify(execFile);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function explain(site: string, ...args: string[]): Promise<Result> {
-  const argv = [CLI, 'explain', site, '--repo', 'fleet-repo-example', ...args];
-  try {
-    const { stdout, stderr } = await run(process.execPath, argv, { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    if (typeof err.code !== 'number') throw e;
-    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
+function explain(site: string, ...args: string[]): Promise<CliResult> {
+  return uplinkCli('explain', site, '--repo', 'fleet-repo-example', ...args);
 }
 
 /** The verdict: the output's first line. */

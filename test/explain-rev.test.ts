@@ -1,19 +1,11 @@
-/**
- * `uplink explain --rev`: the built CLI answers from the spec as committed at a revision of a
- * real temporary git repository (two commits and a dirty work tree, each routing SMTP
- * differently), and refuses an unknown revision or a directory that is not a repository.
- */
-import { execFile, execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist } from './build-dist.js';
+import { type CliResult, git, uplinkCli as uplink } from './uplink-cli.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/uplink.mjs');
-const run = promisify(execFile);
 const SITE_FILE = 'sites/branch-adsl-vpn.yaml';
 const SMTP = [
   '--dst',
@@ -27,31 +19,6 @@ const SMTP = [
   '--dport',
   '25',
 ];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function uplink(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    if (typeof err.code !== 'number') throw e;
-    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
-
-function git(repo: string, ...args: string[]): string {
-  return execFileSync(
-    'git',
-    ['-C', repo, '-c', 'user.name=Uplink Test', '-c', 'user.email=test@example.org', ...args],
-    { encoding: 'utf8' },
-  ).trim();
-}
 
 /** The SMTP policy of branch-adsl-vpn sent via `provider` instead of isp1. */
 async function routeSmtpVia(repo: string, provider: string): Promise<void> {
@@ -88,7 +55,7 @@ describe('uplink explain --rev', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const verdict = (r: Result) => r.stdout.split('\n')[0];
+  const verdict = (r: CliResult) => r.stdout.split('\n')[0];
 
   it('answers from each commit, and from the work tree without --rev', async () => {
     const atFirst = await uplink('explain', 'branch-adsl-vpn', '--repo', repo, '--rev', first, ...SMTP);
