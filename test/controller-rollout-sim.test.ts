@@ -1,8 +1,8 @@
 /**
- * `uplink rollout` with `rollbackOnFailure`: when a site fails, the sites this rollout already
- * updated are put back on the state they had — compiled from the commit their agent reports.
- * The real CLI (dist/uplink.mjs) against simulated agents (real daemons over the memory kernel
- * behind ssh2 servers on loopback).
+ * `uplink rollout`, the real CLI (dist/uplink.mjs), against simulated agents (real daemons
+ * over the memory kernel behind ssh2 servers on loopback): the SSH connections a rollout costs
+ * per site, and `rollbackOnFailure` — when a site fails, the sites this rollout already
+ * updated are put back on the state they had, compiled from the commit their agent reports.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -75,6 +75,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await fleet?.close();
   await remote?.cleanup();
+});
+
+function connections(): Map<string, number> {
+  return new Map(fleet.targets.map((t) => [t.site, fleet.site(t.site).connections]));
+}
+
+function since(before: Map<string, number>): number[] {
+  return fleet.targets.map((t) => fleet.site(t.site).connections - before.get(t.site)!);
+}
+
+describe('uplink rollout: connections per site', () => {
+  it('a change costs two connections per site (status + apply, confirm); no change costs one', async () => {
+    await remote.commit(filesOf(5), 'isp1 weight 6');
+    let before = connections();
+    const change = await rollout();
+    expect(change.status, `${change.stdout}\n${change.stderr}`).toBe(0);
+    expect(since(before)).toEqual(Array(COUNT).fill(2));
+
+    before = connections();
+    const same = await rollout();
+    expect(same.status, `${same.stdout}\n${same.stderr}`).toBe(0);
+    expect(since(before)).toEqual(Array(COUNT).fill(1));
+  });
 });
 
 describe('uplink rollout: rollbackOnFailure', () => {

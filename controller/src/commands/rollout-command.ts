@@ -8,7 +8,6 @@
  * `--log`.
  */
 import { mkdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { type ControllerConfig, loadControllerConfig } from '../config/index.js';
@@ -31,6 +30,7 @@ import {
   recordSiteOutcome,
   withRollout,
 } from '../state/index.js';
+import { readSshIdentity } from './read-ssh-identity.js';
 
 export interface RolloutOptions {
   repo?: string;
@@ -90,16 +90,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
     throw new ExitCode(1);
   }
 
-  const identity =
-    opts.identity ??
-    config?.ssh.identity ??
-    process.env.UPLINK_SSH_KEY ??
-    join(homedir(), '.ssh', 'id_ed25519');
-  const privateKey = await readFile(identity).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(
-      `${identity}: cannot read the SSH private key (${e.code}); pass --identity FILE or set UPLINK_SSH_KEY`,
-    );
-  });
+  const privateKey = await readSshIdentity(opts.identity ?? config?.ssh.identity);
   const knownHostsFile = opts.knownHosts ?? config?.ssh.knownHosts;
   const knownHosts = knownHostsFile ? await readFile(knownHostsFile, 'utf8') : undefined;
   const concurrency = Number(opts.concurrency);
@@ -111,86 +102,91 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
     ...(config ? { connect: { connectTimeoutMs: config.ssh.connectTimeoutMs } } : {}),
     ...(logger ? { log: logger } : {}),
     allowManagementChange: opts.allowManagementChange === true || config?.allowManagementChange === true,
+    // One rollout, then exit: a changed site's apply reuses its status connection.
+    keepStatusConnectionsMs: 120_000,
   });
-
-  // With --format json stdout carries only the final document; the event lines go to stderr.
-  const progress =
-    opts.format === 'json'
-      ? new ProgressDisplay(false, process.stderr)
-      : new ProgressDisplay(process.stdout.isTTY === true, process.stdout);
-  // Filled with the agents' answers before the run starts; rollbackOnFailure compiles from them.
-  const known = new Map<string, SiteReport>();
-  const base = {
-    sites: compiled.sites,
-    previousDesired: (site: string, hash: string) =>
-      findPreviousDesired(git, site, hash, store?.state, known.get(site)),
-    desired: compiled.desired,
-    transport,
-    log,
-    concurrency,
-    onState: (s: RolloutState) => {
-      store?.update((st) => withRollout(st, s));
-      progress.state(s);
-    },
-    onNotice: (n: RunNotice) => {
-      if (n.type === 'siteOutcome') {
-        store?.update((st) =>
-          recordSiteOutcome(st, n.site, {
-            generation: n.generation,
-            hash: compiled.desired.get(n.site)!.hash,
-            commit,
-            at: Date.now(),
-            outcome: n.outcome === 'timeout' ? 'unreachable' : n.outcome,
-            ...(n.error ? { error: n.error.slice(0, 4000) } : {}),
-          }),
-        );
-      }
-      progress.notice(n);
-    },
-  };
-  store?.update((s) => recordGoodCommit(s, commit));
-  const saved = store?.state.rollout;
-  let run: ReturnType<typeof runRollout>;
-  if (saved && !isTerminal(saved) && saved.plan.commit === commit) {
-    // Resume: the agents' reports win over the persisted state.
-    const sites = saved.perSite.map((p) => compiled.sites.get(p.site)).filter((s) => s !== undefined);
-    const { reports } = await queryStatuses({
-      sites,
+  try {
+    // With --format json stdout carries only the final document; the event lines go to stderr.
+    const progress =
+      opts.format === 'json'
+        ? new ProgressDisplay(false, process.stderr)
+        : new ProgressDisplay(process.stdout.isTTY === true, process.stdout);
+    // Filled with the agents' answers before the run starts; rollbackOnFailure compiles from them.
+    const known = new Map<string, SiteReport>();
+    const base = {
+      sites: compiled.sites,
+      previousDesired: (site: string, hash: string) =>
+        findPreviousDesired(git, site, hash, store?.state, known.get(site)),
+      desired: compiled.desired,
       transport,
+      log,
       concurrency,
-      previous: new Map(),
-      now: Date.now,
-    });
-    for (const [site, report] of reports) known.set(site, report);
-    progress.line(`resuming the rollout of ${commit.slice(0, 12)}`);
-    run = resumeRolloutRun(saved, { ...base, reports });
-  } else {
-    const prepared = await prepareRollout({
-      compiled,
-      transport,
-      concurrency,
-      reports: new Map(),
-      freshForMs: 0,
-      now: Date.now,
-    });
-    for (const [site, report] of prepared.reports) known.set(site, report);
-    const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
-    progress.line(
-      `rollout of ${commit.slice(0, 12)}: ${planned} site(s) to change in ${prepared.plan.waves.length} wave(s), ${prepared.plan.unchanged.length} unchanged`,
-    );
-    run = runRollout(prepared.plan, { ...base, reports: prepared.reports });
+      onState: (s: RolloutState) => {
+        store?.update((st) => withRollout(st, s));
+        progress.state(s);
+      },
+      onNotice: (n: RunNotice) => {
+        if (n.type === 'siteOutcome') {
+          store?.update((st) =>
+            recordSiteOutcome(st, n.site, {
+              generation: n.generation,
+              hash: compiled.desired.get(n.site)!.hash,
+              commit,
+              at: Date.now(),
+              outcome: n.outcome === 'timeout' ? 'unreachable' : n.outcome,
+              ...(n.error ? { error: n.error.slice(0, 4000) } : {}),
+            }),
+          );
+        }
+        progress.notice(n);
+      },
+    };
+    store?.update((s) => recordGoodCommit(s, commit));
+    const saved = store?.state.rollout;
+    let run: ReturnType<typeof runRollout>;
+    if (saved && !isTerminal(saved) && saved.plan.commit === commit) {
+      // Resume: the agents' reports win over the persisted state.
+      const sites = saved.perSite.map((p) => compiled.sites.get(p.site)).filter((s) => s !== undefined);
+      const { reports } = await queryStatuses({
+        sites,
+        transport,
+        concurrency,
+        previous: new Map(),
+        now: Date.now,
+      });
+      for (const [site, report] of reports) known.set(site, report);
+      progress.line(`resuming the rollout of ${commit.slice(0, 12)}`);
+      run = resumeRolloutRun(saved, { ...base, reports });
+    } else {
+      const prepared = await prepareRollout({
+        compiled,
+        transport,
+        concurrency,
+        reports: new Map(),
+        freshForMs: 0,
+        now: Date.now,
+      });
+      for (const [site, report] of prepared.reports) known.set(site, report);
+      const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
+      progress.line(
+        `rollout of ${commit.slice(0, 12)}: ${planned} site(s) to change in ${prepared.plan.waves.length} wave(s), ${prepared.plan.unchanged.length} unchanged`,
+      );
+      run = runRollout(prepared.plan, { ...base, reports: prepared.reports });
+    }
+    const final = await run.done;
+    await store?.flush();
+    progress.end();
+    if (opts.format === 'json') process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+    else {
+      const confirmed = final.perSite.filter((p) => p.status === 'confirmed').length;
+      process.stdout.write(
+        `rollout ${final.phase}: ${confirmed}/${final.perSite.length} confirmed, ${final.plan.unchanged.length} unchanged${final.halt ? `; ${final.halt.reason}` : ''}\n`,
+      );
+    }
+    if (final.phase !== 'done') throw new ExitCode(1);
+  } finally {
+    transport.close?.();
   }
-  const final = await run.done;
-  await store?.flush();
-  progress.end();
-  if (opts.format === 'json') process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-  else {
-    const confirmed = final.perSite.filter((p) => p.status === 'confirmed').length;
-    process.stdout.write(
-      `rollout ${final.phase}: ${confirmed}/${final.perSite.length} confirmed, ${final.plan.unchanged.length} unchanged${final.halt ? `; ${final.halt.reason}` : ''}\n`,
-    );
-  }
-  if (final.phase !== 'done') throw new ExitCode(1);
 }
 
 /** One line per event, or a redrawn progress line on a TTY (events still printed above it). */

@@ -3,6 +3,11 @@
  * (createSshSiteTransport); the fleet simulator and tests may pass their own. Every call is
  * one connection at most, except `apply`, which is commit-confirmed: apply on one
  * connection and confirm on a second, new one (DESIGN.md "Safety").
+ *
+ * With `keepStatusConnections` (the one-shot `uplink rollout`), the connection a status call
+ * opened stays open for a while and the site's apply runs on it, so a changed site costs two
+ * connections (status + apply, then the confirm's new one) instead of three. The confirm
+ * never reuses a connection: it must prove the path works after the apply.
  */
 import type { Logger } from 'pino';
 import type { DesiredState } from '../../../agent/src/model/desired-state.js';
@@ -38,6 +43,8 @@ export interface SiteTransport {
   ): Promise<ApplyOutcome>;
   /** Confirm a pending apply (after a controller restart); throws when it cannot. */
   confirm(site: ValidSite, generation: string): Promise<void>;
+  /** Closes connections kept for reuse (call when the rollout is over). */
+  close?(): void;
 }
 
 export interface SshSiteTransportOptions {
@@ -54,7 +61,12 @@ export interface SshSiteTransportOptions {
    * the path cannot be confirmed over a new connection, and the agent reverts it.
    */
   readonly allowManagementChange?: boolean;
+  /** Keep a status call's connection open this long for the site's apply (0: close at once). */
+  readonly keepStatusConnectionsMs?: number;
 }
+
+/** At most this many connections are kept open for reuse at a time. */
+const MAX_KEPT = 256;
 
 export function sshTargetOf(site: ValidSite, options: SshSiteTransportOptions): SshTarget {
   return {
@@ -70,32 +82,88 @@ export function sshTargetOf(site: ValidSite, options: SshSiteTransportOptions): 
 
 export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTransport {
   const rpc = { callTimeoutMs: options.callTimeoutMs ?? 60_000 };
-  const session = async <T>(site: ValidSite, call: (s: AgentSession) => Promise<T>): Promise<T> => {
+  const kept = new KeptConnections(options.keepStatusConnectionsMs ?? 0);
+  const session = async <T>(
+    site: ValidSite,
+    call: (s: AgentSession) => Promise<T>,
+    keep = false,
+  ): Promise<T> => {
     const connection = await connectSsh(sshTargetOf(site, options), options.connect ?? {});
+    let handedOver = false;
     try {
       const s = await AgentSession.open(connection, rpc);
       const result = await call(s);
       await s.close();
+      handedOver = keep && kept.keep(site.name, connection);
       return result;
     } finally {
-      connection.close();
+      if (!handedOver) connection.close();
     }
   };
   return {
-    status: (site) => session(site, async (s) => parseStatusResult(await s.status(), site.name)),
-    apply: (site, desired, generation, confirmWithinMs, signal) =>
-      applyAndConfirm(sshTargetOf(site, options), desired, generation, confirmWithinMs, {
+    status: (site) => session(site, async (s) => parseStatusResult(await s.status(), site.name), true),
+    apply: (site, desired, generation, confirmWithinMs, signal) => {
+      // Only the first connection (the apply's first attempt) may be a kept one.
+      let first = true;
+      const base: Connector = (target, connect) => {
+        const reuse = first ? kept.take(site.name) : undefined;
+        first = false;
+        return reuse ? Promise.resolve(reuse) : connectSsh(target, connect);
+      };
+      return applyAndConfirm(sshTargetOf(site, options), desired, generation, confirmWithinMs, {
         ...(options.connect ? { connect: options.connect } : {}),
         ...(options.log ? { log: options.log } : {}),
         ...(options.allowManagementChange ? { allowManagementChange: true } : {}),
-        ...(signal ? abortable(signal) : {}),
-      }),
+        ...(signal ? abortable(signal, base) : { connector: base }),
+      });
+    },
     confirm: (site, generation) =>
       session(site, async (s) => {
         await s.hello();
         parseConfirmResult(await s.confirm(generation), site.name);
       }),
+    close: () => kept.closeAll(),
   };
+}
+
+type Connector = NonNullable<ApplyAndConfirmOptions['connector']>;
+
+/** Open connections kept after a status call, per site, each closed after `ttlMs` unused. */
+class KeptConnections {
+  readonly #bySite = new Map<string, { connection: SshConnection; timer: NodeJS.Timeout }>();
+  constructor(readonly ttlMs: number) {}
+
+  /** True when kept (the caller must not close it). */
+  keep(site: string, connection: SshConnection): boolean {
+    if (this.ttlMs <= 0 || this.#bySite.size >= MAX_KEPT || connection.closed) return false;
+    this.#drop(site);
+    const timer = setTimeout(() => this.#drop(site), this.ttlMs);
+    timer.unref();
+    this.#bySite.set(site, { connection, timer });
+    return true;
+  }
+
+  /** The site's kept connection, if still open; the caller owns it from now on. */
+  take(site: string): SshConnection | undefined {
+    const entry = this.#bySite.get(site);
+    if (entry === undefined) return undefined;
+    this.#bySite.delete(site);
+    clearTimeout(entry.timer);
+    if (entry.connection.closed) return undefined;
+    return entry.connection;
+  }
+
+  closeAll(): void {
+    for (const site of [...this.#bySite.keys()]) this.#drop(site);
+  }
+
+  #drop(site: string): void {
+    const entry = this.#bySite.get(site);
+    if (entry === undefined) return;
+    this.#bySite.delete(site);
+    clearTimeout(entry.timer);
+    entry.connection.close();
+  }
 }
 
 /**
@@ -105,7 +173,10 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
  * once — so the call settles promptly with `unconfirmed` (apply may have landed) or
  * `unreachable` (it cannot have).
  */
-function abortable(signal: AbortSignal): Pick<ApplyAndConfirmOptions, 'connector' | 'sleep'> {
+function abortable(
+  signal: AbortSignal,
+  base: Connector,
+): Pick<ApplyAndConfirmOptions, 'connector' | 'sleep'> {
   const open = new Set<SshConnection>();
   signal.addEventListener('abort', () => {
     for (const c of open) c.close();
@@ -120,7 +191,7 @@ function abortable(signal: AbortSignal): Pick<ApplyAndConfirmOptions, 'connector
           false,
         );
       if (signal.aborted) throw aborted();
-      const connection = await connectSsh(target, connect);
+      const connection = await base(target, connect);
       if (signal.aborted) {
         connection.close();
         throw aborted();
