@@ -1,10 +1,4 @@
-/**
- * `uplink apply SITE...`: compile, push over SSH, confirm over a second connection.
- * Prints one line per site; exits 1 if any site did not end applied or unchanged.
- */
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { compileSite } from '../compile/compile-site.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -16,7 +10,10 @@ import {
   mapWithConcurrency,
   readKnownHosts,
 } from '../transport/index.js';
+import { findSites } from './find-sites.js';
 import { readFleetSource } from './read-fleet-source.js';
+import { readSshIdentity } from './read-ssh-identity.js';
+import { siteSshTarget } from './site-ssh-target.js';
 
 export interface ApplyOptions {
   repo: string;
@@ -40,20 +37,8 @@ export async function applyCommand(siteNames: string[], opts: ApplyOptions): Pro
     throw new ExitCode(1);
   }
   const fleet = load.fleet;
-  const sites = siteNames.map((name) => {
-    const site = fleet.sites.find((s) => s.name === name);
-    if (!site)
-      throw new UsageError(
-        `site ${name}: not found; known sites: ${fleet.sites.map((s) => s.name).join(', ')}`,
-      );
-    return site;
-  });
-  const identityPath = opts.identity ?? process.env.UPLINK_SSH_KEY ?? join(homedir(), '.ssh', 'id_ed25519');
-  const privateKey = await readFile(identityPath).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(
-      `${identityPath}: cannot read the SSH private key (${e.code}); pass --identity FILE or set UPLINK_SSH_KEY`,
-    );
-  });
+  const sites = findSites(fleet, siteNames);
+  const privateKey = await readSshIdentity(opts.identity);
   const knownHosts = opts.knownHosts ? await readKnownHosts(opts.knownHosts) : undefined;
   const confirmWithinMs =
     opts.confirmWithin !== undefined ? Number(opts.confirmWithin) * 1000 : fleet.rollout.confirmWithinMs;
@@ -67,15 +52,7 @@ export async function applyCommand(siteNames: string[], opts: ApplyOptions): Pro
     const desired = compileSite(site);
     const generation = `${commit}-${desired.hash.slice(0, 12)}`;
     return applyAndConfirm(
-      {
-        site: site.name,
-        host: site.management.address,
-        port: site.management.port,
-        user: site.management.user,
-        hostKey: knownHosts ? undefined : site.management.hostKey,
-        knownHosts,
-        privateKey,
-      },
+      siteSshTarget(site, privateKey, knownHosts),
       desired,
       generation,
       confirmWithinMs,

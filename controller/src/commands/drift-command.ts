@@ -4,9 +4,8 @@
  * 1 drift found, 2 some site could not be checked (unreachable, refused, broken answer).
  * With --output the report goes to FILE and a text summary to stdout (for CI logs).
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { compileSite } from '../compile/compile-site.js';
 import { querySiteStatus } from '../drift/query-site-status.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -23,6 +22,9 @@ import {
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import { mapWithConcurrency, readKnownHosts } from '../transport/index.js';
+import { findSites } from './find-sites.js';
+import { readSshIdentity } from './read-ssh-identity.js';
+import { siteSshTarget } from './site-ssh-target.js';
 
 export interface DriftOptions {
   repo: string;
@@ -57,38 +59,13 @@ export async function driftCommand(opts: DriftOptions): Promise<void> {
   }
   const fleet = load.fleet;
   const sites =
-    opts.sites === undefined || opts.sites.length === 0
-      ? fleet.sites
-      : opts.sites.map((name) => {
-          const site = fleet.sites.find((s) => s.name === name);
-          if (!site)
-            throw new UsageError(
-              `site ${name}: not found; known sites: ${fleet.sites.map((s) => s.name).join(', ')}`,
-            );
-          return site;
-        });
-  const identityPath = opts.identity ?? process.env.UPLINK_SSH_KEY ?? join(homedir(), '.ssh', 'id_ed25519');
-  const privateKey = await readFile(identityPath).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(
-      `${identityPath}: cannot read the SSH private key (${e.code}); pass --identity FILE or set UPLINK_SSH_KEY`,
-    );
-  });
+    opts.sites === undefined || opts.sites.length === 0 ? fleet.sites : findSites(fleet, opts.sites);
+  const privateKey = await readSshIdentity(opts.identity);
   const knownHosts = opts.knownHosts ? await readKnownHosts(opts.knownHosts) : undefined;
 
   const generatedAt = Date.now();
   const answers = await mapWithConcurrency(sites, concurrency, (site) =>
-    querySiteStatus(
-      {
-        site: site.name,
-        host: site.management.address,
-        port: site.management.port,
-        user: site.management.user,
-        hostKey: knownHosts ? undefined : site.management.hostKey,
-        knownHosts,
-        privateKey,
-      },
-      compileSite(site).hash,
-    ),
+    querySiteStatus(siteSshTarget(site, privateKey, knownHosts), compileSite(site).hash),
   );
   const report = buildDriftReport(answers, generatedAt);
   const rendered = RENDER[opts.format](report);

@@ -1,0 +1,15 @@
+/** The sites a command names, looked up in the fleet. */
+import { UsageError } from '../errors.js';
+import type { ValidFleet, ValidSite } from '../spec/valid-site.js';
+
+/** Each named site, in the order given; an unknown name is a usage error that lists the known ones. */
+export function findSites(fleet: ValidFleet, names: readonly string[]): ValidSite[] {
+  return names.map((name) => {
+    const site = fleet.sites.find((s) => s.name === name);
+    if (!site)
+      throw new UsageError(
+        `site ${name}: not found; known sites: ${fleet.sites.map((s) => s.name).join(', ')}`,
+      );
+    return site;
+  });
+}
