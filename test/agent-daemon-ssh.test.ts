@@ -12,6 +12,7 @@ import { buildDist } from './build-dist.js';
 import { requireRoot, useLab } from './lab/index.js';
 import { CONTROLLER, ManagedRouter, ROUTER_MGMT } from './lab/managed-router.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
+import { sshRpc } from './lab/ssh-rpc.js';
 import { type NamespaceSshd, sshArgv } from './lab/sshd-in-namespace.js';
 import { managedRouterDesired } from './managed-router-desired.js';
 
@@ -59,18 +60,8 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   const kernelText = () => m.kernelText();
 
   /** One SSH connection running the forced command; `lines` are sent, then EOF. */
-  async function rpc(lines: readonly string[], remote: readonly string[] = []) {
-    const result = await lab.current.exec(ctrl, sshArgv(sshd, controllerKey, 'root', remote), {
-      stdin: lines.map((l) => `${l}\n`).join(''),
-      allowFailure: true,
-      timeoutMs: 60_000,
-    });
-    const answers = result.stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    return { ...result, answers };
-  }
+  const rpc = (lines: readonly string[], remote: readonly string[] = []) =>
+    sshRpc(lab.current, ctrl, sshd, controllerKey, lines.map((l) => `${l}\n`).join(''), remote);
 
   async function call<M extends Method>(
     method: M,

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultSchemas } from '../agent/src/model/protocol.js';
 import { buildDist } from './build-dist.js';
 import { type LabProcess, requireRoot, useLab } from './lab/index.js';
-import { type NamespaceSshd, sshArgv, startSshdInNamespace } from './lab/sshd-in-namespace.js';
+import { sshRpc } from './lab/ssh-rpc.js';
+import { type NamespaceSshd, startSshdInNamespace } from './lab/sshd-in-namespace.js';
 import { managedRouterDesired } from './managed-router-desired.js';
 
 const ROUTER = '192.0.2.2';
@@ -65,18 +66,8 @@ describe.skipIf(!requireRoot())('rpc bridge in sh + socat (install.sh --rpc-brid
   }
 
   /** One SSH connection with the installed key; `input` is sent, then EOF. */
-  async function rpc(input: string, remote: readonly string[] = []) {
-    const result = await lab.current.exec(ctrl, sshArgv(sshd, key, 'root', remote), {
-      stdin: input,
-      allowFailure: true,
-      timeoutMs: 60_000,
-    });
-    const answers = result.stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    return { ...result, answers };
-  }
+  const rpc = (input: string, remote: readonly string[] = []) =>
+    sshRpc(lab.current, ctrl, sshd, key, input, remote);
 
   const line = (id: number, method: string, params: unknown) =>
     `${JSON.stringify({ v: 1, id, method, params })}\n`;
