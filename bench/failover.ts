@@ -24,7 +24,7 @@ import {
   dropUpstream,
   PROBE_TARGET,
 } from '../test/health-lab.js';
-import { JsonLinesClient } from '../test/lab/json-lines.js';
+import { callOnSocket } from '../test/lab/json-lines.js';
 import { Lab, type LabProcess } from '../test/lab/lab.js';
 import type { RouterTopology } from '../test/lab/router-topology.js';
 import { median } from './median.js';
@@ -36,14 +36,7 @@ const CLK_TCK = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function call(socket: string, method: string, params: unknown): Promise<Record<string, unknown>> {
-  const client = await JsonLinesClient.open(socket);
-  try {
-    const answer = await client.call(1, method, params);
-    if (answer.ok !== true) throw new Error(`${method}: ${JSON.stringify(answer)}`);
-    return answer.result as Record<string, unknown>;
-  } finally {
-    client.end();
-  }
+  return (await callOnSocket(socket, method, params)) as Record<string, unknown>;
 }
 
 async function balanceDevs(lab: Lab, topo: RouterTopology): Promise<string> {

@@ -11,7 +11,7 @@ import { build } from 'esbuild';
 import type { DesiredState } from '../agent/src/model/desired-state.js';
 import { type Method, resultSchemas, type StatusResult } from '../agent/src/model/protocol.js';
 import { ROOT } from './build-dist.js';
-import { JsonLinesClient } from './lab/json-lines.js';
+import { callOnSocket } from './lab/json-lines.js';
 import type { Lab, LabProcess } from './lab/lab.js';
 import { HEALTH_OFF } from './managed-router-desired.js';
 
@@ -179,14 +179,8 @@ export class DriftDaemon {
     method: M,
     params: unknown,
   ): Promise<ReturnType<(typeof resultSchemas)[M]['parse']>> {
-    const client = await JsonLinesClient.open(join(this.dir, 'agent.sock'));
-    try {
-      const answer = await client.call(1, method, params);
-      if (answer.ok !== true) throw new Error(`${method}: ${JSON.stringify(answer)}`);
-      return resultSchemas[method].parse(answer.result) as ReturnType<(typeof resultSchemas)[M]['parse']>;
-    } finally {
-      client.end();
-    }
+    const result = await callOnSocket(join(this.dir, 'agent.sock'), method, params);
+    return resultSchemas[method].parse(result) as ReturnType<(typeof resultSchemas)[M]['parse']>;
   }
 
   status(): Promise<StatusResult> {

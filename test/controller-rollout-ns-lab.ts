@@ -20,7 +20,7 @@ import { parseDocument } from 'yaml';
 import { buildDist, ROOT } from './build-dist.js';
 import { type FleetLab, type FleetLabSite, startFleetLab } from './lab/fleet-lab.js';
 import type { ExecResult } from './lab/index.js';
-import { JsonLinesClient } from './lab/json-lines.js';
+import { callOnSocket } from './lab/json-lines.js';
 
 export const UPLINK = join(ROOT, 'dist/uplink.mjs');
 export const CANARY = 'lartc-split';
@@ -253,14 +253,7 @@ export interface AgentStatus {
 
 /** The agent's status, asked on its unix socket (not over SSH: works while the path is cut). */
 export async function agentStatus(site: FleetLabSite): Promise<AgentStatus> {
-  const client = await JsonLinesClient.open(site.agent.socket);
-  try {
-    const answer = await client.call(1, 'status', {});
-    if (answer.ok !== true) throw new Error(`${site.name}: status: ${JSON.stringify(answer)}`);
-    return answer.result as AgentStatus;
-  } finally {
-    client.end();
-  }
+  return (await callOnSocket(site.agent.socket, 'status', {}, `${site.name}: status`)) as AgentStatus;
 }
 
 export async function agentStatuses(rl: RolloutLab): Promise<Map<string, AgentStatus>> {

@@ -22,7 +22,7 @@ import {
   until,
 } from './health-lab.js';
 import { requireRoot, useLab } from './lab/index.js';
-import { JsonLinesClient } from './lab/json-lines.js';
+import { callOnSocket } from './lab/json-lines.js';
 import type { LabProcess } from './lab/lab.js';
 import type { RouterTopology } from './lab/router-topology.js';
 
@@ -36,14 +36,7 @@ let hookLog: string;
 const socket = () => join(dir, 'agent.sock');
 
 async function call(method: string, params: unknown): Promise<Record<string, unknown>> {
-  const client = await JsonLinesClient.open(socket());
-  try {
-    const answer = await client.call(1, method, params);
-    if (answer.ok !== true) throw new Error(`${method}: ${JSON.stringify(answer)}`);
-    return answer.result as Record<string, unknown>;
-  } finally {
-    client.end();
-  }
+  return (await callOnSocket(socket(), method, params)) as Record<string, unknown>;
 }
 
 async function status(): Promise<StatusResult> {

@@ -83,3 +83,23 @@ export class JsonLinesClient {
     for (const w of waiters) w();
   }
 }
+
+/**
+ * One request on a fresh connection to the daemon's socket; returns the answer's result, or
+ * throws `WHAT: ANSWER` (WHAT defaults to the method) when the answer is not ok.
+ */
+export async function callOnSocket(
+  path: string,
+  method: string,
+  params: unknown,
+  what = method,
+): Promise<unknown> {
+  const client = await JsonLinesClient.open(path);
+  try {
+    const answer = await client.call(1, method, params);
+    if (answer.ok !== true) throw new Error(`${what}: ${JSON.stringify(answer)}`);
+    return answer.result;
+  } finally {
+    client.end();
+  }
+}
