@@ -8,10 +8,10 @@
  * report must name exactly the edited sites. Baseline, same run: the floor — one SSH
  * connection per site (connect, exec channel, hello) from this process.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { SshTarget } from '../controller/src/transport/index.js';
 import { median } from './median.js';
-import { floor, runController, startSimulator } from './rollout-sim.js';
+import { floor, runController, startSimulator, stopSimulator } from './rollout-sim.js';
 
 const SITES = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 64);
@@ -94,9 +94,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    sim.child.stdin!.end();
-    process.stdout.write(`${(await sim.stopped).trim()}\n`);
-    await rm(sim.dir, { recursive: true, force: true });
+    await stopSimulator(sim);
   }
 }
 

@@ -63,6 +63,17 @@ export async function startSimulator(
   return { child, manifest, dir, stopped };
 }
 
+/** Ends the simulator (EOF on its stdin), prints its summary and removes its directory. */
+export async function stopSimulator(sim: {
+  child: ChildProcess;
+  dir: string;
+  stopped: Promise<string>;
+}): Promise<void> {
+  sim.child.stdin!.end();
+  process.stdout.write(`${(await sim.stopped).trim()}\n`);
+  await rm(sim.dir, { recursive: true, force: true });
+}
+
 export interface Timed<T> {
   readonly ms: number;
   readonly value: T;
@@ -266,9 +277,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    sim.child.stdin!.end();
-    process.stdout.write(`${(await sim.stopped).trim()}\n`);
-    await rm(sim.dir, { recursive: true, force: true });
+    await stopSimulator(sim);
   }
 }
 
