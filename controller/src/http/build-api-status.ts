@@ -14,19 +14,8 @@ import type { ApiEvent, ApiRollout, ApiRolloutWave, ApiSite, ApiSiteState, ApiSt
 export interface ApiStatusInput {
   readonly now: number;
   readonly version: string;
-  readonly controller: {
-    readonly repo: string | null;
-    readonly branch: string | null;
-    readonly pollIntervalMs: number | null;
-    readonly lastFetchAt: number | null;
-    readonly lastFetchError: string | null;
-    readonly signatureVerification: boolean;
-    readonly lastError?: {
-      readonly at: number;
-      readonly commit: string | null;
-      readonly message: string;
-    } | null;
-  };
+  /** The document's controller section but its version (given above). */
+  readonly controller: Omit<ApiStatus['controller'], 'version'>;
   readonly state: ControllerState;
   /** The commit in force, compiled (undefined when none validated yet). */
   readonly fleet?: ValidFleet;
