@@ -21,6 +21,7 @@ describe('stableJson', () => {
     ],
     ['numbers JSON cannot hold', [Number.NaN, Number.POSITIVE_INFINITY, -0, 1e21, 0.1]],
     ['keys that need escaping', { 'é"\n': 'q"\\', '': 0, '10': 1, '9': 2 }],
+    // biome-ignore lint/style/noRestrictedGlobals: a Date is the toJSON object JSON.stringify meets most
     ['toJSON, at the top and nested', { when: new Date(0), nested: { toJSON: () => ({ b: 1, a: 2 }) } }],
     ['an empty object and array', { o: {}, a: [] }],
     ['a plain string', 'text'],
