@@ -159,13 +159,6 @@ describe.skipIf(!requireRoot())('LinuxDataplane in a namespace', () => {
     topo = await buildRouterTopology(lab.current, { isps: [{}, {}, { pointToPoint: true }] });
     dataplane = new LinuxDataplane({ netns: topo.router, markMask: MASK });
     const r = topo.router;
-    // IPv6 link-local addresses finish DAD (and their local routes appear) on their own, later
-    // on a loaded machine; wait, so the byte-identical comparisons below see a settled kernel.
-    for (let i = 0; i < 200; i++) {
-      const tentative = await lab.current.run(['ip', '-n', r, '-6', 'addr', 'show', 'tentative']);
-      if (tentative.stdout.trim() === '') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     // Foreign state Uplink must never touch: an untagged rule and routes, a fwmark rule
     // outside the mask, a DHCP-style default in main, and the site's own firewall table.
     await lab.current.run([

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab, LabProcess } from './lab.js';
+import { waitOperUp } from './site-topology.js';
 import { type NamespaceSshd, startSshdInNamespace } from './sshd-in-namespace.js';
 
 export const ROUTER_MGMT = '192.0.2.2';
@@ -59,6 +60,9 @@ export class ManagedRouter {
       { ns: isp, name: 'cust', address: '198.51.100.1/29' },
     );
     await lab.exec(router, ['sysctl', '-qw', 'net.ipv4.conf.isp1.rp_filter=1']);
+    // kernelText() is compared byte for byte: wait until the kernel has added the links' IPv6
+    // multicast and link-local routes (after carrier and duplicate address detection).
+    await waitOperUp(lab, router, ['mgmt0', 'isp1']);
     const sshd = await startSshdInNamespace(lab, router, {
       address: ROUTER_MGMT,
       dir: join(dir, 'sshd'),

@@ -18,6 +18,7 @@
  * Only documentation/private ranges, only inside namespaces this lab creates.
  */
 import type { Lab } from './lab.js';
+import { waitOperUp } from './site-topology.js';
 
 export interface IspOptions {
   /** PPP-like link: /32 addresses with a peer instead of a shared subnet. */
@@ -155,5 +156,9 @@ export async function buildRouterTopology(lab: Lab, options: RouterTopologyOptio
     await lab.route(ns, 'default', 'via', '172.20.1.1');
   }
 
+  // Tests compare `ip route show table all` byte for byte: the kernel adds a link's IPv6
+  // multicast and link-local routes only once it has carrier and a usable link-local address,
+  // which on a loaded machine can be well after `link set up` returned. Settle first.
+  await waitOperUp(lab, router, [...isps.map((isp) => isp.routerIf), ...(lan === undefined ? [] : ['lan0'])]);
   return { router, internet, internetHosts, isps, ...(lan === undefined ? {} : { lan }) };
 }
