@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import type { DriftChange } from './apply-drift.js';
 import { generateFleetFiles, simSitesFromFleet, siteName, writeFleetFiles } from './generate-fleet.js';
 import { startSimFleet } from './sim-fleet.js';
+import type { SimSite } from './sim-site.js';
 
 const USAGE = `usage: fleet-sim --sites N --out DIR [--variant V] [--preapply] [--latency MS]
                  [--unreachable K] [--drift K] [--watch]
@@ -69,6 +70,9 @@ async function main(): Promise<void> {
     site,
     change: DRIFTS[j % DRIFTS.length]!,
   }));
+  // An edit made before an agent's first check after its start-up apply would be repaired by
+  // that check's follow (it re-applies the confirmed state to the current facts), so wait for it.
+  for (const { site } of drifted) await firstCheckDone(fleet.site(site));
   for (const { site, change } of drifted) await fleet.drift(site, change);
 
   const ports = new Map(fleet.targets.map((t) => [t.site, t.port]));
@@ -113,6 +117,17 @@ async function main(): Promise<void> {
   });
   await fleet.close();
   process.stderr.write(`fleet-sim: peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);
+}
+
+/** Waits for the agent's first drift check (none without --watch: nothing to wait for). */
+async function firstCheckDone(site: SimSite): Promise<void> {
+  const watch = site.daemon.watch;
+  if (watch === undefined) return;
+  const deadline = Date.now() + 30_000;
+  while (watch.report() === null) {
+    if (Date.now() > deadline) throw new Error(`${site.spec.name}: no drift check within 30 s of start`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 main().catch((error: unknown) => {
