@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import ssh2, { type Connection, type ParsedKey, type ServerChannel } from 'ssh2';
 import { type RunningDaemon, startDaemon } from '../../agent/src/daemon/daemon.js';
 import type { WatchOptions } from '../../agent/src/daemon/drift-watch.js';
+import type { HealthSource } from '../../agent/src/daemon/health-source.js';
 import { runRpcBridge } from '../../agent/src/daemon/rpc-bridge.js';
 import { MemoryDataplane } from '../../agent/src/dataplane/memory.js';
 import type { DesiredState } from '../../agent/src/model/desired-state.js';
@@ -46,6 +47,8 @@ export interface SimSiteSpec {
   readonly user?: string | undefined;
   /** Start with this generation applied and confirmed (through the real commit-confirmed code). */
   readonly desired?: { readonly state: DesiredState; readonly generation: string } | undefined;
+  /** Provider health as the agent sees it; unset: no probing, every provider up, none reported. */
+  readonly health?: HealthSource | undefined;
 }
 
 export type SimFault =
@@ -158,6 +161,7 @@ export class SimSite {
       stateDir: this.stateDir,
       socketPath: join(this.stateDir, 'agent.sock'),
       dataplane: () => this.dataplane,
+      ...(this.spec.health === undefined ? {} : { health: this.spec.health }),
       log: (line) => this.context.log(this.spec.name, line),
       ...(this.context.watch === undefined ? {} : { watch: { ...this.context.watch, events: this.events } }),
     });

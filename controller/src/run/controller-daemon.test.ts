@@ -1,9 +1,10 @@
 /**
  * The daemon's loop on a real temporary git repository with the in-memory FakeFleet:
  * what it retries after a finished rollout, that one failing step does not stop the loop,
- * that rollouts never overlap, that polls never stack up, and that no secret leaks.
+ * that rollouts never overlap, that polls never stack up, that a restart mid-bake keeps the
+ * bake check's health baseline, and that no secret leaks.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -12,6 +13,7 @@ import type { StatusResult } from '../../../agent/src/model/protocol.js';
 import { createFleetRemote, type FleetRemote } from '../../../test/git/fleet-remote.js';
 import { smallFleetFiles } from '../../../test/git/small-fleet.js';
 import type { ValidSite } from '../spec/valid-site.js';
+import { CONTROLLER_STATE_FILE, readControllerState } from '../state/index.js';
 import {
   ControllerDaemon,
   type ControllerDaemonOptions,
@@ -89,6 +91,45 @@ async function startDaemon(
 
 const finished = (d: ControllerDaemon, commit: string, phase = 'done') =>
   d.state.rollout?.plan.commit === commit && d.state.rollout.phase === phase && d.currentRun === undefined;
+
+/** The small fleet where only the canary wave bakes, for an hour: a restart always lands mid-bake. */
+function canaryBakesFiles(version: number): Record<string, string> {
+  const f = files(version);
+  f['fleet.yaml'] = f['fleet.yaml']!.replace('bake: 0s', 'bake: 1h');
+  return f;
+}
+
+/**
+ * Roll `version` out until the canary wave bakes, stop the daemon there, let `between` edit
+ * the persisted state, then start a daemon on the same state dir whose clock is two hours
+ * on (the bake is over, its check runs at once). The first daemon's run keeps only its bake
+ * timer (an hour), so it never writes again.
+ */
+async function restartMidBake(
+  agents: FakeFleet,
+  version: number,
+  between: (stateFile: string) => Promise<void> = async () => {},
+) {
+  const commit = await remote.commit(canaryBakesFiles(version), `v${version}`);
+  const first = await startDaemon(agents);
+  await until(
+    'the canary baking',
+    () =>
+      first.state.rollout?.plan.commit === commit &&
+      first.state.rollout.phase === 'baking' &&
+      first.state.rollout.waveIndex === 0,
+  );
+  await first.stop();
+  const stateFile = join(stateDir, CONTROLLER_STATE_FILE);
+  const atStop = await readControllerState(stateFile);
+  await between(stateFile);
+  const warnings: string[] = [];
+  const second = await startDaemon(agents, {
+    now: () => Date.now() + 2 * 3_600_000,
+    log: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
+  });
+  return { commit, atStop, second, warnings };
+}
 
 describe('ControllerDaemon', () => {
   it('after a finished rollout retries only the sites it could not reach, never one that was not confirmed', async () => {
@@ -202,6 +243,60 @@ describe('ControllerDaemon', () => {
     release();
     await Promise.all(polls);
     expect(agents.calls.filter((c) => c.method === 'status').length - before).toBe(NAMES.length);
+  });
+
+  it('a restart mid-bake keeps the baseline: a provider the change took down fails the wave and halts', async () => {
+    const agents = new FakeFleet(NAMES);
+    // The canary's apply of the new state takes its isp1 down (the change broke that route).
+    agents.holdApply = (site, hash) => {
+      if (site === 's1') agents.providersDownAfter.set('s1', { hash, providers: ['isp1'] });
+      return undefined;
+    };
+    const { commit, atStop, second } = await restartMidBake(agents, 1);
+    // Persisted before the first apply: isp1 was up on every site.
+    expect(atStop.healthBaseline).toEqual({
+      commit,
+      upBefore: Object.fromEntries(NAMES.map((s) => [s, ['isp1']])),
+    });
+    // After the restart s1 reports isp1 down; the baseline still says it was up before.
+    await until('settled', () => finished(second, commit, 'halted') || finished(second, commit, 'done'));
+    expect(second.state.rollout?.phase).toBe('halted');
+    expect(second.state.rollout?.halt).toMatchObject({ wave: 'canary', failed: ['s1'] });
+    expect(second.state.sites.s1?.lastAttempted).toMatchObject({ outcome: 'unhealthy' });
+    expect(second.state.sites.s1?.lastAttempted?.error).toMatch(/isp1 was up before the apply/);
+    for (const s of NAMES.slice(1)) expect(agents.applies(s), s).toEqual([]);
+    // A halted rollout needs no baseline: it is gone from the state and the file.
+    expect(second.state.healthBaseline).toBeUndefined();
+    await second.stop();
+    expect((await readControllerState(join(stateDir, CONTROLLER_STATE_FILE))).healthBaseline).toBeUndefined();
+  });
+
+  it('a restart mid-bake with a provider that was already down before the apply passes the wave', async () => {
+    const agents = new FakeFleet(NAMES);
+    agents.agents.get('s1')!.health = [
+      { name: 'isp1', state: 'down' },
+      { name: 'isp2', state: 'up' },
+    ];
+    const { commit, atStop, second } = await restartMidBake(agents, 1);
+    expect(atStop.healthBaseline?.upBefore.s1).toEqual(['isp2']);
+    await until('done', () => finished(second, commit));
+    for (const s of NAMES) expect(agents.applies(s), s).toHaveLength(1);
+    expect(second.state.healthBaseline).toBeUndefined();
+  });
+
+  it('a state file without a baseline (older Uplink) resumes with the health after the restart, and says so', async () => {
+    const agents = new FakeFleet(NAMES);
+    agents.holdApply = (site, hash) => {
+      if (site === 's1') agents.providersDownAfter.set('s1', { hash, providers: ['isp1'] });
+      return undefined;
+    };
+    const { commit, second, warnings } = await restartMidBake(agents, 1, async (file) => {
+      const { healthBaseline: _dropped, ...old } = JSON.parse(await readFile(file, 'utf8'));
+      await writeFile(file, JSON.stringify(old));
+    });
+    // Today's (pre-D86) behaviour: isp1 is down in the "before" too, so the wave passes.
+    await until('done', () => finished(second, commit));
+    expect(warnings.some((l) => l.includes('no persisted health baseline'))).toBe(true);
   });
 
   it('never shows the credentials of the repository URL', async () => {

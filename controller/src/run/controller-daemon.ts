@@ -18,6 +18,8 @@
  *   rollback applies included); a run that is no longer current never writes the state.
  * - On start, a persisted rollout that was still running is resumed from what the agents
  *   report (rollout/resume-rollout.ts): confirmed sites are not applied again, none is skipped.
+ *   Its bake check compares with the health persisted before the applies (D86), not with
+ *   what the agents report after the restart.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,6 +36,7 @@ import {
   recordGoodCommit,
   recordInvalidCommit,
   recordSiteOutcome,
+  withHealthBaseline,
   withRollout,
   writeFileAtomic,
 } from '../state/index.js';
@@ -42,6 +45,7 @@ import { EventLog } from './event-log.js';
 import { prepareRollout } from './prepare-rollout.js';
 import { findPreviousDesired } from './previous-desired.js';
 import { queryStatuses } from './query-statuses.js';
+import { captureHealthBaseline, healthBeforeOf } from './rollout-baseline.js';
 import { type RolloutRun, type RunNotice, resumeRolloutRun, runRollout } from './run-rollout.js';
 import { generationFor, type SiteReport } from './site-report.js';
 import type { SiteTransport } from './site-transport.js';
@@ -414,6 +418,20 @@ export class ControllerDaemon {
       message: `rollout of ${compiled.commit.slice(0, 12)}: ${planned} site(s) to change, ${prepared.plan.unchanged.length} unchanged`,
       commit: compiled.commit,
     });
+    if (planned > 0) {
+      // On disk before the first apply: after it the agents report the health the change left.
+      this.#store.update((s) =>
+        withHealthBaseline(s, captureHealthBaseline(prepared.plan, prepared.reports)),
+      );
+      await this.#store
+        .flush()
+        .catch((e: unknown) =>
+          this.options.log.warn(
+            { commit: compiled.commit, err: e instanceof Error ? e.message : String(e) },
+            'cannot persist the health baseline; a restart during this rollout would compare with later health',
+          ),
+        );
+    }
     this.#launch(compiled, (options) => runRollout(prepared.plan, { ...options, reports: prepared.reports }));
   }
 
@@ -584,8 +602,20 @@ export class ControllerDaemon {
       message: `resuming the rollout of ${saved.plan.commit.slice(0, 12)}`,
       commit: saved.plan.commit,
     });
+    const healthBefore = healthBeforeOf(saved, this.#store.state.healthBaseline);
+    if (!healthBefore)
+      this.options.log.warn(
+        { commit: saved.plan.commit },
+        'no persisted health baseline for this rollout (state written by an older Uplink): the bake check compares with the health reported after the restart',
+      );
     if (!this.#good) this.#good = compiled;
-    this.#launch(compiled, (options) => resumeRolloutRun(saved as RolloutState, { ...options, reports }));
+    this.#launch(compiled, (options) =>
+      resumeRolloutRun(saved as RolloutState, {
+        ...options,
+        reports,
+        ...(healthBefore ? { healthBefore } : {}),
+      }),
+    );
   }
 }
 

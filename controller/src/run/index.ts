@@ -6,6 +6,7 @@
 export { type CompiledCommit, compileCommit, compileFiles } from './compile-commit.js';
 export { type PreparedRollout, type PrepareRolloutOptions, prepareRollout } from './prepare-rollout.js';
 export { queryStatuses } from './query-statuses.js';
+export { captureHealthBaseline, healthBeforeOf } from './rollout-baseline.js';
 export {
   continueRolloutRun,
   type RolloutRun,

@@ -113,6 +113,17 @@ export const rolloutState = z
     }
   });
 
+/**
+ * The bake check's baseline of one rollout (D86): per planned site, the providers that were up
+ * in its status answer before the rollout applied it. A site with none up is left out.
+ */
+export const healthBaseline = z
+  .object({
+    commit: planCommit,
+    upBefore: z.record(siteName, z.array(z.string().min(1).max(63))),
+  })
+  .strict();
+
 const diagnostic = z
   .object({
     severity: z.enum(['error', 'warning']),
@@ -129,6 +140,8 @@ export const controllerState = z
     version: z.literal(CONTROLLER_STATE_VERSION),
     sites: z.record(siteName, siteHistory),
     rollout: rolloutState.nullable(),
+    /** Absent in files written before D86, and whenever no rollout needs one. */
+    healthBaseline: healthBaseline.optional(),
     /** The newest commit that validated and compiled: the one in force. */
     lastGoodCommit: commit.nullable(),
     /** The newest commit refused (invalid spec or bad signature), with why. */

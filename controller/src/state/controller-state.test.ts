@@ -19,6 +19,7 @@ import {
   recordInvalidCommit,
   recordSiteOutcome,
   type SiteRecord,
+  withHealthBaseline,
   withRollout,
   writeControllerState,
 } from './controller-state.js';
@@ -89,6 +90,11 @@ describe('controller state file', () => {
     ],
     ['an unknown field', JSON.stringify({ ...emptyControllerState(), extra: 1 }), /corrupt at \(top level\)/],
     [
+      'a baseline with a bad provider list',
+      JSON.stringify({ ...emptyControllerState(), healthBaseline: { commit: C2, upBefore: { a: 'isp1' } } }),
+      /at healthBaseline\.upBefore\.a/,
+    ],
+    [
       'a rollout missing a planned site',
       (() => {
         const s = fullState();
@@ -110,6 +116,52 @@ describe('controller state file', () => {
   it('parseControllerState accepts what writeControllerState wrote', () => {
     const state = fullState();
     expect(parseControllerState('x', JSON.stringify(state))).toEqual(state);
+  });
+});
+
+describe('the health baseline (D86)', () => {
+  const running = () => {
+    const p = plan([wave('canary', ['a'], { bakeMs: 1000 }), wave('rest', ['b', 'c'])], { commit: C2 });
+    let r = startRollout(p).state;
+    r = stepRollout(r, { type: 'siteSucceeded', site: 'a', healthy: true }).state;
+    return stepRollout(r, { type: 'bakeStarted', now: 5 }).state;
+  };
+  const baseline = { commit: C2, upBefore: { a: ['isp1', 'isp2'], c: ['isp2'] } };
+
+  it('round-trips with the rollout it belongs to', async () => {
+    const state = withRollout(withHealthBaseline(emptyControllerState(), baseline), running());
+    await writeControllerState(file, state);
+    expect((await readControllerState(file)).healthBaseline).toEqual(baseline);
+  });
+
+  it('a state file written before the baseline existed still loads, without one', async () => {
+    // As an older Uplink wrote it: a rollout baking, no healthBaseline field.
+    const old = { ...withRollout(emptyControllerState(), running()) };
+    expect(Object.keys(old)).not.toContain('healthBaseline');
+    await writeFile(file, `${JSON.stringify(old)}\n`);
+    const loaded = await readControllerState(file);
+    expect(loaded.rollout?.phase).toBe('baking');
+    expect(loaded.healthBaseline).toBeUndefined();
+  });
+
+  it('stays while its rollout runs, and goes once that rollout ends or another takes its place', () => {
+    const base = withRollout(withHealthBaseline(emptyControllerState(), baseline), running());
+    expect(base.healthBaseline).toEqual(baseline);
+    const next = stepRollout(base.rollout!, { type: 'tick', now: 2000 }).state; // canary passed
+    expect(next.phase).toBe('running');
+    expect(withRollout(base, next).healthBaseline).toEqual(baseline);
+    const ended = [
+      ['superseded', { ...next, phase: 'superseded' as const, supersededBy: C1 }],
+      ['done', { ...next, phase: 'done' as const }],
+      ['halted', { ...next, phase: 'halted' as const }],
+      ['another commit', startRollout(plan([wave('all', ['a'])], { commit: C1 })).state],
+    ] as const;
+    for (const [why, rollout] of ended) {
+      const after = withRollout(base, rollout);
+      expect(after.healthBaseline, why).toBeUndefined();
+      expect(Object.keys(after), why).not.toContain('healthBaseline');
+    }
+    expect(withRollout(base, null).healthBaseline).toBeUndefined();
   });
 });
 

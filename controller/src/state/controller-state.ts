@@ -16,6 +16,11 @@
  * 4. if the branch has moved meanwhile, send `newCommit`: it supersedes at the next wave
  *    boundary like any other new commit.
  *
+ * The bake check's health baseline (which providers were up before a site's apply) is the
+ * one thing the agents cannot tell a restarted controller: after the apply they report the
+ * health the change left. So it is persisted with the rollout (`healthBaseline`, D86) before
+ * the first apply, used on resume, and dropped once that rollout is finished or replaced.
+ *
  * Writes are atomic (write-file-atomic.ts). ControllerStateStore coalesces them: at most
  * one write in flight and the newest state queued behind it. Losing the last few updates
  * in a crash is safe precisely because resume trusts the agents, not this file.
@@ -24,7 +29,7 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { UplinkError } from '../errors.js';
 import type { ReportedSite } from '../rollout/plan-rollout.js';
-import type { RolloutState } from '../rollout/step-rollout.js';
+import { isTerminal, type RolloutState } from '../rollout/step-rollout.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import { CONTROLLER_STATE_VERSION, controllerState, type siteOutcome } from './controller-state-schema.js';
 import { writeFileAtomic } from './write-file-atomic.js';
@@ -54,10 +59,21 @@ export interface InvalidCommit {
   readonly diagnostics: readonly Diagnostic[];
 }
 
+/**
+ * Per planned site of the rollout of `commit`, the providers up before the rollout applied
+ * it (sites with none up are left out): what the bake check compares against.
+ */
+export interface HealthBaseline {
+  readonly commit: string;
+  readonly upBefore: Readonly<Record<string, readonly string[]>>;
+}
+
 export interface ControllerState {
   readonly version: typeof CONTROLLER_STATE_VERSION;
   readonly sites: Readonly<Record<string, SiteHistory>>;
   readonly rollout: RolloutState | null;
+  /** The baseline of the rollout in progress; absent when none is needed (or an older file). */
+  readonly healthBaseline?: HealthBaseline;
   readonly lastGoodCommit: string | null;
   readonly lastInvalidCommit: InvalidCommit | null;
 }
@@ -91,8 +107,24 @@ export function recordSiteOutcome(state: ControllerState, site: string, record: 
   return { ...state, sites: { ...state.sites, [site]: next } };
 }
 
+/**
+ * The state with `rollout` in progress. The health baseline stays only while it belongs to
+ * a rollout that still runs: a finished, halted or superseded rollout, or one of another
+ * commit, drops it, so the file never carries a baseline nothing will read.
+ */
 export function withRollout(state: ControllerState, rollout: RolloutState | null): ControllerState {
-  return { ...state, rollout };
+  const { healthBaseline, ...rest } = state;
+  const keep =
+    healthBaseline !== undefined &&
+    rollout !== null &&
+    !isTerminal(rollout) &&
+    rollout.plan.commit === healthBaseline.commit;
+  return { ...rest, rollout, ...(keep ? { healthBaseline } : {}) };
+}
+
+/** Records the baseline of the rollout about to start (before its first apply). */
+export function withHealthBaseline(state: ControllerState, baseline: HealthBaseline): ControllerState {
+  return { ...state, healthBaseline: baseline };
 }
 
 export function recordGoodCommit(state: ControllerState, commit: string): ControllerState {

@@ -5,6 +5,7 @@ export {
   ControllerStateStore,
   cachedReports,
   emptyControllerState,
+  type HealthBaseline,
   type InvalidCommit,
   parseControllerState,
   readControllerState,
@@ -14,6 +15,7 @@ export {
   type SiteHistory,
   type SiteOutcome,
   type SiteRecord,
+  withHealthBaseline,
   withRollout,
   writeControllerState,
 } from './controller-state.js';
