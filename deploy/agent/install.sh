@@ -22,6 +22,12 @@
 # --prefix DIR installs under DIR *and points every path at it* (wrapper, forced command,
 # unit), so tests can run the installed agent from a temporary root. It is not a DESTDIR
 # for packaging.
+#
+# Before installing anything it checks the router's tools (D85): `ip` (iproute2), `nft`
+# (nftables) and `sysctl` (procps) are required — missing, it stops and installs nothing;
+# `ping` (iputils-ping), `conntrack` (conntrack) and `socat` (socat) are warned about. They
+# are looked up in $PATH and the sbin directories (where the service finds them, even when
+# this shell's PATH lacks them); UPLINK_TOOL_PATH, if set, is searched instead.
 set -eu
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -61,10 +67,31 @@ case $prefix in *[!A-Za-z0-9/._-]*) die "--prefix $prefix: use letters, digits a
 if [ -z "$node" ]; then node=$(command -v node) || die "node not found; pass --node PATH"; fi
 [ -x "$node" ] || die "$node: not executable"
 case $rpc_bridge in
-  node) ;;
-  socat) command -v socat >/dev/null 2>&1 || die "--rpc-bridge socat: socat is not installed" ;;
+  node|socat) ;;
   *) die "--rpc-bridge $rpc_bridge: use node or socat" ;;
 esac
+
+# The router's tools, checked before anything is installed.
+tool_path=${UPLINK_TOOL_PATH:-$PATH:/usr/local/sbin:/usr/sbin:/sbin}
+have() { (PATH=$tool_path; command -v "$1") >/dev/null 2>&1; }
+missing=
+packages=
+for tool in ip:iproute2 nft:nftables sysctl:procps; do
+  if ! have "${tool%%:*}"; then
+    missing="$missing, ${tool%%:*} (Debian package ${tool#*:})"
+    packages="$packages ${tool#*:}"
+  fi
+done
+if [ -n "$missing" ]; then
+  die "missing on this router: ${missing#, }; install them first (apt-get install${packages}). Nothing was installed."
+fi
+[ "$rpc_bridge" != socat ] || have socat \
+  || die "--rpc-bridge socat: socat is not installed (Debian package socat). Nothing was installed."
+warn() { echo "install.sh: warning: $*" >&2; }
+have ping || warn "ping not found (Debian package iputils-ping): ICMP health probes cannot run, so no uplink is ever declared down by them"
+have conntrack || warn "conntrack not found (Debian package conntrack): connections through a dead uplink are not flushed on failover"
+have socat || warn "socat not found (Debian package socat): TCP health probes cannot run"
+
 # The bridge alone, built beside the agent; without it the wrapper runs rpc from the agent.
 rpc_file=$(dirname -- "$agent_file")/uplink-agent-rpc.mjs
 

@@ -6,7 +6,7 @@ import { exampleDesiredState, exampleFacts } from '../core/example-desired-state
 import type { DesiredState } from '../model/desired-state.js';
 import type { Health } from '../model/kernel-state.js';
 import { HealthMonitor } from './health-monitor.js';
-import type { ProbeRequest } from './run-probe.js';
+import { type ProbeRequest, processProbeRunner } from './run-probe.js';
 
 /** Fast probing so the tests run in milliseconds; the verdict logic is the real one. */
 function desiredWith(intervalMs = 5): DesiredState {
@@ -34,6 +34,7 @@ afterEach(async () => {
 function monitor(dead: Set<string>, extra: Partial<ConstructorParameters<typeof HealthMonitor>[0]> = {}) {
   const requests: ProbeRequest[] = [];
   const flushed: [number, number][] = [];
+  const natFlushed: string[] = [];
   const logs: string[] = [];
   const m = new HealthMonitor({
     readFacts: async () => exampleFacts(),
@@ -48,10 +49,14 @@ function monitor(dead: Set<string>, extra: Partial<ConstructorParameters<typeof 
       flushed.push([mark, mask]);
       return 1;
     },
+    flushNat: async (address) => {
+      natFlushed.push(address);
+      return 2;
+    },
     ...extra,
   });
   monitors.push(m);
-  return { m, requests, flushed, logs };
+  return { m, requests, flushed, natFlushed, logs };
 }
 
 describe('HealthMonitor', () => {
@@ -72,9 +77,9 @@ describe('HealthMonitor', () => {
     ]);
   });
 
-  it('reports a down provider once, flushes its mark once per down period, and recovers', async () => {
+  it('reports a down provider once, flushes its mark and NAT address once per down period, and recovers', async () => {
     const dead = new Set(['ppp1']);
-    const { m, flushed } = monitor(dead);
+    const { m, flushed, natFlushed, logs } = monitor(dead);
     const changes: Health[] = [];
     m.onChange((h) => changes.push(h));
     m.configure(desiredWith());
@@ -84,6 +89,9 @@ describe('HealthMonitor', () => {
     await m.settled(m.current());
     await m.settled(m.current());
     expect(flushed).toEqual([[0x200, 0xff00]]);
+    // isp2 masquerades on ppp1, whose address (exampleFacts) is 203.0.113.5.
+    expect(natFlushed).toEqual(['203.0.113.5']);
+    expect(logs).toContain('health: isp2 down: flushed 2 conntrack entries NATed to 203.0.113.5');
     const transitions = m.report().find((r) => r.name === 'isp2')!.transitions;
     expect(transitions.at(-1)).toMatchObject({ from: 'unknown', to: 'down' });
     expect(transitions.at(-1)?.reason).toContain('3 failed rounds in a row');
@@ -93,6 +101,112 @@ describe('HealthMonitor', () => {
     expect(changes).toHaveLength(2);
     await m.settled(m.current());
     expect(flushed).toHaveLength(1);
+    expect(natFlushed).toHaveLength(1);
+
+    // A new down period flushes again.
+    dead.add('ppp1');
+    await until(() => m.current().isp2 === 'down', 'isp2 down again');
+    await m.settled(m.current());
+    expect(natFlushed).toEqual(['203.0.113.5', '203.0.113.5']);
+  });
+
+  it('NAT flush: a fixed SNAT address as given, none without NAT, none while kept by the last resort', async () => {
+    const desired = desiredWith();
+    desired.providers = desired.providers.map((p) =>
+      p.name === 'isp1'
+        ? { ...p, snat: { kind: 'address' as const, address: '198.51.100.99' } }
+        : p.name === 'isp3'
+          ? { ...p, snat: { kind: 'none' as const } }
+          : p,
+    );
+    const { m, flushed, natFlushed } = monitor(new Set(['eth1', 'ppp1', 'eth2']));
+    m.configure(desired);
+    await until(() => Object.values(m.current()).filter((v) => v === 'down').length === 3, 'all down');
+    // The last resort (D32, D81): the kernel routes by all of them, nothing is flushed.
+    await m.settled({ isp1: 'up', isp2: 'up', isp3: 'up' });
+    expect([flushed, natFlushed]).toEqual([[], []]);
+    await m.settled({ isp1: 'down', isp2: 'up', isp3: 'down' });
+    expect(flushed).toEqual([
+      [0x100, 0xff00],
+      [0x300, 0xff00],
+    ]);
+    expect(natFlushed).toEqual(['198.51.100.99']);
+  });
+
+  it('a failing NAT flush is logged and does not stop the mark flush of the next provider', async () => {
+    const { m, flushed, logs } = monitor(new Set(['eth1', 'ppp1']), {
+      flushNat: async () => {
+        throw new Error('conntrack -D exited 1: Operation not permitted');
+      },
+    });
+    m.configure(desiredWith());
+    await until(() => m.current().isp1 === 'down' && m.current().isp2 === 'down', 'isp1 and isp2 down');
+    await m.settled({ isp1: 'down', isp2: 'down', isp3: 'up' });
+    expect(flushed).toEqual([
+      [0x100, 0xff00],
+      [0x200, 0xff00],
+    ]);
+    expect(logs).toContain(
+      'health: isp1: conntrack flush of 198.51.100.10 failed: conntrack -D exited 1: Operation not permitted',
+    );
+  });
+
+  it('probes that cannot run never fail over; the error is reported, and logged once per distinct error', async () => {
+    let error = 'cannot run ping: spawn ping ENOENT';
+    const { m, requests, logs } = monitor(new Set(), {
+      probe: async (request) => {
+        requests.push(request);
+        return request.interface === 'eth1'
+          ? { target: request.target, ok: false, inconclusive: true, error }
+          : { target: request.target, ok: true, rttMs: 2 };
+      },
+    });
+    m.configure(desiredWith());
+    const eth1Rounds = () => requests.filter((r) => r.interface === 'eth1').length;
+    await until(() => eth1Rounds() > 10, 'ten rounds of isp1');
+    expect(m.current()).toEqual({ isp2: 'up', isp3: 'up' });
+    const isp1 = m.report().find((r) => r.name === 'isp1')!;
+    expect(isp1).toMatchObject({ state: 'unknown', loss: 0, latencyMs: null, probeError: error });
+    expect(m.report().find((r) => r.name === 'isp2')).not.toHaveProperty('probeError');
+    const cannotRun = () => logs.filter((l) => l.startsWith('health: isp1: probes cannot run'));
+    expect(cannotRun()).toEqual([
+      `health: isp1: probes cannot run, they count neither up nor down (verdict stays unknown): ${error}`,
+    ]);
+
+    error = 'cannot run ping: spawn ping EACCES';
+    const before = eth1Rounds();
+    await until(() => eth1Rounds() > before + 5, 'five more rounds');
+    expect(cannotRun()).toHaveLength(2);
+    expect(cannotRun()[1]).toContain('EACCES');
+    expect(m.current().isp1).toBeUndefined();
+  });
+
+  it('with the real runner and no probe program, nothing is declared down (namespace-free)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'uplink-noprobe-'));
+    try {
+      const real = processProbeRunner({ prefix: [join(dir, 'ping')] });
+      let probes = 0;
+      const { m, logs } = monitor(new Set(), {
+        probe: (request) => {
+          probes++;
+          return real(request);
+        },
+      });
+      const changes: Health[] = [];
+      m.onChange((h) => changes.push(h));
+      m.configure(desiredWith());
+      // Well past failAfter (3) rounds of each provider: still nobody down, nothing to fail over.
+      await until(() => probes > 3 * 10, 'ten rounds of each provider');
+      expect(m.current()).toEqual({});
+      expect(changes).toEqual([]);
+      expect(logs.filter((l) => l.includes('probes cannot run'))).toHaveLength(3);
+      for (const r of m.report()) {
+        expect(r.state).toBe('unknown');
+        expect(r.probeError).toMatch(/^cannot run .*ping: spawn .*ENOENT$/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('disabled probing: unknown, not probing, never down', async () => {

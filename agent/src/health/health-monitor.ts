@@ -3,16 +3,18 @@
  * probing every target through that uplink (run-probe.ts), folded into the provider's
  * verdict (provider-verdict.ts). The daemon reconciles when the set of down providers
  * changes, then calls `settled` with the health the kernel followed: only then are the
- * conntrack entries of a provider the kernel now routes around flushed (so they
- * re-establish over the routes now in the kernel; none under the last resort, D32) and the
- * operator's hook run. Probing never waits for either.
+ * conntrack entries of a provider the kernel now routes around flushed — its mark's (D34)
+ * and those NATed to its address (D84) — so they re-establish over the routes now in the
+ * kernel (none under the last resort, D32, D81), and the operator's hook run. Probing never
+ * waits for either. Probes that cannot run count neither way (D83); their error is logged
+ * once per provider and error, and shown in `status`.
  */
 import type { HealthSource } from '../daemon/health-source.js';
 import { CommandRunner } from '../dataplane/run-command.js';
 import type { DesiredState, Provider } from '../model/desired-state.js';
 import type { Facts, Health } from '../model/kernel-state.js';
 import type { ProviderHealth } from '../model/protocol.js';
-import { flushConntrackMark } from './flush-conntrack.js';
+import { flushConntrackMark, flushConntrackNat } from './flush-conntrack.js';
 import {
   initialVerdict,
   type ProbeOutcome,
@@ -30,6 +32,8 @@ export interface HealthMonitorOptions {
   readonly probe?: ProbeRunner;
   /** Flushes the conntrack entries of a mark (default: `conntrack -D -m MARK/MASK`). */
   readonly flushConntrack?: (mark: number, markMask: number) => Promise<number>;
+  /** Flushes the entries NATed to an address (default: `conntrack -D --reply-dst ADDRESS`). */
+  readonly flushNat?: (address: string) => Promise<number>;
   /** Path of the operator's hook, run on transitions. */
   readonly onTransition?: string | undefined;
   readonly hookTimeoutMs?: number;
@@ -44,6 +48,8 @@ interface Probed {
   state: VerdictState;
   timer: NodeJS.Timeout | undefined;
   stopped: boolean;
+  /** The probe error last logged, so a lasting one is logged once, not every round. */
+  loggedProbeError: string | null;
 }
 
 /** Facts are read at most this often for gateway targets (a DHCP gateway rarely changes). */
@@ -53,6 +59,7 @@ export class HealthMonitor implements HealthSource {
   readonly #options: HealthMonitorOptions;
   readonly #probe: ProbeRunner;
   readonly #flush: (mark: number, markMask: number) => Promise<number>;
+  readonly #flushNat: (address: string) => Promise<number>;
   readonly #hook: TransitionHook | undefined;
   readonly #now: () => number;
   readonly #listeners = new Set<(health: Health) => void>();
@@ -73,6 +80,7 @@ export class HealthMonitor implements HealthSource {
     this.#probe = options.probe ?? processProbeRunner();
     const runner = new CommandRunner();
     this.#flush = options.flushConntrack ?? ((mark, mask) => flushConntrackMark(runner, mark, mask));
+    this.#flushNat = options.flushNat ?? ((address) => flushConntrackNat(runner, address));
     this.#hook =
       options.onTransition === undefined
         ? undefined
@@ -102,7 +110,7 @@ export class HealthMonitor implements HealthSource {
       if (provider === undefined || probeKey(provider) !== probed.key) {
         this.#stop(probed);
         this.#providers.delete(name);
-        if (provider !== undefined) this.#start(provider, probed.state);
+        if (provider !== undefined) this.#start(provider, probed.state, probed.loggedProbeError);
         else this.#flushed.delete(name);
       } else {
         probed.provider = provider;
@@ -136,6 +144,7 @@ export class HealthMonitor implements HealthSource {
       } catch (error) {
         this.#options.log(`health: ${provider.name}: conntrack flush failed: ${message(error)}`);
       }
+      await this.#flushNatted(provider);
     }
     const events = this.#unreported;
     this.#unreported = [];
@@ -147,6 +156,45 @@ export class HealthMonitor implements HealthSource {
     }
   }
 
+  /** Drops the LAN connections source-NATed to the provider's address (D84). */
+  async #flushNatted(provider: Provider): Promise<void> {
+    let address: string | undefined;
+    try {
+      address = await this.#natAddress(provider);
+    } catch (error) {
+      this.#options.log(
+        `health: ${provider.name}: no NAT flush, the facts cannot be read: ${message(error)}`,
+      );
+      return;
+    }
+    if (address === undefined) return;
+    try {
+      const deleted = await this.#flushNat(address);
+      this.#options.log(
+        `health: ${provider.name} down: flushed ${deleted} conntrack entries NATed to ${address}`,
+      );
+    } catch (error) {
+      this.#options.log(`health: ${provider.name}: conntrack flush of ${address} failed: ${message(error)}`);
+    }
+  }
+
+  /**
+   * The address LAN connections leaving by the provider were NATed to: the fixed SNAT
+   * address, else (masquerade) the interface's primary address now — read afresh, a DHCP
+   * or PPP address may have changed. None without NAT or without an address (the kernel
+   * already drops masqueraded entries when the address goes away).
+   */
+  async #natAddress(provider: Provider): Promise<string | undefined> {
+    switch (provider.snat.kind) {
+      case 'none':
+        return undefined;
+      case 'address':
+        return provider.snat.address;
+      case 'masquerade':
+        return (await this.#options.readFacts()).interfaces[provider.interface]?.addresses[0]?.address;
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const probed of this.#providers.values()) this.#stop(probed);
@@ -154,8 +202,15 @@ export class HealthMonitor implements HealthSource {
     await Promise.all([...this.#hooks]);
   }
 
-  #start(provider: Provider, state: VerdictState): void {
-    const probed: Probed = { provider, key: probeKey(provider), state, timer: undefined, stopped: false };
+  #start(provider: Provider, state: VerdictState, loggedProbeError: string | null = null): void {
+    const probed: Probed = {
+      provider,
+      key: probeKey(provider),
+      state,
+      timer: undefined,
+      stopped: false,
+      loggedProbeError,
+    };
     this.#providers.set(provider.name, probed);
     if (!provider.health.enabled) return;
     probed.timer = setTimeout(() => void this.#round(probed), 0);
@@ -192,6 +247,7 @@ export class HealthMonitor implements HealthSource {
     if (probed.stopped) return;
     const result = recordRound(probed.state, outcomes, health, this.#now());
     probed.state = result.state;
+    this.#logProbeError(probed);
     if (result.transition !== undefined) {
       const t = result.transition;
       this.#options.log(`health: ${probed.provider.name} ${t.from} → ${t.to}: ${t.reason}`);
@@ -207,6 +263,21 @@ export class HealthMonitor implements HealthSource {
     }
     const delay = Math.max(0, started + health.intervalMs - this.#now());
     probed.timer = setTimeout(() => void this.#round(probed), delay);
+  }
+
+  /** Logs a probe error when it appears or changes, and when it is gone; not every round. */
+  #logProbeError(probed: Probed): void {
+    const error = probed.state.probeError;
+    if (error === probed.loggedProbeError) return;
+    const name = probed.provider.name;
+    if (error !== null) {
+      this.#options.log(
+        `health: ${name}: probes cannot run, they count neither up nor down (verdict stays ${probed.state.verdict}): ${error}`,
+      );
+    } else {
+      this.#options.log(`health: ${name}: probes run again`);
+    }
+    probed.loggedProbeError = error;
   }
 
   #notifyIfDownChanged(): void {

@@ -134,3 +134,65 @@ describe('latency and loss', () => {
     expect(lossRatio(state)).toBeCloseTo(0.5);
   });
 });
+
+describe('probes that could not run (D83)', () => {
+  const t: Thresholds = { failAfter: 1, recoverAfter: 1, minTargetsUp: 1 };
+  const unrun = (target = 'a', error = 'cannot run ping: spawn ping ENOENT'): ProbeOutcome => ({
+    target,
+    ok: false,
+    inconclusive: true,
+    error,
+  });
+
+  it('a round of only unrun probes changes neither verdict, streaks, window nor transitions', () => {
+    for (const start of [initialVerdict, play('+', defaults).state, play('+---', defaults).state]) {
+      const before = play('--', defaults, start).state;
+      const r = recordRound(before, [unrun('a'), unrun('b')], t, 99);
+      expect(r.transition).toBeUndefined();
+      expect({ ...r.state, probeError: null }).toEqual({ ...before, probeError: null });
+      expect(r.state.probeError).toBe('cannot run ping: spawn ping ENOENT');
+    }
+  });
+
+  it('never fails an uplink over, however many rounds', () => {
+    let state = play('+', defaults).state;
+    for (let i = 0; i < 50; i++) state = recordRound(state, [unrun()], defaults, i).state;
+    expect(state.verdict).toBe('up');
+    expect(state.failStreak).toBe(0);
+    expect(lossRatio(state)).toBe(0);
+    expect(toProviderHealth('isp1', state, true).probeError).toBe('cannot run ping: spawn ping ENOENT');
+  });
+
+  it('left out of a mixed round: k of n counts only the probes that ran', () => {
+    const k2: Thresholds = { failAfter: 1, recoverAfter: 1, minTargetsUp: 2 };
+    const r = recordRound(initialVerdict, [ok('a'), unrun('b')], k2, 0);
+    expect(r.state.verdict).toBe('up');
+    expect(r.transition?.reason).toBe('first round answered (1/1 targets)');
+    expect(r.state.window).toEqual([[ok('a')]]);
+    const down = recordRound(r.state, [lost('a'), unrun('b')], k2, 1);
+    expect(down.state.verdict).toBe('down');
+    expect(down.transition?.reason).toBe(
+      '1 failed rounds in a row: 0/1 targets answered, 1 needed (a no reply)',
+    );
+  });
+
+  it('the error goes once every probe runs again; status carries it only while it lasts', () => {
+    const broken = recordRound(play('+', defaults).state, [unrun()], t, 1).state;
+    expect(toProviderHealth('isp1', broken, true)).toHaveProperty('probeError');
+    const fixed = recordRound(broken, [ok()], t, 2).state;
+    expect(fixed.probeError).toBeNull();
+    expect(toProviderHealth('isp1', fixed, true)).not.toHaveProperty('probeError');
+    expect(toProviderHealth('isp1', initialVerdict, true)).not.toHaveProperty('probeError');
+  });
+
+  it('a real failure is still a failure', () => {
+    expect(
+      recordRound(
+        initialVerdict,
+        [{ target: 'a', ok: false, error: 'ping: connect: Network is unreachable' }],
+        t,
+        0,
+      ).state.verdict,
+    ).toBe('down');
+  });
+});

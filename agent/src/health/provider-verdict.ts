@@ -9,6 +9,10 @@
  *   the hysteresis: a link that flaps faster than both thresholds never changes verdict.
  * - Before the first verdict the provider is `unknown` and counts as up (a restarting agent
  *   must not fail over): one good round makes it `up`, `failAfter` bad ones `down`.
+ * - A probe that could not run at all (`ping` or `socat` missing or not executable) is
+ *   inconclusive: it says nothing about the uplink, so it is left out of the round, the
+ *   streaks and the window; a round of only such probes changes nothing but `probeError`
+ *   (D83).
  */
 import type { HealthTransition, ProviderHealth } from '../model/protocol.js';
 
@@ -27,6 +31,8 @@ export interface ProbeOutcome {
   readonly rttMs?: number;
   /** Why it failed (`no reply within 400ms`, `ping: connect: Network is unreachable`). */
   readonly error?: string;
+  /** The probe could not run (spawn failed): neither answered nor failed (`error` says why). */
+  readonly inconclusive?: boolean;
 }
 
 export interface VerdictState {
@@ -38,6 +44,8 @@ export interface VerdictState {
   readonly window: readonly (readonly ProbeOutcome[])[];
   /** Newest last, at most `MAX_TRANSITIONS`. */
   readonly transitions: readonly HealthTransition[];
+  /** Why the last round had a probe that could not run; null when every probe ran. */
+  readonly probeError: string | null;
 }
 
 export const WINDOW_ROUNDS = 20;
@@ -50,6 +58,7 @@ export const initialVerdict: VerdictState = {
   okStreak: 0,
   window: [],
   transitions: [],
+  probeError: null,
 };
 
 export interface RoundResult {
@@ -60,10 +69,15 @@ export interface RoundResult {
 /** Folds one probe round into the state. `outcomes` is one entry per target (empty: no target). */
 export function recordRound(
   state: VerdictState,
-  outcomes: readonly ProbeOutcome[],
+  round: readonly ProbeOutcome[],
   thresholds: Thresholds,
   at: number,
 ): RoundResult {
+  const unrun = round.find((o) => o.inconclusive === true);
+  const probeError = unrun === undefined ? null : (unrun.error ?? 'the probe could not run');
+  const outcomes = round.filter((o) => o.inconclusive !== true);
+  // Only probes that could not run: nothing is known about the uplink, so nothing moves.
+  if (round.length > 0 && outcomes.length === 0) return { state: { ...state, probeError } };
   const answered = outcomes.filter((o) => o.ok).length;
   const needed = Math.max(1, Math.min(thresholds.minTargetsUp, outcomes.length));
   const ok = outcomes.length > 0 && answered >= needed;
@@ -84,7 +98,7 @@ export function recordRound(
     reason = `${failStreak} failed rounds in a row: ${describeFailure(outcomes, needed)}`;
   }
 
-  const next = { ...state, failStreak, okStreak, window };
+  const next = { ...state, failStreak, okStreak, window, probeError };
   if (to === state.verdict) return { state: next };
   const transition: HealthTransition = { at, from: state.verdict, to, reason };
   return {
@@ -137,5 +151,7 @@ export function toProviderHealth(name: string, state: VerdictState, probing: boo
     latencyMs: medianLatency(state),
     loss: lossRatio(state),
     transitions: [...state.transitions],
+    // Only when there is one, so a controller that predates the field still accepts the answer.
+    ...(state.probeError === null ? {} : { probeError: state.probeError }),
   };
 }

@@ -11,7 +11,8 @@
  * ICMP: one `ping -c1 -W` per target per round (iputils: `-m` mark, `-I` device). TCP: a
  * connect by `socat` (`so-bindtodevice`, `setsockopt-int=SOL_SOCKET:SO_MARK:M`) — Node's
  * `net` can set neither option. Commands get argument arrays; the targets are validated
- * IPv4 addresses and the interface a validated name.
+ * IPv4 addresses and the interface a validated name. A probe whose program cannot be
+ * started is inconclusive, not failed (D83).
  */
 import { spawn } from 'node:child_process';
 import type { ProbeOutcome } from './provider-verdict.js';
@@ -73,13 +74,26 @@ export function processProbeRunner(options: ProcessProbeOptions = {}): ProbeRunn
     new Promise((resolve) => {
       const argv = [...(options.prefix ?? []), ...probeCommand(request)];
       const started = now();
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+      const cannotRun = (error: unknown) =>
+        resolve({
+          target: request.target,
+          ok: false,
+          inconclusive: true,
+          error: spawnError(argv[0]!, error),
+        });
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+      } catch (error) {
+        cannotRun(error);
+        return;
+      }
       let stdout = '';
       let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
         if (stdout.length < 4096) stdout += chunk;
       });
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
         if (stderr.length < 4096) stderr += chunk;
       });
       // ping and socat time out themselves; this only guards against a stuck child.
@@ -88,7 +102,13 @@ export function processProbeRunner(options: ProcessProbeOptions = {}): ProbeRunn
         clearTimeout(guard);
         resolve(outcome);
       };
-      child.on('error', (error) => finish({ target: request.target, ok: false, error: error.message }));
+      // 'error' is a spawn failure (no such program, not executable, no process slot): the
+      // probe never ran, which says nothing about the uplink (D83). Node still emits 'close'
+      // after it; the first outcome wins.
+      child.on('error', (error) => {
+        clearTimeout(guard);
+        cannotRun(error);
+      });
       child.on('close', (code) => {
         const elapsed = now() - started;
         if (code === 0) {
@@ -105,6 +125,21 @@ export function processProbeRunner(options: ProcessProbeOptions = {}): ProbeRunn
       });
     });
 }
+
+/** `cannot run ping: spawn ping ENOENT (not installed? Debian package iputils-ping)`. */
+export function spawnError(program: string, error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const pkg = PACKAGES.get(program);
+  const hint = code === 'ENOENT' && pkg !== undefined ? ` (not installed? Debian package ${pkg})` : '';
+  return `cannot run ${program}: ${text}${hint}`;
+}
+
+/** The Debian package of each probe program, for the hint. */
+const PACKAGES: ReadonlyMap<string, string> = new Map([
+  ['ping', 'iputils-ping'],
+  ['socat', 'socat'],
+]);
 
 /** `64 bytes from 203.0.113.1: icmp_seq=1 ttl=64 time=0.061 ms` → 0.061. */
 export function parsePingRtt(stdout: string): number | undefined {

@@ -299,6 +299,12 @@ export const providerHealth = z
     loss: z.number().min(0).max(1),
     /** The most recent transitions, newest last. */
     transitions: z.array(healthTransition),
+    /**
+     * Why the last round had probes that could not run (`ping` or `socat` missing): those
+     * count neither way (D83). Absent when every probe ran, so older controllers, whose
+     * schema is strict, still accept the answer of a router without the problem.
+     */
+    probeError: z.string().optional(),
   })
   .strict();
 export type ProviderHealth = z.infer<typeof providerHealth>;
