@@ -179,6 +179,8 @@ describe('probes that could not run (D83)', () => {
   it('the error goes once every probe runs again; status carries it only while it lasts', () => {
     const broken = recordRound(play('+', defaults).state, [unrun()], t, 1).state;
     expect(toProviderHealth('isp1', broken, true)).toHaveProperty('probeError');
+    // Probing switched off since: the old error is not news.
+    expect(toProviderHealth('isp1', broken, false)).not.toHaveProperty('probeError');
     const fixed = recordRound(broken, [ok()], t, 2).state;
     expect(fixed.probeError).toBeNull();
     expect(toProviderHealth('isp1', fixed, true)).not.toHaveProperty('probeError');

@@ -151,7 +151,8 @@ export function toProviderHealth(name: string, state: VerdictState, probing: boo
     latencyMs: medianLatency(state),
     loss: lossRatio(state),
     transitions: [...state.transitions],
-    // Only when there is one, so a controller that predates the field still accepts the answer.
-    ...(state.probeError === null ? {} : { probeError: state.probeError }),
+    // Only when there is one (and probing goes on), so a controller that predates the field
+    // still accepts the answer.
+    ...(state.probeError === null || !probing ? {} : { probeError: state.probeError }),
   };
 }
