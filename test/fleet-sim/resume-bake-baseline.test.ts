@@ -11,16 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HealthSource } from '../../agent/src/daemon/health-source.js';
-import type { DesiredState } from '../../agent/src/model/desired-state.js';
-import type { Health } from '../../agent/src/model/kernel-state.js';
-import type { ProviderHealth } from '../../agent/src/model/protocol.js';
 import { compileSite } from '../../controller/src/compile/compile-site.js';
 import { ControllerDaemon } from '../../controller/src/run/controller-daemon.js';
 import { createSshSiteTransport } from '../../controller/src/run/site-transport.js';
 import { loadFleet } from '../../controller/src/spec/load-fleet.js';
 import { CONTROLLER_STATE_FILE, readControllerState } from '../../controller/src/state/index.js';
 import { createFleetRemote, type FleetRemote } from '../git/fleet-remote.js';
+import { BrokenByChange } from './broken-by-change.js';
 import { generateFleetFiles, simSitesFromFleet, siteName } from './generate-fleet.js';
 import { type SimFleet, startSimFleet } from './sim-fleet.js';
 
@@ -37,41 +34,6 @@ const WAVES = `    - name: canary
       concurrency: 4
       maxFailures: 0
 `;
-
-/**
- * A provider health source (what the agent's probes are) where the state `breaks` is put in
- * force takes isp1 down: the change broke isp1's route. isp2 stays up.
- */
-class BrokenByChange implements HealthSource {
-  breaks: string | undefined;
-  #desired: DesiredState | null = null;
-  #down(): boolean {
-    return this.breaks !== undefined && this.#desired?.hash === this.breaks;
-  }
-  current(): Health {
-    return this.#down() ? { isp1: 'down' } : {};
-  }
-  report(): ProviderHealth[] {
-    const entry = (name: string, up: boolean): ProviderHealth => ({
-      name,
-      state: up ? 'up' : 'down',
-      since: null,
-      probing: true,
-      latencyMs: up ? 1 : null,
-      loss: up ? 0 : 1,
-      transitions: [],
-    });
-    return [entry('isp1', !this.#down()), entry('isp2', true)];
-  }
-  configure(desired: DesiredState | null): void {
-    this.#desired = desired;
-  }
-  onChange() {
-    return () => {};
-  }
-  async settled(): Promise<void> {}
-  async close(): Promise<void> {}
-}
 
 async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

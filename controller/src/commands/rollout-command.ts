@@ -18,7 +18,9 @@ import { compileCommit } from '../run/compile-commit.js';
 import { prepareRollout } from '../run/prepare-rollout.js';
 import { findPreviousDesired } from '../run/previous-desired.js';
 import { queryStatuses } from '../run/query-statuses.js';
+import { captureHealthBaseline, healthBeforeOf } from '../run/rollout-baseline.js';
 import { type RunLog, type RunNotice, resumeRolloutRun, runRollout } from '../run/run-rollout.js';
+import { siteRecordOf } from '../run/site-record.js';
 import type { SiteReport } from '../run/site-report.js';
 import { createSshSiteTransport } from '../run/site-transport.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
@@ -28,6 +30,7 @@ import {
   recordGoodCommit,
   recordInvalidCommit,
   recordSiteOutcome,
+  withHealthBaseline,
   withRollout,
 } from '../state/index.js';
 import { readSshIdentity } from './read-ssh-identity.js';
@@ -126,18 +129,8 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
         progress.state(s);
       },
       onNotice: (n: RunNotice) => {
-        if (n.type === 'siteOutcome') {
-          store?.update((st) =>
-            recordSiteOutcome(st, n.site, {
-              generation: n.generation,
-              hash: compiled.desired.get(n.site)!.hash,
-              commit,
-              at: Date.now(),
-              outcome: n.outcome === 'timeout' ? 'unreachable' : n.outcome,
-              ...(n.error ? { error: n.error.slice(0, 4000) } : {}),
-            }),
-          );
-        }
+        const record = siteRecordOf(n, commit, compiled.desired, Date.now());
+        if (record) store?.update((st) => recordSiteOutcome(st, record.site, record.record));
         progress.notice(n);
       },
     };
@@ -156,7 +149,12 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       });
       for (const [site, report] of reports) known.set(site, report);
       progress.line(`resuming the rollout of ${commit.slice(0, 12)}`);
-      run = resumeRolloutRun(saved, { ...base, reports });
+      const healthBefore = healthBeforeOf(saved, store?.state.healthBaseline);
+      if (!healthBefore)
+        progress.line(
+          'no persisted health baseline for this rollout (state written by an older Uplink): the bake check compares with the health reported now',
+        );
+      run = resumeRolloutRun(saved, { ...base, reports, ...(healthBefore ? { healthBefore } : {}) });
     } else {
       const prepared = await prepareRollout({
         compiled,
@@ -171,6 +169,11 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       progress.line(
         `rollout of ${commit.slice(0, 12)}: ${planned} site(s) to change in ${prepared.plan.waves.length} wave(s), ${prepared.plan.unchanged.length} unchanged`,
       );
+      if (store && planned > 0) {
+        // On disk before the first apply: after it the agents report the health the change left (D86).
+        store.update((st) => withHealthBaseline(st, captureHealthBaseline(prepared.plan, prepared.reports)));
+        await store.flush();
+      }
       run = runRollout(prepared.plan, { ...base, reports: prepared.reports });
     }
     const final = await run.done;

@@ -47,7 +47,8 @@ import { findPreviousDesired } from './previous-desired.js';
 import { queryStatuses } from './query-statuses.js';
 import { captureHealthBaseline, healthBeforeOf } from './rollout-baseline.js';
 import { type RolloutRun, type RunNotice, resumeRolloutRun, runRollout } from './run-rollout.js';
-import { generationFor, type SiteReport } from './site-report.js';
+import { siteRecordOf } from './site-record.js';
+import type { SiteReport } from './site-report.js';
 import type { SiteTransport } from './site-transport.js';
 
 export interface ControllerDaemonOptions {
@@ -469,23 +470,13 @@ export class ControllerDaemon {
 
   #notice(compiled: Good, n: RunNotice): void {
     const commit = compiled.commit;
-    const at = this.#now();
+    const record = siteRecordOf(n, commit, compiled.desired, this.#now());
+    if (record) this.#store.update((s) => recordSiteOutcome(s, record.site, record.record));
     switch (n.type) {
       case 'siteOutcome': {
         this.metrics.applyDuration.observe({ outcome: n.outcome }, n.durationMs / 1000);
         const ok = n.outcome === 'applied' || n.outcome === 'unchanged';
         if (!ok) this.metrics.failures.inc({ kind: n.outcome });
-        const hash = compiled.desired.get(n.site)?.hash ?? '';
-        this.#store.update((s) =>
-          recordSiteOutcome(s, n.site, {
-            generation: n.generation,
-            hash,
-            commit,
-            at,
-            outcome: n.outcome === 'timeout' ? 'unreachable' : n.outcome,
-            ...(n.error ? { error: n.error.slice(0, 4000) } : {}),
-          }),
-        );
         this.#event({
           level: ok ? 'info' : 'warn',
           kind: ok ? 'site-applied' : 'site-failed',
@@ -498,17 +489,6 @@ export class ControllerDaemon {
       }
       case 'unhealthy': {
         this.metrics.failures.inc({ kind: 'unhealthy' });
-        const hash = compiled.desired.get(n.site)?.hash ?? '';
-        this.#store.update((s) =>
-          recordSiteOutcome(s, n.site, {
-            generation: generationFor(commit, hash),
-            hash,
-            commit,
-            at,
-            outcome: 'unhealthy',
-            error: n.reason,
-          }),
-        );
         this.#event({
           level: 'warn',
           kind: 'site-unhealthy',
