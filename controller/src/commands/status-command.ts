@@ -90,7 +90,9 @@ export function formatStatus(s: ApiStatus): string {
     }
   }
   for (const site of s.sites) {
-    const health = site.health.map((h) => `${h.name}:${h.state}`).join(' ');
+    const health = site.health
+      .map((h) => `${h.name}:${h.state}${h.probeError ? ` (probes cannot run: ${h.probeError})` : ''}`)
+      .join(' ');
     const drift = site.drift && site.drift.items.length > 0 ? ` drift=${site.drift.items.length}` : '';
     const gen = site.applied ? site.applied.generation.slice(0, 20) : '-';
     lines.push(

@@ -27,6 +27,8 @@ export interface ApiProviderHealth {
   /** Share of recent probes without an answer, 0..1. */
   readonly loss: number;
   readonly since: number | null;
+  /** Why the agent's probes of this provider cannot run (e.g. `ping` missing); absent when they can. */
+  readonly probeError?: string;
 }
 
 export interface ApiDriftItem {

@@ -134,6 +134,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
         latencyMs: h.latencyMs,
         loss: h.loss,
         since: h.since,
+        ...(h.probeError === undefined ? {} : { probeError: h.probeError }),
       })),
       lastSeen: report?.lastSeen ?? null,
       statusError: report && !report.reachable ? (report.error ?? 'unreachable') : null,

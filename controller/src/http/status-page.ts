@@ -136,7 +136,8 @@ function renderSites(s) {
       [site.drift.items.length + ' item' + (site.drift.items.length === 1 ? '' : 's') + ' (' + site.drift.policy + ')']);
     var providers = site.health.map(function (h) {
       var detail = (h.latencyMs === null ? '' : h.latencyMs.toFixed(1) + ' ms, ') + Math.round(h.loss * 100) + '% loss';
-      return el('span', { class: 'prov', 'data-provider': h.name, 'data-state': h.state }, [h.name + ' ', badge(h.state), ' ', el('span', { class: 'muted' }, [detail])]);
+      return el('span', { class: 'prov', 'data-provider': h.name, 'data-state': h.state }, [h.name + ' ', badge(h.state), ' ', el('span', { class: 'muted' }, [detail]),
+        h.probeError ? el('div', { class: 'bad' }, ['probes cannot run: ' + h.probeError]) : null]);
     });
     var problem = site.lastAttempt && site.lastAttempt.error ? site.lastAttempt.error : site.statusError;
     return el('tr', { 'data-site': site.name }, [

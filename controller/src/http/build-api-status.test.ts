@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { type ProviderHealth, type StatusResult, statusResult } from '../../../agent/src/model/protocol.js';
+import { formatStatus } from '../commands/status-command.js';
+import { reportFromStatus } from '../run/site-report.js';
+import { emptyControllerState } from '../state/index.js';
+import { buildApiStatus } from './build-api-status.js';
+
+const provider = (name: string, extra: Partial<ProviderHealth> = {}): ProviderHealth => ({
+  name,
+  state: 'unknown',
+  since: null,
+  probing: true,
+  latencyMs: null,
+  loss: 0,
+  transitions: [],
+  ...extra,
+});
+
+/** A status answer as an agent sends it, checked against the protocol's strict schema. */
+function statusWith(health: ProviderHealth[]): StatusResult {
+  return statusResult.parse({
+    agent: '0.1.0',
+    protocol: 1,
+    site: 'branch-1',
+    applied: null,
+    pending: null,
+    lastRevert: null,
+    owned: { rules: 0, routes: 0, nftRules: null, sysctls: 0 },
+    facts: { interfaces: 2, providers: [] },
+    health,
+    drift: null,
+    now: 1_000,
+  });
+}
+
+function apiStatus(health: ProviderHealth[]) {
+  return buildApiStatus({
+    now: 2_000,
+    version: 'test',
+    controller: {
+      repo: null,
+      branch: null,
+      pollIntervalMs: null,
+      lastFetchAt: null,
+      lastFetchError: null,
+      signatureVerification: false,
+    },
+    state: emptyControllerState(),
+    reports: new Map([['branch-1', reportFromStatus(statusWith(health), 1_500)]]),
+    events: [],
+  });
+}
+
+describe('provider health in the controller views', () => {
+  const probeError = 'cannot run ping: spawn ping ENOENT (not installed? Debian package iputils-ping)';
+
+  it('carries an agent’s probeError to /api/status and `uplink status`, only where there is one', () => {
+    const status = apiStatus([provider('isp1', { probeError }), provider('isp2', { state: 'up' })]);
+    const [isp1, isp2] = status.sites[0]!.health;
+    expect(isp1).toMatchObject({ name: 'isp1', state: 'unknown', probeError });
+    expect(isp2).not.toHaveProperty('probeError');
+    const text = formatStatus(status);
+    expect(text).toContain(`isp1:unknown (probes cannot run: ${probeError})`);
+    expect(text).toMatch(/isp2:up(?! \()/);
+  });
+});
