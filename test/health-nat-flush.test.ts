@@ -22,7 +22,8 @@ import type { RouterTopology } from './lab/router-topology.js';
 requireRoot();
 const lab = useLab('hnat');
 /** Servers on the internet's lo; the balanced route spreads LAN flows to them over both ISPs. */
-const HOSTS = Array.from({ length: 8 }, (_, i) => `203.0.113.${20 + i}`);
+// 32 destinations: the chance the multipath hash sends every one the same way is 2^-31.
+const HOSTS = Array.from({ length: 32 }, (_, i) => `203.0.113.${20 + i}`);
 const WHOAMI = 8081;
 const HOLD = 8082;
 let topo: RouterTopology;

@@ -26,7 +26,7 @@ const WAVES = `    - name: canary
       select: { labels: { canary: "true" } }
       concurrency: 1
       maxFailures: 0
-      bake: 4s
+      bake: 20s
     - name: rest
       concurrency: 4
       maxFailures: 0

@@ -62,7 +62,7 @@ export class ManagedRouter {
     await lab.exec(router, ['sysctl', '-qw', 'net.ipv4.conf.isp1.rp_filter=1']);
     // kernelText() is compared byte for byte: wait until the kernel has added the links' IPv6
     // multicast and link-local routes (after carrier and duplicate address detection).
-    await waitOperUp(lab, router, ['mgmt0', 'isp1']);
+    await waitOperUp(lab, router, ['mgmt0', 'isp1'], 15_000);
     const sshd = await startSshdInNamespace(lab, router, {
       address: ROUTER_MGMT,
       dir: join(dir, 'sshd'),

@@ -159,6 +159,11 @@ export async function buildRouterTopology(lab: Lab, options: RouterTopologyOptio
   // Tests compare `ip route show table all` byte for byte: the kernel adds a link's IPv6
   // multicast and link-local routes only once it has carrier and a usable link-local address,
   // which on a loaded machine can be well after `link set up` returned. Settle first.
-  await waitOperUp(lab, router, [...isps.map((isp) => isp.routerIf), ...(lan === undefined ? [] : ['lan0'])]);
+  await waitOperUp(
+    lab,
+    router,
+    [...isps.map((isp) => isp.routerIf), ...(lan === undefined ? [] : ['lan0'])],
+    15_000,
+  );
   return { router, internet, internetHosts, isps, ...(lan === undefined ? {} : { lan }) };
 }

@@ -133,6 +133,50 @@ describe('HealthMonitor', () => {
     expect(natFlushed).toEqual(['198.51.100.99']);
   });
 
+  it('NAT flush: every address masquerade may have used; none an up provider also uses', async () => {
+    const desired = desiredWith();
+    // isp3 (eth2, 192.0.2.50) shares its address as isp1's fixed SNAT address.
+    desired.providers = desired.providers.map((p) =>
+      p.name === 'isp1' ? { ...p, snat: { kind: 'address' as const, address: '192.0.2.50' } } : p,
+    );
+    const facts = exampleFacts();
+    facts.interfaces.ppp1!.addresses.push({ address: '203.0.113.6', prefixLength: 32 });
+    const { m, natFlushed, logs } = monitor(new Set(['eth1', 'ppp1']), { readFacts: async () => facts });
+    m.configure(desired);
+    await until(() => m.current().isp1 === 'down' && m.current().isp2 === 'down', 'isp1 and isp2 down');
+    await m.settled({ isp1: 'down', isp2: 'down', isp3: 'up' });
+    expect(natFlushed).toEqual(['203.0.113.5', '203.0.113.6']);
+    expect(logs).toContain(
+      'health: isp1 down: no NAT flush of 192.0.2.50, a provider that is up uses it too',
+    );
+    // Once isp3 is down too (and not the last resort), nothing live uses it any more.
+    await m.settled({ isp1: 'down', isp2: 'down', isp3: 'down' });
+    expect(natFlushed).toEqual(['203.0.113.5', '203.0.113.6', '192.0.2.50']);
+  });
+
+  it('NAT flush: facts that cannot be read are retried at the next settle, the mark flush is not repeated', async () => {
+    let failing = false;
+    const { m, flushed, natFlushed, logs } = monitor(new Set(['ppp1']), {
+      readFacts: async () => {
+        if (failing) throw new Error('ip: cannot open netlink socket');
+        return exampleFacts();
+      },
+    });
+    m.configure(desiredWith());
+    await until(() => m.current().isp2 === 'down', 'isp2 down');
+    failing = true;
+    await m.settled({ isp2: 'down' });
+    expect([flushed, natFlushed]).toEqual([[[0x200, 0xff00]], []]);
+    expect(logs).toContain(
+      'health: isp2: no NAT flush yet, the facts cannot be read: ip: cannot open netlink socket',
+    );
+    failing = false;
+    await m.settled({ isp2: 'down' });
+    expect([flushed, natFlushed]).toEqual([[[0x200, 0xff00]], ['203.0.113.5']]);
+    await m.settled({ isp2: 'down' });
+    expect(natFlushed).toEqual(['203.0.113.5']);
+  });
+
   it('a failing NAT flush is logged and does not stop the mark flush of the next provider', async () => {
     const { m, flushed, logs } = monitor(new Set(['eth1', 'ppp1']), {
       flushNat: async () => {

@@ -68,6 +68,8 @@ export class HealthMonitor implements HealthSource {
   #desired: DesiredState | null = null;
   /** Providers whose conntrack entries were flushed for the current down period. */
   readonly #flushed = new Set<string>();
+  /** The same for the entries NATed to its addresses (D84); retried while the facts cannot be read. */
+  readonly #natFlushed = new Set<string>();
   /** Transitions not yet handed to the hook (it runs once the kernel has followed). */
   #unreported: TransitionEvent[] = [];
   #lastDown = '';
@@ -111,7 +113,10 @@ export class HealthMonitor implements HealthSource {
         this.#stop(probed);
         this.#providers.delete(name);
         if (provider !== undefined) this.#start(provider, probed.state, probed.loggedProbeError);
-        else this.#flushed.delete(name);
+        else {
+          this.#flushed.delete(name);
+          this.#natFlushed.delete(name);
+        }
       } else {
         probed.provider = provider;
       }
@@ -134,17 +139,22 @@ export class HealthMonitor implements HealthSource {
       // Down in the probes but kept by the last resort: its connections still route by it.
       if (effective[provider.name] !== 'down') {
         this.#flushed.delete(provider.name);
+        this.#natFlushed.delete(provider.name);
         continue;
       }
-      if (this.#flushed.has(provider.name)) continue;
-      this.#flushed.add(provider.name);
-      try {
-        const deleted = await this.#flush(provider.mark, desired.settings.markMask);
-        this.#options.log(`health: ${provider.name} down: flushed ${deleted} conntrack entries of its mark`);
-      } catch (error) {
-        this.#options.log(`health: ${provider.name}: conntrack flush failed: ${message(error)}`);
+      if (!this.#flushed.has(provider.name)) {
+        this.#flushed.add(provider.name);
+        try {
+          const deleted = await this.#flush(provider.mark, desired.settings.markMask);
+          this.#options.log(
+            `health: ${provider.name} down: flushed ${deleted} conntrack entries of its mark`,
+          );
+        } catch (error) {
+          this.#options.log(`health: ${provider.name}: conntrack flush failed: ${message(error)}`);
+        }
       }
-      await this.#flushNatted(provider);
+      if (!this.#natFlushed.has(provider.name) && (await this.#flushNatted(provider, desired, effective)))
+        this.#natFlushed.add(provider.name);
     }
     const events = this.#unreported;
     this.#unreported = [];
@@ -156,43 +166,51 @@ export class HealthMonitor implements HealthSource {
     }
   }
 
-  /** Drops the LAN connections source-NATed to the provider's address (D84). */
-  async #flushNatted(provider: Provider): Promise<void> {
-    let address: string | undefined;
-    try {
-      address = await this.#natAddress(provider);
-    } catch (error) {
-      this.#options.log(
-        `health: ${provider.name}: no NAT flush, the facts cannot be read: ${message(error)}`,
-      );
-      return;
-    }
-    if (address === undefined) return;
-    try {
-      const deleted = await this.#flushNat(address);
-      this.#options.log(
-        `health: ${provider.name} down: flushed ${deleted} conntrack entries NATed to ${address}`,
-      );
-    } catch (error) {
-      this.#options.log(`health: ${provider.name}: conntrack flush of ${address} failed: ${message(error)}`);
-    }
-  }
-
   /**
-   * The address LAN connections leaving by the provider were NATed to: the fixed SNAT
-   * address, else (masquerade) the interface's primary address now — read afresh, a DHCP
-   * or PPP address may have changed. None without NAT or without an address (the kernel
-   * already drops masqueraded entries when the address goes away).
+   * Drops the connections source-NATed to the provider's addresses (D84): its fixed SNAT
+   * address, or (masquerade) every IPv4 address of its interface now — read afresh, a DHCP
+   * or PPP address may have changed, and masquerade may have picked any of them. An address
+   * a provider that is not down also uses (a shared SNAT address, one public /32 on several
+   * PPP links) is left alone: its entries may be live. False when the facts could not be
+   * read, so the next `settled` tries again.
    */
-  async #natAddress(provider: Provider): Promise<string | undefined> {
-    switch (provider.snat.kind) {
-      case 'none':
-        return undefined;
-      case 'address':
-        return provider.snat.address;
-      case 'masquerade':
-        return (await this.#options.readFacts()).interfaces[provider.interface]?.addresses[0]?.address;
+  async #flushNatted(provider: Provider, desired: DesiredState, effective: Health): Promise<boolean> {
+    if (provider.snat.kind === 'none') return true;
+    let facts: Facts;
+    try {
+      facts = await this.#options.readFacts();
+    } catch (error) {
+      this.#options.log(
+        `health: ${provider.name}: no NAT flush yet, the facts cannot be read: ${message(error)}`,
+      );
+      return false;
     }
+    const live = new Set(
+      desired.providers
+        .filter((p) => p.name !== provider.name && effective[p.name] !== 'down')
+        .flatMap((p) => usedAddresses(p, facts)),
+    );
+    const natted =
+      provider.snat.kind === 'address' ? [provider.snat.address] : usedAddresses(provider, facts);
+    for (const address of new Set(natted)) {
+      if (live.has(address)) {
+        this.#options.log(
+          `health: ${provider.name} down: no NAT flush of ${address}, a provider that is up uses it too`,
+        );
+        continue;
+      }
+      try {
+        const deleted = await this.#flushNat(address);
+        this.#options.log(
+          `health: ${provider.name} down: flushed ${deleted} conntrack entries NATed to ${address}`,
+        );
+      } catch (error) {
+        this.#options.log(
+          `health: ${provider.name}: conntrack flush of ${address} failed: ${message(error)}`,
+        );
+      }
+    }
+    return true;
   }
 
   async close(): Promise<void> {
@@ -330,4 +348,10 @@ function downKey(health: Health): string {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The IPv4 addresses a provider's traffic leaves with: its interface's, and its fixed SNAT address. */
+function usedAddresses(provider: Provider, facts: Facts): string[] {
+  const own = (facts.interfaces[provider.interface]?.addresses ?? []).map((a) => a.address);
+  return provider.snat.kind === 'address' ? [...own, provider.snat.address] : own;
 }

@@ -147,11 +147,34 @@ describe('probes that could not run (D83)', () => {
   it('a round of only unrun probes changes neither verdict, streaks, window nor transitions', () => {
     for (const start of [initialVerdict, play('+', defaults).state, play('+---', defaults).state]) {
       const before = play('--', defaults, start).state;
-      const r = recordRound(before, [unrun('a'), unrun('b')], t, 99);
+      const r = recordRound(before, [unrun('a'), unrun('b')], defaults, 99);
       expect(r.transition).toBeUndefined();
-      expect({ ...r.state, probeError: null }).toEqual({ ...before, probeError: null });
+      expect({ ...r.state, probeError: null, unrunStreak: 0 }).toEqual({ ...before, probeError: null });
       expect(r.state.probeError).toBe('cannot run ping: spawn ping ENOENT');
     }
+  });
+
+  it('a down verdict is released to unknown after failAfter rounds without a runnable probe', () => {
+    const three: Thresholds = { failAfter: 3, recoverAfter: 2, minTargetsUp: 1 };
+    let state = play('+---', three).state;
+    expect(state.verdict).toBe('down');
+    for (let i = 0; i < 2; i++) {
+      const r = recordRound(state, [unrun()], three, 10 + i);
+      expect(r.transition).toBeUndefined();
+      state = r.state;
+    }
+    // A probe that runs in between restarts the count.
+    state = recordRound(state, [lost('a')], three, 12).state;
+    for (let i = 0; i < 2; i++) state = recordRound(state, [unrun()], three, 13 + i).state;
+    expect(state.verdict).toBe('down');
+    const released = recordRound(state, [unrun()], three, 15);
+    expect(released.state.verdict).toBe('unknown');
+    expect(released.transition).toMatchObject({ at: 15, from: 'down', to: 'unknown' });
+    expect(released.transition?.reason).toBe(
+      '3 rounds in a row without a probe that could run (cannot run ping: spawn ping ENOENT): released, unknown counts as up',
+    );
+    // Once probes run again, the ordinary rules apply from unknown.
+    expect(recordRound(released.state, [ok()], three, 16).state.verdict).toBe('up');
   });
 
   it('never fails an uplink over, however many rounds', () => {

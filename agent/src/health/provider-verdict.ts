@@ -12,7 +12,9 @@
  * - A probe that could not run at all (`ping` or `socat` missing or not executable) is
  *   inconclusive: it says nothing about the uplink, so it is left out of the round, the
  *   streaks and the window; a round of only such probes changes nothing but `probeError`
- *   (D83).
+ *   (D83) — except that a `down` verdict is not kept on no evidence: after `failAfter` such
+ *   rounds in a row it is released to `unknown` (which counts as up), so an uplink that was
+ *   down when `ping` went missing is not routed around until the agent restarts.
  */
 import type { HealthTransition, ProviderHealth } from '../model/protocol.js';
 
@@ -46,6 +48,8 @@ export interface VerdictState {
   readonly transitions: readonly HealthTransition[];
   /** Why the last round had a probe that could not run; null when every probe ran. */
   readonly probeError: string | null;
+  /** Rounds in a row in which no probe could run. */
+  readonly unrunStreak: number;
 }
 
 export const WINDOW_ROUNDS = 20;
@@ -59,6 +63,7 @@ export const initialVerdict: VerdictState = {
   window: [],
   transitions: [],
   probeError: null,
+  unrunStreak: 0,
 };
 
 export interface RoundResult {
@@ -76,8 +81,30 @@ export function recordRound(
   const unrun = round.find((o) => o.inconclusive === true);
   const probeError = unrun === undefined ? null : (unrun.error ?? 'the probe could not run');
   const outcomes = round.filter((o) => o.inconclusive !== true);
-  // Only probes that could not run: nothing is known about the uplink, so nothing moves.
-  if (round.length > 0 && outcomes.length === 0) return { state: { ...state, probeError } };
+  // Only probes that could not run: nothing is known about the uplink, so nothing moves —
+  // but a `down` is not held on no evidence for longer than it took to declare it.
+  if (round.length > 0 && outcomes.length === 0) {
+    const unrunStreak = state.unrunStreak + 1;
+    const next = { ...state, probeError, unrunStreak };
+    if (state.verdict !== 'down' || unrunStreak < thresholds.failAfter) return { state: next };
+    const transition: HealthTransition = {
+      at,
+      from: 'down',
+      to: 'unknown',
+      reason: `${unrunStreak} rounds in a row without a probe that could run (${probeError}): released, unknown counts as up`,
+    };
+    return {
+      state: {
+        ...next,
+        verdict: 'unknown',
+        since: at,
+        failStreak: 0,
+        okStreak: 0,
+        transitions: [...state.transitions, transition].slice(-MAX_TRANSITIONS),
+      },
+      transition,
+    };
+  }
   const answered = outcomes.filter((o) => o.ok).length;
   const needed = Math.max(1, Math.min(thresholds.minTargetsUp, outcomes.length));
   const ok = outcomes.length > 0 && answered >= needed;
@@ -98,7 +125,7 @@ export function recordRound(
     reason = `${failStreak} failed rounds in a row: ${describeFailure(outcomes, needed)}`;
   }
 
-  const next = { ...state, failStreak, okStreak, window, probeError };
+  const next = { ...state, failStreak, okStreak, window, probeError, unrunStreak: 0 };
   if (to === state.verdict) return { state: next };
   const transition: HealthTransition = { at, from: state.verdict, to, reason };
   return {

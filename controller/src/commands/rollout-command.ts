@@ -152,7 +152,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       const healthBefore = healthBeforeOf(saved, store?.state.healthBaseline);
       if (!healthBefore)
         progress.line(
-          'no persisted health baseline for this rollout (state written by an older Uplink): the bake check compares with the health reported now',
+          'no health baseline persisted for this rollout (an older state file, or a stop before the first apply): the bake check compares with the health reported now',
         );
       run = resumeRolloutRun(saved, { ...base, reports, ...(healthBefore ? { healthBefore } : {}) });
     } else {

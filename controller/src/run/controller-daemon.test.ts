@@ -296,7 +296,7 @@ describe('ControllerDaemon', () => {
     });
     // Today's (pre-D86) behaviour: isp1 is down in the "before" too, so the wave passes.
     await until('done', () => finished(second, commit));
-    expect(warnings.some((l) => l.includes('no persisted health baseline'))).toBe(true);
+    expect(warnings.some((l) => l.includes('no health baseline persisted for this rollout'))).toBe(true);
   });
 
   it('never shows the credentials of the repository URL', async () => {

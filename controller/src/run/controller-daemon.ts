@@ -586,7 +586,7 @@ export class ControllerDaemon {
     if (!healthBefore)
       this.options.log.warn(
         { commit: saved.plan.commit },
-        'no persisted health baseline for this rollout (state written by an older Uplink): the bake check compares with the health reported after the restart',
+        'no health baseline persisted for this rollout (an older state file, a failed write, or a stop before the first apply): the bake check compares with the health reported after the restart',
       );
     if (!this.#good) this.#good = compiled;
     this.#launch(compiled, (options) =>
