@@ -10,44 +10,29 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProviderHealth, StatusResult } from '../agent/src/model/protocol.js';
-import { resultSchemas } from '../agent/src/model/protocol.js';
-import { buildDist, ROOT } from './build-dist.js';
+import { buildDist } from './build-dist.js';
 import {
   buildFailoverLab,
   compileFailoverSite,
   dropUpstream,
+  type HealthDaemon,
   POLICY_DST,
   SERVER,
+  startHealthDaemon,
   until,
 } from './health-lab.js';
 import { requireRoot, useLab } from './lab/index.js';
-import { callOnSocket } from './lab/json-lines.js';
-import type { LabProcess } from './lab/lab.js';
 import type { RouterTopology } from './lab/router-topology.js';
 
 requireRoot();
 const lab = useLab('hfail');
 let topo: RouterTopology;
 let dir: string;
-let daemon: LabProcess;
+let agent: HealthDaemon | undefined;
 let hookLog: string;
 
-const socket = () => join(dir, 'agent.sock');
-
-async function call(method: string, params: unknown): Promise<Record<string, unknown>> {
-  return (await callOnSocket(socket(), method, params)) as Record<string, unknown>;
-}
-
-async function status(): Promise<StatusResult> {
-  return resultSchemas.status.parse(await call('status', {}));
-}
-
-async function health(name: string): Promise<ProviderHealth> {
-  const found = (await status()).health.find((h) => h.name === name);
-  if (found === undefined) throw new Error(`no health for ${name}`);
-  return found;
-}
+const status = () => agent!.status();
+const health = (name: string) => agent!.health(name);
 
 const inRouter = (argv: string[]) => lab.current.exec(topo.router, argv);
 
@@ -108,30 +93,15 @@ beforeAll(async () => {
   for (const dst of [SERVER, POLICY_DST]) {
     lab.current.start(topo.internet, ['socat', `TCP4-LISTEN:8080,bind=${dst},fork,reuseaddr`, 'SYSTEM:true']);
   }
-  daemon = lab.current.start(topo.router, [
-    process.execPath,
-    join(ROOT, 'dist/uplink-agent.mjs'),
-    'daemon',
-    '--state-dir',
-    dir,
-    '--socket',
-    socket(),
+  agent = await startHealthDaemon(lab.current, topo.router, dir, compileFailoverSite(), [
     '--on-transition',
     hook,
   ]);
-  await until(async () => daemon.stderr.includes('listening on'), 'the daemon to listen', 20_000);
-  const desired = compileFailoverSite();
-  await call('apply', { desired, generation: 'g1', confirmWithinMs: 60_000 });
-  await call('confirm', { generation: 'g1' });
-  await until(
-    async () => (await health('isp1')).state === 'up' && (await health('isp2')).state === 'up',
-    'both up',
-  );
 }, 60_000);
 
 afterAll(async () => {
-  daemon?.child.kill('SIGTERM');
-  await daemon?.exited;
+  agent?.process.child.kill('SIGTERM');
+  await agent?.process.exited;
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -5,10 +5,14 @@
  * 203.0.113.10 is where traffic goes, 203.0.113.80 the destination of a `via: [isp2, isp1]`
  * policy. Main's default route points at isp1, so a probe that used main would leave there.
  */
+import { join } from 'node:path';
 import type { DesiredState } from '../agent/src/model/desired-state.js';
+import { type ProviderHealth, resultSchemas, type StatusResult } from '../agent/src/model/protocol.js';
 import { compileSite } from '../controller/src/compile/compile-site.js';
 import { loadFleet } from '../controller/src/spec/load-fleet.js';
-import type { Lab } from './lab/lab.js';
+import { ROOT } from './build-dist.js';
+import { callOnSocket } from './lab/json-lines.js';
+import type { Lab, LabProcess } from './lab/lab.js';
 import { buildRouterTopology, type RouterTopology } from './lab/router-topology.js';
 
 export const PROBE_TARGET = '203.0.113.1';
@@ -141,4 +145,53 @@ export async function until<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface HealthDaemon {
+  readonly process: LabProcess;
+  /** One request on the daemon's socket. */
+  call(method: string, params: unknown): Promise<Record<string, unknown>>;
+  status(): Promise<StatusResult>;
+  /** The named provider's health in `status`. */
+  health(name: string): Promise<ProviderHealth>;
+}
+
+/**
+ * The built agent daemon (dist/uplink-agent.mjs) in `router` with its state and socket in
+ * `dir`, `desired` applied and confirmed over the socket, and both providers up.
+ */
+export async function startHealthDaemon(
+  lab: Lab,
+  router: string,
+  dir: string,
+  desired: DesiredState,
+  extraArgs: readonly string[] = [],
+): Promise<HealthDaemon> {
+  const socket = join(dir, 'agent.sock');
+  const process_ = lab.start(router, [
+    process.execPath,
+    join(ROOT, 'dist/uplink-agent.mjs'),
+    'daemon',
+    '--state-dir',
+    dir,
+    '--socket',
+    socket,
+    ...extraArgs,
+  ]);
+  const call = async (method: string, params: unknown) =>
+    (await callOnSocket(socket, method, params)) as Record<string, unknown>;
+  const status = async () => resultSchemas.status.parse(await call('status', {}));
+  const health = async (name: string) => {
+    const found = (await status()).health.find((h) => h.name === name);
+    if (found === undefined) throw new Error(`no health for ${name}`);
+    return found;
+  };
+  await until(async () => process_.stderr.includes('listening on'), 'the daemon to listen', 20_000);
+  await call('apply', { desired, generation: 'g1', confirmWithinMs: 60_000 });
+  await call('confirm', { generation: 'g1' });
+  await until(
+    async () => (await health('isp1')).state === 'up' && (await health('isp2')).state === 'up',
+    'both up',
+  );
+  return { process: process_, call, status, health };
 }

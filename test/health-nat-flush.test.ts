@@ -11,12 +11,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProviderHealth, resultSchemas } from '../agent/src/model/protocol.js';
-import { buildDist, ROOT } from './build-dist.js';
-import { compileFailoverSite, dropUpstream, PROBE_TARGET, until } from './health-lab.js';
+import { buildDist } from './build-dist.js';
+import {
+  compileFailoverSite,
+  dropUpstream,
+  type HealthDaemon,
+  PROBE_TARGET,
+  startHealthDaemon,
+  until,
+} from './health-lab.js';
 import { buildRouterTopology, requireRoot, useLab } from './lab/index.js';
-import { callOnSocket } from './lab/json-lines.js';
-import type { LabProcess } from './lab/lab.js';
 import type { RouterTopology } from './lab/router-topology.js';
 
 requireRoot();
@@ -28,19 +32,12 @@ const WHOAMI = 8081;
 const HOLD = 8082;
 let topo: RouterTopology;
 let dir: string;
-let daemon: LabProcess;
+let agent: HealthDaemon | undefined;
 
-const socket = () => join(dir, 'agent.sock');
-const call = (method: string, params: unknown) => callOnSocket(socket(), method, params);
 const inRouter = (argv: string[]) => lab.current.exec(topo.router, argv);
 const inLan = (argv: string[]) => lab.current.exec(topo.lan!.ns, argv);
 
-async function health(name: string): Promise<ProviderHealth> {
-  const status = resultSchemas.status.parse(await call('status', {}));
-  const found = status.health.find((h) => h.name === name);
-  if (found === undefined) throw new Error(`no health for ${name}`);
-  return found;
-}
+const health = (name: string) => agent!.health(name);
 
 /** The uplink the kernel picks for a new LAN connection to `dst`. */
 async function lanRoute(dst: string): Promise<string> {
@@ -101,27 +98,12 @@ beforeAll(async () => {
   l.start(topo.internet, ['socat', `TCP4-LISTEN:${WHOAMI},fork,reuseaddr`, 'SYSTEM:echo $SOCAT_PEERADDR']);
   // Holds a connection open, silently, until the client goes away.
   l.start(topo.internet, ['socat', `TCP4-LISTEN:${HOLD},fork,reuseaddr`, 'EXEC:cat']);
-  daemon = l.start(topo.router, [
-    process.execPath,
-    join(ROOT, 'dist/uplink-agent.mjs'),
-    'daemon',
-    '--state-dir',
-    dir,
-    '--socket',
-    socket(),
-  ]);
-  await until(async () => daemon.stderr.includes('listening on'), 'the daemon to listen', 20_000);
-  await call('apply', { desired: compileFailoverSite(), generation: 'g1', confirmWithinMs: 60_000 });
-  await call('confirm', { generation: 'g1' });
-  await until(
-    async () => (await health('isp1')).state === 'up' && (await health('isp2')).state === 'up',
-    'both up',
-  );
+  agent = await startHealthDaemon(l, topo.router, dir, compileFailoverSite());
 }, 60_000);
 
 afterAll(async () => {
-  daemon?.child.kill('SIGTERM');
-  await daemon?.exited;
+  agent?.process.child.kill('SIGTERM');
+  await agent?.process.exited;
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
@@ -168,12 +150,12 @@ describe('LAN connections NATed through a dead uplink', () => {
         10_000,
       );
       expect(after).toContainEqual(through2);
-      expect(daemon.stderr).toMatch(
+      expect(agent!.process.stderr).toMatch(
         new RegExp(
           `isp1 down: flushed [1-9]\\d* conntrack entries NATed to ${isp1.routerAddress.replaceAll('.', '\\.')}`,
         ),
       );
-      expect(daemon.stderr).not.toContain(`NATed to ${isp2.routerAddress}`);
+      expect(agent!.process.stderr).not.toContain(`NATed to ${isp2.routerAddress}`);
       // A new connection to the same server now leaves by isp2, with its address.
       expect(await seenFrom(viaIsp1)).toBe(isp2.routerAddress);
     } finally {

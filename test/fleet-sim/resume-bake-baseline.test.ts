@@ -4,18 +4,22 @@
  * is stopped while the canary wave bakes and started again on the same state dir. The
  * canary's change takes its isp1 down. Before the restart isp1 was up, after it the agent
  * reports it down — the resumed bake check must compare with the health persisted before the
- * apply and fail the wave (halting the rollout), not take "down" as the health before.
+ * apply and fail the wave (halting the rollout), not take "down" as the health before. The
+ * same for `uplink rollout --state-dir` (the real CLI, dist/uplink.mjs, in a child process),
+ * SIGKILLed mid-bake and run again.
  */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { compileSite } from '../../controller/src/compile/compile-site.js';
 import { ControllerDaemon } from '../../controller/src/run/controller-daemon.js';
 import { createSshSiteTransport } from '../../controller/src/run/site-transport.js';
 import { loadFleet } from '../../controller/src/spec/load-fleet.js';
 import { CONTROLLER_STATE_FILE, readControllerState } from '../../controller/src/state/index.js';
+import { buildDist, ROOT } from '../build-dist.js';
 import { createFleetRemote, type FleetRemote } from '../git/fleet-remote.js';
 import { BrokenByChange } from './broken-by-change.js';
 import { generateFleetFiles, simSitesFromFleet, siteName } from './generate-fleet.js';
@@ -24,20 +28,27 @@ import { type SimFleet, startSimFleet } from './sim-fleet.js';
 const COUNT = 3;
 const CANARY = siteName(0);
 const HOUR = 3_600_000;
-/** The canary bakes for an hour, so a stop always lands mid-bake; the rest does not bake. */
-const WAVES = `    - name: canary
+/**
+ * The canary bakes (an hour for the in-process daemon, whose clock the test moves; 20 s for
+ * the CLI, long enough to kill it mid-bake and short enough to wait out); the rest does not.
+ */
+const waves = (bake: string) => `    - name: canary
       select: { labels: { canary: "true" } }
       concurrency: 1
       maxFailures: 0
-      bake: 1h
+      bake: ${bake}
     - name: rest
       concurrency: 4
       maxFailures: 0
 `;
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -47,6 +58,7 @@ let fleet: SimFleet | undefined;
 let remote: FleetRemote;
 let stateDir: string;
 const daemons: ControllerDaemon[] = [];
+let child: ChildProcess | undefined;
 const health = new BrokenByChange();
 
 beforeEach(async () => {
@@ -60,20 +72,24 @@ beforeEach(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'uplink-resume-baseline-'));
 });
 
+beforeAll(() => buildDist(), 120_000);
+
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.stop();
+  if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
   await fleet?.close();
   await remote.cleanup();
   await rm(stateDir, { recursive: true, force: true });
 });
 
-function filesOf(variant: number): Map<string, string> {
+function filesOf(variant: number, bake = '1h'): Map<string, string> {
   const ports = new Map(fleet!.targets.map((t) => [t.site, t.port]));
   return generateFleetFiles({
     count: COUNT,
     variant,
     canaries: 1,
-    waves: WAVES,
+    waves: waves(bake),
     confirmWithin: '10s',
     management: (site) => ({ address: '127.0.0.1', port: ports.get(site)! }),
     hostKey: fleet!.hostKey,
@@ -148,4 +164,56 @@ describe('resume mid-bake (fleet simulator)', () => {
     await second.stop();
     expect((await readControllerState(join(stateDir, CONTROLLER_STATE_FILE))).healthBaseline).toBeUndefined();
   });
+});
+
+const rolloutArgs = () => [
+  join(ROOT, 'dist/uplink.mjs'),
+  'rollout',
+  '--repo',
+  remote.work,
+  '--state-dir',
+  stateDir,
+  '--identity',
+  fleet!.controllerKeyPath,
+];
+
+const persisted = () => readControllerState(join(stateDir, CONTROLLER_STATE_FILE)).catch(() => undefined);
+
+describe('uplink rollout --state-dir: resume mid-bake (fleet simulator)', () => {
+  it('a provider the change took down fails the resumed wave and halts the rollout', async () => {
+    const files = filesOf(1, '20s');
+    const canarySpec = loadFleet(files).fleet!.sites.find((s) => s.name === CANARY)!;
+    health.breaks = compileSite(canarySpec).hash;
+    const before = new Map(fleet!.targets.map((t) => [t.site, appliedGeneration(t.site)]));
+    const commit = await remote.commit(Object.fromEntries(files), 'isp1 weight 2');
+
+    const first = spawn(process.execPath, rolloutArgs(), { stdio: 'ignore' });
+    child = first;
+    await until('the canary baking', async () => {
+      const state = await persisted();
+      return state?.rollout?.plan.commit === commit && state.rollout.phase === 'baking';
+    });
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('close', resolve));
+    const killed = await persisted();
+    expect(killed?.healthBaseline).toEqual({ commit, upBefore: { [CANARY]: ['isp1', 'isp2'] } });
+    expect(fleet!.site(CANARY).daemon.commit.record.applied?.hash).toBe(health.breaks);
+
+    const second = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile(process.execPath, rolloutArgs(), { encoding: 'utf8', timeout: 60_000 }, (error, stdout) =>
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout }),
+      );
+    });
+    expect(second.stdout).toContain(`resuming the rollout of ${commit.slice(0, 12)}`);
+    expect(second.stdout).toMatch(/rollout halted: 0\/3 confirmed/);
+    expect(second.code).toBe(1);
+    const final = await persisted();
+    expect(final?.rollout?.halt).toMatchObject({ wave: 'canary', failed: [CANARY] });
+    expect(final?.sites[CANARY]?.lastAttempted?.error).toMatch(
+      /provider isp1 was up before the apply and is down after it/,
+    );
+    expect(final?.healthBaseline).toBeUndefined();
+    for (const site of [siteName(1), siteName(2)])
+      expect(appliedGeneration(site), site).toBe(before.get(site));
+  }, 120_000);
 });
