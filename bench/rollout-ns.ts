@@ -380,8 +380,8 @@ async function main(): Promise<void> {
       record(figures.uplinkFirst, first, f, c);
       say('uplink rollout, first (clean routers)', first, f);
     }
-    // Compared as sorted lines too: the review script lists a chain's nft rules in the desired
-    // state's order, the agent in its own, which nft keeps (the set of objects is what counts).
+    // Compared as sorted lines too, so an order difference within a chain is told apart from
+    // different objects (the review script renders the agent's order; nft keeps it).
     const sorted = (text: string) => text.split('\n').sort().join('\n');
     const differs: string[] = [];
     const reordered: string[] = [];

@@ -321,7 +321,8 @@ function resolveNetwork(ref: NetworkRef, context: Context): string {
   }
 }
 
-function toKernelNftRule(rule: NftRule): KernelNftRule {
+/** A desired nft rule as the kernel holds it (without the provider it belongs to). */
+export function toKernelNftRule(rule: NftRule): KernelNftRule {
   const { provider: _provider, ...rest } = rule;
   return rest;
 }

@@ -3,7 +3,9 @@
  * expert would have typed by hand. Symbolic values (a PPP link's current address, a DHCP
  * gateway) become shell variables read from the router at the top of the script.
  */
+import { compareNftRules } from '../../../agent/src/core/canonicalize-state.js';
 import { renderNftTable } from '../../../agent/src/core/render-nft.js';
+import { toKernelNftRule } from '../../../agent/src/core/resolve.js';
 import type {
   AddressRef,
   DesiredRoute,
@@ -84,7 +86,9 @@ export function renderScript(state: DesiredState): string {
       `# Netfilter: table inet uplink, replaced in one transaction (mark mask 0x${state.settings.markMask.toString(16)})`,
     );
     body.push("nft -f - <<'NFT'");
-    body.push(renderNftTable(state.nft, state.settings.markMask).trimEnd());
+    // In the order the agent writes them (its canonical order: restores before saves).
+    const nft = state.nft.map(toKernelNftRule).sort(compareNftRules);
+    body.push(renderNftTable(nft, state.settings.markMask).trimEnd());
     body.push('NFT');
   }
 

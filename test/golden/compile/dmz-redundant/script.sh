@@ -39,10 +39,10 @@ delete table inet uplink
 table inet uplink {
   chain prerouting {
     type filter hook prerouting priority mangle; policy accept;
-    meta nfproto ipv4 iifname "wan1" ct state new ct mark set ct mark and 0xffff00ff or 0x100 comment "uplink:track-save"
-    meta nfproto ipv4 iifname "wan2" ct state new ct mark set ct mark and 0xffff00ff or 0x200 comment "uplink:track-save"
     meta nfproto ipv4 ct mark and 0xff00 == 0x100 meta mark set meta mark and 0xffff00ff or 0x100 comment "uplink:track-restore"
     meta nfproto ipv4 ct mark and 0xff00 == 0x200 meta mark set meta mark and 0xffff00ff or 0x200 comment "uplink:track-restore"
+    meta nfproto ipv4 iifname "wan1" ct state new ct mark set ct mark and 0xffff00ff or 0x100 comment "uplink:track-save"
+    meta nfproto ipv4 iifname "wan2" ct state new ct mark set ct mark and 0xffff00ff or 0x200 comment "uplink:track-save"
   }
   chain output {
     type route hook output priority mangle; policy accept;
