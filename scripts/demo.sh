@@ -65,6 +65,12 @@ EOF
     sleep 0.2
   done
   write_changes
+  # The controller's first status poll of every site takes a moment; until then (and until
+  # it writes its status file) a site reads `unknown`.
+  for _ in $(seq 1 40); do
+    "${UPLINK_IN_CTRL[@]}" status --config "$CONFIG" 2>/dev/null | grep -q '^sites: .*unknown' || break
+    sleep 0.5
+  done
   bold "== 4/4 the fleet"
   "${UPLINK_IN_CTRL[@]}" status --config "$CONFIG" || true
   next_steps
