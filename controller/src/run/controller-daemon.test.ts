@@ -228,6 +228,30 @@ describe('ControllerDaemon', () => {
     expect(d.state.rollout?.plan.commit).toBe(c3);
   });
 
+  it('a site put back by rollbackOnFailure is recorded as rolled back, on the state it runs again', async () => {
+    const agents = new FakeFleet(NAMES);
+    const c1 = await remote.commit(files(1, { rollbackOnFailure: true }), 'v1');
+    const d = await startDaemon(agents);
+    await until('v1 done', () => finished(d, c1));
+    const v1s1 = agents.appliedHash('s1')!;
+    // v2: the canary s1 confirms, s2 in the next wave never does — the rollout halts and s1 goes back.
+    agents.neverConfirmed.add('s2');
+    const c2 = await remote.commit(files(2, { rollbackOnFailure: true }), 'v2');
+    void d.triggerFetch();
+    await until('v2 halted', () => finished(d, c2, 'halted'));
+    await until(
+      's1 recorded as rolled back',
+      () => d.state.sites.s1?.lastAttempted?.outcome === 'rolled-back',
+    );
+    expect(agents.appliedHash('s1')).toBe(v1s1);
+    const s1 = d.state.sites.s1!;
+    expect(s1.lastAttempted).toMatchObject({ commit: c2, hash: v1s1, outcome: 'rolled-back' });
+    expect(s1.lastAttempted?.generation).toMatch(new RegExp(`^${c2}-${v1s1.slice(0, 12)}`));
+    expect(s1.lastApplied).toEqual(s1.lastAttempted);
+    // s2 failed: its record says so, and nothing was rolled back there.
+    expect(d.state.sites.s2?.lastAttempted?.outcome).toBe('unconfirmed');
+  });
+
   it('a status poll is skipped while the previous one still runs', async () => {
     const agents = new FakeFleet(NAMES);
     const c1 = await remote.commit(files(1), 'v1');

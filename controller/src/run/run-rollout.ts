@@ -61,7 +61,15 @@ export type RunNotice =
       readonly error?: string;
     }
   | { readonly type: 'unhealthy'; readonly site: string; readonly wave: string; readonly reason: string }
-  | { readonly type: 'rolledBack'; readonly site: string; readonly ok: boolean; readonly error?: string };
+  | {
+      readonly type: 'rolledBack';
+      readonly site: string;
+      readonly ok: boolean;
+      readonly error?: string;
+      /** When ok: the generation and content hash the site was put back on. */
+      readonly generation?: string;
+      readonly hash?: string;
+    };
 
 export interface RunRolloutOptions {
   /** The sites of the commit being rolled out, by name. */
@@ -347,7 +355,7 @@ function drive(
         const outcome = await transport.apply(site, previous, generation, state.plan.confirmWithinMs);
         if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged') {
           log.info({ site: planned.site, commit, generation }, 'rolled back to the previous state');
-          notice({ type: 'rolledBack', site: planned.site, ok: true });
+          notice({ type: 'rolledBack', site: planned.site, ok: true, generation, hash: previous.hash });
           dispatch({ type: 'siteRolledBack', site: planned.site, ok: true });
         } else fail(`${outcome.outcome}: ${outcome.error?.message ?? ''}`);
       })

@@ -1,6 +1,7 @@
 /**
  * The controller state's per-site record (`lastAttempted`/`lastApplied`) a rollout notice
- * makes: an apply's outcome, or a site that confirmed and then failed its bake check. One
+ * makes: an apply's outcome, a site that confirmed and then failed its bake check, or a site
+ * put back on its previous state by rollbackOnFailure (which it then runs). One
  * place, so `uplink run` and `uplink rollout --state-dir` write the same history.
  */
 import type { DesiredState } from '../../../agent/src/model/desired-state.js';
@@ -14,6 +15,13 @@ export function siteRecordOf(
   desired: ReadonlyMap<string, DesiredState>,
   at: number,
 ): { readonly site: string; readonly record: SiteRecord } | undefined {
+  if (n.type === 'rolledBack') {
+    if (!n.ok || n.generation === undefined || n.hash === undefined) return undefined;
+    return {
+      site: n.site,
+      record: { generation: n.generation, hash: n.hash, commit, at, outcome: 'rolled-back' },
+    };
+  }
   if (n.type !== 'siteOutcome' && n.type !== 'unhealthy') return undefined;
   const hash = desired.get(n.site)?.hash ?? '';
   if (n.type === 'unhealthy')
