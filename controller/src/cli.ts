@@ -75,7 +75,7 @@ function buildProgram(): Command {
     .option('--repo <dir>', 'fleet repository working directory', '.')
     .option('--rev <rev>', 'apply the spec as committed at this revision (--repo must be a git repository)')
     .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
-    .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
+    .option('--known-hosts <file>', 'pin host keys from this known_hosts file for sites without hostKey')
     .option(
       '--confirm-within <seconds>',
       "revert unless confirmed within this many seconds (default: fleet.yaml's rollout.confirmWithin)",
@@ -112,7 +112,7 @@ function buildProgram(): Command {
     )
     .option('--output <file>', 'write the report to FILE and a text summary to stdout')
     .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
-    .option('--known-hosts <file>', 'pin host keys from this known_hosts file instead of the fleet spec')
+    .option('--known-hosts <file>', 'pin host keys from this known_hosts file for sites without hostKey')
     .option('--concurrency <n>', 'sites at a time', '16')
     .action(driftCommand);
 
@@ -135,7 +135,10 @@ function buildProgram(): Command {
     .option('--state-dir <dir>', 'persist the controller state here (resume an interrupted rollout)')
     .option('--identity <file>', 'SSH private key (default: config, $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
     .option('--known-hosts <file>', 'pin host keys from this known_hosts file for sites without hostKey')
-    .option('--concurrency <n>', 'status calls at a time (waves have their own concurrency)', '32')
+    .option(
+      '--concurrency <n>',
+      "status calls at a time (waves have their own concurrency; default: the config's concurrency, else 32)",
+    )
     .option(
       '--allow-management-change',
       'apply even if the route back to the controller would change (commit-confirmed still reverts a cut)',

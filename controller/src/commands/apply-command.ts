@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { compileSite } from '../compile/compile-site.js';
 import { ExitCode, UsageError } from '../errors.js';
+import { siteSshTarget } from '../run/site-ssh-target.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import {
@@ -13,7 +14,6 @@ import {
 import { findSites } from './find-sites.js';
 import { readFleetSource } from './read-fleet-source.js';
 import { readSshIdentity } from './read-ssh-identity.js';
-import { siteSshTarget } from './site-ssh-target.js';
 
 export interface ApplyOptions {
   repo: string;

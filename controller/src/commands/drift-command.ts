@@ -19,12 +19,12 @@ import {
   renderDriftMarkdown,
   renderDriftText,
 } from '../report/index.js';
+import { siteSshTarget } from '../run/site-ssh-target.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import { mapWithConcurrency, readKnownHosts } from '../transport/index.js';
 import { findSites } from './find-sites.js';
 import { readSshIdentity } from './read-ssh-identity.js';
-import { siteSshTarget } from './site-ssh-target.js';
 
 export interface DriftOptions {
   repo: string;

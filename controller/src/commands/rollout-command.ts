@@ -42,7 +42,7 @@ export interface RolloutOptions {
   stateDir?: string;
   identity?: string;
   knownHosts?: string;
-  concurrency: string;
+  concurrency?: string;
   allowManagementChange?: boolean;
   log?: boolean;
   format: 'text' | 'json';
@@ -96,7 +96,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
   const privateKey = await readSshIdentity(opts.identity ?? config?.ssh.identity);
   const knownHostsFile = opts.knownHosts ?? config?.ssh.knownHosts;
   const knownHosts = knownHostsFile ? await readFile(knownHostsFile, 'utf8') : undefined;
-  const concurrency = Number(opts.concurrency);
+  const concurrency = Number(opts.concurrency ?? config?.concurrency ?? 32);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UsageError(`--concurrency ${opts.concurrency}: write a whole number ≥ 1`);
   const transport = createSshSiteTransport({

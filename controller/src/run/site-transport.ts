@@ -25,6 +25,7 @@ import {
   type SshTarget,
   TransportError,
 } from '../transport/index.js';
+import { siteSshTarget } from './site-ssh-target.js';
 
 export interface SiteTransport {
   /** One status call; throws when the agent cannot be asked. */
@@ -69,15 +70,7 @@ export interface SshSiteTransportOptions {
 const MAX_KEPT = 256;
 
 export function sshTargetOf(site: ValidSite, options: SshSiteTransportOptions): SshTarget {
-  return {
-    site: site.name,
-    host: site.management.address,
-    port: site.management.port,
-    user: site.management.user,
-    hostKey: site.management.hostKey || undefined,
-    knownHosts: options.knownHosts,
-    privateKey: options.privateKey,
-  };
+  return siteSshTarget(site, options.privateKey, options.knownHosts);
 }
 
 export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTransport {

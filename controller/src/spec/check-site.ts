@@ -322,6 +322,12 @@ export function checkSite(
   const mgmt = checkAddress(m.address);
   if (!mgmt.ok)
     err({ parsed: site.parsed, path: ['management', 'address'] }, `management.address: ${mgmt.message}`);
+  if (m.hostKey === undefined)
+    report(
+      { parsed: site.parsed, path: ['management'] },
+      'warning',
+      `management: no hostKey, so the controller trusts only a known_hosts entry for ${m.address} (ssh.knownHosts, --known-hosts) and refuses to connect without one; pin it with hostKey: "ssh-ed25519 AAAA…" (ssh-keyscan -t ed25519 ${m.address})`,
+    );
 
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
   return {
@@ -334,7 +340,7 @@ export function checkSite(
         address: mgmt.ok ? mgmt.value : m.address,
         port: m.port ?? 22,
         user: m.user ?? 'uplink',
-        hostKey: m.hostKey,
+        ...(m.hostKey === undefined ? {} : { hostKey: m.hostKey }),
       },
       lan,
       providers,

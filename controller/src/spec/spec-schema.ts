@@ -113,7 +113,8 @@ export const managementSpec = z
       .regex(
         /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/=]+$/,
         'an OpenSSH public host key line: "ssh-ed25519 AAAA…"',
-      ),
+      )
+      .optional(),
   })
   .strict();
 export type ManagementSpec = z.infer<typeof managementSpec>;

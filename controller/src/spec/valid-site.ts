@@ -90,7 +90,8 @@ export interface ValidSite {
     readonly address: string;
     readonly port: number;
     readonly user: string;
-    readonly hostKey: string;
+    /** The pinned host key; without one the controller needs a known_hosts entry for the site. */
+    readonly hostKey?: string;
   };
   readonly lan: readonly { readonly interface: string; readonly subnets: readonly string[] }[];
   readonly providers: readonly ValidProvider[];

@@ -147,12 +147,14 @@ const cases: Case[] = [
         providers: []
       `,
     },
-    expected: ['sites/s1.yaml:1:1: error: management: required; add management: with address and hostKey'],
+    expected: ['sites/s1.yaml:1:1: error: management: required; add management: with address'],
   },
   {
-    name: 'missing hostKey',
+    name: 'no hostKey: valid, with a warning on how the controller will trust the router',
     files: { 'sites/s1.yaml': site('s1').replace(`  hostKey: ${KEY}\n`, '') },
-    expected: ['sites/s1.yaml:3:3: error: management.hostKey: required; add hostKey: <string>'],
+    expected: [
+      'sites/s1.yaml:3:3: warning: management: no hostKey, so the controller trusts only a known_hosts entry for 192.0.2.10 (ssh.knownHosts, --known-hosts) and refuses to connect without one; pin it with hostKey: "ssh-ed25519 AAAA…" (ssh-keyscan -t ed25519 192.0.2.10)',
+    ],
   },
   {
     name: 'enum value not allowed',

@@ -2,7 +2,10 @@
 import type { ValidSite } from '../spec/valid-site.js';
 import type { SshTarget } from '../transport/index.js';
 
-/** The site's management address; with a known_hosts file the spec's hostKey is not used. */
+/**
+ * The site's management address and the keys to trust: the spec's pinned host key, else the
+ * known_hosts file's entries for the address (the spec wins, D87).
+ */
 export function siteSshTarget(
   site: ValidSite,
   privateKey: Buffer,
@@ -13,7 +16,7 @@ export function siteSshTarget(
     host: site.management.address,
     port: site.management.port,
     user: site.management.user,
-    hostKey: knownHosts ? undefined : site.management.hostKey,
+    hostKey: site.management.hostKey,
     knownHosts,
     privateKey,
   };
