@@ -24,6 +24,7 @@ import {
   stopGpgAgent,
 } from './git/fleet-remote.js';
 import { brokenSite, smallFleetFiles } from './git/small-fleet.js';
+import { until } from './until.js';
 
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClCAdEERgnqBDzVhMqPG0LAf3+DKdSb5Eq9Z+ShyIxQ';
 const SITES = ['s1', 's2', 's3', 's4', 's5'].map((name, i) => ({
@@ -32,18 +33,6 @@ const SITES = ['s1', 's2', 's3', 's4', 's5'].map((name, i) => ({
   hostKey: HOST_KEY,
 }));
 const files = (version: number) => smallFleetFiles({ sites: SITES, version });
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 let remote: FleetRemote;
 let stateDir: string;

@@ -21,6 +21,7 @@ import { loadFleet } from '../../controller/src/spec/load-fleet.js';
 import { CONTROLLER_STATE_FILE, readControllerState } from '../../controller/src/state/index.js';
 import { buildDist, ROOT } from '../build-dist.js';
 import { createFleetRemote, type FleetRemote } from '../git/fleet-remote.js';
+import { until } from '../until.js';
 import { BrokenByChange } from './broken-by-change.js';
 import { generateFleetFiles, simSitesFromFleet, siteName } from './generate-fleet.js';
 import { type SimFleet, startSimFleet } from './sim-fleet.js';
@@ -41,18 +42,6 @@ const waves = (bake: string) => `    - name: canary
       concurrency: 4
       maxFailures: 0
 `;
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 let fleet: SimFleet | undefined;
 let remote: FleetRemote;

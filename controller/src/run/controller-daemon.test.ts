@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StatusResult } from '../../../agent/src/model/protocol.js';
 import { createFleetRemote, type FleetRemote } from '../../../test/git/fleet-remote.js';
 import { smallFleetFiles } from '../../../test/git/small-fleet.js';
+import { until } from '../../../test/until.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { CONTROLLER_STATE_FILE, readControllerState } from '../state/index.js';
 import {
@@ -43,14 +44,6 @@ function files(version: number, options: { restMaxFailures?: number; rollbackOnF
     `      concurrency: 8\n      maxFailures: ${options.restMaxFailures ?? 0}\n`,
   );
   return f;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let remote: FleetRemote;
