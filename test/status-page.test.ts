@@ -107,6 +107,9 @@ describe.skipIf(!chromiumAvailable())('status page in headless chromium', () => 
         state: 'failed',
         lastRevert: { generation: 'g2', reason: HOSTILE, at: 4_000 },
         lastAttempt: { generation: 'g2', commit: 'c', outcome: 'unconfirmed', at: 4_000, error: HOSTILE },
+        health: [
+          { name: 'isp1', state: 'unknown', latencyMs: null, loss: 0, since: null, probeError: HOSTILE },
+        ],
         drift: {
           policy: 'report',
           checkedAt: 4_000,
@@ -149,9 +152,13 @@ describe.skipIf(!chromiumAvailable())('status page in headless chromium', () => 
     expect(body).toContain(HOSTILE);
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
-    expect(await page.locator(`tr[data-site="${HOSTILE.replace(/"/g, '\\"')}"]`).innerText()).toContain(
-      '1 item',
+    const hostile = page.locator(`tr[data-site="${HOSTILE.replace(/"/g, '\\"')}"]`);
+    expect(await hostile.innerText()).toContain('1 item');
+    // A provider whose probes cannot run says why, beside it; alpha's providers say nothing.
+    expect(await hostile.locator('[data-provider="isp1"]').innerText()).toContain(
+      `probes cannot run: ${HOSTILE}`,
     );
+    expect(await alpha.innerText()).not.toContain('probes cannot run');
     // The rollout: its waves in order, with their states.
     expect(
       await page.locator('.wave').evaluateAll((ws) => ws.map((w) => w.getAttribute('data-wave'))),
