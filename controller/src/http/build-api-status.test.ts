@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ProviderHealth, type StatusResult, statusResult } from '../../../agent/src/model/protocol.js';
 import { formatStatus } from '../commands/status-command.js';
+import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { reportFromStatus } from '../run/site-report.js';
 import { emptyControllerState } from '../state/index.js';
 import { buildApiStatus } from './build-api-status.js';
@@ -62,5 +63,18 @@ describe('provider health in the controller views', () => {
     const text = formatStatus(status);
     expect(text).toContain(`isp1:unknown (probes cannot run: ${probeError})`);
     expect(text).toMatch(/isp2:up(?! \()/);
+  });
+
+  it('metrics: provider state per site, and a probe error only where there is one', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe(apiStatus([provider('isp1', { probeError }), provider('isp2', { state: 'up' })]));
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('uplink_provider_up{site="branch-1",provider="isp1"} -1');
+    expect(text).toContain('uplink_provider_up{site="branch-1",provider="isp2"} 1');
+    expect(text).toContain('uplink_provider_probe_error{site="branch-1",provider="isp1"} 1');
+    expect(text).not.toContain('uplink_provider_probe_error{site="branch-1",provider="isp2"}');
+    // Fixed on the router: the next observation drops it.
+    metrics.observe(apiStatus([provider('isp1', { state: 'up' })]));
+    expect(await metrics.registry.metrics()).not.toMatch(/uplink_provider_probe_error\{/);
   });
 });

@@ -67,6 +67,12 @@ export class ControllerMetrics {
     labelNames: ['site', 'provider'],
     registers: [this.registry],
   });
+  readonly providerProbeError = new Gauge({
+    name: 'uplink_provider_probe_error',
+    help: "1 while the agent's probes of a provider cannot run (e.g. ping missing): its state is not being measured",
+    labelNames: ['site', 'provider'],
+    registers: [this.registry],
+  });
   readonly driftItems = new Gauge({
     name: 'uplink_site_drift_items',
     help: 'Owned objects that differ from the confirmed state, per site',
@@ -79,6 +85,7 @@ export class ControllerMetrics {
     this.sitesByState.reset();
     for (const [state, n] of Object.entries(status.summary.byState)) this.sitesByState.set({ state }, n);
     this.providerUp.reset();
+    this.providerProbeError.reset();
     this.driftItems.reset();
     for (const site of status.sites) {
       for (const p of site.health) {
@@ -86,6 +93,7 @@ export class ControllerMetrics {
           { site: site.name, provider: p.name },
           p.state === 'up' ? 1 : p.state === 'down' ? 0 : -1,
         );
+        if (p.probeError !== undefined) this.providerProbeError.set({ site: site.name, provider: p.name }, 1);
       }
       if (site.drift) this.driftItems.set({ site: site.name }, site.drift.items.length);
     }
