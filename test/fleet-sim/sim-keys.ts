@@ -23,16 +23,39 @@ export interface SimKeys {
 }
 
 export function generateSimKeys(): SimKeys {
-  const host = utils.generateKeyPairSync('ed25519');
-  const controller = utils.generateKeyPairSync('ed25519');
-  const parsed = utils.parseKey(controller.public);
-  if (parsed instanceof Error) throw parsed;
+  const host = generateEd25519KeyPair();
+  const controller = generateEd25519KeyPair();
   return {
     hostPrivateKey: host.private,
     hostKeyLine: host.public.split(' ').slice(0, 2).join(' '),
     controllerPrivateKey: controller.private,
-    controllerPublicKey: parsed,
+    controllerPublicKey: controller.parsedPublic,
   };
+}
+
+/** Draws before giving up: a bad draw has probability 1/256, so 32 bad draws in a row is 2^-256. */
+const MAX_KEY_DRAWS = 32;
+
+/**
+ * An ed25519 key pair that ssh2 itself can read back. ssh2's generator strips leading zero
+ * bytes from the raw public key, so about one key in 256 (a public key starting with 0x00)
+ * comes out truncated and `parseKey` — and so every connection using it — rejects it as
+ * "Malformed OpenSSH private/public key" (mscdex/ssh2 #1390, #1513). Such a draw is thrown
+ * away and another made: a rejection sample, every key handed out is an ordinary valid key.
+ */
+export function generateEd25519KeyPair(
+  generate: () => { private: string; public: string } = () => utils.generateKeyPairSync('ed25519'),
+): { private: string; public: string; parsedPublic: ParsedKey } {
+  for (let draw = 0; draw < MAX_KEY_DRAWS; draw++) {
+    const pair = generate();
+    const parsedPrivate = utils.parseKey(pair.private);
+    const parsedPublic = utils.parseKey(pair.public);
+    if (parsedPrivate instanceof Error || parsedPublic instanceof Error) continue;
+    // The private key file carries its public half: both must name the same key.
+    if (!parsedPrivate.getPublicSSH().equals(parsedPublic.getPublicSSH())) continue;
+    return { ...pair, parsedPublic };
+  }
+  throw new Error(`ssh2 generated ${MAX_KEY_DRAWS} unparsable ed25519 keys in a row`);
 }
 
 /** Writes the controller key (mode 0600) and a known_hosts file with one `[host]:port` line per site. */
