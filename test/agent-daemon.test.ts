@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { exampleDesiredState, exampleFacts } from '../agent/src/core/example-desired-state.js';
 import { AGENT_VERSION } from '../agent/src/daemon/agent-version.js';
 import { parseSshConnection } from '../agent/src/daemon/check-management-path.js';
 import { type RunningDaemon, startDaemon } from '../agent/src/daemon/daemon.js';
@@ -26,6 +25,7 @@ import {
 } from '../agent/src/model/protocol.js';
 import { JsonLinesClient } from './lab/json-lines.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
+import { exampleDesiredState, exampleFacts } from './support/example-desired-state.js';
 
 /** The controller reaches the router's mgmt0 (10.77.0.2) from 10.77.0.1. */
 const SSH_CONNECTION = '10.77.0.1 50022 10.77.0.2 22';

@@ -15,7 +15,6 @@ import {
   type ControllerDaemonOptions,
   STATUS_FILE,
 } from '../controller/src/run/controller-daemon.js';
-import { FakeFleet } from '../controller/src/run/test-transport.js';
 import {
   createFleetRemote,
   createGpgKey,
@@ -24,6 +23,7 @@ import {
   stopGpgAgent,
 } from './git/fleet-remote.js';
 import { brokenSite, smallFleetFiles } from './git/small-fleet.js';
+import { FakeFleet } from './support/fake-site-transport.js';
 import { until } from './until.js';
 
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClCAdEERgnqBDzVhMqPG0LAf3+DKdSb5Eq9Z+ShyIxQ';

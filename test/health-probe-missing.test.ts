@@ -10,7 +10,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exampleDesiredState, exampleFacts } from '../agent/src/core/example-desired-state.js';
 import { type RunningDaemon, startDaemon } from '../agent/src/daemon/daemon.js';
 import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
 import { HealthMonitor } from '../agent/src/health/health-monitor.js';
@@ -18,6 +17,7 @@ import { processProbeRunner } from '../agent/src/health/run-probe.js';
 import { resultSchemas } from '../agent/src/model/protocol.js';
 import { until } from './health-lab.js';
 import { callOnSocket } from './lab/json-lines.js';
+import { exampleDesiredState, exampleFacts } from './support/example-desired-state.js';
 
 let dir: string;
 let daemon: RunningDaemon | undefined;

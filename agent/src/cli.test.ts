@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { exampleDesiredState, exampleFacts } from '../../test/support/example-desired-state.js';
 import { EXIT, runCli } from './cli.js';
-import { exampleDesiredState, exampleFacts } from './core/example-desired-state.js';
 import { MemoryDataplane } from './dataplane/memory.js';
 
 let dir: string;

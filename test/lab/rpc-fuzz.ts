@@ -2,7 +2,7 @@
  * Seeded random protocol messages that must all be refused (fuzzing the agent's RPC):
  * garbage, truncated JSON, scalars, and valid requests broken in one random way.
  */
-import { exampleDesiredState } from '../../agent/src/core/example-desired-state.js';
+import { exampleDesiredState } from '../support/example-desired-state.js';
 
 /** Seeded, so the fuzz cases are the same on every run. */
 export { mulberry32 } from './mulberry32.js';

@@ -3,7 +3,6 @@
  * the forced command (see sshd.ts). No timing assertions: retries use a recording sleep.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { exampleDesiredState } from '../../agent/src/core/example-desired-state.js';
 import { MAX_LINE_BYTES } from '../../agent/src/model/protocol.js';
 import {
   type ApplyAndConfirmOptions,
@@ -19,6 +18,7 @@ import {
   ProtocolError,
   TransportError,
 } from '../../controller/src/transport/transport-errors.js';
+import { exampleDesiredState } from '../support/example-desired-state.js';
 import { freePort, requireSshd, useSshd } from './sshd.js';
 
 function fingerprintOf(line: string): string {

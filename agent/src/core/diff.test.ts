@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { KernelRoute, KernelRule, KernelState } from '../model/kernel-state.js';
 import { diff } from './diff.js';
-import { exampleDesiredState, exampleFacts } from './example-desired-state.js';
 import { resolve } from './resolve.js';
 
 const empty: KernelState = { rules: [], routes: [], nft: null, sysctls: {} };

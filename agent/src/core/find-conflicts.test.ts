@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { exampleDesiredState } from '../../../test/support/example-desired-state.js';
 import type { KernelState } from '../model/kernel-state.js';
-import { exampleDesiredState } from './example-desired-state.js';
 import { findConflicts } from './find-conflicts.js';
 
 const base: KernelState = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { KernelState } from '../model/kernel-state.js';
-import { exampleDesiredState, exampleFacts } from './example-desired-state.js';
 import { type DriftInput, findDrift, overlaps, stampFirstSeen } from './find-drift.js';
 import { ownershipScope } from './owned.js';
 import { resolve } from './resolve.js';

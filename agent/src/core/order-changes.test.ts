@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { KernelState } from '../model/kernel-state.js';
 import { diff } from './diff.js';
-import { exampleDesiredState, exampleFacts } from './example-desired-state.js';
 import { orderChanges } from './order-changes.js';
 import { resolve } from './resolve.js';
 

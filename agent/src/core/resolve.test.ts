@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { DesiredState } from '../model/desired-state.js';
 import type { Facts, KernelRoute } from '../model/kernel-state.js';
-import { exampleDesiredState, exampleFacts } from './example-desired-state.js';
 import { resolve } from './resolve.js';
 
 function route(effective: { routes: readonly KernelRoute[] }, table: number, dst = '0.0.0.0/0') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exampleDesiredState, exampleFacts } from '../core/example-desired-state.js';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import { resolve } from '../core/resolve.js';
 import { scopeFor } from '../engine/read-current.js';
 import type { KernelState } from '../model/kernel-state.js';

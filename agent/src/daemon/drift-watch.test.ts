@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exampleDesiredState, exampleFacts } from '../core/example-desired-state.js';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { MemoryDataplane } from '../dataplane/memory.js';
 import { reconcile } from '../engine/reconcile.js';

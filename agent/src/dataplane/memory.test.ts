@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exampleFacts } from '../core/example-desired-state.js';
+import { exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { KernelRoute, KernelRule } from '../model/kernel-state.js';
 import type { Step } from '../model/steps.js';
 import { DataplaneError } from './dataplane.js';

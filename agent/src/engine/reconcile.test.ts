@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exampleDesiredState, exampleFacts } from '../core/example-desired-state.js';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import { MemoryDataplane } from '../dataplane/memory.js';
 import { ConflictError, InvalidInputError, KernelError, StateError, VerifyFailedError } from '../errors.js';
 import type { KernelState } from '../model/kernel-state.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exampleDesiredState, exampleFacts } from '../core/example-desired-state.js';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { Facts, Health } from '../model/kernel-state.js';
 import { effectiveHealth } from './effective-health.js';
 

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exampleDesiredState, exampleFacts } from '../core/example-desired-state.js';
+import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import type { DesiredState } from '../model/desired-state.js';
 import type { Health } from '../model/kernel-state.js';
 import { HealthMonitor } from './health-monitor.js';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { route, rule } from '../../../test/support/sim-fixtures.js';
 import type { Facts, KernelState } from '../model/kernel-state.js';
 import { compileView } from './compile-view.js';
 import { buildViewFromState, DEFAULT_RULES, withDefaultRules } from './routing-view.js';
 import { simulatePacket } from './simulate-packet.js';
-import { route, rule } from './test-fixtures.js';
 
 describe('withDefaultRules', () => {
   it('adds the kernel defaults once and orders by priority, ties in insertion order', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { siteView, TRACK_NFT } from '../../../test/support/sim-fixtures.js';
 import { diffVerdicts, formatUplinkChoice, mapVerdictToProvider } from './map-verdict-to-provider.js';
 import { simulateConnection } from './simulate-connection.js';
 import { simulatePacket } from './simulate-packet.js';
-import { siteView, TRACK_NFT } from './test-fixtures.js';
 
 const PROVIDERS = [
   { name: 'isp1', interface: 'eth1' },

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { INTERFACES, route, rule, siteView, smallView } from '../../../test/support/sim-fixtures.js';
 import type { KernelRule } from '../model/kernel-state.js';
 import { buildView } from './routing-view.js';
 import { type Packet, simulatePacket } from './simulate-packet.js';
-import { INTERFACES, route, rule, siteView, smallView } from './test-fixtures.js';
 import { formatTrace } from './trace.js';
 
 const LAN = { iif: 'eth0', src: '172.20.1.5' } as const;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { desiredState } from '../../../agent/src/model/desired-state.js';
+import { desiredState } from '#agent/model';
 import { readFleetFiles } from '../repo/read-fleet-files.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import { canonicalJson, compileSite, contentHash } from './compile-site.js';

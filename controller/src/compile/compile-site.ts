@@ -10,7 +10,7 @@ import {
   type DesiredRule,
   type DesiredState,
   type NftRule,
-} from '../../../agent/src/model/desired-state.js';
+} from '#agent/model';
 import type { ValidPolicy, ValidProvider, ValidSite } from '../spec/valid-site.js';
 
 export function compileSite(site: ValidSite): DesiredState {

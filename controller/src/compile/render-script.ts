@@ -3,16 +3,8 @@
  * expert would have typed by hand. Symbolic values (a PPP link's current address, a DHCP
  * gateway) become shell variables read from the router at the top of the script.
  */
-import { compareNftRules } from '../../../agent/src/core/canonicalize-state.js';
-import { renderNftTable } from '../../../agent/src/core/render-nft.js';
-import { toKernelNftRule } from '../../../agent/src/core/resolve.js';
-import type {
-  AddressRef,
-  DesiredRoute,
-  DesiredRule,
-  DesiredState,
-  NetworkRef,
-} from '../../../agent/src/model/desired-state.js';
+import { compareNftRules, renderNftTable, toKernelNftRule } from '#agent/core';
+import type { AddressRef, DesiredRoute, DesiredRule, DesiredState, NetworkRef } from '#agent/model';
 
 export function renderScript(state: DesiredState): string {
   const providers = new Map(state.providers.map((p) => [p.name, p]));

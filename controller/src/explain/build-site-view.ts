@@ -4,10 +4,9 @@
  * `explain` and `explainClasses` get a router from.
  */
 
-import { resolve } from '../../../agent/src/core/resolve.js';
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
-import type { Health } from '../../../agent/src/model/kernel-state.js';
-import { buildViewFromState, type RoutingView } from '../../../agent/src/sim/index.js';
+import { resolve } from '#agent/core';
+import type { DesiredState, Health } from '#agent/model';
+import { buildViewFromState, type RoutingView } from '#agent/sim';
 import { compileSite } from '../compile/compile-site.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { synthesizeFacts } from './synthesize-facts.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { loadSite, TWO_ISPS } from '../../../test/support/explain-sites.js';
 import { explainClasses, trafficClassesOf } from './explain-classes.js';
-import { loadSite, TWO_ISPS } from './test-sites.js';
 
 const before = loadSite(TWO_ISPS);
 

@@ -10,7 +10,7 @@ import {
   type Packet,
   simulatePacket,
   type UplinkChoice,
-} from '../../../agent/src/sim/index.js';
+} from '#agent/sim';
 import { canonicalJson } from '../compile/compile-site.js';
 import { contains, networkOf, overlaps } from '../spec/addresses.js';
 import type { ValidPolicy, ValidSite } from '../spec/valid-site.js';

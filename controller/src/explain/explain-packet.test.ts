@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { loadSite, TWO_ISPS } from '../../../test/support/explain-sites.js';
 import { explainPacket } from './explain-packet.js';
 import { formatExplanation } from './format-explanation.js';
 import type { ExplainRequest } from './parse-explain-request.js';
-import { loadSite, TWO_ISPS } from './test-sites.js';
 
 const site = loadSite(
   `${TWO_ISPS.replace('    balance: 1\npolicies:', '    balance: 1\n    track: true\npolicies:')}  - name: no-test-net

@@ -2,7 +2,7 @@
  * One packet through a site's router, offline: the verdict in operator words, the uplink
  * it leaves by (every path of a balanced route, with its share) and the simulator's trace.
  */
-import type { DesiredRule, DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredRule, DesiredState } from '#agent/model';
 import {
   type Candidate,
   mapVerdictToProvider,
@@ -13,7 +13,7 @@ import {
   tableName,
   type UplinkChoice,
   type Verdict,
-} from '../../../agent/src/sim/index.js';
+} from '#agent/sim';
 import type { ValidSite } from '../spec/valid-site.js';
 import { buildSiteView, type SiteView } from './build-site-view.js';
 import type { ExplainRequest } from './parse-explain-request.js';

@@ -1,5 +1,5 @@
 /** An Explanation for a terminal (verdict first, then notes and the trace) or as JSON. */
-import { formatTrace } from '../../../agent/src/sim/index.js';
+import { formatTrace } from '#agent/sim';
 import type { Explanation } from './explain-packet.js';
 import { uplinkName } from './explain-packet.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { loadSite, TWO_ISPS } from '../../../test/support/explain-sites.js';
 import { parseExplainRequest, parseMark, type RawExplainOptions } from './parse-explain-request.js';
-import { loadSite, TWO_ISPS } from './test-sites.js';
 
 const site = loadSite(TWO_ISPS);
 

@@ -2,7 +2,7 @@
  * The command line of `uplink explain` → a packet and the providers to take down. Pure;
  * every problem is a message that names the flag and says what to write instead.
  */
-import type { Packet, ProtoName } from '../../../agent/src/sim/index.js';
+import type { Packet, ProtoName } from '#agent/sim';
 import { checkAddress } from '../spec/addresses.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { clientAddressIn } from './synthesize-facts.js';

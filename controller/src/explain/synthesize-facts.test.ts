@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { loadSite, MIXED } from '../../../test/support/explain-sites.js';
 import { clientAddressIn, synthesizeFacts } from './synthesize-facts.js';
-import { loadSite, MIXED } from './test-sites.js';
 
 describe('synthesizeFacts', () => {
   const { facts, notes } = synthesizeFacts(loadSite(MIXED));

@@ -5,7 +5,7 @@
  * address space 100.64.0.0/10 takes its place and a note says so: the answer is then
  * about which uplink, not about that address.
  */
-import type { Facts, InterfaceFacts } from '../../../agent/src/model/kernel-state.js';
+import type { Facts, InterfaceFacts } from '#agent/model';
 import { contains } from '../spec/addresses.js';
 import type { ValidProvider, ValidSite } from '../spec/valid-site.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ProviderHealth, type StatusResult, statusResult } from '../../../agent/src/model/protocol.js';
+import { type ProviderHealth, type StatusResult, statusResult } from '#agent/model';
 import { formatStatus } from '../commands/status-command.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { reportFromStatus } from '../run/site-report.js';

@@ -5,22 +5,19 @@
  * connected subnet, `gateway(isp1)` a detected gateway or PPP peer. A static gateway is
  * written as its address, as `uplink compile --format script` does.
  */
-import {
-  describeNftRule,
-  describeRoute,
-  describeRouteKey,
-  describeRule,
-} from '../../../agent/src/core/describe-object.js';
+import { describeNftRule, describeRoute, describeRouteKey, describeRule } from '#agent/core';
 import type {
   AddressRef,
   DesiredRoute,
   DesiredRule,
   DesiredState,
+  KernelNftRule,
+  KernelRoute,
+  KernelRule,
   NetworkRef,
   NftRule,
   Provider,
-} from '../../../agent/src/model/desired-state.js';
-import type { KernelNftRule, KernelRoute, KernelRule } from '../../../agent/src/model/kernel-state.js';
+} from '#agent/model';
 
 type Context = Pick<DesiredState, 'providers' | 'settings'>;
 

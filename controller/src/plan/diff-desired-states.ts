@@ -5,8 +5,8 @@
  * an edited policy reads as one `update` with before and after, not as a delete and a
  * create. nft rules have no id: they are added or removed whole. `null` is "no site".
  */
-import { stableJson } from '../../../agent/src/core/canonicalize-state.js';
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import { stableJson } from '#agent/core';
+import type { DesiredState } from '#agent/model';
 import {
   describeDesiredNft,
   describeDesiredRoute,

@@ -11,7 +11,7 @@
  * Foreign objects that shadow Uplink's (`shadowed`) are warnings: the agent never heals
  * them and they are not Uplink's to fix. Pure.
  */
-import type { DriftItem, StatusResult } from '../../../agent/src/model/protocol.js';
+import type { DriftItem, StatusResult } from '#agent/model';
 import { isoTime } from './iso-time.js';
 
 export type SiteDriftOutcome = 'in-sync' | 'drift' | 'error';

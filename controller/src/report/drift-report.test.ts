@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { create } from 'xmlbuilder2';
-import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import type { StatusResult } from '#agent/model';
 import { assessSiteDrift, type SiteStatusAnswer } from './assess-site-drift.js';
 import { buildDriftReport, driftExitCode } from './build-drift-report.js';
 import { isoTime } from './iso-time.js';

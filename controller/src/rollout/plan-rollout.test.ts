@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { desiredOf, fleetOf, validWave } from '../../../test/support/rollout-plans.js';
 import { compileSite } from '../compile/compile-site.js';
 import { readFleetFiles } from '../repo/read-fleet-files.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import { planRollout, type ReportedSite } from './plan-rollout.js';
-import { desiredOf, fleetOf, validWave } from './test-plans.js';
 
 const sites = [
   { name: 'a', labels: { canary: 'true' } },

@@ -6,7 +6,7 @@
  * a site's wave never depends on which other sites a commit happens to touch (a canary is
  * a canary whether or not the commit changes the other sites). Empty waves are dropped.
  */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import { UplinkError } from '../errors.js';
 import { assignWaves } from '../spec/assign-waves.js';
 import type { ValidFleet } from '../spec/valid-site.js';

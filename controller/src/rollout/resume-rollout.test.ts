@@ -11,7 +11,7 @@ import {
 
 type Progress = Omit<SiteProgress, 'site'>;
 
-import { plan, wave } from './test-plans.js';
+import { plan, wave } from '../../../test/support/rollout-plans.js';
 
 const p = plan([
   wave('canary', ['a']),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { plan, wave } from '../../../test/support/rollout-plans.js';
 import type { RolloutPlan } from './plan-rollout.js';
 import {
   continueRollout,
@@ -10,7 +11,6 @@ import {
   startRollout,
   stepRollout,
 } from './step-rollout.js';
-import { plan, wave } from './test-plans.js';
 
 /** Starts the plan, feeds the events, and returns the last state with every action, in order. */
 function run(p: RolloutPlan, events: RolloutEvent[]): { state: RolloutState; actions: RolloutAction[] } {

@@ -3,7 +3,7 @@
  * then validation and compilation of every site. An invalid commit comes back with its
  * diagnostics and changes nothing.
  */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import { compileSite } from '../compile/compile-site.js';
 import type { GitSource, VerifyCommitOptions } from '../git/index.js';
 import type { Diagnostic } from '../spec/diagnostic.js';

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import type { StatusResult } from '#agent/model';
 import { createFleetRemote, type FleetRemote } from '../../../test/git/fleet-remote.js';
 import { smallFleetFiles } from '../../../test/git/small-fleet.js';
+import { FakeFleet } from '../../../test/support/fake-site-transport.js';
 import { until } from '../../../test/until.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { CONTROLLER_STATE_FILE, readControllerState } from '../state/index.js';
@@ -21,7 +22,6 @@ import {
   redactUrl,
   redactUrls,
 } from './controller-daemon.js';
-import { FakeFleet } from './test-transport.js';
 
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClCAdEERgnqBDzVhMqPG0LAf3+DKdSb5Eq9Z+ShyIxQ';
 const SITES = ['s1', 's2', 's3', 's4', 's5'].map((name, i) => ({

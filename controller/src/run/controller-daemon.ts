@@ -24,7 +24,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import { GitSource, type VerifyCommitOptions } from '../git/index.js';
 import type { ApiEvent, ApiStatus } from '../http/api-status.js';
 import { buildApiStatus } from '../http/build-api-status.js';

@@ -3,7 +3,7 @@
  * commit it last applied (from the controller's history, or from the generation the agent
  * reports — `<commit>-<hash12>`) and keep the site's state if its hash is the one expected.
  */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import type { GitSource } from '../git/index.js';
 import type { ControllerState } from '../state/index.js';
 import { compileCommit } from './compile-commit.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import type { StatusResult } from '#agent/model';
+import { plan, wave } from '../../../test/support/rollout-plans.js';
 import { startRollout } from '../rollout/index.js';
-import { plan, wave } from '../rollout/test-plans.js';
 import { captureHealthBaseline, healthBeforeOf } from './rollout-baseline.js';
 import { reportFromStatus, type SiteReport, unreachableReport } from './site-report.js';
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { desiredOf, fleetOf, validWave } from '../rollout/test-plans.js';
+import { FakeFleet } from '../../../test/support/fake-site-transport.js';
+import { desiredOf, fleetOf, validWave } from '../../../test/support/rollout-plans.js';
 import type { ValidFleet, ValidSite } from '../spec/valid-site.js';
 import type { CompiledCommit } from './compile-commit.js';
 import { prepareRollout } from './prepare-rollout.js';
 import { type RunLog, type RunRolloutOptions, resumeRolloutRun, runRollout } from './run-rollout.js';
 import { reportFromStatus, type SiteReport } from './site-report.js';
-import { FakeFleet } from './test-transport.js';
 
 const SITES = ['a', 'b', 'c', 'd', 'e', 'f'];
 const COMMIT = 'c'.repeat(40);

@@ -15,7 +15,7 @@
  * state by a late confirm). `done` settles only once every call this run started has
  * settled, so the next rollout never overlaps this one's applies.
  */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import {
   continueRollout,
   isSettled,

@@ -4,7 +4,7 @@
  * put back on its previous state by rollbackOnFailure (which it then runs). One
  * place, so `uplink run` and `uplink rollout --state-dir` write the same history.
  */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import type { SiteRecord } from '../state/index.js';
 import type { RunNotice } from './run-rollout.js';
 import { generationFor } from './site-report.js';

@@ -4,7 +4,7 @@
  * by the daemon (status polling) and by a rollout (the status query before planning, and
  * the check after the bake).
  */
-import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import type { StatusResult } from '#agent/model';
 import type { ReportedSite } from '../rollout/plan-rollout.js';
 
 export interface SiteReport {

@@ -10,8 +10,7 @@
  * never reuses a connection: it must prove the path works after the apply.
  */
 import type { Logger } from 'pino';
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
-import type { StatusResult } from '../../../agent/src/model/protocol.js';
+import type { DesiredState, StatusResult } from '#agent/model';
 import type { ValidSite } from '../spec/valid-site.js';
 import { parseConfirmResult, parseStatusResult } from '../transport/agent-results.js';
 import {

@@ -3,7 +3,7 @@
  * applied, tables and marks assigned deterministically, policy rule priorities laid out.
  * Collects every diagnostic; returns a site only when there is no error.
  */
-import type { HealthSettings, SnatMode } from '../../../agent/src/model/desired-state.js';
+import type { HealthSettings, SnatMode } from '#agent/model';
 import { checkAddress, checkInterfaceAddress, checkNetwork, contains, networkOf } from './addresses.js';
 import type { Diagnostic } from './diagnostic.js';
 import { parseDuration } from './duration.js';

@@ -1,5 +1,5 @@
 /** The fully-defaulted, checked form of a site that the compiler consumes. */
-import type { HealthSettings, SnatMode } from '../../../agent/src/model/desired-state.js';
+import type { HealthSettings, SnatMode } from '#agent/model';
 
 export type Band = readonly [number, number];
 

@@ -2,11 +2,11 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plan, wave } from '../../../test/support/rollout-plans.js';
 import { UplinkError } from '../errors.js';
 import type { ReportedSite } from '../rollout/plan-rollout.js';
 import { resumeRollout } from '../rollout/resume-rollout.js';
 import { startRollout, stepRollout } from '../rollout/step-rollout.js';
-import { plan, wave } from '../rollout/test-plans.js';
 import {
   CONTROLLER_STATE_FILE,
   type ControllerState,

@@ -11,7 +11,7 @@ import {
   type Method,
   resultSchemas,
   type StatusResult,
-} from '../../../agent/src/model/protocol.js';
+} from '#agent/model';
 import { ProtocolError } from './transport-errors.js';
 
 export type ResultOf<M extends Method> = z.infer<(typeof resultSchemas)[M]>;

@@ -11,7 +11,7 @@
  * agent. Never throws: every failure becomes an outcome.
  */
 import type { Logger } from 'pino';
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import { type ErrorKind, UplinkError } from '../errors.js';
 import { needsConfirm, readApplyResult } from './agent-results.js';
 import { type RetryOptions, sleep as realSleep, withRetry } from './retry.js';

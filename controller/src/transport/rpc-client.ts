@@ -10,7 +10,7 @@
  * safe to repeat.
  */
 import type { ClientChannel } from 'ssh2';
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
+import type { DesiredState } from '#agent/model';
 import {
   MAX_LINE_BYTES,
   type Method,
@@ -18,7 +18,7 @@ import {
   type Request,
   request as requestSchema,
   response as responseSchema,
-} from '../../../agent/src/model/protocol.js';
+} from '#agent/model';
 import { UplinkError } from '../errors.js';
 import { LineSplitter, LineTooLongError } from './line-splitter.js';
 import type { SshConnection } from './ssh-transport.js';

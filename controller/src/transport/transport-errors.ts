@@ -3,7 +3,7 @@
  * UplinkError, so the CLI entry maps them like every other error; `retryable` is the only
  * thing the retry loop looks at.
  */
-import type { ErrorCode } from '../../../agent/src/model/protocol.js';
+import type { ErrorCode } from '#agent/model';
 import { UplinkError } from '../errors.js';
 
 /** Why a connection or a session failed; decides `retryable` (see classify-failure.ts). */

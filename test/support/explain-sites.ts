@@ -1,8 +1,8 @@
 /** Small sites for the explain tests, loaded through the real validation pipeline. */
 import { expect } from 'vitest';
-import { formatDiagnostic } from '../spec/diagnostic.js';
-import { loadFleet } from '../spec/load-fleet.js';
-import type { ValidSite } from '../spec/valid-site.js';
+import { formatDiagnostic } from '../../controller/src/spec/diagnostic.js';
+import { loadFleet } from '../../controller/src/spec/load-fleet.js';
+import type { ValidSite } from '../../controller/src/spec/valid-site.js';
 
 const FLEET = 'rollout:\n  waves:\n    - name: all\n';
 

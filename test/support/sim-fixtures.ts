@@ -3,8 +3,13 @@
  * eth0 LAN 172.20.1.1/24, eth3 LAN 172.20.2.1/24, eth1 isp1 192.0.2.10/24 (gw .1),
  * ppp0 isp2 198.51.100.20 peer 198.51.100.1, eth2 isp3 203.0.113.10/24 (gw .1).
  */
-import type { KernelNftRule, KernelRoute, KernelRule } from '../model/kernel-state.js';
-import { buildView, type RoutingView, type ViewInterface, type ViewParts } from './routing-view.js';
+import type { KernelNftRule, KernelRoute, KernelRule } from '../../agent/src/model/kernel-state.js';
+import {
+  buildView,
+  type RoutingView,
+  type ViewInterface,
+  type ViewParts,
+} from '../../agent/src/sim/routing-view.js';
 
 export const UPLINK = 252;
 

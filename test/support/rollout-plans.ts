@@ -1,7 +1,7 @@
 /** Small plans and fleets for the rollout tests. */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
-import type { ValidFleet, ValidSite, ValidWave } from '../spec/valid-site.js';
-import type { PlannedWave, RolloutPlan } from './plan-rollout.js';
+import type { DesiredState } from '#agent/model';
+import type { PlannedWave, RolloutPlan } from '../../controller/src/rollout/plan-rollout.js';
+import type { ValidFleet, ValidSite, ValidWave } from '../../controller/src/spec/valid-site.js';
 
 export function wave(name: string, sites: string[], options: Partial<PlannedWave> = {}): PlannedWave {
   return {

@@ -3,8 +3,8 @@
  * ppp1, 8:2), a DHCP fallback (isp3 on eth2), track, a uid policy and a port policy, SNAT.
  * RFC 5737 addresses; LAN 172.20.1.0/24 on eth0.
  */
-import type { DesiredState, HealthSettings, Provider } from '../model/desired-state.js';
-import type { Facts } from '../model/kernel-state.js';
+import type { DesiredState, HealthSettings, Provider } from '../../agent/src/model/desired-state.js';
+import type { Facts } from '../../agent/src/model/kernel-state.js';
 
 const health: HealthSettings = {
   targets: [],

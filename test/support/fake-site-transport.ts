@@ -5,11 +5,10 @@
  * `down` is unreachable; `providersAfter` sets provider health once a hash is applied.
  * It records every call in order, so tests assert order and connection counts.
  */
-import type { DesiredState } from '../../../agent/src/model/desired-state.js';
-import type { StatusResult } from '../../../agent/src/model/protocol.js';
-import type { ValidSite } from '../spec/valid-site.js';
-import type { ApplyOutcome } from '../transport/index.js';
-import type { SiteTransport } from './site-transport.js';
+import type { DesiredState, StatusResult } from '#agent/model';
+import type { SiteTransport } from '../../controller/src/run/site-transport.js';
+import type { ValidSite } from '../../controller/src/spec/valid-site.js';
+import type { ApplyOutcome } from '../../controller/src/transport/index.js';
 
 interface FakeAgent {
   applied: { generation: string; hash: string; at: number } | null;

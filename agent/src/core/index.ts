@@ -1,0 +1,15 @@
+/**
+ * The pure agent core the controller needs for `plan`, `explain` and `compile --format script`
+ * (imported as `#agent/core`): resolve a desired state, compare and describe kernel objects,
+ * render the nft table. Nothing here does I/O.
+ */
+export { compareNftRules, stableJson } from './canonicalize-state.js';
+export {
+  describeNftRule,
+  describeRoute,
+  describeRouteKey,
+  describeRule,
+  describeTable,
+} from './describe-object.js';
+export { renderNftTable } from './render-nft.js';
+export { type ResolveResult, resolve, toKernelNftRule, type UnavailableProvider } from './resolve.js';

@@ -1,0 +1,7 @@
+/**
+ * The agent's contract with the controller: the desired-state schema it accepts, the kernel
+ * objects it reports and the wire protocol. The controller imports this as `#agent/model`.
+ */
+export * from './desired-state.js';
+export * from './kernel-state.js';
+export * from './protocol.js';
