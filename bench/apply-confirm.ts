@@ -51,7 +51,7 @@ interface InnerConfig {
 
 /** One uplink (`isp1`) with track and SNAT; management stays on main (rule 900). */
 function desiredFor(site: string, rpFilter: '0' | '2'): DesiredState {
-  return managedRouterDesired(site, { hash: 'b'.repeat(64), localTraffic: true, rpFilter });
+  return managedRouterDesired(site, { localTraffic: true, rpFilter });
 }
 
 async function time(fn: () => Promise<unknown>): Promise<number> {

@@ -15,10 +15,11 @@ import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
 import { sshRpc } from './lab/ssh-rpc.js';
 import { type NamespaceSshd, sshArgv } from './lab/sshd-in-namespace.js';
 import { managedRouterDesired } from './managed-router-desired.js';
+import { withContentHash } from './support/example-desired-state.js';
 
 /** One uplink with track and SNAT, the router's own traffic too; management stays on main (rule 900). */
 function labDesired(): DesiredState {
-  return managedRouterDesired('lab-1', { hash: 'a'.repeat(64), localTraffic: true });
+  return managedRouterDesired('lab-1', { localTraffic: true });
 }
 
 /** Without rule 900, and with a policy that captures everything from the management subnet. */
@@ -33,7 +34,7 @@ function cuttingDesired(): DesiredState {
     from: { kind: 'literal', cidr: '192.0.2.0/24' },
     requires: 'isp1',
   });
-  return desired;
+  return withContentHash(desired);
 }
 
 /** A second, different state (for the concurrent-apply test). */
@@ -41,7 +42,7 @@ function otherDesired(): DesiredState {
   const desired = labDesired();
   desired.sysctls['net.ipv4.conf.isp1.rp_filter'] = '0';
   desired.rules = desired.rules.map((r) => (r.id === 'default/isp1' ? { ...r, priority: 30050 } : r));
-  return desired;
+  return withContentHash(desired);
 }
 
 const request = (id: number | string, method: Method, params: unknown) =>

@@ -25,7 +25,7 @@ import {
 } from '../agent/src/model/protocol.js';
 import { JsonLinesClient } from './lab/json-lines.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
-import { exampleDesiredState, exampleFacts } from './support/example-desired-state.js';
+import { exampleDesiredState, exampleFacts, withContentHash } from './support/example-desired-state.js';
 
 /** The controller reaches the router's mgmt0 (10.77.0.2) from 10.77.0.1. */
 const SSH_CONNECTION = '10.77.0.1 50022 10.77.0.2 22';
@@ -83,7 +83,7 @@ function cuttingDesired(): DesiredState {
     from: { kind: 'literal', cidr: '10.77.0.0/24' },
     requires: 'isp1',
   });
-  return desired;
+  return withContentHash(desired);
 }
 
 let stateDir: string;
@@ -158,7 +158,8 @@ const applyParams = (
   desired: DesiredState = exampleDesiredState(),
   confirmWithinMs = 60_000,
 ) => ({
-  desired,
+  // As the compiler would stamp it: tests edit states, the agent checks the hash.
+  desired: withContentHash(desired),
   generation,
   confirmWithinMs,
 });
@@ -204,7 +205,7 @@ describe('agent daemon: commit-confirmed', () => {
       agent: `uplink-agent/${AGENT_VERSION}`,
       protocol: 1,
       site: 'branch-1',
-      applied: { generation: 'g1', hash: '0'.repeat(64) },
+      applied: { generation: 'g1', hash: exampleDesiredState().hash },
       pending: null,
       lastRevert: null,
       owned: { rules: 10, nftRules: 5, sysctls: 2 },

@@ -14,6 +14,7 @@ import { ROOT } from './build-dist.js';
 import { callOnSocket } from './lab/json-lines.js';
 import type { Lab, LabProcess } from './lab/lab.js';
 import { HEALTH_OFF } from './managed-router-desired.js';
+import { withContentHash } from './support/example-desired-state.js';
 
 export function driftDesired(drift: 'report' | 'heal'): DesiredState {
   const provider = (name: string, iface: string, table: number, mark: number) => ({
@@ -27,10 +28,10 @@ export function driftDesired(drift: 'report' | 'heal'): DesiredState {
     snat: { kind: 'masquerade' as const },
     health: HEALTH_OFF,
   });
-  return {
+  return withContentHash({
     version: 1,
     site: 'drift-lab',
-    hash: (drift === 'heal' ? 'b' : 'a').repeat(64),
+    hash: '',
     settings: { protocol: 252, markMask: 0xff00, balanceTable: 200, adoptTables: [], drift },
     providers: [
       { ...provider('isp1', 'isp1', 101, 0x100), gateway: { kind: 'static', address: '198.51.100.1' } },
@@ -104,7 +105,7 @@ export function driftDesired(drift: 'report' | 'heal'): DesiredState {
       { kind: 'masquerade', provider: 'isp2', oif: 'ppp1' },
     ],
     sysctls: { 'net.ipv4.conf.isp1.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2' },
-  };
+  });
 }
 
 /** Bundles agent-drift-daemon.ts (once per process) into a temporary .mjs. */

@@ -17,7 +17,7 @@ import { processProbeRunner } from '../agent/src/health/run-probe.js';
 import { resultSchemas } from '../agent/src/model/protocol.js';
 import { until } from './health-lab.js';
 import { callOnSocket } from './lab/json-lines.js';
-import { exampleDesiredState, exampleFacts } from './support/example-desired-state.js';
+import { exampleDesiredState, exampleFacts, withContentHash } from './support/example-desired-state.js';
 
 let dir: string;
 let daemon: RunningDaemon | undefined;
@@ -63,11 +63,14 @@ describe('the agent daemon without its probe program', () => {
       // Follows health changes; no kernel events in memory, no periodic check needed.
       watch: { fullCheckMs: 3_600_000 },
     });
-    const desired = exampleDesiredState();
-    desired.providers = desired.providers.map((p) => ({
-      ...p,
-      health: { ...p.health, intervalMs: 100, timeoutMs: 50, failAfter: 2 },
-    }));
+    const example = exampleDesiredState();
+    const desired = withContentHash({
+      ...example,
+      providers: example.providers.map((p) => ({
+        ...p,
+        health: { ...p.health, intervalMs: 100, timeoutMs: 50, failAfter: 2 },
+      })),
+    });
     await callOnSocket(socketPath, 'apply', { desired, generation: 'g1', confirmWithinMs: 60_000 });
     await callOnSocket(socketPath, 'confirm', { generation: 'g1' });
     const routesBefore = (await dataplane.readKernel({ sysctls: [] })).routes;

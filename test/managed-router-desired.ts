@@ -1,5 +1,6 @@
 /** A desired state for the ManagedRouter lab (test/lab/managed-router.ts): one uplink, isp1. */
 import type { DesiredState, HealthSettings } from '../agent/src/model/desired-state.js';
+import { withContentHash } from './support/example-desired-state.js';
 
 /** Health checking off (no targets); also the drift lab's (test/agent-drift-lab.ts). */
 export const HEALTH_OFF: HealthSettings = {
@@ -14,8 +15,6 @@ export const HEALTH_OFF: HealthSettings = {
 };
 
 export interface ManagedRouterDesiredOptions {
-  /** The state's hash; tests that compare hashes pick different ones. Default 'c' × 64. */
-  readonly hash?: string;
   /**
    * The router's own traffic too: rule source/isp1 (2000, from isp1's address) and a
    * track-restore in the output chain. Default false.
@@ -28,10 +27,10 @@ export interface ManagedRouterDesiredOptions {
 /** One uplink with track and SNAT; management stays on main's connected route (rule 900). */
 export function managedRouterDesired(site: string, options: ManagedRouterDesiredOptions = {}): DesiredState {
   const local = options.localTraffic ?? false;
-  return {
+  return withContentHash({
     version: 1,
     site,
-    hash: options.hash ?? 'c'.repeat(64),
+    hash: '',
     settings: { protocol: 252, markMask: 0xff00, balanceTable: null, adoptTables: [], drift: 'report' },
     providers: [
       {
@@ -93,5 +92,5 @@ export function managedRouterDesired(site: string, options: ManagedRouterDesired
       { kind: 'masquerade', provider: 'isp1', oif: 'isp1' },
     ],
     sysctls: { 'net.ipv4.conf.isp1.rp_filter': options.rpFilter ?? '2' },
-  };
+  });
 }

@@ -30,6 +30,7 @@ const loadCommands = () =>
     import('./engine/state-store.js'),
     import('./errors.js'),
     import('./model/desired-state.js'),
+    import('./model/format-issues.js'),
   ]);
 type Commands = Awaited<ReturnType<typeof loadCommands>>;
 
@@ -340,7 +341,7 @@ function printReport(
 }
 
 async function readDesired(file: string, modules: Commands): Promise<DesiredState> {
-  const [, , , , , , , , { InvalidInputError }, { desiredState }] = modules;
+  const [, , , , , , , , { InvalidInputError }, { receivedDesiredState }, { formatIssues }] = modules;
   const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
@@ -354,13 +355,12 @@ async function readDesired(file: string, modules: Commands): Promise<DesiredStat
   } catch (error) {
     throw new InvalidInputError(`${file}: not valid JSON: ${(error as Error).message}`);
   }
-  const parsed = desiredState.safeParse(json);
+  // As from the wire: its hash must be its content's (D89).
+  const parsed = receivedDesiredState.safeParse(json);
   if (!parsed.success) {
     throw new InvalidInputError(
       `${file}: not a valid desired state; nothing was changed`,
-      parsed.error.issues.map(
-        (issue) => `${issue.path.length === 0 ? '(top)' : issue.path.join('.')}: ${issue.message}`,
-      ),
+      formatIssues(parsed.error.issues, Number.POSITIVE_INFINITY),
     );
   }
   return parsed.data;

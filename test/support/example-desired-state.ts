@@ -3,6 +3,7 @@
  * ppp1, 8:2), a DHCP fallback (isp3 on eth2), track, a uid policy and a port policy, SNAT.
  * RFC 5737 addresses; LAN 172.20.1.0/24 on eth0.
  */
+import { desiredStateHash } from '../../agent/src/model/content-hash.js';
 import type { DesiredState, HealthSettings, Provider } from '../../agent/src/model/desired-state.js';
 import type { Facts } from '../../agent/src/model/kernel-state.js';
 
@@ -24,7 +25,7 @@ function provider(
 }
 
 export function exampleDesiredState(): DesiredState {
-  return {
+  return withContentHash({
     version: 1,
     site: 'branch-1',
     hash: '0'.repeat(64),
@@ -190,7 +191,7 @@ export function exampleDesiredState(): DesiredState {
       { kind: 'masquerade', provider: 'isp2', oif: 'ppp1' },
     ],
     sysctls: { 'net.ipv4.conf.eth1.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2' },
-  };
+  });
 }
 
 export function exampleFacts(): Facts {
@@ -211,4 +212,12 @@ export function exampleFacts(): Facts {
       },
     },
   };
+}
+
+/**
+ * `state` with the hash of its content, as the compiler stamps it: the agent refuses a
+ * desired state whose hash does not match (D89), so a test that edits a state restamps it.
+ */
+export function withContentHash<T extends DesiredState>(state: T): T {
+  return { ...state, hash: desiredStateHash(state) };
 }

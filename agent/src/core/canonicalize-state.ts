@@ -4,6 +4,7 @@
  * would hold the same object. Each rule below mirrors what iproute2/the kernel report back.
  */
 import ipaddr from 'ipaddr.js';
+import { canonicalJson } from '../model/content-hash.js';
 import type {
   KernelNexthop,
   KernelNftRule,
@@ -126,51 +127,10 @@ export function compareStrings(a: string, b: string): number {
 }
 
 /**
- * JSON with object keys sorted, so equal values always give equal strings. Written out by
- * hand rather than with a JSON.stringify replacer (which copies every object to sort it): it
- * runs for every rule of every plan, and this is most of a no-op plan's time. The output is
- * JSON.stringify's, byte for byte (stable-json.test.ts checks it against the replacer form).
+ * Equal values give equal strings: the one canonical JSON (keys sorted at every level) that
+ * also makes the content hash (model/content-hash.ts).
  */
-export function stableJson(value: unknown): string {
-  return stableJsonOf(value) as string;
-}
-
-function stableJsonOf(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    return stableJsonOf((value as { toJSON: () => unknown }).toJSON());
-  }
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      out += stableJsonOf(value[i]) ?? 'null';
-    }
-    return `${out}]`;
-  }
-  let out = '{';
-  for (const key of sortedKeys(value)) {
-    const item = stableJsonOf((value as Record<string, unknown>)[key]);
-    if (item === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${item}`;
-  }
-  return `${out}}`;
-}
-
-/**
- * Keys sorted, in the order an object built in that order enumerates them (what the
- * replacer form printed): array-index keys first, in numeric order.
- */
-function sortedKeys(value: object): string[] {
-  const keys = Object.keys(value).sort();
-  if (!keys.some(isArrayIndex)) return keys;
-  const indexes = keys.filter(isArrayIndex).sort((a, b) => Number(a) - Number(b));
-  return [...indexes, ...keys.filter((key) => !isArrayIndex(key))];
-}
-
-function isArrayIndex(key: string): boolean {
-  return /^(?:0|[1-9]\d*)$/.test(key) && Number(key) < 4294967295;
-}
+export const stableJson: (value: unknown) => string = canonicalJson;
 
 function sortKeys<T extends object>(value: T): T {
   const out: Record<string, unknown> = {};

@@ -35,6 +35,7 @@ import type {
   KernelRule,
   KernelState,
 } from '../model/kernel-state.js';
+import { sysctlInterface } from '../model/sysctl-key.js';
 import {
   canonicalizeRoute,
   canonicalizeState,
@@ -325,11 +326,4 @@ function resolveNetwork(ref: NetworkRef, context: Context): string {
 export function toKernelNftRule(rule: NftRule): KernelNftRule {
   const { provider: _provider, ...rest } = rule;
   return rest;
-}
-
-/** `net.ipv4.conf.eth1.rp_filter` → `eth1`; `all` and `default` are not interfaces. */
-function sysctlInterface(key: string): string | undefined {
-  const match = /^net\.ipv4\.(?:conf|neigh)\.([^.]+)\./.exec(key);
-  const name = match?.[1];
-  return name === undefined || name === 'all' || name === 'default' ? undefined : name;
 }

@@ -4,6 +4,7 @@
  * `v` a number other than ours → unsupported-version; a method we do not have →
  * unknown-method; anything else the schema refuses → bad-request, naming the first issues.
  */
+import { formatIssues } from '../model/format-issues.js';
 import { type ErrorResponse, PROTOCOL_VERSION, type Request, request } from '../model/protocol.js';
 import { errorResponse, WireError } from './wire-error.js';
 
@@ -42,10 +43,7 @@ export function parseRequestLine(line: string): ParsedLine {
   }
   const parsed = request.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues
-      .slice(0, 5)
-      .map((issue) => `${issue.path.length === 0 ? '(top)' : issue.path.join('.')}: ${issue.message}`);
-    return refuse(id, 'bad-request', `invalid request: ${issues.join('; ')}`);
+    return refuse(id, 'bad-request', `invalid request: ${formatIssues(parsed.error.issues).join('; ')}`);
   }
   return { ok: true, request: parsed.data };
 }

@@ -2,28 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LinuxDataplane, readSysctlFiles, StepFailedError, sysctlPath, sysctlToolKey } from './linux.js';
-
-describe('sysctl key mapping', () => {
-  it.each([
-    ['net.ipv4.ip_forward', 'net/ipv4/ip_forward', 'net.ipv4.ip_forward'],
-    ['net.ipv4.conf.ppp1.rp_filter', 'net/ipv4/conf/ppp1/rp_filter', 'net.ipv4.conf.ppp1.rp_filter'],
-    // A VLAN interface name contains a dot: only the separators around it are slashes.
-    [
-      'net.ipv4.conf.eth0.100.rp_filter',
-      'net/ipv4/conf/eth0.100/rp_filter',
-      'net.ipv4.conf.eth0/100.rp_filter',
-    ],
-    [
-      'net.ipv4.neigh.eth0.100.gc_stale_time',
-      'net/ipv4/neigh/eth0.100/gc_stale_time',
-      'net.ipv4.neigh.eth0/100.gc_stale_time',
-    ],
-  ])('%s', (key, path, toolKey) => {
-    expect(sysctlPath(key)).toBe(path);
-    expect(sysctlToolKey(key)).toBe(toolKey);
-  });
-});
+import { LinuxDataplane, readSysctlFiles, StepFailedError } from './linux.js';
 
 describe('LinuxDataplane sysctls on the host (sysctlRoot)', () => {
   let root = '';

@@ -22,6 +22,7 @@ import { type IpStep, isIpStep, renderIpBatch, renderIpBatchLine } from '../core
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME, renderNftTable } from '../core/render-nft.js';
 import type { Facts, KernelState } from '../model/kernel-state.js';
 import type { Step } from '../model/steps.js';
+import { isSysctlKey, sysctlPath, sysctlToolKey } from '../model/sysctl-key.js';
 import { type Dataplane, DataplaneError, type ReadRequest } from './dataplane.js';
 import { type CommandResult, CommandRunner, formatCommand, type RunOptions } from './run-command.js';
 import { splitJsonLines } from './split-json-lines.js';
@@ -59,7 +60,6 @@ export interface SkippedObject {
 }
 
 const SAFE_NETNS = /^[A-Za-z0-9_.-]{1,64}$/;
-const SYSCTL_KEY = /^net\.ipv4\.[A-Za-z0-9_.@-]+$/;
 const SYSCTL_VALUE = /^-?[0-9]{1,10}$/;
 const DEFAULT_MARK_MASK = 0xff00;
 
@@ -254,9 +254,9 @@ export class LinuxDataplane implements Dataplane {
 
   async #applySysctls(batch: readonly Extract<Step, { op: 'sysctl-set' }>[], offset: number): Promise<void> {
     batch.forEach((step, i) => {
-      if (!isSafeSysctlKey(step.key) || !SYSCTL_VALUE.test(step.value)) {
+      if (!isSysctlKey(step.key) || !SYSCTL_VALUE.test(step.value)) {
         throw new StepFailedError(
-          `sysctl ${step.key}=${step.value} (step ${offset + i}): refused, not a net.ipv4 key with a numeric value`,
+          `sysctl ${step.key}=${step.value} (step ${offset + i}): refused, not a sysctl key Uplink manages with a numeric value`,
           '',
           offset + i,
           offset,
@@ -308,7 +308,7 @@ export class LinuxDataplane implements Dataplane {
   }
 
   async #readSysctls(keys: readonly string[]): Promise<Record<string, string>> {
-    const wanted = keys.filter(isSafeSysctlKey);
+    const wanted = keys.filter(isSysctlKey);
     const out: Record<string, string> = {};
     if (wanted.length === 0) return out;
     if (this.#netns === undefined) return readSysctlFiles(this.#sysctlRoot, wanted);
@@ -343,16 +343,6 @@ export class LinuxDataplane implements Dataplane {
   }
 }
 
-/** A net.ipv4 key whose path stays a plain path below /proc/sys/net/ipv4 (no '..', no empty part). */
-export function isSafeSysctlKey(key: string): boolean {
-  return (
-    SYSCTL_KEY.test(key) &&
-    sysctlPath(key)
-      .split('/')
-      .every((part) => part !== '' && part !== '.' && part !== '..')
-  );
-}
-
 /** Reads sysctls from files under `root` (/proc/sys); keys whose file is missing are left out. */
 export async function readSysctlFiles(
   root: string,
@@ -369,23 +359,6 @@ export async function readSysctlFiles(
     }),
   );
   return sortedRecord(out);
-}
-
-/**
- * net.ipv4.conf.<if>.<leaf> → net/ipv4/conf/<if>/<leaf>: the interface name may itself
- * contain dots (VLANs, `eth0.100`), so only the separators around it become slashes.
- */
-export function sysctlPath(key: string): string {
-  const perInterface = /^net\.ipv4\.(conf|neigh)\.(.+)\.([a-z0-9_]+)$/.exec(key);
-  if (perInterface !== null) return `net/ipv4/${perInterface[1]}/${perInterface[2]}/${perInterface[3]}`;
-  return key.split('.').join('/');
-}
-
-/** The form sysctl(8) wants: dots inside an interface name are written as '/'. */
-export function sysctlToolKey(key: string): string {
-  const perInterface = /^net\.ipv4\.(conf|neigh)\.(.+)\.([a-z0-9_]+)$/.exec(key);
-  if (perInterface === null) return key;
-  return `net.ipv4.${perInterface[1]}.${perInterface[2]!.split('.').join('/')}.${perInterface[3]}`;
 }
 
 function commandError(argv: readonly string[], result: CommandResult): DataplaneError {

@@ -22,6 +22,7 @@ import type {
   KernelState,
 } from '../model/kernel-state.js';
 import type { Step } from '../model/steps.js';
+import { isSysctlKey, sysctlInterface, sysctlPath } from '../model/sysctl-key.js';
 import { type Dataplane, DataplaneError, type ReadRequest } from './dataplane.js';
 
 export interface MemoryDataplaneInit {
@@ -185,14 +186,10 @@ export class MemoryDataplane implements Dataplane {
         this.nft = step.rules === null ? null : clone([...step.rules]);
         return;
       case 'sysctl-set': {
-        const iface = /^net\.ipv4\.conf\.([^.]+)\./.exec(step.key)?.[1];
-        if (
-          iface !== undefined &&
-          iface !== 'all' &&
-          iface !== 'default' &&
-          !this.facts.interfaces[iface]?.exists
-        ) {
-          fail(`sysctl: cannot stat /proc/sys/${step.key.replaceAll('.', '/')}: No such file or directory`);
+        if (!isSysctlKey(step.key)) fail(`sysctl: ${step.key}: not a sysctl key Uplink manages`);
+        const iface = sysctlInterface(step.key);
+        if (iface !== undefined && !this.facts.interfaces[iface]?.exists) {
+          fail(`sysctl: cannot stat /proc/sys/${sysctlPath(step.key)}: No such file or directory`);
         }
         this.sysctls.set(step.key, step.value);
         return;

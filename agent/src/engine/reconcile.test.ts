@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exampleDesiredState, exampleFacts } from '../../../test/support/example-desired-state.js';
 import { MemoryDataplane } from '../dataplane/memory.js';
 import { ConflictError, InvalidInputError, KernelError, StateError, VerifyFailedError } from '../errors.js';
+import type { DesiredState } from '../model/desired-state.js';
 import type { KernelState } from '../model/kernel-state.js';
 import { plan } from './plan.js';
 import { reconcile } from './reconcile.js';
@@ -230,13 +231,18 @@ describe('reconcile', () => {
 
   it('removes what a previous desired state created in a table the new one no longer uses', async () => {
     const dataplane = freshRouter();
-    const first = exampleDesiredState();
-    first.routes.push({
-      id: 'extra',
-      table: 150,
-      dst: { kind: 'literal', cidr: '192.0.2.0/24' },
-      type: 'blackhole',
-    });
+    // The first state keeps its balanced route in table 150, the second in 200.
+    const example = exampleDesiredState();
+    const balance = example.settings.balanceTable!;
+    const first: DesiredState = {
+      ...example,
+      settings: { ...example.settings, balanceTable: 150 },
+      rules: example.rules.map((r) => (r.table === balance ? { ...r, table: 150 } : r)),
+      routes: [
+        ...example.routes.map((r) => (r.table === balance ? { ...r, table: 150 } : r)),
+        { id: 'extra', table: 150, dst: { kind: 'literal', cidr: '192.0.2.0/24' }, type: 'blackhole' },
+      ],
+    };
     await reconcile(dataplane, first, {}, options());
     expect(dataplane.dump().routes.some((r) => r.table === 150)).toBe(true);
     await reconcile(dataplane, exampleDesiredState(), {}, options());

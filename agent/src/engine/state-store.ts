@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { StateError } from '../errors.js';
 import { desiredState } from '../model/desired-state.js';
+import { formatIssues } from '../model/format-issues.js';
 import { kernelState } from '../model/kernel-state.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/uplink-agent';
@@ -148,9 +149,8 @@ export class StateStore {
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
       throw new StateError(
-        `${path} is not a valid ${name}: ${issue?.path.join('.')}: ${issue?.message}`,
+        `${path} is not a valid ${name}: ${formatIssues(parsed.error.issues, 1).join('')}`,
         path,
       );
     }

@@ -6,16 +6,29 @@
  * `KernelState` using live facts and provider health. The agent defines this schema and
  * the controller imports it, so the agent never accepts what it cannot apply.
  *
- * IPv4 only (see docs/decisions.md).
+ * IPv4 only (see docs/decisions.md). Every limit and name rule comes from limits.ts,
+ * names.ts and sysctl-key.ts, which the controller's validation uses too (D89); the rules
+ * that relate fields (reserved tables and protocols, references between objects) are
+ * `checkDesiredState` below, part of the schema.
  */
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { desiredStateHash } from './content-hash.js';
+import { LIMITS, MAIN_TABLE, protocolProblem, type Range, RESERVED_TABLES } from './limits.js';
+import {
+  INTERFACE_NAME_PATTERN,
+  INTERFACE_NAME_RULE,
+  OBJECT_NAME_PATTERN,
+  SITE_NAME_PATTERN,
+} from './names.js';
+import { isSysctlKey, SYSCTL_KEY_FORMS } from './sysctl-key.js';
 
 export const DESIRED_STATE_VERSION = 1;
 
+const int = (range: Range) => z.number().int().min(range.min).max(range.max);
+
 /** Linux interface names: ≤15 bytes, no '/', whitespace, ':' or shell metacharacters. */
-export const interfaceName = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/, 'interface name: 1–15 of A–Z a–z 0–9 _ . @ -');
+export const interfaceName = z.string().regex(INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE);
 
 export const ipv4Address = z
   .string()
@@ -27,11 +40,15 @@ export const ipv4Cidr = z
   .regex(
     /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/,
     'IPv4 CIDR',
-  );
+  )
+  .refine(isCanonicalCidr, {
+    error: (issue) =>
+      `${String(issue.input)} has host bits set; write its network address (${canonicalCidr(String(issue.input))})`,
+  });
 
 export const u32 = z.number().int().min(0).max(0xffffffff);
-export const tableId = z.number().int().min(1).max(0xfffffffe);
-export const priority = z.number().int().min(1).max(32765);
+export const tableId = int(LIMITS.table);
+export const priority = int(LIMITS.rulePriority);
 export const port = z.number().int().min(1).max(65535);
 export const portRange = z.object({ start: port, end: port }).strict();
 export const uidRange = z.object({ start: u32, end: u32 }).strict();
@@ -78,17 +95,17 @@ export type SnatMode = z.infer<typeof snatMode>;
 export const healthSettings = z
   .object({
     /** Probe targets; empty means "the gateway" (resolved by the agent). */
-    targets: z.array(ipv4Address),
+    targets: z.array(ipv4Address).max(LIMITS.health.targets.max),
     method: z.enum(['icmp', 'tcp']),
     tcpPort: port.optional(),
-    intervalMs: z.number().int().min(100).max(3_600_000),
-    timeoutMs: z.number().int().min(50).max(60_000),
+    intervalMs: int(LIMITS.health.intervalMs),
+    timeoutMs: int(LIMITS.health.timeoutMs),
     /** Declare down after this many failed rounds (within `window` rounds). */
-    failAfter: z.number().int().min(1).max(100),
+    failAfter: int(LIMITS.health.failAfter),
     /** Declare up again after this many successful rounds. */
-    recoverAfter: z.number().int().min(1).max(100),
+    recoverAfter: int(LIMITS.health.recoverAfter),
     /** A round succeeds when at least this many targets answer. */
-    minTargetsUp: z.number().int().min(1).max(16),
+    minTargetsUp: int(LIMITS.health.minTargetsUp),
     enabled: z.boolean(),
   })
   .strict();
@@ -96,16 +113,16 @@ export type HealthSettings = z.infer<typeof healthSettings>;
 
 export const provider = z
   .object({
-    name: z.string().regex(/^[a-z][a-z0-9_-]{0,30}$/),
+    name: z.string().regex(OBJECT_NAME_PATTERN),
     interface: interfaceName,
     gateway: gatewayMode,
     table: tableId,
     /** The provider's mark, already shifted into the mark mask. */
     mark: u32,
     /** Weight in the balanced multipath default route; null when not balanced. */
-    balance: z.number().int().min(1).max(256).nullable(),
+    balance: int(LIMITS.balanceWeight).nullable(),
     /** Fallback order (lower first) when no balanced provider is up; null when not a fallback. */
-    fallback: z.number().int().min(1).max(99).nullable(),
+    fallback: int(LIMITS.fallbackOrder).nullable(),
     track: z.boolean(),
     snat: snatMode,
     health: healthSettings,
@@ -123,7 +140,7 @@ export const desiredRule = z
   .object({
     priority,
     /** Stable identity used in diffs and drift reports, e.g. `policy:mail/isp1`. */
-    id: z.string().min(1).max(120),
+    id: z.string().min(LIMITS.objectIdLength.min).max(LIMITS.objectIdLength.max),
     action: z.enum(['lookup', 'blackhole', 'unreachable', 'prohibit']),
     table: tableId.optional(),
     from: networkRef.optional(),
@@ -136,7 +153,7 @@ export const desiredRule = z
     ipproto: ipProto.optional(),
     sport: portRange.optional(),
     dport: portRange.optional(),
-    tos: z.number().int().min(0).max(255).optional(),
+    tos: int(LIMITS.tos).optional(),
     suppressPrefixlength: z.number().int().min(0).max(32).optional(),
     requires: z.string().optional(),
   })
@@ -148,7 +165,7 @@ export const desiredNexthop = z
     provider: z.string(),
     dev: interfaceName,
     gateway: addressRef.optional(),
-    weight: z.number().int().min(1).max(256),
+    weight: int(LIMITS.balanceWeight),
   })
   .strict();
 export type DesiredNexthop = z.infer<typeof desiredNexthop>;
@@ -160,7 +177,7 @@ export type DesiredNexthop = z.infer<typeof desiredNexthop>;
  */
 export const desiredRoute = z
   .object({
-    id: z.string().min(1).max(120),
+    id: z.string().min(LIMITS.objectIdLength.min).max(LIMITS.objectIdLength.max),
     table: tableId,
     dst: networkRef,
     type: z.enum(['unicast', 'blackhole', 'unreachable', 'prohibit', 'throw']),
@@ -201,30 +218,193 @@ export type NftRule = z.infer<typeof nftRule>;
 export const settings = z
   .object({
     /** Route protocol tag marking rules and routes as Uplink's. */
-    protocol: z.number().int().min(1).max(255),
+    protocol: int(LIMITS.routeProtocol).refine((p) => protocolProblem(p) === undefined, {
+      error: (issue) =>
+        `protocol ${String(issue.input)} is ${protocolProblem(Number(issue.input))}: Uplink would take that owner's rules and routes for its own; use a free number such as 252`,
+    }),
     markMask: u32,
     /** Table holding the balanced multipath default route (253 = Linux "default" table). */
     balanceTable: tableId.nullable(),
     /** Provider tables the agent may take over even if they hold untagged routes. */
-    adoptTables: z.array(tableId),
+    adoptTables: z.array(tableId).max(LIMITS.adoptTables.max),
     /** `report` leaves drift alone; `heal` re-applies the confirmed state. */
     drift: z.enum(['report', 'heal']),
   })
   .strict();
 export type Settings = z.infer<typeof settings>;
 
-export const desiredState = z
+export const desiredStateShape = z
   .object({
     version: z.literal(DESIRED_STATE_VERSION),
-    site: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/),
+    site: z.string().regex(SITE_NAME_PATTERN),
     /** sha256 over the canonical JSON of every other field; identifies the content. */
     hash: z.string().regex(/^[0-9a-f]{64}$/),
     settings,
-    providers: z.array(provider).max(64),
-    rules: z.array(desiredRule).max(20_000),
-    routes: z.array(desiredRoute).max(20_000),
-    nft: z.array(nftRule).max(1_000),
-    sysctls: z.record(z.string().regex(/^net\.ipv4\.[a-z0-9_.@-]+$/), z.string().regex(/^[0-9]{1,10}$/)),
+    providers: z.array(provider).max(LIMITS.providers.max),
+    rules: z.array(desiredRule).max(LIMITS.rules.max),
+    routes: z.array(desiredRoute).max(LIMITS.routes.max),
+    nft: z.array(nftRule).max(LIMITS.nftRules.max),
+    sysctls: z
+      .record(
+        z.string().refine(isSysctlKey, {
+          error: (issue) => `${String(issue.input)}: not a sysctl key Uplink manages (${SYSCTL_KEY_FORMS})`,
+        }),
+        z.string().regex(/^[0-9]{1,10}$/),
+      )
+      .refine(
+        (record) => Object.keys(record).length <= LIMITS.sysctls.max,
+        `at most ${LIMITS.sysctls.max} sysctls`,
+      ),
   })
   .strict();
+
+/** A desired state the agent can apply: the shape, and the rules between its fields. */
+export const desiredState = desiredStateShape.superRefine((state, ctx) => {
+  for (const problem of checkDesiredState(state)) ctx.addIssue({ code: 'custom', ...problem });
+});
 export type DesiredState = z.infer<typeof desiredState>;
+
+/**
+ * A desired state as it arrives from outside (the wire, `--desired FILE`): also its hash
+ * must be the hash of its content, or it would be recorded under a generation it is not.
+ */
+export const receivedDesiredState = desiredState.superRefine((state, ctx) => {
+  const expected = desiredStateHash(state);
+  if (state.hash !== expected) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['hash'],
+      message: `does not match the content (sha256 of the canonical JSON is ${expected}); the state was changed after it was compiled`,
+    });
+  }
+});
+
+export interface StateProblem {
+  readonly path: (string | number)[];
+  readonly message: string;
+}
+
+/**
+ * The rules between fields that keep an apply from touching what is not Uplink's: no
+ * reserved table as a provider's or the balanced route's, no route outside the tables the
+ * state declares, no adoption of a table it does not use, references to declared providers
+ * only, one table/mark/interface per provider, marks inside the mask.
+ */
+export function checkDesiredState(state: z.infer<typeof desiredStateShape>): StateProblem[] {
+  const problems: StateProblem[] = [];
+  const add = (path: (string | number)[], message: string) => problems.push({ path, message });
+  const { settings: s } = state;
+  const names = new Set<string>();
+  const seen = {
+    table: new Map<number, string>(),
+    mark: new Map<number, string>(),
+    iface: new Map<string, string>(),
+  };
+  state.providers.forEach((p, i) => {
+    if (names.has(p.name)) add(['providers', i, 'name'], `provider ${p.name} is declared twice`);
+    names.add(p.name);
+    const reserved = RESERVED_TABLES.get(p.table);
+    if (reserved !== undefined)
+      add(
+        ['providers', i, 'table'],
+        `table ${p.table} is the kernel's ${reserved} table; a provider needs its own`,
+      );
+    if (p.table === s.balanceTable) add(['providers', i, 'table'], `table ${p.table} is the balance table`);
+    for (const [key, value, what] of [
+      ['table', p.table, 'table'],
+      ['mark', p.mark, 'mark'],
+    ] as const) {
+      const owner = seen[key].get(value);
+      if (owner !== undefined) add(['providers', i, key], `${what} ${value} is also provider ${owner}'s`);
+      seen[key].set(value, p.name);
+    }
+    const ifaceOwner = seen.iface.get(p.interface);
+    if (ifaceOwner !== undefined)
+      add(['providers', i, 'interface'], `interface ${p.interface} is also provider ${ifaceOwner}'s`);
+    seen.iface.set(p.interface, p.name);
+    if (p.mark === 0 || (p.mark & ~s.markMask) >>> 0 !== 0) {
+      add(
+        ['providers', i, 'mark'],
+        `mark 0x${p.mark.toString(16)} is not a non-zero value inside the mark mask 0x${s.markMask.toString(16)}`,
+      );
+    }
+    const h = p.health;
+    if (h.timeoutMs > h.intervalMs)
+      add(
+        ['providers', i, 'health', 'timeoutMs'],
+        `${h.timeoutMs} is longer than intervalMs ${h.intervalMs}`,
+      );
+    if (h.method === 'tcp' && h.tcpPort === undefined)
+      add(['providers', i, 'health', 'tcpPort'], 'required with method tcp');
+    if (h.targets.length > 0 && h.minTargetsUp > h.targets.length) {
+      add(
+        ['providers', i, 'health', 'minTargetsUp'],
+        `${h.minTargetsUp} is more than the ${h.targets.length} targets`,
+      );
+    }
+  });
+  if (s.markMask === 0) add(['settings', 'markMask'], 'must not be 0');
+  if (s.balanceTable !== null && s.balanceTable !== 253 && RESERVED_TABLES.has(s.balanceTable)) {
+    add(
+      ['settings', 'balanceTable'],
+      `table ${s.balanceTable} is the kernel's ${RESERVED_TABLES.get(s.balanceTable)} table`,
+    );
+  }
+  const writable = new Set(state.providers.map((p) => p.table));
+  if (s.balanceTable !== null) writable.add(s.balanceTable);
+  s.adoptTables.forEach((table, i) => {
+    if (!writable.has(table) || table === MAIN_TABLE) {
+      add(
+        ['settings', 'adoptTables', i],
+        `table ${table} is not a provider's or the balance table; only those can be adopted`,
+      );
+    }
+  });
+  const known = (provider: string, path: (string | number)[]) => {
+    if (!names.has(provider)) add(path, `names provider ${provider}, which is not declared`);
+  };
+  const refs = (ref: { kind: string; provider?: string } | undefined, path: (string | number)[]) => {
+    if (ref !== undefined && ref.provider !== undefined) known(ref.provider, path);
+  };
+  state.rules.forEach((rule, i) => {
+    const at = (...rest: (string | number)[]) => ['rules', i, ...rest];
+    if (rule.action === 'lookup' && rule.table === undefined) add(at('table'), 'a lookup rule needs a table');
+    if (rule.table !== undefined && RESERVED_TABLES.get(rule.table) === 'local')
+      add(at('table'), 'Uplink never looks up table local');
+    if (rule.fwmask !== undefined && rule.fwmark === undefined) add(at('fwmask'), 'fwmask needs fwmark');
+    if (rule.requires !== undefined) known(rule.requires, at('requires'));
+    refs(rule.from, at('from'));
+    refs(rule.to, at('to'));
+  });
+  state.routes.forEach((route, i) => {
+    const at = (...rest: (string | number)[]) => ['routes', i, ...rest];
+    if (!writable.has(route.table))
+      add(
+        at('table'),
+        `table ${route.table} is not a provider's or the balance table; Uplink writes routes only there`,
+      );
+    if (route.requires !== undefined) known(route.requires, at('requires'));
+    refs(route.dst, at('dst'));
+    refs(route.gateway, at('gateway'));
+    refs(route.src, at('src'));
+    route.nexthops?.forEach((hop, j) => {
+      known(hop.provider, at('nexthops', j, 'provider'));
+      refs(hop.gateway, at('nexthops', j, 'gateway'));
+    });
+  });
+  state.nft.forEach((rule, i) => known(rule.provider, ['nft', i, 'provider']));
+  return problems;
+}
+
+function isCanonicalCidr(text: string): boolean {
+  return canonicalCidr(text) === text;
+}
+
+function canonicalCidr(text: string): string {
+  try {
+    const [address, length] = ipaddr.parseCIDR(text);
+    return `${ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${length}`).toString()}/${length}`;
+  } catch {
+    return text;
+  }
+}

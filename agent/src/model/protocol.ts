@@ -4,7 +4,8 @@
  * with zod on both ends; a line longer than MAX_LINE_BYTES is refused unread.
  */
 import { z } from 'zod';
-import { desiredState } from './desired-state.js';
+import { receivedDesiredState } from './desired-state.js';
+import { LIMITS } from './limits.js';
 
 export const PROTOCOL_VERSION = 1;
 /** A desired state of 20,000 rules fits comfortably; anything larger is refused. */
@@ -12,8 +13,8 @@ export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 export const generation = z
   .string()
-  .min(1)
-  .max(100)
+  .min(LIMITS.generationLength.min)
+  .max(LIMITS.generationLength.max)
   .regex(/^[A-Za-z0-9._:+-]+$/, 'generation: letters, digits and . _ : + - only');
 
 const requestId = z.union([z.string().max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
@@ -21,13 +22,13 @@ const requestId = z.union([z.string().max(64), z.number().int().min(0).max(Numbe
 export const helloParams = z
   .object({ protocol: z.number().int().min(1), client: z.string().max(200) })
   .strict();
-export const planParams = z.object({ desired: desiredState }).strict();
+export const planParams = z.object({ desired: receivedDesiredState }).strict();
 export const applyParams = z
   .object({
-    desired: desiredState,
+    desired: receivedDesiredState,
     generation,
     /** Revert unless confirmed within this many milliseconds. */
-    confirmWithinMs: z.number().int().min(1_000).max(3_600_000),
+    confirmWithinMs: z.number().int().min(LIMITS.confirmWithinMs.min).max(LIMITS.confirmWithinMs.max),
     /** Apply even if the management path would move (the operator says it is intended). */
     allowManagementChange: z.boolean().optional(),
   })

@@ -5,6 +5,7 @@
  * own).
  */
 import type { Facts, KernelNftRule, KernelRoute, KernelRule, KernelState } from '../model/kernel-state.js';
+import { interfaceSysctlKey } from '../model/sysctl-key.js';
 
 export const TABLE_LOCAL = 255;
 export const TABLE_MAIN = 254;
@@ -192,9 +193,9 @@ export function buildViewFromState(state: KernelState, facts: Facts, env: ViewEn
   const interfaces: ViewInterface[] = Object.entries(facts.interfaces)
     .filter(([, f]) => f.exists)
     .map(([name, f]) => {
-      const rp = Math.max(rpAll, sysctlNumber(sysctls[`net.ipv4.conf.${name}.rp_filter`]));
+      const rp = Math.max(rpAll, sysctlNumber(sysctls[interfaceSysctlKey(name, 'rp_filter')]));
       const svm =
-        sysctls[`net.ipv4.conf.${name}.src_valid_mark`] ?? sysctls['net.ipv4.conf.all.src_valid_mark'];
+        sysctls[interfaceSysctlKey(name, 'src_valid_mark')] ?? sysctls['net.ipv4.conf.all.src_valid_mark'];
       return {
         name,
         up: f.up,

@@ -3,12 +3,13 @@
  * JSON (canonical key order, stable lists), and the content hash identifies it.
  * Kernel layout: docs/decisions.md D2–D4.
  */
-import { createHash } from 'node:crypto';
 import {
   DESIRED_STATE_VERSION,
   type DesiredRoute,
   type DesiredRule,
   type DesiredState,
+  desiredStateHash,
+  interfaceSysctlKey,
   type NftRule,
 } from '#agent/model';
 import type { ValidPolicy, ValidProvider, ValidSite } from '../spec/valid-site.js';
@@ -115,7 +116,7 @@ export function compileSite(site: ValidSite): DesiredState {
   const sysctls: Record<string, string> = {};
   if (site.lan.length > 0) sysctls['net.ipv4.ip_forward'] = '1';
   for (const p of providers) {
-    sysctls[`net.ipv4.conf.${sysctlInterface(p.interface)}.rp_filter`] = RP_FILTER[p.rpFilter];
+    sysctls[interfaceSysctlKey(p.interface, 'rp_filter')] = RP_FILTER[p.rpFilter];
   }
   Object.assign(sysctls, site.sysctls);
 
@@ -146,15 +147,10 @@ export function compileSite(site: ValidSite): DesiredState {
     nft,
     sysctls: sortKeys(sysctls),
   };
-  return { ...body, hash: contentHash(body) };
+  return { ...body, hash: desiredStateHash(body) };
 }
 
 const RP_FILTER = { off: '0', strict: '1', loose: '2' } as const;
-
-/** sysctl paths use "/" where an interface name has "." (eth0.100 → eth0/100). */
-function sysctlInterface(name: string): string {
-  return name.replaceAll('.', '/');
-}
 
 /** One policy → consecutive rules: per provider in `via` order, every selector combination. */
 function policyRules(policy: ValidPolicy, providers: readonly ValidProvider[]): DesiredRule[] {
@@ -194,55 +190,6 @@ function policyRules(policy: ValidPolicy, providers: readonly ValidProvider[]): 
     }
   }
   return out;
-}
-
-/** sha256 of the canonical JSON (keys sorted at every level). */
-export function contentHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
-}
-
-/**
- * JSON.stringify with keys sorted at every level, written directly: the replacer form
- * (copy and sort every object, then stringify) was the compiler's hot spot at fleet scale.
- */
-export function canonicalJson(value: unknown): string {
-  return writeCanonical(value) ?? 'null';
-}
-
-/** Printable ASCII other than `"` and `\\`: JSON.stringify would write such a string as is. */
-const PLAIN = /^[ !#-[\]-~]*$/;
-const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
-
-function writeCanonical(v: unknown): string | undefined {
-  if (v === null) return 'null';
-  switch (typeof v) {
-    case 'string':
-      return quote(v);
-    case 'number':
-      return Number.isFinite(v) ? String(v) : 'null';
-    case 'boolean':
-      return v ? 'true' : 'false';
-    case 'object': {
-      if (Array.isArray(v)) {
-        let out = '[';
-        for (let i = 0; i < v.length; i++) out += `${i > 0 ? ',' : ''}${writeCanonical(v[i]) ?? 'null'}`;
-        return `${out}]`;
-      }
-      const obj = v as Record<string, unknown>;
-      // The default sort compares UTF-16 code units, as a canonical order should.
-      const keys = Object.keys(obj).sort();
-      let out = '{';
-      for (const key of keys) {
-        const text = writeCanonical(obj[key]);
-        if (text === undefined) continue;
-        out += `${out.length > 1 ? ',' : ''}${quote(key)}:${text}`;
-      }
-      return `${out}}`;
-    }
-    default:
-      // undefined, functions, symbols: omitted from objects, null in arrays (as JSON.stringify).
-      return undefined;
-  }
 }
 
 function sortKeys<T extends Record<string, unknown>>(obj: T): T {

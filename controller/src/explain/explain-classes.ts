@@ -4,6 +4,8 @@
  * representative packets — one per policy, default traffic from each LAN subnet and the
  * router's own traffic — and each class's uplink is compared. Pure.
  */
+
+import { canonicalJson } from '#agent/model';
 import {
   formatUplinkChoice,
   mapVerdictToProvider,
@@ -11,7 +13,6 @@ import {
   simulatePacket,
   type UplinkChoice,
 } from '#agent/sim';
-import { canonicalJson } from '../compile/compile-site.js';
 import { contains, networkOf, overlaps } from '../spec/addresses.js';
 import type { ValidPolicy, ValidSite } from '../spec/valid-site.js';
 import { buildSiteView } from './build-site-view.js';

@@ -3,7 +3,9 @@
  * → group merge → per-site semantic rules → fleet-wide rules. Pure: it takes the files'
  * text, so it serves a working directory and a git revision alike.
  */
+import { describeRange, LIMITS, protocolProblem } from '#agent/model';
 import { assignWaves } from './assign-waves.js';
+import { checkDurationRange } from './check-health.js';
 import { checkHealth, checkSite } from './check-site.js';
 import { type Diagnostic, formatDiagnostic, hasErrors, sortDiagnostics } from './diagnostic.js';
 import { parseDuration } from './duration.js';
@@ -215,10 +217,10 @@ function resolveDefaults(spec: FleetSpec, parsed: ParsedFile, diagnostics: Diagn
     ['fallback', defaults.priorities.fallback],
   ];
   for (const [name, [lo, hi]] of bands) {
-    if (lo < 1 || hi > 32765 || lo > hi) {
+    if (lo < LIMITS.rulePriority.min || hi > LIMITS.rulePriority.max || lo > hi) {
       err(
         ['defaults', 'priorities', name],
-        `defaults.priorities.${name}: ${lo}–${hi} must be an ascending range within 1–32765 (0, 32766 and 32767 are the kernel's local, main and default rules)`,
+        `defaults.priorities.${name}: ${lo}–${hi} must be an ascending range within ${describeRange(LIMITS.rulePriority)} (0, 32766 and 32767 are the kernel's local, main and default rules)`,
       );
     }
   }
@@ -238,17 +240,18 @@ function resolveDefaults(spec: FleetSpec, parsed: ParsedFile, diagnostics: Diagn
       }
     }
   }
-  if (defaults.protocol < 5 || defaults.protocol > 255) {
+  const protocolIssue = protocolProblem(defaults.protocol);
+  if (protocolIssue !== undefined) {
     err(
       ['defaults', 'protocol'],
-      `defaults.protocol: ${defaults.protocol} is reserved or out of range; write a value 5–255 (default 252)`,
+      `defaults.protocol: ${defaults.protocol} is ${protocolIssue}; Uplink takes every rule and route with its protocol for its own, so write a free value such as 252 (the default)`,
     );
   }
   if (defaults.markMask === 0 || defaults.markMask > 0xffffffff) {
     err(['defaults', 'markMask'], 'defaults.markMask: must be a non-zero 32-bit mask, e.g. 0xff00');
   }
   const [tlo, thi] = defaults.tables;
-  if (tlo < 1 || thi > 0xfffffffe || tlo > thi || (tlo <= 255 && thi >= 253)) {
+  if (tlo < LIMITS.table.min || thi > LIMITS.table.max || tlo > thi || (tlo <= 255 && thi >= 253)) {
     err(
       ['defaults', 'tables'],
       `defaults.tables: ${tlo}–${thi} must be an ascending range that avoids 253–255 (default, main, local)`,
@@ -312,8 +315,24 @@ function resolveRollout(
       bakeMs: w.bake !== undefined ? parseDuration(w.bake) : 0,
     };
   });
+  const confirmWithinMs = r.confirmWithin !== undefined ? parseDuration(r.confirmWithin) : 60_000;
+  checkDurationRange(
+    ['rollout', 'confirmWithin'],
+    'rollout.confirmWithin',
+    confirmWithinMs,
+    LIMITS.confirmWithinMs,
+    (path, message) =>
+      diagnostics.push(
+        diagnosticAt(
+          parsed,
+          path,
+          'error',
+          `${message} (the agent's commit-confirmed deadline is ${describeRange(LIMITS.confirmWithinMs, 'ms')})`,
+        ),
+      ),
+  );
   return {
-    confirmWithinMs: r.confirmWithin !== undefined ? parseDuration(r.confirmWithin) : 60_000,
+    confirmWithinMs,
     siteTimeoutMs: r.siteTimeout !== undefined ? parseDuration(r.siteTimeout) : 120_000,
     rollbackOnFailure: r.rollbackOnFailure ?? false,
     waves,

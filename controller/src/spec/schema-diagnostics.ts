@@ -78,7 +78,9 @@ function issueDiagnostics(parsed: ParsedFile, issue: Issue, root: z.ZodType): Di
       ];
     case 'too_small':
     case 'too_big':
-      return [diagnosticAt(parsed, path, 'error', `${subject}: ${issue.message}`)];
+      return [
+        diagnosticAt(parsed, path, 'error', `${subject}: ${sizeMessage(issue, valueAt(parsed.value, path))}`),
+      ];
     case 'invalid_union': {
       const got = valueAt(parsed.value, path);
       return [
@@ -93,6 +95,22 @@ function issueDiagnostics(parsed: ParsedFile, issue: Issue, root: z.ZodType): Di
     default:
       return [diagnosticAt(parsed, path, 'error', `${subject}: ${issue.message}`)];
   }
+}
+
+/** "200 is more than 100; write 1–100" rather than zod's "Too big: expected number to be <=100". */
+function sizeMessage(issue: Extract<Issue, { code: 'too_small' | 'too_big' }>, value: unknown): string {
+  const bound = Number(issue.code === 'too_big' ? issue.maximum : issue.minimum);
+  if (issue.origin === 'number' && typeof value === 'number') {
+    return issue.code === 'too_big'
+      ? `${value} is too large; the most allowed is ${bound}`
+      : `${value} is too small; the least allowed is ${bound}`;
+  }
+  if (issue.origin === 'array' && Array.isArray(value)) {
+    return issue.code === 'too_big'
+      ? `${value.length} items, more than the ${bound} allowed; list at most ${bound}`
+      : `${value.length} items; list at least ${bound}`;
+  }
+  return issue.message;
 }
 
 function unionHint(issue: Extract<Issue, { code: 'invalid_union' }>): string {

@@ -5,25 +5,22 @@
  * check-site.ts / check-fleet.ts.
  */
 import { z } from 'zod';
+import {
+  INTERFACE_NAME_PATTERN,
+  INTERFACE_NAME_RULE,
+  LIMITS,
+  OBJECT_NAME_PATTERN,
+  OBJECT_NAME_RULE,
+  SITE_NAME_PATTERN,
+  SITE_NAME_RULE,
+} from '#agent/model';
 
-const name = z
-  .string()
-  .regex(
-    /^[a-z][a-z0-9_-]{0,30}$/,
-    'a name of 1–31 characters: lower-case letters, digits, "_" or "-", starting with a letter',
-  );
-const siteName = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9_.-]{0,62}$/,
-    'a site name of 1–63 characters: lower-case letters, digits, ".", "_" or "-"',
-  );
-const interfaceName = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/,
-    'a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
-  );
+// The agent's own name rules (D89): a name that validates is one the agent accepts.
+const name = z.string().regex(OBJECT_NAME_PATTERN, OBJECT_NAME_RULE);
+const siteName = z.string().regex(SITE_NAME_PATTERN, SITE_NAME_RULE);
+const interfaceName = z.string().regex(INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE);
+const count = (range: { readonly min: number; readonly max: number }) =>
+  z.number().int().min(range.min).max(range.max);
 const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'a duration such as 500ms, 2s, 5m or 1h');
 const uint = z.number().int().min(0);
 /** An address, CIDR or port expression; checked in detail by the semantic rules. */
@@ -39,12 +36,12 @@ export const healthSpec = z
     enabled: z.boolean().optional(),
     method: z.enum(['icmp', 'tcp']).optional(),
     tcpPort: z.number().int().min(1).max(65535).optional(),
-    targets: z.array(text).optional(),
+    targets: z.array(text).max(LIMITS.health.targets.max).optional(),
     interval: duration.optional(),
     timeout: duration.optional(),
-    failAfter: z.number().int().min(1).max(100).optional(),
-    recoverAfter: z.number().int().min(1).max(100).optional(),
-    minTargetsUp: z.number().int().min(1).max(16).optional(),
+    failAfter: count(LIMITS.health.failAfter).optional(),
+    recoverAfter: count(LIMITS.health.recoverAfter).optional(),
+    minTargetsUp: count(LIMITS.health.minTargetsUp).optional(),
   })
   .strict();
 export type HealthSpec = z.infer<typeof healthSpec>;

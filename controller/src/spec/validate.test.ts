@@ -830,7 +830,7 @@ const cases: Case[] = [
     name: 'sysctl outside net.ipv4',
     files: { 'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv6.conf.all.forwarding: 1\n') },
     expected: [
-      'sites/s1.yaml:19:3: error: sysctls: "net.ipv6.conf.all.forwarding" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)',
+      'sites/s1.yaml:19:3: error: sysctls: "net.ipv6.conf.all.forwarding" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name> (the agent owns routing sysctls only)',
     ],
   },
   {
@@ -840,8 +840,119 @@ const cases: Case[] = [
       'sites/s1.yaml': site('s1', 'extends: [base]\n'),
     },
     expected: [
-      'groups/base.yaml:3:3: error: site s1: sysctls: "kernel.panic" is not managed by Uplink; only net.ipv4.* keys are allowed (the agent owns routing sysctls only)',
+      'groups/base.yaml:3:3: error: site s1: sysctls: "kernel.panic" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name> (the agent owns routing sysctls only)',
     ],
+  },
+  {
+    name: 'sysctl key that leaves /proc/sys/net (refused here, not only by the agent)',
+    files: {
+      'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv4.conf.all.rp_filter/../../../../kernel/panic: 1\n'),
+    },
+    expected: [
+      'sites/s1.yaml:19:3: error: sysctls: "net.ipv4.conf.all.rp_filter/../../../../kernel/panic" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name> (the agent owns routing sysctls only)',
+    ],
+  },
+  {
+    name: "sysctl key in sysctl(8)'s slash spelling of a VLAN interface",
+    files: { 'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv4.conf.enp1s0/100.rp_filter: 1\n') },
+    expected: [
+      'sites/s1.yaml:19:3: error: sysctls: "net.ipv4.conf.enp1s0/100.rp_filter" spells the interface the way sysctl(8) does; write "net.ipv4.conf.enp1s0.100.rp_filter" (the interface name as it is, dots included)',
+    ],
+  },
+  // --- the agent's limits (D89) ------------------------------------------------------------
+  {
+    name: 'confirmWithin longer than the agent accepts',
+    files: {
+      'fleet.yaml': 'rollout:\n  confirmWithin: 2h\n  waves:\n    - name: all\n',
+      'sites/s1.yaml': site('s1'),
+    },
+    expected: [
+      "fleet.yaml:2:18: error: rollout.confirmWithin: 2h is too long; write 1h or less (the agent's commit-confirmed deadline is 1s–1h)",
+    ],
+  },
+  {
+    name: 'confirmWithin shorter than the agent accepts',
+    files: {
+      'fleet.yaml': 'rollout:\n  confirmWithin: 200ms\n  waves:\n    - name: all\n',
+      'sites/s1.yaml': site('s1'),
+    },
+    expected: [
+      "fleet.yaml:2:18: error: rollout.confirmWithin: 200ms is too short; write 1s or more (the agent's commit-confirmed deadline is 1s–1h)",
+    ],
+  },
+  {
+    name: 'health interval longer than the agent accepts',
+    files: {
+      'sites/s1.yaml': site('s1').replace(
+        '    fallback: true\n',
+        '    fallback: true\n    health: { interval: 2h, timeout: 1s }\n',
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:18:25: error: providers isp2: health.interval: 2h is too long; write 1h or less',
+    ],
+  },
+  {
+    name: 'failAfter over its range',
+    files: {
+      'sites/s1.yaml': site('s1').replace(
+        '    fallback: true\n',
+        '    fallback: true\n    health: { failAfter: 200 }\n',
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:18:26: error: providers[1].health.failAfter: 200 is too large; the most allowed is 100',
+    ],
+  },
+  {
+    name: 'more probe targets than the agent probes',
+    files: {
+      'sites/s1.yaml': site('s1').replace(
+        '    fallback: true\n',
+        `    fallback: true\n    health: { targets: [${Array.from({ length: 17 }, (_, i) => `192.0.2.${i + 20}`).join(', ')}] }\n`,
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:18:24: error: providers[1].health.targets: 17 items, more than the 16 allowed; list at most 16',
+    ],
+  },
+  {
+    name: "a routing daemon's protocol number",
+    files: { 'sites/s1.yaml': site('s1', 'settings:\n  protocol: 16\n') },
+    expected: [
+      'sites/s1.yaml:19:13: error: settings.protocol: 16 is reserved for dhcp (proto dhcp); Uplink takes every rule and route with its protocol for its own, so write a free value such as 252 (the default)',
+    ],
+  },
+  {
+    name: "the kernel's protocol number as the fleet default, reported once",
+    files: { 'fleet.yaml': `defaults:\n  protocol: 2\n${FLEET}`, 'sites/s1.yaml': site('s1') },
+    expected: [
+      'fleet.yaml:2:13: error: defaults.protocol: 2 is reserved for kernel (proto kernel); Uplink takes every rule and route with its protocol for its own, so write a free value such as 252 (the default)',
+    ],
+  },
+  {
+    name: 'main as the balance table',
+    files: { 'sites/s1.yaml': site('s1', 'settings:\n  balanceTable: 254\n') },
+    expected: [
+      'sites/s1.yaml:19:17: error: settings.balanceTable: 254 is the kernel\'s "main" table; write a free table id such as 200, or default (table 253)',
+    ],
+  },
+  {
+    name: 'adopting a table Uplink does not write',
+    files: { 'sites/s1.yaml': site('s1', 'settings:\n  adoptTables: [254]\n') },
+    expected: [
+      "sites/s1.yaml:19:17: error: settings.adoptTables: 254 is not a provider's table or the balance table; adopt only tables Uplink writes (100, 101, 200)",
+    ],
+  },
+  {
+    name: 'uplinks on VLANs, PPPoE over a VLAN and an LTE modem are valid',
+    files: {
+      'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv4.conf.enp2s0.7.rp_filter: 2\n')
+        .replace('interface: wan1', 'interface: enp1s0.100')
+        .replace('interface: wan2', 'interface: enp0s20f0u1')
+        .replace('interface: lan0', 'interface: br-lan.20'),
+    },
+    expected: [],
   },
   // --- rollout -------------------------------------------------------------------------
   {

@@ -1,0 +1,229 @@
+/**
+ * A site's policies: each checked on its own (selectors, marks, via), then laid out in the
+ * policy band — consecutive rule priorities per policy, each block starting on a multiple of
+ * POLICY_STRIDE so editing one policy rarely renumbers the next.
+ */
+import { checkNetwork } from './addresses.js';
+import type { Merged, Origin } from './merge-groups.js';
+import type { SiteCheck } from './site-check.js';
+import type { PolicySpec } from './spec-schema.js';
+import type { FleetDefaults, ValidPolicy } from './valid-site.js';
+
+/** Policy blocks start on multiples of this, so editing one policy rarely renumbers the next. */
+const POLICY_STRIDE = 10;
+/** One policy's selector combinations × providers, as ip rules. */
+export const MAX_RULES_PER_POLICY = 1000;
+
+export function checkPolicies(
+  check: SiteCheck,
+  defaults: FleetDefaults,
+  providerNames: ReadonlySet<string>,
+  lan: readonly { interface: string }[],
+  markMask: number,
+): ValidPolicy[] {
+  const { site, err, field } = check;
+  const [bandStart, bandEnd] = defaults.priorities.policy;
+  let cursor = bandStart;
+  const blocks: { name: string; start: number; end: number; explicit: boolean }[] = [];
+  const policies: ValidPolicy[] = [];
+  for (const item of site.policies) {
+    const policy = checkPolicy(item, providerNames, lan, markMask, (o, m) => err(o, m));
+    if (!policy) continue;
+    const start = item.value.priority ?? cursor;
+    const end = start + policy.ruleCount - 1;
+    if (start < bandStart || end > bandEnd) {
+      err(
+        field(item, 'priority'),
+        item.value.priority !== undefined
+          ? `policies ${policy.name}: priority ${start}${end > start ? `–${end}` : ''} is outside the policy band ${bandStart}–${bandEnd} (fleet.yaml defaults.priorities.policy); choose a priority inside it`
+          : blocks.at(-1)?.explicit
+            ? `policies ${policy.name}: follows policy ${blocks.at(-1)!.name} (priority ${blocks.at(-1)!.start}), which leaves no room after it in the band ${bandStart}–${bandEnd}; give ${policy.name} a priority: or move it before ${blocks.at(-1)!.name}`
+            : `policies ${policy.name}: the policies need more rule priorities than the band ${bandStart}–${bandEnd} holds; widen defaults.priorities.policy in fleet.yaml`,
+      );
+    }
+    for (const b of blocks) {
+      if (start <= b.end && end >= b.start) {
+        err(
+          field(item, 'priority'),
+          `policies ${policy.name}: ${span(start, end)} collide${start === end ? 's' : ''} with policy ${b.name} (${span(b.start, b.end)}); choose a priority after ${b.end}`,
+        );
+      }
+    }
+    blocks.push({ name: policy.name, start, end, explicit: item.value.priority !== undefined });
+    cursor = Math.ceil((end + 1) / POLICY_STRIDE) * POLICY_STRIDE;
+    policies.push({ ...policy, priority: start });
+  }
+  return policies;
+}
+
+function span(start: number, end: number): string {
+  return start === end ? `priority ${start}` : `priorities ${start}–${end}`;
+}
+
+/** The low byte's bits outside Uplink's mask (or all bits outside it): a mask to suggest for policy marks. */
+function lowByteOutside(markMask: number): number {
+  const outside = ~markMask >>> 0;
+  return outside & 0xff || outside;
+}
+
+function checkPolicy(
+  item: Merged<PolicySpec>,
+  providers: ReadonlySet<string>,
+  lan: readonly { interface: string }[],
+  markMask: number,
+  err: (origin: Origin, message: string) => void,
+): Omit<ValidPolicy, 'priority'> | undefined {
+  const p = item.value;
+  const label = `policies ${p.name}`;
+  const at = (name: string, ...rest: (string | number)[]): Origin => {
+    const o = item.fields[name] ?? item.origin;
+    return { parsed: o.parsed, path: [...o.path, ...rest] };
+  };
+  let ok = true;
+  const fail = (origin: Origin, message: string) => {
+    ok = false;
+    err(origin, message);
+  };
+  const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+  const nets = (key: 'from' | 'to') =>
+    list(p[key]).flatMap((text, i) => {
+      const c = checkNetwork(text);
+      if (c.ok) return [c.value];
+      fail(at(key, ...(Array.isArray(p[key]) ? [i] : [])), `${label}: ${key} ${c.message}`);
+      return [];
+    });
+  const from = nets('from');
+  const to = nets('to');
+
+  const ports = (key: 'dport' | 'sport') =>
+    list(p[key]).flatMap((v, i) => {
+      const origin = at(key, ...(Array.isArray(p[key]) ? [i] : []));
+      const [a, b] = String(v).split('-').map(Number) as [number, number | undefined];
+      const range = { start: a, end: b ?? a };
+      if (!(range.start >= 1 && range.end <= 65535 && range.start <= range.end)) {
+        fail(origin, `${label}: ${key} ${v} is not a port 1–65535 or a range low-high`);
+        return [];
+      }
+      return [range];
+    });
+  const dport = ports('dport');
+  const sport = ports('sport');
+  if ((dport.length > 0 || sport.length > 0) && p.proto !== 'tcp' && p.proto !== 'udp') {
+    fail(
+      at(dport.length > 0 ? 'dport' : 'sport'),
+      `${label}: ports need a protocol; add proto: tcp or proto: udp`,
+    );
+  }
+
+  let uid: ValidPolicy['uid'] = null;
+  if (p.uid !== undefined) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(String(p.uid));
+    const start = m ? Number(m[1]) : Number.NaN;
+    const end = m?.[2] !== undefined ? Number(m[2]) : start;
+    if (!m || start > end || end > 0xffffffff)
+      fail(at('uid'), `${label}: uid ${p.uid} must be a uid (108) or a range ("1000-1999")`);
+    else uid = { start, end };
+    if (p.traffic === 'forwarded')
+      fail(
+        at('uid'),
+        `${label}: uid only matches traffic the router itself sends; remove uid or use traffic: local`,
+      );
+  }
+
+  let mark: ValidPolicy['mark'] = null;
+  if (p.mark !== undefined) {
+    const m = /^(0x[0-9a-f]+|\d+)(?:\/(0x[0-9a-f]+|\d+))?$/i.exec(String(p.mark));
+    if (!m) fail(at('mark'), `${label}: mark ${p.mark} must be a number or value/mask, e.g. 0x1/0xff`);
+    else {
+      const value = Number(m[1]);
+      const mask = m[2] !== undefined ? Number(m[2]) : ~markMask >>> 0;
+      // Bitwise operators truncate to 32 bits; refuse what they would silently wrap.
+      if (value > 0xffffffff || mask > 0xffffffff) {
+        fail(at('mark'), `${label}: mark ${p.mark} does not fit in 32 bits; a fwmark is 0–0xffffffff`);
+      } else if ((mask & markMask) >>> 0 !== 0) {
+        fail(
+          at('mark'),
+          `${label}: mark mask 0x${mask.toString(16)} overlaps Uplink's mark mask 0x${markMask.toString(16)}; match only bits outside it (0x${(~markMask >>> 0).toString(16)}), e.g. mark: 0x1/0x${lowByteOutside(markMask).toString(16)}`,
+        );
+      } else if ((value & ~mask) >>> 0 !== 0) {
+        fail(at('mark'), `${label}: mark value ${m[1]} has bits outside its mask 0x${mask.toString(16)}`);
+      } else mark = { value, mask };
+    }
+  }
+
+  if (p.tos !== undefined && (p.tos < 0 || p.tos > 255 || (p.tos & 3) !== 0)) {
+    fail(
+      at('tos'),
+      `${label}: tos ${p.tos} must be a DS field byte 0–252 with the two ECN bits clear (e.g. 0x10)`,
+    );
+  }
+
+  const action = p.action ?? 'route';
+  const via = p.via ?? [];
+  if (action === 'route') {
+    if (via.length === 0)
+      fail(
+        item.origin,
+        `${label}: via is required; list the providers in order of preference, e.g. via: [isp1, isp2]`,
+      );
+    via.forEach((name, i) => {
+      if (!providers.has(name)) {
+        fail(
+          at('via', i),
+          `${label}: via names unknown provider "${name}"; known providers: ${[...providers].join(', ')}`,
+        );
+      }
+    });
+    if (new Set(via).size !== via.length)
+      fail(at('via'), `${label}: via lists a provider twice; list each once`);
+  } else if (via.length > 0) {
+    fail(
+      at('via'),
+      `${label}: action ${action} does not route via providers; remove via or use action: route`,
+    );
+  }
+
+  let iif: string[] = p.iif !== undefined ? [p.iif] : [];
+  const traffic = p.traffic ?? 'all';
+  if (traffic === 'local') {
+    if (p.iif !== undefined)
+      fail(at('iif'), `${label}: traffic: local means the router's own traffic (iif lo); remove iif`);
+    iif = ['lo'];
+  } else if (traffic === 'forwarded' && p.iif === undefined) {
+    if (lan.length === 0)
+      fail(at('traffic'), `${label}: traffic: forwarded needs LAN interfaces; declare lan: or set iif:`);
+    iif = lan.map((l) => l.interface);
+  }
+
+  if (!ok) return undefined;
+  const combos =
+    Math.max(1, from.length) *
+    Math.max(1, to.length) *
+    Math.max(1, iif.length) *
+    Math.max(1, dport.length) *
+    Math.max(1, sport.length);
+  const ruleCount = combos * (action === 'route' ? via.length : 1);
+  if (ruleCount > MAX_RULES_PER_POLICY) {
+    err(
+      item.origin,
+      `${label}: expands to ${ruleCount} ip rules; split it or use wider prefixes (at most ${MAX_RULES_PER_POLICY} per policy)`,
+    );
+    return undefined;
+  }
+  return {
+    name: p.name,
+    from,
+    to,
+    iif,
+    uid,
+    proto: p.proto ?? null,
+    dport,
+    sport,
+    tos: p.tos ?? null,
+    mark,
+    via,
+    action,
+    ruleCount,
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * A site's providers: interface, address, gateway, table and mark (assigned deterministically
+ * when omitted), balance/fallback, SNAT and health — checked against the agent's limits and
+ * reserved tables (D89).
+ */
+import { describeRange, LIMITS, RESERVED_TABLES, type SnatMode } from '#agent/model';
+import { checkAddress, checkInterfaceAddress, contains, networkOf } from './addresses.js';
+import { checkHealth } from './check-health.js';
+import type { SiteCheck } from './site-check.js';
+import type { FleetDefaults, ValidProvider } from './valid-site.js';
+
+export interface ProviderContext {
+  readonly markMask: number;
+  readonly balanceTable: number;
+  readonly lanInterfaces: readonly string[];
+}
+
+export function checkProviders(
+  check: SiteCheck,
+  defaults: FleetDefaults,
+  context: ProviderContext,
+): ValidProvider[] {
+  const { site, err, field } = check;
+  const { markMask, balanceTable } = context;
+  const usedTables = new Map<number, string>();
+  const usedMarks = new Map<number, string>();
+  const usedInterfaces = new Map<string, string>();
+  for (const p of site.providers) {
+    if (p.value.table !== undefined && !usedTables.has(p.value.table))
+      usedTables.set(p.value.table, p.value.name);
+    if (p.value.mark !== undefined && !usedMarks.has(p.value.mark)) usedMarks.set(p.value.mark, p.value.name);
+  }
+  const markShift = lowestSetBit(markMask);
+  let nextTable = defaults.tables[0];
+  let nextMarkIndex = 1;
+  const providers: ValidProvider[] = [];
+  const seenTables = new Map<number, string>();
+  const seenMarks = new Map<number, string>();
+  let fallbackAuto = 1;
+
+  for (const item of site.providers) {
+    const p = item.value;
+    const at = (name: string) => field(item, name);
+    const label = `providers ${p.name}`;
+    if (!p.interface) {
+      err(item.origin, `${label}: interface is required; add interface: <uplink device, e.g. eth1 or ppp0>`);
+      if (p.gateway === undefined) err(item.origin, gatewayRequired(label));
+      continue;
+    }
+    if (context.lanInterfaces.includes(p.interface))
+      err(
+        at('interface'),
+        `${label}: interface ${p.interface} is also a LAN interface; an uplink needs its own interface`,
+      );
+    const other = usedInterfaces.get(p.interface);
+    if (other) {
+      err(
+        at('interface'),
+        `${label}: interface ${p.interface} is already used by provider ${other}; connections on one interface cannot be told apart, give each provider its own interface`,
+      );
+    }
+    usedInterfaces.set(p.interface, p.name);
+
+    let address: ValidProvider['address'] = null;
+    if (p.address !== undefined) {
+      const c = checkInterfaceAddress(p.address);
+      if (c.ok) address = c.value;
+      else err(at('address'), `${label}: address ${c.message}`);
+    }
+
+    let gateway: ValidProvider['gateway'] = { kind: 'detect' };
+    if (p.gateway === undefined) {
+      err(item.origin, gatewayRequired(label));
+    } else if (p.gateway === 'detect') {
+      gateway = { kind: 'detect' };
+    } else if (p.gateway === 'point-to-point' || p.gateway === 'ppp') {
+      gateway = { kind: 'point-to-point' };
+    } else {
+      const c = checkAddress(p.gateway);
+      if (!c.ok) {
+        err(at('gateway'), `${label}: gateway ${c.message}${c.ipv6 ? '' : ', or detect, or point-to-point'}`);
+      } else {
+        gateway = { kind: 'static', address: c.value };
+        if (address) {
+          const net = networkOf(address.address, address.prefixLength);
+          if (!contains(net, c.value) || c.value === address.address) {
+            err(
+              at('gateway'),
+              `${label}: gateway ${c.value} is not a neighbour inside ${net} (the subnet of address ${address.address}/${address.prefixLength}); write the ISP router's address in that subnet`,
+            );
+          }
+        }
+      }
+    }
+
+    // Table
+    let table = p.table;
+    if (table === undefined) {
+      while (usedTables.has(nextTable) || RESERVED_TABLES.has(nextTable) || nextTable === balanceTable)
+        nextTable++;
+      table = nextTable;
+      usedTables.set(table, p.name);
+      if (table > defaults.tables[1]) {
+        err(
+          item.origin,
+          `${label}: no free table id left in ${defaults.tables[0]}–${defaults.tables[1]} (fleet.yaml defaults.tables); set table: explicitly`,
+        );
+      }
+    } else if (RESERVED_TABLES.has(table)) {
+      err(
+        at('table'),
+        `${label}: table ${table} is the kernel's "${RESERVED_TABLES.get(table)}" table; choose another id, e.g. ${defaults.tables[0]}`,
+      );
+    } else if (table === balanceTable) {
+      err(
+        at('table'),
+        `${label}: table ${table} is the balance table; choose another id or change settings.balanceTable`,
+      );
+    }
+    const tableOwner = seenTables.get(table);
+    if (tableOwner)
+      err(
+        at('table'),
+        `${label}: table ${table} is already used by provider ${tableOwner}; each provider needs its own table`,
+      );
+    seenTables.set(table, p.name);
+
+    // Mark
+    let mark = p.mark;
+    if (mark === undefined) {
+      while (usedMarks.has((nextMarkIndex << markShift) >>> 0)) nextMarkIndex++;
+      mark = (nextMarkIndex << markShift) >>> 0;
+      usedMarks.set(mark, p.name);
+      if ((mark & ~markMask) >>> 0 !== 0 || mark === 0) {
+        err(
+          item.origin,
+          `${label}: no free mark left under mask 0x${markMask.toString(16)}; widen settings.markMask or set mark: explicitly`,
+        );
+      }
+    } else if (mark === 0 || mark > 0xffffffff || (mark & ~markMask) >>> 0 !== 0) {
+      err(
+        at('mark'),
+        `${label}: mark 0x${mark.toString(16)} is outside the mark mask 0x${markMask.toString(16)}; write a non-zero value within the mask, e.g. 0x${((1 << markShift) >>> 0).toString(16)}`,
+      );
+    }
+    const markOwner = seenMarks.get(mark);
+    if (markOwner)
+      err(
+        at('mark'),
+        `${label}: mark 0x${mark.toString(16)} is already used by provider ${markOwner}; each provider needs its own mark`,
+      );
+    seenMarks.set(mark, p.name);
+
+    const weights = LIMITS.balanceWeight;
+    if (p.balance !== undefined && (p.balance < weights.min || p.balance > weights.max)) {
+      err(
+        at('balance'),
+        `${label}: balance ${p.balance} must be a weight from ${weights.min} to ${weights.max}`,
+      );
+    }
+    let fallback: number | null = null;
+    if (p.fallback === true) fallback = fallbackAuto++;
+    else if (typeof p.fallback === 'number') {
+      const orders = LIMITS.fallbackOrder;
+      if (p.fallback < orders.min || p.fallback > orders.max)
+        err(
+          at('fallback'),
+          `${label}: fallback ${p.fallback} must be true or an order from ${orders.min} to ${orders.max}`,
+        );
+      fallback = p.fallback;
+    }
+    if (fallback !== null && p.balance !== undefined) {
+      const balanceFile = at('balance').parsed.file;
+      err(
+        at('fallback'),
+        balanceFile !== at('fallback').parsed.file
+          ? `${label}: a provider is either balanced or a fallback, and balance is inherited from ${balanceFile}; write balance: null here to drop it`
+          : `${label}: a provider is either balanced or a fallback; remove balance or fallback`,
+      );
+    }
+
+    let snat: SnatMode = { kind: 'masquerade' };
+    if (p.snat === 'none') snat = { kind: 'none' };
+    else if (p.snat !== undefined && p.snat !== 'auto') {
+      const c = checkAddress(p.snat);
+      if (c.ok) snat = { kind: 'address', address: c.value };
+      else err(at('snat'), `${label}: snat ${c.message}${c.ipv6 ? '' : ', or auto, or none'}`);
+    }
+
+    const health = checkHealth({ ...defaults.health }, p.health, (path, message) =>
+      err(
+        { parsed: at('health').parsed, path: [...at('health').path, ...path] },
+        `${label}: health.${message}`,
+      ),
+    );
+
+    providers.push({
+      name: p.name,
+      interface: p.interface,
+      address,
+      gateway,
+      table,
+      mark,
+      balance: p.balance ?? null,
+      fallback,
+      track: p.track ?? true,
+      snat,
+      rpFilter: p.rpFilter ?? 'loose',
+      health,
+    });
+  }
+  if (providers.length > LIMITS.providers.max) {
+    err(
+      check.site.providers[LIMITS.providers.max]!.origin,
+      `${check.subject}: ${providers.length} providers; the agent takes at most ${describeRange(LIMITS.providers)} per site`,
+    );
+  }
+  return providers;
+}
+
+function gatewayRequired(label: string): string {
+  return `${label}: gateway is required; write an address (198.51.100.1), detect (DHCP) or point-to-point (PPP)`;
+}
+
+export function lowestSetBit(mask: number): number {
+  for (let i = 0; i < 32; i++) if ((mask >>> i) & 1) return i;
+  return 0;
+}
