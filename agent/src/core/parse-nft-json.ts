@@ -11,6 +11,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { KernelNftRule } from '../model/kernel-state.js';
+import { INTERFACE_NAME_PATTERN } from '../model/names.js';
 import {
   NFT_CHAINS,
   NFT_COMMENT_PREFIX,
@@ -209,9 +210,8 @@ function isMatch(value: Json, left: Json, right: Json, op = '=='): boolean {
   return isObject(value) && Object.keys(value).length === 1 && deepEqual(value.match, { op, left, right });
 }
 
-const INTERFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
 function isInterfaceName(name: string): boolean {
-  return INTERFACE_NAME.test(name);
+  return INTERFACE_NAME_PATTERN.test(name);
 }
 
 function describeChain(chain: Record<string, Json>): string {

@@ -12,6 +12,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { KernelNexthop, KernelRoute, KernelRule } from '../model/kernel-state.js';
+import { INTERFACE_NAME_PATTERN } from '../model/names.js';
 import type { Step } from '../model/steps.js';
 
 export class RenderError extends Error {
@@ -143,10 +144,9 @@ function renderNexthop(nexthop: KernelNexthop): string[] {
 }
 
 /** Linux interface names as the model accepts them (≤15 bytes, no whitespace, '/', ':'). */
-const INTERFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
 
 export function interfaceToken(value: string, what: string): string {
-  if (typeof value !== 'string' || !INTERFACE_NAME.test(value)) {
+  if (typeof value !== 'string' || !INTERFACE_NAME_PATTERN.test(value)) {
     throw new RenderError(`${what}: ${JSON.stringify(value)} is not a valid interface name`);
   }
   return value;

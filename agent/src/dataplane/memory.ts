@@ -154,14 +154,17 @@ export class MemoryDataplane implements Dataplane {
     };
     switch (step.op) {
       case 'rule-add': {
-        if (this.rules.some((r) => sameRuleSelectors(r, step.rule))) fail('RTNETLINK answers: File exists');
-        this.rules.push(clone(step.rule));
-        this.rules.sort((a, b) => a.priority - b.priority);
+        const key = selectorKey(step.rule);
+        if (this.rules.some((r) => selectorKey(r) === key)) fail('RTNETLINK answers: File exists');
+        // Keep the list in priority order, a new rule after those of its priority (as the kernel does).
+        const at = this.rules.findIndex((r) => r.priority > step.rule.priority);
+        this.rules.splice(at < 0 ? this.rules.length : at, 0, clone(step.rule));
         return;
       }
       case 'rule-delete': {
+        const key = selectorKey(step.rule);
         const index = this.rules.findIndex(
-          (r) => sameRuleSelectors(r, step.rule) && r.protocol === step.rule.protocol,
+          (r) => selectorKey(r) === key && r.protocol === step.rule.protocol,
         );
         if (index < 0) fail('RTNETLINK answers: No such file or directory');
         this.rules.splice(index, 1);
@@ -214,11 +217,21 @@ export class MemoryDataplane implements Dataplane {
   }
 }
 
-/** What `ip rule` compares to find "the same rule": everything but the protocol tag. */
-function sameRuleSelectors(a: KernelRule, b: KernelRule): boolean {
-  const { protocol: _a, ...restA } = a;
-  const { protocol: _b, ...restB } = b;
-  return stableJson(restA) === stableJson(restB);
+const selectorKeys = new WeakMap<KernelRule, string>();
+
+/**
+ * What `ip rule` compares to find "the same rule": everything but the protocol tag. Cached
+ * per rule object (the model's rules are never mutated in place), so adding n rules costs
+ * n² string comparisons, not n² serialisations.
+ */
+function selectorKey(rule: KernelRule): string {
+  let key = selectorKeys.get(rule);
+  if (key === undefined) {
+    const { protocol: _protocol, ...rest } = rule;
+    key = stableJson(rest);
+    selectorKeys.set(rule, key);
+  }
+  return key;
 }
 
 function sameRouteSlot(a: KernelRoute, b: KernelRoute): boolean {

@@ -43,7 +43,7 @@ export function parseSysctlKey(key: string): SysctlKey | undefined {
   const perDevice = PER_DEVICE.exec(key);
   if (perDevice !== null) {
     const device = perDevice[3]!;
-    if (!INTERFACE_NAME_PATTERN.test(device)) return undefined;
+    if (device !== 'all' && device !== 'default' && !INTERFACE_NAME_PATTERN.test(device)) return undefined;
     return {
       family: perDevice[1] as SysctlFamily,
       section: perDevice[2] as 'conf' | 'neigh',
