@@ -392,7 +392,7 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
       refs(hop.gateway, at('nexthops', j, 'gateway'));
     });
   });
-  state.nft.forEach((rule, i) => known(rule.provider, ['nft', i, 'provider']));
+  for (const [i, rule] of state.nft.entries()) known(rule.provider, ['nft', i, 'provider']);
   return problems;
 }
 
