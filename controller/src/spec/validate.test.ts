@@ -172,7 +172,7 @@ const cases: Case[] = [
         .replace('subnets: [172.20.1.0/24]', 'subnets: [172.20.1.1/24]'),
     },
     expected: [
-      'sites/s1.yaml:10:16: error: providers[0].interface: "wan1/0" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
+      'sites/s1.yaml:10:16: error: providers[0].interface: "wan1/0" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters; not "all" or "default")',
     ],
   },
   {
@@ -198,8 +198,8 @@ const cases: Case[] = [
         .replace('fallback: true', 'fallback: true\n    snat: 1'),
     },
     expected: [
-      'sites/s1.yaml:10:16: error: providers[0].interface: "wan1/0" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
-      'sites/s1.yaml:15:16: error: providers[1].interface: "wan 2" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
+      'sites/s1.yaml:10:16: error: providers[0].interface: "wan1/0" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters; not "all" or "default")',
+      'sites/s1.yaml:15:16: error: providers[1].interface: "wan 2" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters; not "all" or "default")',
       'sites/s1.yaml:18:11: error: providers[1].snat: expected string, found number 1',
     ],
   },
@@ -208,14 +208,14 @@ const cases: Case[] = [
     name: 'interface name too long',
     files: { 'sites/s1.yaml': site('s1').replace('interface: wan1', 'interface: uplink-to-provider1') },
     expected: [
-      'sites/s1.yaml:10:16: error: providers[0].interface: "uplink-to-provider1" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
+      'sites/s1.yaml:10:16: error: providers[0].interface: "uplink-to-provider1" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters; not "all" or "default")',
     ],
   },
   {
     name: 'interface name with a shell character',
     files: { 'sites/s1.yaml': site('s1').replace('interface: wan1', 'interface: "wan1;reboot"') },
     expected: [
-      'sites/s1.yaml:10:16: error: providers[0].interface: "wan1;reboot" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters)',
+      'sites/s1.yaml:10:16: error: providers[0].interface: "wan1;reboot" is not a Linux interface name: 1–15 characters from A–Z a–z 0–9 _ . @ - (no "/", spaces or shell characters; not "all" or "default")',
     ],
   },
   {
