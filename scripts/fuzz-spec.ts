@@ -40,7 +40,9 @@ const median = timings[Math.floor(timings.length / 2)]!.ms;
 console.log(`${COUNT} mutants (seed ${SEED}): ${invalid} invalid, ${failures.length} failures`);
 console.log(`median ${median.toFixed(1)} ms; slowest (ms per MB of input shows whether time stays linear):`);
 for (const t of timings.slice(0, 8)) {
-  console.log(`  ${t.ms.toFixed(0)} ms, ${(t.chars / 1e6).toFixed(2)} MB, ${((t.ms / t.chars) * 1e6).toFixed(0)} ms/MB: ${t.applied}`);
+  console.log(
+    `  ${t.ms.toFixed(0)} ms, ${(t.chars / 1e6).toFixed(2)} MB, ${((t.ms / t.chars) * 1e6).toFixed(0)} ms/MB: ${t.applied}`,
+  );
 }
 for (const f of failures.slice(0, 20)) console.log(`FAIL ${f}`);
 process.exitCode = failures.length > 0 ? 1 : 0;
