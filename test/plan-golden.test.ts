@@ -6,7 +6,7 @@
  * and review the diff.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,13 +136,15 @@ describe('uplink plan golden outputs', () => {
         sites: { site: string; status: string; wave: string | null; moves: string[] }[];
       };
     expect(read('no-change').summary).toMatchObject({ changed: 0, added: 0, invalid: 0 });
-    expect(read('new-fleet').summary).toMatchObject({ added: 5 });
+    const exampleSites = readdirSync(join(import.meta.dirname, '../fleet-repo-example/sites')).length;
+    expect(read('new-fleet').summary).toMatchObject({ added: exampleSites });
     const one = read('one-site-changed');
     expect(one.sites.filter((s) => s.status === 'changed').map((s) => s.site)).toEqual(['branch-adsl-vpn']);
     expect(one.sites.find((s) => s.site === 'branch-adsl-vpn')!.moves.join('\n')).toMatch(
       /policy smtp: isp1 \(wan1\) → isp2 \(wan2\)/,
     );
-    expect(read('group-change').summary.changed).toBe(5);
+    // groups/base.yaml changes: every site extends it.
+    expect(read('group-change').summary.changed).toBe(exampleSites);
     const broken = read('invalid-head');
     expect(broken.sites.find((s) => s.site === 'branch-adsl-vpn')!.status).toBe('invalid');
     expect(readFileSync(join(GOLDEN, 'invalid-head', 'exit-code'), 'utf8')).toBe('2\n');

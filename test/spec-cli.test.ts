@@ -22,7 +22,7 @@ afterAll(async () => {
 describe('uplink validate', () => {
   it('accepts the example fleet', async () => {
     const r = await uplink('validate', '--repo', 'fleet-repo-example');
-    expect(r).toEqual({ code: 0, stdout: 'fleet valid: 5 sites\n', stderr: '' });
+    expect(r).toEqual({ code: 0, stdout: 'fleet valid: 6 sites\n', stderr: '' });
   });
 
   it('rejects a typo with its location and a suggestion', async () => {
@@ -47,7 +47,13 @@ describe('uplink validate', () => {
     expect(json.code).toBe(1);
     const report = JSON.parse(json.stdout) as { valid: boolean; sites: string[]; diagnostics: unknown[] };
     expect(report.valid).toBe(false);
-    expect(report.sites).toEqual(['dmz-redundant', 'home-pppoe', 'lartc-split', 'shorewall-style']);
+    expect(report.sites).toEqual([
+      'branch-vlan-lte',
+      'dmz-redundant',
+      'home-pppoe',
+      'lartc-split',
+      'shorewall-style',
+    ]);
     expect(report.diagnostics).toEqual([
       {
         severity: 'error',
@@ -65,7 +71,14 @@ describe('uplink validate', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
       valid: true,
-      sites: ['branch-adsl-vpn', 'dmz-redundant', 'home-pppoe', 'lartc-split', 'shorewall-style'],
+      sites: [
+        'branch-adsl-vpn',
+        'branch-vlan-lte',
+        'dmz-redundant',
+        'home-pppoe',
+        'lartc-split',
+        'shorewall-style',
+      ],
       diagnostics: [],
     });
   });
@@ -97,7 +110,7 @@ describe('uplink compile', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      'uplink: site atlantis: not found in fleet-repo-example; known sites: branch-adsl-vpn, dmz-redundant, home-pppoe, lartc-split, shorewall-style\n',
+      'uplink: site atlantis: not found in fleet-repo-example; known sites: branch-adsl-vpn, branch-vlan-lte, dmz-redundant, home-pppoe, lartc-split, shorewall-style\n',
     );
   });
 

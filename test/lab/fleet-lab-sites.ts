@@ -10,6 +10,7 @@ import type { SiteLanOptions, SiteUplinkOptions } from './site-topology.js';
 export interface SiteLabPlan {
   readonly uplinks: readonly SiteUplinkOptions[];
   readonly lan?: SiteLanOptions;
+  readonly moreLans?: readonly SiteLanOptions[];
   /** Addresses on the internet namespace's lo: the usual web hosts plus every probe target. */
   readonly internetHosts: readonly string[];
   /** TCP probe targets that need a listener: `address:port`. */
@@ -49,18 +50,19 @@ export function planSiteLab(site: ValidSite): SiteLabPlan {
       dhcpMetric: 100 + n,
     };
   });
-  const subnets = site.lan.flatMap((l) => l.subnets);
-  const lan: SiteLanOptions | undefined =
-    subnets.length === 0
-      ? undefined
-      : {
-          routerIf: site.lan[0]!.interface,
-          subnets: subnets.map((cidr) => {
-            const [ip, prefix] = cidr.split('/') as [string, string];
-            const network = (toInt(ip) & maskOf(Number(prefix))) >>> 0;
-            return { router: `${toIp(network + 1)}/${prefix}`, host: `${toIp(network + 10)}/${prefix}` };
-          }),
-        };
+  // One lab LAN per LAN interface of the spec; `br-*` names (without a VLAN dot) are bridges.
+  const lans: SiteLanOptions[] = site.lan
+    .filter((l) => l.subnets.length > 0)
+    .map((l) => ({
+      routerIf: l.interface,
+      bridge: /^br-[^.]+$/.test(l.interface),
+      subnets: l.subnets.map((cidr) => {
+        const [ip, prefix] = cidr.split('/') as [string, string];
+        const network = (toInt(ip) & maskOf(Number(prefix))) >>> 0;
+        return { router: `${toIp(network + 1)}/${prefix}`, host: `${toIp(network + 10)}/${prefix}` };
+      }),
+    }));
+  const [lan, ...moreLans] = lans;
   const targets = site.providers.flatMap((p) => (p.health.enabled ? p.health.targets : []));
   const internetHosts = [...new Set([...DEFAULT_INTERNET_HOSTS, ...targets])];
   const tcpTargets = site.providers.flatMap((p) =>
@@ -68,7 +70,13 @@ export function planSiteLab(site: ValidSite): SiteLabPlan {
       ? p.health.targets.map((address) => ({ address, port: p.health.tcpPort ?? 443 }))
       : [],
   );
-  return { uplinks, ...(lan === undefined ? {} : { lan }), internetHosts, tcpTargets };
+  return {
+    uplinks,
+    ...(lan === undefined ? {} : { lan }),
+    ...(moreLans.length === 0 ? {} : { moreLans }),
+    internetHosts,
+    tcpTargets,
+  };
 }
 
 function toInt(ip: string): number {

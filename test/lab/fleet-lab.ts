@@ -383,6 +383,7 @@ async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Pro
       uplinks: plan.uplinks,
       internetHosts: plan.internetHosts,
       ...(plan.lan === undefined ? {} : { lan: plan.lan }),
+      ...(plan.moreLans === undefined ? {} : { moreLans: plan.moreLans }),
     });
     await siteLab.veth(
       { ns: topology.router, name: 'mgmt0', address: `${site.management.address}/24` },

@@ -41,6 +41,11 @@ export interface SiteUplinkOptions {
 export interface SiteLanOptions {
   /** Router-side LAN interface (default lan0). */
   readonly routerIf?: string;
+  /**
+   * The router-side interface is a bridge (`br-lan`), its addresses on the bridge and a
+   * veth port enslaved to it, as on a router with a LAN switch; default: a plain veth.
+   */
+  readonly bridge?: boolean;
   /** One entry per LAN subnet, e.g. `{ router: '172.20.1.1/24', host: '172.20.1.10/24' }`. */
   readonly subnets: readonly { readonly router: string; readonly host: string }[];
 }
@@ -50,6 +55,15 @@ export interface SiteTopologyOptions {
   /** Hosts on the internet's lo (default ['203.0.113.10', '203.0.113.80']). */
   readonly internetHosts?: readonly string[];
   readonly lan?: SiteLanOptions;
+  /** More LAN interfaces (a guest VLAN, a DMZ), each with its own namespace `lan2`, `lan3` … */
+  readonly moreLans?: readonly SiteLanOptions[];
+}
+
+export interface SiteLanHandle {
+  readonly ns: string;
+  readonly routerIf: string;
+  /** Host addresses, one per subnet (no prefix). */
+  readonly hosts: readonly string[];
 }
 
 export interface SiteUplinkHandle {
@@ -71,12 +85,10 @@ export interface SiteTopology {
   readonly internet: string;
   readonly internetHosts: readonly string[];
   readonly uplinks: readonly SiteUplinkHandle[];
-  readonly lan?: {
-    readonly ns: string;
-    readonly routerIf: string;
-    /** Host addresses, one per subnet (no prefix). */
-    readonly hosts: readonly string[];
-  };
+  /** The first LAN. */
+  readonly lan?: SiteLanHandle;
+  /** Every LAN, the first one first. */
+  readonly lans: readonly SiteLanHandle[];
   /** The uplink named `name`; throws when there is none. */
   uplink(name: string): SiteUplinkHandle;
   /**
@@ -162,29 +174,16 @@ export async function buildSiteTopology(lab: Lab, options: SiteTopologyOptions):
     uplinks.push({ index, name: up.name, kind: up.kind, ispNs, internetIf, address, gateway: up.gateway });
   }
 
-  let lan: SiteTopology['lan'];
-  if (options.lan !== undefined && options.lan.subnets.length > 0) {
-    const ns = await lab.netns('lan');
-    const routerIf = options.lan.routerIf ?? 'lan0';
-    const [first, ...rest] = options.lan.subnets;
-    await lab.veth(
-      { ns: router, name: routerIf, address: first!.router },
-      { ns, name: 'eth0', address: first!.host },
-    );
-    for (const subnet of rest) {
-      await lab.addr(router, routerIf, subnet.router);
-      await lab.addr(ns, 'eth0', subnet.host);
-    }
-    await lab.route(ns, 'default', 'via', first!.router.split('/')[0]!);
-    lan = { ns, routerIf, hosts: options.lan.subnets.map((s) => s.host.split('/')[0]!) };
+  const lans: SiteLanHandle[] = [];
+  for (const [i, options_] of [options.lan, ...(options.moreLans ?? [])].entries()) {
+    if (options_ === undefined || options_.subnets.length === 0) continue;
+    lans.push(await buildLan(lab, router, options_, i === 0 ? 'lan' : `lan${i + 1}`));
   }
+  const lan = lans[0];
 
   // veth carrier reaches operstate through the kernel's linkwatch, up to a second after
   // `link set up`: until then routes show `linkdown` and an agent sees the uplink as down.
-  await waitOperUp(lab, router, [
-    ...uplinks.map((u) => u.name),
-    ...(lan === undefined ? [] : [lan.routerIf]),
-  ]);
+  await waitOperUp(lab, router, [...uplinks.map((u) => u.name), ...lans.map((l) => l.routerIf)]);
 
   const uplink = (name: string): SiteUplinkHandle => {
     const found = uplinks.find((u) => u.name === name);
@@ -223,9 +222,41 @@ export async function buildSiteTopology(lab: Lab, options: SiteTopologyOptions):
     internetHosts,
     uplinks,
     ...(lan === undefined ? {} : { lan }),
+    lans,
     uplink,
     readdress,
   };
+}
+
+/** One LAN: a namespace with a host per subnet, behind a veth or a bridge on the router. */
+async function buildLan(
+  lab: Lab,
+  router: string,
+  options: SiteLanOptions,
+  name: string,
+): Promise<SiteLanHandle> {
+  const ns = await lab.netns(name);
+  const routerIf = options.routerIf ?? 'lan0';
+  const [first, ...rest] = options.subnets;
+  if (options.bridge === true) {
+    const port = `${name}-port`;
+    await lab.run(['ip', '-n', router, 'link', 'add', routerIf, 'type', 'bridge']);
+    await lab.veth({ ns: router, name: port }, { ns, name: 'eth0', address: first!.host });
+    await lab.run(['ip', '-n', router, 'link', 'set', port, 'master', routerIf]);
+    await lab.run(['ip', '-n', router, 'link', 'set', routerIf, 'up']);
+    await lab.addr(router, routerIf, first!.router);
+  } else {
+    await lab.veth(
+      { ns: router, name: routerIf, address: first!.router },
+      { ns, name: 'eth0', address: first!.host },
+    );
+  }
+  for (const subnet of rest) {
+    await lab.addr(router, routerIf, subnet.router);
+    await lab.addr(ns, 'eth0', subnet.host);
+  }
+  await lab.route(ns, 'default', 'via', first!.router.split('/')[0]!);
+  return { ns, routerIf, hosts: options.subnets.map((s) => s.host.split('/')[0]!) };
 }
 
 /** What the internet routes back to an uplink: its subnet, or the router's /32 on a PPP link. */

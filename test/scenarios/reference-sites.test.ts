@@ -295,3 +295,68 @@ describeSite('lartc-split', {
     });
   },
 });
+
+describeSite('branch-vlan-lte', {
+  routing: (get) => {
+    it('sysctls land on the dotted interfaces (the VLAN uplink, its accept_local), rp_filter off on ppp0', async () => {
+      const { lab, topo } = get();
+      const read = async (path: string) =>
+        (await lab.exec(topo.router, ['cat', `/proc/sys/net/ipv4/conf/${path}`])).stdout.trim();
+      expect(await read('enp1s0.100/rp_filter')).toBe('2');
+      expect(await read('enp1s0.100/accept_local')).toBe('0');
+      expect(await read('ppp0/rp_filter')).toBe('0');
+      expect(await read('wwan0/rp_filter')).toBe('2');
+      expect(await read('enp0s20f0u1/rp_filter')).toBe('2');
+    });
+
+    it('guests on br-lan.20 leave by ppp0, never the fibre VLAN; VoIP prefers the fibre VLAN', async () => {
+      const { lab, topo } = get();
+      expect(
+        (await routeGet(lab, topo.router, INTERNET_HOST, { from: '172.20.31.10', iif: 'br-lan.20' })).dev,
+      ).toBe('ppp0');
+      expect(
+        (
+          await routeGet(lab, topo.router, INTERNET_HOST, {
+            from: '172.20.30.10',
+            iif: 'br-lan',
+            ipproto: 'udp',
+            dport: 5060,
+          })
+        ).dev,
+      ).toBe('enp1s0.100');
+      // The bridged staff LAN takes the balanced route: the fibre VLAN or PPPoE, never LTE.
+      const staff = await routeGet(lab, topo.router, INTERNET_HOST, { from: '172.20.30.10', iif: 'br-lan' });
+      expect(['enp1s0.100', 'ppp0']).toContain(staff.dev);
+    });
+
+    it('each uplink answers from its own address, the LTE modems through their detected gateways', async () => {
+      const { lab, topo } = get();
+      for (const [from, dev] of [
+        ['198.51.100.50', 'enp1s0.100'],
+        ['10.101.2.2', 'ppp0'],
+        ['10.100.3.2', 'wwan0'],
+        ['10.100.4.2', 'enp0s20f0u1'],
+      ] as const) {
+        expect((await routeGet(lab, topo.router, INTERNET_HOST, { from })).dev, from).toBe(dev);
+      }
+      expect((await routeGet(lab, topo.router, INTERNET_HOST, { from: '10.100.3.2' })).gateway).toBe(
+        '10.100.3.1',
+      );
+    });
+  },
+  failover: (get) => {
+    it('with the fibre VLAN and PPPoE down, traffic falls to wwan0, then to the USB modem', async () => {
+      const { lab, topo, agent, desired } = get();
+      await agent.apply(desired, { fibre: 'down', dsl: 'down' });
+      expect(
+        (await routeGet(lab, topo.router, INTERNET_HOST, { from: '172.20.30.10', iif: 'br-lan' })).dev,
+      ).toBe('wwan0');
+      await agent.apply(desired, { fibre: 'down', dsl: 'down', lte: 'down' });
+      expect(
+        (await routeGet(lab, topo.router, INTERNET_HOST, { from: '172.20.31.10', iif: 'br-lan.20' })).dev,
+      ).toBe('enp0s20f0u1');
+      await agent.apply(desired, {});
+      expect((await agent.plan(desired)).changes).toEqual([]);
+    });
+  },
+});

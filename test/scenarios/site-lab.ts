@@ -12,6 +12,7 @@ import { reconcile } from '../../agent/src/engine/reconcile.js';
 import { revert } from '../../agent/src/engine/revert.js';
 import type { DesiredState } from '../../agent/src/model/desired-state.js';
 import type { Health } from '../../agent/src/model/kernel-state.js';
+import { sysctlToolKey } from '../../agent/src/model/sysctl-key.js';
 import { compileSite } from '../../controller/src/compile/compile-site.js';
 import { readFleetFiles } from '../../controller/src/repo/read-fleet-files.js';
 import { loadFleet } from '../../controller/src/spec/load-fleet.js';
@@ -31,7 +32,8 @@ export type ExampleSite =
   | 'branch-adsl-vpn'
   | 'dmz-redundant'
   | 'shorewall-style'
-  | 'lartc-split';
+  | 'lartc-split'
+  | 'branch-vlan-lte';
 
 /**
  * The lab for each reference site. Static addresses and gateways are the site file's; where
@@ -86,6 +88,22 @@ export const SITE_TOPOLOGIES: Readonly<Record<ExampleSite, SiteTopologyOptions>>
         { router: '172.20.7.1/24', host: '172.20.7.10/24' },
       ],
     },
+  },
+  // Names as real branch routers have them: a VLAN, PPPoE (its carrier enp2s0.7 is not an
+  // uplink of its own), two LTE modems, a bridged LAN and a guest VLAN.
+  'branch-vlan-lte': {
+    uplinks: [
+      { name: 'enp1s0.100', kind: 'subnet', address: '198.51.100.50/30', gateway: '198.51.100.49' },
+      { name: 'ppp0', kind: 'point-to-point', address: '10.101.2.2', gateway: '10.101.2.1' },
+      { name: 'wwan0', kind: 'dhcp', address: '10.100.3.2/30', gateway: '10.100.3.1', dhcpMetric: 103 },
+      { name: 'enp0s20f0u1', kind: 'dhcp', address: '10.100.4.2/30', gateway: '10.100.4.1', dhcpMetric: 104 },
+    ],
+    lan: {
+      routerIf: 'br-lan',
+      bridge: true,
+      subnets: [{ router: '172.20.30.1/24', host: '172.20.30.10/24' }],
+    },
+    moreLans: [{ routerIf: 'br-lan.20', subnets: [{ router: '172.20.31.1/24', host: '172.20.31.10/24' }] }],
   },
 };
 
@@ -210,7 +228,10 @@ export async function kernelText(lab: Lab, ns: string, sysctls: readonly string[
     lab.run(['ip', '-n', ns, 'rule', 'show']),
     lab.run(['ip', '-n', ns, 'route', 'show', 'table', 'all']),
     lab.exec(ns, ['nft', 'list', 'ruleset']),
-    sysctls.length === 0 ? Promise.resolve({ stdout: '' }) : lab.exec(ns, ['sysctl', ...sysctls]),
+    // sysctl(8) spells a dot in an interface name as '/' (net.ipv4.conf.enp1s0/100.rp_filter).
+    sysctls.length === 0
+      ? Promise.resolve({ stdout: '' })
+      : lab.exec(ns, ['sysctl', ...sysctls.map(sysctlToolKey)]),
   ]);
   return { rules: rules.stdout, routes: routes.stdout, nft: nft.stdout, sysctls: values.stdout };
 }

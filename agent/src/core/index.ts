@@ -12,4 +12,5 @@ export {
   describeTable,
 } from './describe-object.js';
 export { renderNftTable } from './render-nft.js';
+export { ADD_ORDER, routeWords, ruleWords, SHOW_ORDER } from './render-rule-words.js';
 export { type ResolveResult, resolve, toKernelNftRule, type UnavailableProvider } from './resolve.js';

@@ -11,9 +11,10 @@
  *   delete anything that is not exactly it (e.g. an untagged route with the same prefix).
  */
 import ipaddr from 'ipaddr.js';
-import type { KernelNexthop, KernelRoute, KernelRule } from '../model/kernel-state.js';
+import type { KernelRoute, KernelRule } from '../model/kernel-state.js';
 import { INTERFACE_NAME_PATTERN } from '../model/names.js';
 import type { Step } from '../model/steps.js';
+import { ADD_ORDER, type RouteStyle, type RuleStyle, routeWords, ruleWords } from './render-rule-words.js';
 
 export class RenderError extends Error {
   override readonly name = 'RenderError';
@@ -51,96 +52,82 @@ export function renderIpBatchLine(step: IpStep): string {
   }
 }
 
+/** `ip rule add` words, every value checked (see the file comment). */
+const BATCH_RULE: RuleStyle<string> = {
+  order: ADD_ORDER,
+  priority: 'keyword',
+  fromAll: false,
+  tos: 'hex',
+  zeroTos: true,
+  fwmark: 'given',
+  protocol: 'protocol',
+  table: (table) => uint(table!, 1, 0xffffffff, 'rule table'),
+  address: (value, field) => cidr(value, `rule ${field}`),
+  interface: (value, field) => interfaceToken(value, `rule ${field}`),
+  number: uint,
+};
+
 function renderRule(rule: KernelRule): string[] {
-  const out: string[] = ['priority', uint(rule.priority, 0, 32767, 'rule priority')];
-  if (rule.from !== undefined) out.push('from', cidr(rule.from, 'rule from'));
-  if (rule.to !== undefined) out.push('to', cidr(rule.to, 'rule to'));
-  if (rule.iif !== undefined) out.push('iif', interfaceToken(rule.iif, 'rule iif'));
-  if (rule.oif !== undefined) out.push('oif', interfaceToken(rule.oif, 'rule oif'));
-  if (rule.fwmark !== undefined) {
-    const mark = hex(rule.fwmark, 'rule fwmark');
-    out.push('fwmark', rule.fwmask === undefined ? mark : `${mark}/${hex(rule.fwmask, 'rule fwmask')}`);
-  } else if (rule.fwmask !== undefined) {
+  if (rule.fwmask !== undefined && rule.fwmark === undefined) {
     throw new RenderError(`rule ${rule.priority}: fwmask without fwmark`);
   }
-  if (rule.uidrange !== undefined) {
-    const { start, end } = rule.uidrange;
-    out.push(
-      'uidrange',
-      `${uint(start, 0, 0xffffffff, 'uidrange start')}-${uint(end, start, 0xffffffff, 'uidrange end')}`,
-    );
-  }
-  if (rule.ipproto !== undefined) out.push('ipproto', oneOf(rule.ipproto, IP_PROTOS, 'rule ipproto'));
-  if (rule.sport !== undefined) out.push('sport', portRange(rule.sport, 'rule sport'));
-  if (rule.dport !== undefined) out.push('dport', portRange(rule.dport, 'rule dport'));
-  if (rule.tos !== undefined) out.push('tos', `0x${uint(rule.tos, 0, 255, 'rule tos', 16)}`);
+  if (rule.ipproto !== undefined) oneOf(rule.ipproto, IP_PROTOS, 'rule ipproto');
   switch (rule.action) {
     case 'lookup':
       if (rule.table === undefined)
         throw new RenderError(`rule ${rule.priority}: action lookup needs a table`);
-      out.push('lookup', uint(rule.table, 1, 0xffffffff, 'rule table'));
       break;
     case 'blackhole':
     case 'unreachable':
     case 'prohibit':
       if (rule.table !== undefined)
         throw new RenderError(`rule ${rule.priority}: action ${rule.action} has no table`);
-      out.push(rule.action);
       break;
     default:
       throw new RenderError(`rule ${rule.priority}: unknown action ${JSON.stringify(rule.action)}`);
   }
-  if (rule.suppressPrefixlength !== undefined) {
-    out.push('suppress_prefixlength', uint(rule.suppressPrefixlength, 0, 32, 'suppress_prefixlength'));
-  }
-  out.push('protocol', uint(rule.protocol, 0, 255, 'rule protocol'));
-  return out;
+  return ruleWords(rule, BATCH_RULE);
 }
 
 const ROUTE_TYPES = ['unicast', 'blackhole', 'unreachable', 'prohibit', 'throw'] as const;
 const IP_PROTOS = ['tcp', 'udp', 'icmp'] as const;
 const SCOPES = ['global', 'link', 'host'] as const;
 
+/** `ip route replace|del` words, every value checked. */
+const BATCH_ROUTE: RouteStyle<string> = {
+  order: ['gateway', 'dev', 'src', 'scope', 'metric', 'table', 'protocol', 'nexthops'],
+  dst: (value) => cidr(value, 'route dst'),
+  address: (value, field) => address(value, `route ${field}`),
+  interface: (value, field) => interfaceToken(value, field === 'dev' ? 'route dev' : field),
+  table: (table) => uint(table, 1, 0xffffffff, 'route table'),
+  protocolWord: 'proto',
+  omitGlobalScope: false,
+  omitZeroMetric: false,
+  number: uint,
+};
+
 function renderRoute(route: KernelRoute): string[] {
   const type = oneOf(route.type, ROUTE_TYPES, 'route type');
-  const out: string[] = [];
   if (type !== 'unicast') {
-    out.push(type);
     if (route.dev !== undefined || route.gateway !== undefined || route.nexthops !== undefined) {
       throw new RenderError(
         `route ${route.dst} table ${route.table}: a ${type} route has no dev, gateway or nexthops`,
       );
     }
   }
-  out.push(cidr(route.dst, 'route dst'));
   const multipath = route.nexthops !== undefined && route.nexthops.length > 0;
   if (multipath && (route.dev !== undefined || route.gateway !== undefined)) {
     throw new RenderError(
       `route ${route.dst} table ${route.table}: either nexthops or dev/gateway, not both`,
     );
   }
-  if (route.gateway !== undefined) out.push('via', address(route.gateway, 'route gateway'));
-  if (route.dev !== undefined) out.push('dev', interfaceToken(route.dev, 'route dev'));
   if (type === 'unicast' && !multipath && route.dev === undefined && route.gateway === undefined) {
     throw new RenderError(
       `route ${route.dst} table ${route.table}: a unicast route needs a dev, a gateway or nexthops`,
     );
   }
-  if (route.src !== undefined) out.push('src', address(route.src, 'route src'));
-  if (route.scope !== undefined) out.push('scope', oneOf(route.scope, SCOPES, 'route scope'));
-  if (route.metric !== undefined) out.push('metric', uint(route.metric, 0, 0xffffffff, 'route metric'));
-  out.push('table', uint(route.table, 1, 0xffffffff, 'route table'));
-  out.push('proto', uint(route.protocol, 0, 255, 'route protocol'));
-  if (multipath) for (const nexthop of route.nexthops!) out.push(...renderNexthop(nexthop));
-  return out;
-}
-
-function renderNexthop(nexthop: KernelNexthop): string[] {
-  const out = ['nexthop'];
-  if (nexthop.gateway !== undefined) out.push('via', address(nexthop.gateway, 'nexthop gateway'));
-  out.push('dev', interfaceToken(nexthop.dev, 'nexthop dev'));
-  out.push('weight', uint(nexthop.weight, 1, 256, 'nexthop weight'));
-  return out;
+  if (route.scope !== undefined) oneOf(route.scope, SCOPES, 'route scope');
+  return routeWords(route, BATCH_ROUTE);
 }
 
 /** Linux interface names as the model accepts them (≤15 bytes, no whitespace, '/', ':'). */
@@ -184,12 +171,6 @@ export function uint(value: number, min: number, max: number, what: string, radi
 
 export function hex(value: number, what: string): string {
   return `0x${uint(value, 0, 0xffffffff, what, 16)}`;
-}
-
-function portRange(range: { start: number; end: number }, what: string): string {
-  const start = uint(range.start, 1, 65535, `${what} start`);
-  const end = uint(range.end, range.start, 65535, `${what} end`);
-  return start === end ? start : `${start}-${end}`;
 }
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {

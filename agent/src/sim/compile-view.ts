@@ -4,8 +4,15 @@
  * first), interfaces with their primary addresses. `simulatePacket` compiles on first
  * use and caches per view object, so callers may pass the view itself.
  */
+import {
+  type RouteStyle,
+  type RuleStyle,
+  routeWords,
+  ruleWords,
+  SHOW_ORDER,
+} from '../core/render-rule-words.js';
 import type { KernelNftRule, KernelRoute, KernelRule } from '../model/kernel-state.js';
-import { formatCidr, formatIpv4, hex, parseIpv4, parseIpv4Cidr, prefixMask } from './ipv4.js';
+import { formatCidr, formatIpv4, parseIpv4, parseIpv4Cidr, prefixMask } from './ipv4.js';
 import { DEFAULT_RULES, type RoutingView, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN } from './routing-view.js';
 
 export const SCOPE_UNIVERSE = 0;
@@ -138,34 +145,22 @@ export function tableName(id: number): string {
   return String(id);
 }
 
-function range(r: { start: number; end: number } | undefined): string {
-  return r ? (r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`) : '';
-}
-
 /** `ip rule show` style text of one rule. */
 export function renderRule(rule: KernelRule): string {
-  const parts: string[] = [`${rule.priority}:`, 'from', rule.from ?? 'all'];
-  if (rule.to) parts.push('to', rule.to);
-  if (rule.tos) parts.push('tos', hex(rule.tos));
-  const markMask = effectiveMarkMask(rule);
-  if (markMask !== 0) {
-    parts.push(
-      'fwmark',
-      markMask === 0xffffffff ? hex(rule.fwmark ?? 0) : `${hex(rule.fwmark ?? 0)}/${hex(markMask)}`,
-    );
-  }
-  if (rule.iif) parts.push('iif', rule.iif);
-  if (rule.oif) parts.push('oif', rule.oif);
-  if (rule.uidrange) parts.push('uidrange', `${rule.uidrange.start}-${rule.uidrange.end}`);
-  if (rule.ipproto) parts.push('ipproto', rule.ipproto);
-  if (rule.sport) parts.push('sport', range(rule.sport));
-  if (rule.dport) parts.push('dport', range(rule.dport));
-  if (rule.action === 'lookup') parts.push('lookup', rule.table === undefined ? '?' : tableName(rule.table));
-  else parts.push(rule.action);
-  if (rule.suppressPrefixlength !== undefined)
-    parts.push('suppress_prefixlength', String(rule.suppressPrefixlength));
-  return parts.join(' ');
+  return ruleWords(rule, SHOW_RULE).join(' ');
 }
+
+const SHOW_RULE: RuleStyle<string> = {
+  order: SHOW_ORDER,
+  priority: 'colon',
+  fromAll: true,
+  tos: 'hex',
+  zeroTos: false,
+  fwmark: 'effective',
+  protocol: 'none',
+  table: (table) => (table === undefined ? '?' : tableName(table)),
+  address: (value) => value,
+};
 
 /**
  * The kernel sets mask 0xffffffff only when a non-zero fwmark is given without a mask:
@@ -178,29 +173,18 @@ function effectiveMarkMask(rule: KernelRule): number {
 
 /** `ip route show` style text of one route. */
 export function renderRoute(route: KernelRoute): string {
-  const dst =
-    route.dst === '0.0.0.0/0' ? 'default' : route.dst.endsWith('/32') ? route.dst.slice(0, -3) : route.dst;
-  const parts: string[] = route.type === 'unicast' ? [dst] : [route.type, dst];
-  if (route.gateway) parts.push('via', route.gateway);
-  if (route.dev) parts.push('dev', route.dev);
-  if (route.nexthops?.length) {
-    for (const nh of route.nexthops) {
-      parts.push(
-        'nexthop',
-        ...(nh.gateway ? ['via', nh.gateway] : []),
-        'dev',
-        nh.dev,
-        'weight',
-        String(nh.weight),
-      );
-    }
-  }
-  if (route.scope && route.scope !== 'global') parts.push('scope', route.scope);
-  if (route.src) parts.push('src', route.src);
-  if (route.metric) parts.push('metric', String(route.metric));
-  parts.push('table', tableName(route.table));
-  return parts.join(' ');
+  return routeWords(route, SHOW_ROUTE).join(' ');
 }
+
+const SHOW_ROUTE: RouteStyle<string> = {
+  order: ['gateway', 'dev', 'nexthops', 'scope', 'src', 'metric', 'table'],
+  dst: (value) => (value === '0.0.0.0/0' ? 'default' : value.endsWith('/32') ? value.slice(0, -3) : value),
+  address: (value) => value,
+  table: tableName,
+  protocolWord: 'proto',
+  omitGlobalScope: true,
+  omitZeroMetric: true,
+};
 
 function compileRule(rule: KernelRule, interfaces: ReadonlyMap<string, CompiledInterface>): CompiledRule {
   const from = rule.from ? parseIpv4Cidr(rule.from) : { network: 0, mask: 0 };

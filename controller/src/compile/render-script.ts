@@ -3,8 +3,23 @@
  * expert would have typed by hand. Symbolic values (a PPP link's current address, a DHCP
  * gateway) become shell variables read from the router at the top of the script.
  */
-import { compareNftRules, renderNftTable, toKernelNftRule } from '#agent/core';
-import type { AddressRef, DesiredRoute, DesiredRule, DesiredState, NetworkRef } from '#agent/model';
+import {
+  ADD_ORDER,
+  compareNftRules,
+  describeTable,
+  renderNftTable,
+  routeWords,
+  ruleWords,
+  toKernelNftRule,
+} from '#agent/core';
+import {
+  type AddressRef,
+  type DesiredRoute,
+  type DesiredRule,
+  type DesiredState,
+  type NetworkRef,
+  sysctlToolKey,
+} from '#agent/model';
 
 export function renderScript(state: DesiredState): string {
   const providers = new Map(state.providers.map((p) => [p.name, p]));
@@ -53,7 +68,8 @@ export function renderScript(state: DesiredState): string {
   const sysctls = Object.entries(state.sysctls);
   if (sysctls.length > 0) {
     body.push('', '# Kernel settings');
-    for (const [key, value] of sysctls) body.push(`sysctl -qw ${key}=${value}`);
+    // sysctl(8) spells a dot inside an interface name as '/' (net.ipv4.conf.enp1s0/100.rp_filter).
+    for (const [key, value] of sysctls) body.push(`sysctl -qw ${sysctlToolKey(key)}=${value}`);
   }
 
   const tables = [...new Set(state.routes.map((r) => r.table))];
@@ -110,51 +126,35 @@ function routeLine(
   const route: DesiredRoute = only
     ? { ...input, nexthops: undefined, dev: only.dev, ...(only.gateway ? { gateway: only.gateway } : {}) }
     : input;
-  const parts = ['ip route replace'];
-  if (route.type !== 'unicast') parts.push(route.type);
-  parts.push(net(route.dst));
-  if (route.gateway) parts.push('via', addr(route.gateway));
-  if (route.dev) parts.push('dev', route.dev);
-  if (route.src) parts.push('src', addr(route.src));
-  if (route.scope) parts.push('scope', route.scope);
-  if (route.metric !== undefined) parts.push('metric', String(route.metric));
-  parts.push('table', String(route.table), 'proto', String(protocol));
-  for (const nh of route.nexthops ?? []) {
-    parts.push(
-      `\\\n    nexthop${nh.gateway ? ` via ${addr(nh.gateway)}` : ''} dev ${nh.dev} weight ${nh.weight}`,
-    );
-  }
+  const words = routeWords<NetworkRef | AddressRef>(
+    { ...route, protocol },
+    {
+      order: ['gateway', 'dev', 'src', 'scope', 'metric', 'table', 'protocol', 'nexthops'],
+      dst: (ref) => net(ref as NetworkRef),
+      address: (ref) => addr(ref as AddressRef),
+      table: String,
+      protocolWord: 'proto',
+      omitGlobalScope: false,
+      omitZeroMetric: false,
+      nexthop: (hop) => `\\\n    ${hop.join(' ')}`,
+    },
+  );
   const note = route.requiresUp
     ? `  # ${route.id}; removed while ${route.requires} is down`
     : `  # ${route.id}`;
-  return parts.join(' ') + note;
+  return `ip route replace ${words.join(' ')}${note}`;
 }
 
 function ruleSelectors(rule: DesiredRule, net: (r: NetworkRef) => string): string {
-  const parts = [`priority ${rule.priority}`];
-  if (rule.from) parts.push('from', net(rule.from));
-  if (rule.to) parts.push('to', net(rule.to));
-  if (rule.iif) parts.push('iif', rule.iif);
-  if (rule.oif) parts.push('oif', rule.oif);
-  if (rule.fwmark !== undefined) {
-    parts.push(
-      'fwmark',
-      `0x${rule.fwmark.toString(16)}${rule.fwmask !== undefined ? `/0x${rule.fwmask.toString(16)}` : ''}`,
-    );
-  }
-  if (rule.uidrange) parts.push('uidrange', `${rule.uidrange.start}-${rule.uidrange.end}`);
-  if (rule.ipproto) parts.push('ipproto', rule.ipproto);
-  if (rule.sport) parts.push('sport', range(rule.sport));
-  if (rule.dport) parts.push('dport', range(rule.dport));
-  if (rule.tos !== undefined) parts.push('tos', `0x${rule.tos.toString(16)}`);
-  if (rule.action === 'lookup')
-    parts.push('lookup', rule.table === 254 ? 'main' : rule.table === 253 ? 'default' : String(rule.table));
-  else parts.push(rule.action);
-  if (rule.suppressPrefixlength !== undefined)
-    parts.push('suppress_prefixlength', String(rule.suppressPrefixlength));
-  return parts.join(' ');
-}
-
-function range(r: { start: number; end: number }): string {
-  return r.start === r.end ? String(r.start) : `${r.start}-${r.end}`;
+  return ruleWords(rule, {
+    order: ADD_ORDER,
+    priority: 'keyword',
+    fromAll: false,
+    tos: 'hex',
+    zeroTos: true,
+    fwmark: 'given',
+    protocol: 'none',
+    table: (table) => describeTable(table ?? 254),
+    address: net,
+  }).join(' ');
 }
