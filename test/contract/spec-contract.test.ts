@@ -25,6 +25,8 @@ const RUNS = Number(process.env.UPLINK_PROPERTY_RUNS ?? 800);
 const SEED = Number(process.env.UPLINK_PROPERTY_SEED ?? 20261203);
 
 async function holdsContract(fleet: GeneratedFleet): Promise<void> {
+  // Let the worker's event loop breathe (vitest's RPC to the main process times out otherwise).
+  await new Promise((resolve) => setImmediate(resolve));
   const load = loadFleet(fleet.files);
   const errors = load.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   expect(errors, [...fleet.files.values()].join('\n---\n')).toEqual([]);

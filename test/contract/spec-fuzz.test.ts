@@ -18,9 +18,11 @@ beforeAll(async () => {
 });
 
 describe('spec pipeline under mutated input', () => {
-  it(`${MUTANTS} mutated fleets: diagnostics with positions, never an exception`, () => {
+  it(`${MUTANTS} mutated fleets: diagnostics with positions, never an exception`, async () => {
     let invalid = 0;
     for (const { files, applied } of mutateFleet(example, 1103, MUTANTS)) {
+      // Let the worker's event loop breathe (vitest's RPC to the main process times out otherwise).
+      await new Promise((resolve) => setImmediate(resolve));
       const context = applied.join('; ');
       let load: ReturnType<typeof loadFleet>;
       try {
