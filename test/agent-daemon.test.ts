@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { AGENT_VERSION } from '../agent/src/daemon/agent-version.js';
 import { parseSshConnection } from '../agent/src/daemon/check-management-path.js';
 import { type RunningDaemon, startDaemon } from '../agent/src/daemon/daemon.js';
-import { LineSplitter } from '../agent/src/daemon/line-splitter.js';
+import { LineSplitter } from '../agent/src/model/line-splitter.js';
 import { WIRE_MAX_LINE_BYTES, WIRE_PROTOCOL_VERSION } from '../agent/src/daemon/wire-limits.js';
 import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
 import type { DesiredState } from '../agent/src/model/desired-state.js';

@@ -8,7 +8,7 @@
  * the controller's address for the management-path guard.
  */
 import { connect } from 'node:net';
-import { LineSplitter, type SplitItem } from './line-splitter.js';
+import { LineSplitter, type SplitItem } from '../model/line-splitter.js';
 import { PREAMBLE_KEY, WIRE_MAX_LINE_BYTES, WIRE_PROTOCOL_VERSION } from './wire-limits.js';
 
 export interface BridgeIo {

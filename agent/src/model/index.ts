@@ -6,6 +6,7 @@ export * from './content-hash.js';
 export * from './desired-state.js';
 export * from './kernel-state.js';
 export * from './limits.js';
+export * from './line-splitter.js';
 export * from './names.js';
 export * from './protocol.js';
 export * from './sysctl-key.js';

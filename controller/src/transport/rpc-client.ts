@@ -10,8 +10,9 @@
  * safe to repeat.
  */
 import type { ClientChannel } from 'ssh2';
-import type { DesiredState } from '#agent/model';
 import {
+  type DesiredState,
+  LineSplitter,
   MAX_LINE_BYTES,
   type Method,
   PROTOCOL_VERSION,
@@ -20,7 +21,6 @@ import {
   response as responseSchema,
 } from '#agent/model';
 import { UplinkError } from '../errors.js';
-import { LineSplitter, LineTooLongError } from './line-splitter.js';
 import type { SshConnection } from './ssh-transport.js';
 import { AgentError, ProtocolError, TransportError } from './transport-errors.js';
 
@@ -200,22 +200,20 @@ export class AgentSession {
 
   private onData(chunk: Buffer): void {
     if (this.failure !== undefined) return;
-    let lines: string[];
-    try {
-      lines = this.splitter.push(chunk);
-    } catch (error) {
-      if (!(error instanceof LineTooLongError)) throw error;
+    const items = this.splitter.push(chunk);
+    for (const item of items) {
+      if ('tooLong' in item) break;
+      this.onLine(item.line.toString('utf8'));
+      if (this.failure !== undefined) return;
+    }
+    // Refused as soon as it is known to be too long, without waiting for (or buffering) the rest.
+    if (this.splitter.overflowing || items.some((item) => 'tooLong' in item)) {
       this.fail(
         new ProtocolError(
           this.site,
-          `${this.site}: the agent sent a line over ${error.maxBytes} bytes; refused unread`,
+          `${this.site}: the agent sent a line over ${this.splitter.maxBytes} bytes; refused unread`,
         ),
       );
-      return;
-    }
-    for (const line of lines) {
-      this.onLine(line);
-      if (this.failure !== undefined) return;
     }
   }
 

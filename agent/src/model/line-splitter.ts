@@ -1,8 +1,9 @@
 /**
  * Splits a byte stream into newline-terminated lines, refusing lines over a byte limit
  * without buffering them: an over-long line is skipped up to its newline and reported as
- * one `too-long` item in its place. Used by the daemon and by the rpc bridge (no imports,
- * so the bridge stays light).
+ * one `too-long` item in its place. The one splitter of the wire protocol: the daemon, the rpc
+ * bridge and the controller's RPC client all frame with it (no imports, so the bridge stays
+ * light).
  */
 
 export type SplitItem = { readonly line: Buffer } | { readonly tooLong: number };
@@ -15,6 +16,16 @@ export class LineSplitter {
 
   /** `maxBytes`: the longest line accepted, without its newline. */
   constructor(readonly maxBytes: number) {}
+
+  /** Inside a line already known to be too long (its newline not seen yet). */
+  get overflowing(): boolean {
+    return this.#skipped >= 0;
+  }
+
+  /** Bytes of the current, unfinished line. */
+  get buffered(): number {
+    return this.#size;
+  }
 
   push(chunk: Buffer): SplitItem[] {
     const out: SplitItem[] = [];
