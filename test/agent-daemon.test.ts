@@ -11,11 +11,11 @@ import type { z } from 'zod';
 import { AGENT_VERSION } from '../agent/src/daemon/agent-version.js';
 import { parseSshConnection } from '../agent/src/daemon/check-management-path.js';
 import { type RunningDaemon, startDaemon } from '../agent/src/daemon/daemon.js';
-import { LineSplitter } from '../agent/src/model/line-splitter.js';
 import { WIRE_MAX_LINE_BYTES, WIRE_PROTOCOL_VERSION } from '../agent/src/daemon/wire-limits.js';
 import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
 import type { DesiredState } from '../agent/src/model/desired-state.js';
 import type { KernelState } from '../agent/src/model/kernel-state.js';
+import { LineSplitter } from '../agent/src/model/line-splitter.js';
 import {
   errorResponse as errorResponseSchema,
   MAX_LINE_BYTES,
