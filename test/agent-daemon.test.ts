@@ -21,10 +21,11 @@ import {
   MAX_LINE_BYTES,
   type Method,
   PROTOCOL_VERSION,
-  resultSchemas,
+  type resultSchemas,
 } from '../agent/src/model/protocol.js';
 import { JsonLinesClient } from './lab/json-lines.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
+import { parseExactResult } from './support/exact-result.js';
 import { exampleDesiredState, exampleFacts, withContentHash } from './support/example-desired-state.js';
 
 /** The controller reaches the router's mgmt0 (10.77.0.2) from 10.77.0.1. */
@@ -115,7 +116,7 @@ function expectOk<M extends Method>(
   answer: Record<string, unknown>,
 ): z.infer<(typeof resultSchemas)[M]> {
   expect(answer, JSON.stringify(answer)).toMatchObject({ v: 1, ok: true });
-  return resultSchemas[method].parse(answer.result) as z.infer<(typeof resultSchemas)[M]>;
+  return parseExactResult(method, answer.result);
 }
 
 function expectError(answer: Record<string, unknown>, code: string) {
@@ -172,7 +173,7 @@ describe('agent daemon: commit-confirmed', () => {
     const hello = expectOk('hello', await first.call(1, 'hello', { protocol: 1, client: 'test' }));
     expect(hello).toEqual({
       protocol: 1,
-      supported: [1],
+      supported: [1, 2],
       agent: `uplink-agent/${AGENT_VERSION}`,
       site: null,
     });
@@ -389,11 +390,20 @@ describe('agent daemon: protocol', () => {
     ]);
   });
 
-  it('negotiates the protocol version', async () => {
+  it('negotiates the protocol revision: the highest both speak; an unknown envelope version is refused', async () => {
     await start();
     const c = await client();
-    const error = expectError(await c.call(1, 'hello', { protocol: 2, client: 'x' }), 'unsupported-version');
-    expect(error.message).toBe('protocol 2 is not supported; this agent speaks 1');
+    expect(expectOk('hello', await c.call(1, 'hello', { protocol: 1, client: 'old' }))).toMatchObject({
+      protocol: 1,
+      supported: [1, 2],
+    });
+    expect(expectOk('hello', await c.call(2, 'hello', { protocol: 2, client: 'x' })).protocol).toBe(2);
+    // A controller one revision ahead, with a hello field this agent does not know, is answered.
+    expect(
+      expectOk('hello', await c.call(3, 'hello', { protocol: 3, client: 'new', features: ['x'] })).protocol,
+    ).toBe(2);
+    // So is a status asked with a parameter this agent does not know.
+    expectOk('status', await c.call(4, 'status', { detail: 'full' }));
     c.send({ v: 2, id: 7, method: 'hello', params: { protocol: 2, client: 'x' } });
     const [answer] = await c.read();
     expect(expectError(answer!, 'unsupported-version')).toBeTruthy();
@@ -408,7 +418,7 @@ describe('agent daemon: protocol', () => {
       ['[1,2,3]', 'bad-request'],
       ['"hello"', 'bad-request'],
       ['{"v":1,"id":1,"method":"status"}', 'bad-request'],
-      ['{"v":1,"id":1,"method":"status","params":{"x":1}}', 'bad-request'],
+      ['{"v":1,"id":1,"method":"confirm","params":{"generation":"g","x":1}}', 'bad-request'],
       ['{"v":"1","id":1,"method":"status","params":{}}', 'bad-request'],
       ['{"v":1,"id":{},"method":"status","params":{}}', 'bad-request'],
       ['{"v":1,"id":1,"method":"reboot","params":{}}', 'unknown-method'],

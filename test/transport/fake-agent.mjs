@@ -56,6 +56,11 @@ function active() {
 }
 
 const mode = readJson('mode.json', {});
+// `revision`: which agent to stand in for (D91). 1: an agent from before negotiation (it refuses
+// any hello revision but 1, and its results hold revision 1's fields only); 3: an agent one
+// revision ahead (extra fields in every result, an error code this controller does not know);
+// unset: this release's agent (revision 2).
+const revision = mode.revision ?? 2;
 log({ event: 'session', active: active(), command: process.env.SSH_ORIGINAL_COMMAND ?? null });
 
 if (mode.mode === 'close-immediately') process.exit(0);
@@ -63,9 +68,23 @@ if (mode.mode === 'close-immediately') process.exit(0);
 function send(message) {
   process.stdout.write(`${JSON.stringify({ v: 1, ...message })}\n`);
 }
-const ok = (id, result) => send({ id, ok: true, result });
+/** What a newer agent adds: fields at every level of a result. */
+function future(value) {
+  if (Array.isArray(value)) return value.map(future);
+  if (value === null || typeof value !== 'object') return value;
+  const out = { addedInRevision3: { nested: true } };
+  for (const [k, v] of Object.entries(value)) out[k] = future(v);
+  return out;
+}
+const ok = (id, result) =>
+  send({
+    id,
+    ok: true,
+    result: revision >= 3 ? future(result) : result,
+    ...(revision >= 3 ? { trace: 'r3' } : {}),
+  });
 const fail = (id, code, message, retryable = false) =>
-  send({ id, ok: false, error: { code, message, retryable } });
+  send({ id, ok: false, error: { code, message, retryable, ...(revision >= 3 ? { hint: 'r3' } : {}) } });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -102,13 +121,33 @@ async function handle(req) {
   if (mode.mode === 'close-on-apply' && method === 'apply') process.exit(0);
   const state = readJson('state.json', { pending: null, applied: null });
   switch (method) {
-    case 'hello':
-      return ok(id, { protocol: 1, supported: [1], agent: 'fake-agent', site: 'fake' });
+    case 'hello': {
+      if (revision === 1) {
+        // Recorded from uplink-agent 0.1.0 (protocol revision 1, before negotiation).
+        if (params.protocol !== 1) {
+          return fail(
+            id,
+            'unsupported-version',
+            `protocol ${params.protocol} is not supported; this agent speaks 1`,
+          );
+        }
+        return ok(id, { protocol: 1, supported: [1], agent: 'uplink-agent/0.1.0', site: 'fake' });
+      }
+      const supported = Array.from({ length: revision }, (_, i) => i + 1);
+      return ok(id, {
+        protocol: Math.min(params.protocol, revision),
+        supported,
+        agent: 'fake-agent',
+        site: 'fake',
+      });
+    }
     case 'plan':
       return ok(id, { changes: [{ action: 'create' }] });
     case 'apply': {
       if (mode.mode === 'refuse-apply') {
-        return fail(id, 'conflict', 'table 101 holds routes Uplink does not own');
+        return revision >= 3
+          ? fail(id, 'quota-exceeded', 'a revision-3 refusal this controller has no name for')
+          : fail(id, 'conflict', 'table 101 holds routes Uplink does not own');
       }
       if (mode.mode === 'no-changes') {
         writeJson('state.json', { ...state, applied: params.generation });

@@ -4,6 +4,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MAX_LINE_BYTES } from '../../agent/src/model/protocol.js';
+import { parseStatusResult } from '../../controller/src/transport/agent-results.js';
 import {
   type ApplyAndConfirmOptions,
   applyAndConfirm,
@@ -93,7 +94,7 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       await session.plan(desired),
       await session.status(),
     ]);
-    expect(results[0]).toMatchObject({ agent: 'fake-agent', protocol: 1 });
+    expect(results[0]).toMatchObject({ agent: 'fake-agent', protocol: 2 });
     expect(results[1]).toEqual({ changes: [{ action: 'create' }] });
     expect(sshd.current.events().filter((e) => e.event === 'session')).toHaveLength(1);
   });
@@ -288,6 +289,67 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       outcome: 'failed',
       attempts: { apply: 1, confirm: 0 },
       error: { kind: 'failed' },
+    });
+  });
+
+  describe('version skew (D91): either upgrade order works', () => {
+    it('an agent from before negotiation (revision 1): hello falls back, apply and confirm work, its status parses', async () => {
+      sshd.current.setMode({ revision: 1 });
+      const target = sshd.current.target('old-agent');
+      const outcome = await applyAndConfirm(target, desired, 'gen-1', 60_000, fastRetry());
+      expect(outcome).toMatchObject({ outcome: 'applied', changes: 2 });
+      const [hello, status] = await withSession(
+        target,
+        async (s) => [await s.hello(), await s.status()] as const,
+      );
+      expect(hello).toMatchObject({ protocol: 1, supported: [1], agent: 'uplink-agent/0.1.0' });
+      expect(parseStatusResult(status).applied?.generation).toBe('gen-1');
+      // Each session asked for revision 2, was refused, and asked again for revision 1.
+      const hellos = sshd.current.events().filter((e) => e.event === 'request' && e.method === 'hello');
+      expect(hellos.length).toBe(6);
+    });
+
+    it('a session with an old agent negotiates revision 1; with this release, revision 2', async () => {
+      sshd.current.setMode({ revision: 1 });
+      expect(
+        await withSession(sshd.current.target(), async (s) => (await s.hello(), s.protocolRevision)),
+      ).toBe(1);
+      sshd.current.setMode({ revision: 2 });
+      expect(
+        await withSession(sshd.current.target(), async (s) => (await s.hello(), s.protocolRevision)),
+      ).toBe(2);
+    });
+
+    it('an agent a revision ahead: fields this controller does not know are ignored everywhere', async () => {
+      sshd.current.setMode({ revision: 3 });
+      const target = sshd.current.target('new-agent');
+      const outcome = await applyAndConfirm(target, desired, 'gen-1', 60_000, fastRetry());
+      expect(outcome).toMatchObject({ outcome: 'applied', changes: 2, attempts: { apply: 1, confirm: 1 } });
+      const [hello, revision, status] = await withSession(
+        target,
+        async (s) => [await s.hello(), s.protocolRevision, await s.status()] as const,
+      );
+      expect(hello).toMatchObject({ protocol: 2, supported: [1, 2, 3] });
+      expect(revision).toBe(2);
+      const parsed = parseStatusResult(status);
+      expect(parsed.applied?.generation).toBe('gen-1');
+      expect(JSON.stringify(parsed)).not.toContain('addedInRevision3');
+    });
+
+    it('an agent a revision ahead refusing with a code this controller has no name for: final, its message kept', async () => {
+      sshd.current.setMode({ revision: 3, mode: 'refuse-apply' });
+      const outcome = await applyAndConfirm(
+        sshd.current.target('new-agent'),
+        desired,
+        'gen-1',
+        60_000,
+        fastRetry(),
+      );
+      expect(outcome).toMatchObject({
+        outcome: 'failed',
+        attempts: { apply: 1, confirm: 0 },
+        error: { kind: 'failed', code: 'quota-exceeded', message: expect.stringMatching(/no name for/) },
+      });
     });
   });
 

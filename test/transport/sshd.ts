@@ -55,6 +55,11 @@ export interface FakeAgentMode {
     | 'close-on-apply';
   /** Wait this long before answering each request (to make sessions overlap). */
   readonly holdMs?: number;
+  /**
+   * The agent's protocol revision (D91): 1 behaves like an agent from before negotiation, 3
+   * like one a revision ahead (extra fields everywhere, unknown error codes). Default 2.
+   */
+  readonly revision?: 1 | 2 | 3;
 }
 
 export interface FakeAgentEvent {

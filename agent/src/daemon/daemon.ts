@@ -11,12 +11,19 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { StateError } from '../errors.js';
 import { LineSplitter } from '../model/line-splitter.js';
-import { MAX_LINE_BYTES, PROTOCOL_VERSION, type Request, type Response } from '../model/protocol.js';
+import {
+  MAX_LINE_BYTES,
+  PROTOCOL_REVISION,
+  PROTOCOL_VERSION,
+  type Request,
+  type Response,
+  SUPPORTED_REVISIONS,
+} from '../model/protocol.js';
 import { AGENT_NAME } from './agent-version.js';
 import { parseSshConnection, type SshConnection } from './check-management-path.js';
 import { CommitConfirmed, type CommitOptions } from './commit-confirmed.js';
 import { DriftWatch, type WatchOptions } from './drift-watch.js';
-import { parseRequestLine, SUPPORTED_PROTOCOLS } from './parse-request.js';
+import { parseRequestLine } from './parse-request.js';
 import { errorResponse, toWireError, WireError } from './wire-error.js';
 import { PREAMBLE_KEY } from './wire-limits.js';
 
@@ -177,19 +184,16 @@ function serveSession(socket: Socket, commit: CommitConfirmed, options: DaemonOp
 
 async function dispatch(request: Request, session: Session, commit: CommitConfirmed): Promise<unknown> {
   switch (request.method) {
-    case 'hello':
-      if (!SUPPORTED_PROTOCOLS.includes(request.params.protocol)) {
-        throw new WireError(
-          'unsupported-version',
-          `protocol ${request.params.protocol} is not supported; this agent speaks ${SUPPORTED_PROTOCOLS.join(', ')}`,
-        );
-      }
+    case 'hello': {
+      // The highest revision both ends speak (D91): a newer controller is answered, not refused.
+      const revision = Math.min(request.params.protocol, PROTOCOL_REVISION);
       return {
-        protocol: request.params.protocol,
-        supported: [...SUPPORTED_PROTOCOLS],
+        protocol: revision,
+        supported: [...SUPPORTED_REVISIONS],
         agent: AGENT_NAME,
         site: await commit.site(),
       };
+    }
     case 'status':
       return commit.status();
     case 'plan':

@@ -8,7 +8,8 @@ import { formatIssues } from '../model/format-issues.js';
 import { type ErrorResponse, PROTOCOL_VERSION, type Request, request } from '../model/protocol.js';
 import { errorResponse, WireError } from './wire-error.js';
 
-export const SUPPORTED_PROTOCOLS: readonly number[] = [PROTOCOL_VERSION];
+/** Envelope versions (`v`); protocol revisions are negotiated in hello. */
+export const SUPPORTED_ENVELOPES: readonly number[] = [PROTOCOL_VERSION];
 const METHODS = new Set(['hello', 'plan', 'apply', 'confirm', 'revert', 'status']);
 
 export type ParsedLine =
@@ -31,7 +32,7 @@ export function parseRequestLine(line: string): ParsedLine {
     return refuse(
       id,
       'unsupported-version',
-      `protocol ${fields.v} is not supported; this agent speaks ${SUPPORTED_PROTOCOLS.join(', ')}`,
+      `protocol ${fields.v} is not supported; this agent speaks ${SUPPORTED_ENVELOPES.join(', ')}`,
     );
   }
   if (typeof fields.method === 'string' && !METHODS.has(fields.method)) {

@@ -3,6 +3,7 @@
  * objects it reports and the wire protocol. The controller imports this as `#agent/model`.
  */
 export * from './content-hash.js';
+export * from './desired-features.js';
 export * from './desired-state.js';
 export * from './kernel-state.js';
 export * from './limits.js';

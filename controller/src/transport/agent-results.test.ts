@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   needsConfirm,
+  parseApplyResult,
   parseConfirmResult,
   parseHelloResult,
   parseStatusResult,
@@ -38,13 +39,27 @@ describe('readApplyResult / needsConfirm', () => {
     ['changes as a count (not the protocol)', apply({ changes: 0 })],
     ['pending missing', (({ pending: _, ...rest }) => rest)(apply({}))],
     ['pending false', apply({ pending: false })],
-    ['an unknown field', apply({ confirmed: true })],
     ['a change of unknown kind', apply({ changes: [{ action: 'create', kind: 'link', key: 'x' }] })],
   ])('refuses %s as a protocol error instead of guessing', (_name, result) => {
     expect(() => readApplyResult(result, 'branch-1')).toThrow(ProtocolError);
     expect(() => readApplyResult(result, 'branch-1')).toThrow(
       /^branch-1: apply: the agent's result is not valid protocol \(/,
     );
+  });
+});
+
+describe('results from a newer agent (D91)', () => {
+  it('ignore fields this controller does not know, at any level', () => {
+    const pending = { ...info, deadline: 5 };
+    const newer = apply({
+      confirmed: true,
+      pending: { ...pending, extra: [1] },
+      changes: [{ action: 'create', kind: 'rule', key: 'k', why: 'x' }],
+    });
+    expect(parseApplyResult(newer)).toEqual(
+      parseApplyResult(apply({ pending, changes: [{ action: 'create', kind: 'rule', key: 'k' }] })),
+    );
+    expect(readApplyResult(newer, 'branch-1')).toEqual({ changes: 1, pending: true });
   });
 });
 

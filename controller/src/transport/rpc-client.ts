@@ -12,15 +12,19 @@
 import type { ClientChannel } from 'ssh2';
 import {
   type DesiredState,
+  type HelloResult,
   LineSplitter,
   MAX_LINE_BYTES,
   type Method,
+  PROTOCOL_REVISION,
   PROTOCOL_VERSION,
   type Request,
   request as requestSchema,
+  requiredRevision,
   response as responseSchema,
 } from '#agent/model';
 import { UplinkError } from '../errors.js';
+import { parseHelloResult } from './agent-results.js';
 import type { SshConnection } from './ssh-transport.js';
 import { AgentError, ProtocolError, TransportError } from './transport-errors.js';
 
@@ -66,6 +70,7 @@ export class AgentSession {
   /** A non-idempotent request is in flight: losing the session now leaves its outcome unknown. */
   private unsettledMutations = 0;
   private failure: Error | undefined;
+  private revision = 1;
   private stderrTail = '';
   private channelClosed = false;
 
@@ -96,19 +101,53 @@ export class AgentSession {
     return new AgentSession(connection.target.site, connection, channel, options);
   }
 
-  hello(): Promise<unknown> {
-    return this.call('hello', { protocol: PROTOCOL_VERSION, client: CLIENT_NAME });
+  /**
+   * Negotiates the protocol revision (D91): asks for ours, the agent answers with the highest
+   * both speak. An agent from before negotiation refuses any revision but 1 with
+   * `unsupported-version`; it is asked again for revision 1.
+   */
+  async hello(): Promise<HelloResult> {
+    let result: unknown;
+    try {
+      result = await this.call('hello', { protocol: PROTOCOL_REVISION, client: CLIENT_NAME });
+    } catch (error) {
+      if (!(error instanceof AgentError && error.code === 'unsupported-version')) throw error;
+      result = await this.call('hello', { protocol: 1, client: CLIENT_NAME });
+    }
+    const hello = parseHelloResult(result, this.site);
+    this.revision = Math.max(1, Math.min(hello.protocol, PROTOCOL_REVISION));
+    return hello;
+  }
+
+  /** The negotiated protocol revision (1 until hello has answered). */
+  get protocolRevision(): number {
+    return this.revision;
   }
 
   plan(desired: DesiredState): Promise<unknown> {
-    return this.call('plan', { desired });
+    const refused = this.refuseUnsupported(desired, 'plan');
+    return refused ?? this.call('plan', { desired });
   }
 
   apply(params: ApplyRequest): Promise<unknown> {
+    const refused = this.refuseUnsupported(params.desired, 'apply');
+    if (refused !== undefined) return refused;
     const { allowManagementChange, ...rest } = params;
     return this.call(
       'apply',
       allowManagementChange === undefined ? rest : { ...rest, allowManagementChange },
+    );
+  }
+
+  /** A state that uses features the agent's revision lacks is not sent: the agent would refuse it less clearly. */
+  private refuseUnsupported(desired: DesiredState, method: Method): Promise<never> | undefined {
+    const needed = requiredRevision(desired);
+    if (needed.revision <= this.revision) return undefined;
+    return Promise.reject(
+      new UplinkError(
+        'refused',
+        `${this.site}: ${method}: the spec uses ${needed.features.join(', ')}, which needs uplink-agent protocol revision ${needed.revision}; the router's agent speaks revision ${this.revision} — upgrade uplink-agent on it (nothing was sent)`,
+      ),
     );
   }
 

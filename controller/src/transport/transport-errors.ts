@@ -79,7 +79,8 @@ export class AgentError extends UplinkError {
   constructor(
     readonly site: string,
     readonly method: string,
-    readonly code: ErrorCode,
+    /** A wire error code; a newer agent's codes this controller does not know are kept as they are. */
+    readonly code: ErrorCode | (string & {}),
     /** The agent's own message, unchanged. */
     readonly agentMessage: string,
   ) {
@@ -93,7 +94,7 @@ export class AgentError extends UplinkError {
  * are final; `busy` and `unavailable` mean "not now" and are the only retryable codes; a
  * kernel or verify failure means the apply ran and failed (the agent restored the previous state).
  */
-export function classifyAgentError(code: ErrorCode): {
+export function classifyAgentError(code: ErrorCode | (string & {})): {
   kind: 'refused' | 'transport' | 'failed';
   retryable: boolean;
 } {
@@ -114,5 +115,8 @@ export function classifyAgentError(code: ErrorCode): {
     case 'refused':
     case 'not-pending':
       return { kind: 'refused', retryable: false };
+    default:
+      // A code from a newer agent: it did not do what was asked, and retrying will not help.
+      return { kind: 'failed', retryable: false };
   }
 }
