@@ -113,6 +113,7 @@ function providerArb(iface: string, i: number, siteIndex: number, explicitTable:
       snat: fc.option(fc.constantFrom('auto', 'none', 'address'), { nil: undefined }),
       rpFilter: fc.option(fc.constantFrom('off', 'strict', 'loose'), { nil: undefined }),
       health: fc.option(healthArb, { nil: undefined }),
+      routed: fc.boolean(),
     })
     .map((d): ProviderDraft => {
       const spec: Record<string, unknown> = { name: `p${i}`, interface: iface };
@@ -142,6 +143,8 @@ function providerArb(iface: string, i: number, siteIndex: number, explicitTable:
       else if (d.snat !== undefined) spec.snat = d.snat;
       if (d.rpFilter !== undefined) spec.rpFilter = d.rpFilter;
       if (explicitTable) spec.table = 1000 + i;
+      // A block the ISP routes to the router, one per provider, never on an interface.
+      if (d.routed) spec.routed = [`192.0.2.${16 + 8 * i}/29`];
       if (d.health !== undefined) {
         const h = d.health;
         const health: Record<string, unknown> = {};
@@ -198,7 +201,16 @@ function policiesArb(providers: readonly string[], lan: boolean, markMask: numbe
         .map((v) => `0x${(v & policyMask).toString(16) || '1'}/0x${policyMask.toString(16)}`),
       traffic: fc.constantFrom('all', 'local', 'forwarded'),
       via: fc.shuffledSubarray([...providers], { minLength: 1 }),
-      action: fc.constantFrom('route', 'route', 'route', 'blackhole', 'unreachable', 'prohibit'),
+      action: fc.constantFrom(
+        'route',
+        'route',
+        'route',
+        'main',
+        'balance',
+        'blackhole',
+        'unreachable',
+        'prohibit',
+      ),
       gap: fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
     },
     { requiredKeys: ['name', 'via', 'action'] },
@@ -331,6 +343,12 @@ export const fleetArbitrary: fc.Arbitrary<GeneratedFleet> = fc
           site.policies = policies;
         }
         site.providers = specs;
+        // `action: balance` needs a balanced provider; without one the class takes main.
+        if (!specs.some((p) => p.balance !== undefined && p.balance !== null)) {
+          for (const policy of site.policies as Record<string, unknown>[]) {
+            if (policy.action === 'balance') policy.action = 'main';
+          }
+        }
         site.sysctls = { [`net.ipv4.conf.${specs[specs.length - 1]!.interface}.${base.sysctlLeaf}`]: 1 };
         // markMask is written as a number: YAML has no hex strings for it.
         (site.settings as Record<string, unknown>).markMask = base.markMask;

@@ -62,6 +62,8 @@ export interface ResolveResult {
 
 interface AvailableProvider {
   readonly provider: Provider;
+  /** The primary address, then every other address of the interface. */
+  readonly addresses: readonly string[];
   readonly address: string;
   readonly prefixLength: number;
   readonly peer: string | undefined;
@@ -104,7 +106,7 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
   const rules = new Map<string, KernelRule>();
   for (const rule of desired.rules) {
     const resolved = attempt(`rule ${rule.id}`, () => resolveRule(rule, context, desired.settings.protocol));
-    if (resolved !== undefined) rules.set(ruleIdentity(resolved), resolved);
+    for (const one of resolved ?? []) rules.set(ruleIdentity(one), one);
   }
 
   const routes = new Map<string, KernelRoute>();
@@ -214,6 +216,7 @@ function checkProvider(
   }
   return {
     provider,
+    addresses: [...new Set(iface.addresses.map((a) => a.address))],
     address: primary.address,
     prefixLength: primary.prefixLength,
     peer: primary.peer,
@@ -229,15 +232,19 @@ function need(context: Context, name: string | undefined): AvailableProvider | u
   return provider;
 }
 
-function resolveRule(rule: DesiredRule, context: Context, protocol: number): KernelRule {
+/**
+ * One desired rule as kernel rules. A rule *from* an uplink's own address is one rule per
+ * address on the interface, at the same priority (D92): replies from a secondary address (a
+ * server DNAT'd on the uplink's /29) must leave by that uplink as much as the primary's.
+ */
+function resolveRule(rule: DesiredRule, context: Context, protocol: number): KernelRule[] {
   need(context, rule.requires);
   const { id: _id, requires: _requires, from, to, ...rest } = rule;
-  return {
-    ...rest,
-    ...(from === undefined ? {} : { from: resolveNetwork(from, context) }),
-    ...(to === undefined ? {} : { to: resolveNetwork(to, context) }),
-    protocol,
-  };
+  const base = { ...rest, ...(to === undefined ? {} : { to: resolveNetwork(to, context) }), protocol };
+  if (from?.kind === 'provider-host') {
+    return provider(context, from.provider).addresses.map((address) => ({ ...base, from: `${address}/32` }));
+  }
+  return [{ ...base, ...(from === undefined ? {} : { from: resolveNetwork(from, context) }) }];
 }
 
 function resolveRoute(route: DesiredRoute, context: Context, protocol: number): KernelRoute | undefined {

@@ -71,6 +71,7 @@ export type AddressRef = z.infer<typeof addressRef>;
 export const networkRef = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('literal'), cidr: ipv4Cidr }).strict(),
   z.object({ kind: z.literal('provider-network'), provider: z.string() }).strict(),
+  /** The uplink's own address as a /32 — in a rule's `from`, one rule per address of the interface (D92). */
   z.object({ kind: z.literal('provider-host'), provider: z.string() }).strict(),
 ]);
 export type NetworkRef = z.infer<typeof networkRef>;

@@ -10,6 +10,7 @@ import {
   type DesiredState,
   desiredStateHash,
   interfaceSysctlKey,
+  MAIN_TABLE,
   type NftRule,
 } from '#agent/model';
 import type { ValidPolicy, ValidProvider, ValidSite } from '../spec/valid-site.js';
@@ -43,6 +44,8 @@ export function compileSite(site: ValidSite): DesiredState {
     });
   });
   providers.forEach((p, i) => {
+    // Replies from any address of the uplink — the agent makes one rule per address it finds
+    // on the interface — or from a prefix the ISP routes to the router leave by that uplink.
     rules.push({
       id: `source:${p.name}`,
       priority: bands.source[0] + i,
@@ -51,9 +54,19 @@ export function compileSite(site: ValidSite): DesiredState {
       from: { kind: 'provider-host', provider: p.name },
       requires: p.name,
     });
+    p.routed.forEach((cidr, r) => {
+      rules.push({
+        id: `source:${p.name}:routed#${r}`,
+        priority: bands.source[0] + i,
+        action: 'lookup',
+        table: p.table,
+        from: { kind: 'literal', cidr },
+        requires: p.name,
+      });
+    });
   });
 
-  for (const policy of site.policies) rules.push(...policyRules(policy, providers));
+  for (const policy of site.policies) rules.push(...policyRules(policy, providers, settings.balanceTable));
 
   const balanced = providers.filter((p) => p.balance !== null);
   if (balanced.length > 0) {
@@ -153,7 +166,14 @@ export function compileSite(site: ValidSite): DesiredState {
 const RP_FILTER = { off: '0', strict: '1', loose: '2' } as const;
 
 /** One policy → consecutive rules: per provider in `via` order, every selector combination. */
-function policyRules(policy: ValidPolicy, providers: readonly ValidProvider[]): DesiredRule[] {
+function policyRules(
+  policy: ValidPolicy,
+  providers: readonly ValidProvider[],
+  balanceTable: number,
+): DesiredRule[] {
+  // `main` and `balance` look a table up like a provider does, without a provider to require.
+  const table =
+    policy.action === 'main' ? MAIN_TABLE : policy.action === 'balance' ? balanceTable : undefined;
   const axis = <T>(xs: readonly T[]): (T | undefined)[] => (xs.length > 0 ? [...xs] : [undefined]);
   const targets: (ValidProvider | undefined)[] =
     policy.action === 'route'
@@ -170,8 +190,12 @@ function policyRules(policy: ValidPolicy, providers: readonly ValidProvider[]): 
               const rule: DesiredRule = {
                 id: `policy:${policy.name}${provider ? `:${provider.name}` : ''}#${out.length}`,
                 priority: priority++,
-                action: policy.action === 'route' ? 'lookup' : policy.action,
+                action:
+                  policy.action === 'route' || table !== undefined
+                    ? 'lookup'
+                    : (policy.action as 'blackhole' | 'unreachable' | 'prohibit'),
                 ...(provider ? { table: provider.table, requires: provider.name } : {}),
+                ...(table !== undefined ? { table } : {}),
                 ...(from ? { from: { kind: 'literal' as const, cidr: from } } : {}),
                 ...(to ? { to: { kind: 'literal' as const, cidr: to } } : {}),
                 ...(iif ? { iif } : {}),

@@ -18,6 +18,8 @@ export function checkPolicies(
   check: SiteCheck,
   defaults: FleetDefaults,
   providerNames: ReadonlySet<string>,
+  /** Some provider has a balance weight: `action: balance` has a route to go to. */
+  balanced: boolean,
   lan: readonly { interface: string }[],
   markMask: number,
 ): ValidPolicy[] {
@@ -27,18 +29,25 @@ export function checkPolicies(
   const blocks: { name: string; start: number; end: number; explicit: boolean }[] = [];
   const policies: ValidPolicy[] = [];
   for (const item of site.policies) {
-    const policy = checkPolicy(item, providerNames, lan, markMask, (o, m) => err(o, m));
+    const policy = checkPolicy(item, providerNames, balanced, lan, markMask, (o, m) => err(o, m));
     if (!policy) continue;
     const start = item.value.priority ?? cursor;
     const end = start + policy.ruleCount - 1;
-    if (start < bandStart || end > bandEnd) {
+    const outside = start < bandStart || end > bandEnd;
+    if (outside && item.value.priority !== undefined) {
+      // One message: the policies after it are laid out as if it were not there.
       err(
         field(item, 'priority'),
-        item.value.priority !== undefined
-          ? `policies ${policy.name}: priority ${start}${end > start ? `–${end}` : ''} is outside the policy band ${bandStart}–${bandEnd} (fleet.yaml defaults.priorities.policy); choose a priority inside it`
-          : blocks.at(-1)?.explicit
-            ? `policies ${policy.name}: follows policy ${blocks.at(-1)!.name} (priority ${blocks.at(-1)!.start}), which leaves no room after it in the band ${bandStart}–${bandEnd}; give ${policy.name} a priority: or move it before ${blocks.at(-1)!.name}`
-            : `policies ${policy.name}: the policies need more rule priorities than the band ${bandStart}–${bandEnd} holds; widen defaults.priorities.policy in fleet.yaml`,
+        `policies ${policy.name}: priority ${start}${end > start ? `–${end}` : ''} is outside the policy band ${bandStart}–${bandEnd} (fleet.yaml defaults.priorities.policy); choose a priority inside it, or leave priority out to place it after the policy before it`,
+      );
+      continue;
+    }
+    if (outside) {
+      err(
+        field(item, 'priority'),
+        blocks.at(-1)?.explicit
+          ? `policies ${policy.name}: follows policy ${blocks.at(-1)!.name} (priority ${blocks.at(-1)!.start}), which leaves no room after it in the band ${bandStart}–${bandEnd}; give ${policy.name} a priority: or move it before ${blocks.at(-1)!.name}`
+          : `policies ${policy.name}: the policies need more rule priorities than the band ${bandStart}–${bandEnd} holds; widen defaults.priorities.policy in fleet.yaml`,
       );
     }
     for (const b of blocks) {
@@ -69,6 +78,7 @@ function lowByteOutside(markMask: number): number {
 function checkPolicy(
   item: Merged<PolicySpec>,
   providers: ReadonlySet<string>,
+  balanced: boolean,
   lan: readonly { interface: string }[],
   markMask: number,
   err: (origin: Origin, message: string) => void,
@@ -181,6 +191,11 @@ function checkPolicy(
     fail(
       at('via'),
       `${label}: action ${action} does not route via providers; remove via or use action: route`,
+    );
+  } else if (action === 'balance' && !balanced) {
+    fail(
+      at('action'),
+      `${label}: action balance sends the class to the balanced default route, but no provider has balance; give a provider balance: 1, or use action: main`,
     );
   }
 

@@ -4,7 +4,14 @@
  * reserved tables (D89).
  */
 import { describeRange, LIMITS, RESERVED_TABLES, type SnatMode } from '#agent/model';
-import { checkAddress, checkInterfaceAddress, contains, networkOf } from './addresses.js';
+import {
+  checkAddress,
+  checkInterfaceAddress,
+  checkNetwork,
+  contains,
+  networkOf,
+  overlaps,
+} from './addresses.js';
 import { checkHealth } from './check-health.js';
 import type { SiteCheck } from './site-check.js';
 import type { FleetDefaults, ValidProvider } from './valid-site.js';
@@ -13,6 +20,7 @@ export interface ProviderContext {
   readonly markMask: number;
   readonly balanceTable: number;
   readonly lanInterfaces: readonly string[];
+  readonly lanSubnets: readonly string[];
 }
 
 export function checkProviders(
@@ -37,6 +45,7 @@ export function checkProviders(
   const seenTables = new Map<number, string>();
   const seenMarks = new Map<number, string>();
   let fallbackAuto = 1;
+  const routedOwners: { prefix: string; provider: string }[] = [];
 
   for (const item of site.providers) {
     const p = item.value;
@@ -92,6 +101,31 @@ export function checkProviders(
         }
       }
     }
+
+    const routed: string[] = [];
+    (p.routed ?? []).forEach((text, i) => {
+      const c = checkNetwork(text.includes('/') ? text : `${text}/32`);
+      const origin = { parsed: at('routed').parsed, path: [...at('routed').path, i] };
+      if (!c.ok) err(origin, `${label}: routed ${c.message}`);
+      else {
+        const lanOverlap = context.lanSubnets.find((subnet) => overlaps(subnet, c.value));
+        const owner = routedOwners.find((r) => overlaps(r.prefix, c.value));
+        if (lanOverlap !== undefined)
+          err(
+            origin,
+            `${label}: routed ${c.value} overlaps LAN subnet ${lanOverlap}; list only what the ISP routes to the router`,
+          );
+        else if (owner !== undefined)
+          err(
+            origin,
+            `${label}: routed ${c.value} overlaps ${owner.prefix}, routed by provider ${owner.provider}; a prefix comes from one ISP`,
+          );
+        else {
+          routed.push(c.value);
+          routedOwners.push({ prefix: c.value, provider: p.name });
+        }
+      }
+    });
 
     // Table
     let table = p.table;
@@ -199,6 +233,7 @@ export function checkProviders(
       interface: p.interface,
       address,
       gateway,
+      routed,
       table,
       mark,
       balance: p.balance ?? null,

@@ -36,6 +36,7 @@ export function checkSite(
     markMask: settings.markMask,
     balanceTable: settings.balanceTable,
     lanInterfaces: lan.map((l) => l.interface),
+    lanSubnets: lan.flatMap((l) => l.subnets),
   });
   checkDefaultTraffic(check, providers);
   checkAdoptedTables(check, settings, providers);
@@ -43,6 +44,7 @@ export function checkSite(
     check,
     defaults,
     new Set(providers.map((p) => p.name)),
+    providers.some((p) => p.balance !== null),
     lan,
     settings.markMask,
   );

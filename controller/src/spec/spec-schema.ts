@@ -54,6 +54,8 @@ export const providerSpec = z
     /** The uplink's own static address with prefix (e.g. 198.51.100.2/30); omit when dynamic. */
     address: text.optional(),
     gateway: text.optional(),
+    /** Prefixes the ISP routes to the router without putting them on the interface (a /29 behind the uplink). */
+    routed: z.array(text).nullable().optional(),
     table: z.number().int().min(1).max(0xfffffffe).nullable().optional(),
     mark: uint.nullable().optional(),
     /** `null` removes an inherited value (e.g. a group's balance on a site's fallback uplink). */
@@ -82,7 +84,12 @@ export const policySpec = z
     mark: z.union([z.number().int(), z.string()]).optional(),
     traffic: z.enum(['all', 'local', 'forwarded']).optional(),
     via: z.array(name).optional(),
-    action: z.enum(['route', 'blackhole', 'unreachable', 'prohibit']).optional(),
+    /**
+     * `route` (via providers), `main` (main's routes, its default route included: the class
+     * takes the router's normal path), `balance` (the balanced default route, whatever later
+     * policies say), or a drop: `blackhole`, `unreachable`, `prohibit`.
+     */
+    action: z.enum(['route', 'main', 'balance', 'blackhole', 'unreachable', 'prohibit']).optional(),
     priority: z.number().int().optional(),
   })
   .strict();

@@ -53,6 +53,8 @@ export interface ValidProvider {
   /** Static address with prefix length, when declared (e.g. 198.51.100.2/30). */
   readonly address: { readonly address: string; readonly prefixLength: number } | null;
   readonly gateway: { kind: 'static'; address: string } | { kind: 'detect' } | { kind: 'point-to-point' };
+  /** Prefixes routed to the router by this ISP (not on the interface): replies from them leave by it. */
+  readonly routed: readonly string[];
   readonly table: number;
   readonly mark: number;
   readonly balance: number | null;
@@ -75,7 +77,7 @@ export interface ValidPolicy {
   readonly tos: number | null;
   readonly mark: { readonly value: number; readonly mask: number } | null;
   readonly via: readonly string[];
-  readonly action: 'route' | 'blackhole' | 'unreachable' | 'prohibit';
+  readonly action: 'route' | 'main' | 'balance' | 'blackhole' | 'unreachable' | 'prohibit';
   /** First rule priority; the policy's rules are consecutive from here. */
   readonly priority: number;
   /** Number of `ip rule`s the policy expands to. */

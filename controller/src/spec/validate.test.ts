@@ -366,7 +366,7 @@ const cases: Case[] = [
       ),
     },
     expected: [
-      'sites/s1.yaml:22:15: error: policies web: priority 20000 is outside the policy band 10000–19999 (fleet.yaml defaults.priorities.policy); choose a priority inside it',
+      'sites/s1.yaml:22:15: error: policies web: priority 20000 is outside the policy band 10000–19999 (fleet.yaml defaults.priorities.policy); choose a priority inside it, or leave priority out to place it after the policy before it',
     ],
   },
   {
@@ -484,6 +484,47 @@ const cases: Case[] = [
       'fleet.yaml:3:12: error: defaults.priorities.track: 1000–2500 overlaps source (2000–2999, the default); priority bands must not overlap',
       'fleet.yaml:4:13: error: defaults.priorities.policy: 30000–30010 overlaps balance (30000, the default); priority bands must not overlap',
       'fleet.yaml:4:13: error: defaults.priorities.policy: 30000–30010 overlaps fallback (30001–30099, the default); priority bands must not overlap',
+    ],
+  },
+  {
+    name: 'a priority outside the band is one error, not one per policy after it',
+    files: {
+      'sites/s1.yaml': site(
+        's1',
+        yaml`
+          policies:
+            - name: early
+              to: 198.51.100.0/24
+              via: [isp1]
+              priority: 25000
+            - name: next
+              to: 198.51.101.0/24
+              via: [isp1]
+            - name: last
+              to: 198.51.102.0/24
+              action: main
+        `,
+      ),
+    },
+    expected: [
+      'sites/s1.yaml:22:15: error: policies early: priority 25000 is outside the policy band 10000–19999 (fleet.yaml defaults.priorities.policy); choose a priority inside it, or leave priority out to place it after the policy before it',
+    ],
+  },
+  {
+    name: 'action balance with no balanced provider',
+    files: {
+      'sites/s1.yaml': site(
+        's1',
+        yaml`
+          policies:
+            - name: guests
+              from: 172.20.1.0/24
+              action: balance
+        `,
+      ).replace('    balance: 1\n', ''),
+    },
+    expected: [
+      'sites/s1.yaml:20:13: error: policies guests: action balance sends the class to the balanced default route, but no provider has balance; give a provider balance: 1, or use action: main',
     ],
   },
   // --- addresses -----------------------------------------------------------------------
