@@ -120,7 +120,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   it('apply and confirm on two connections → applied; status reports it', async () => {
     await resetRouter();
     const hello = await call('hello', { protocol: 1, client: 'lab' });
-    expect(hello.supported).toEqual([1]);
+    expect(hello.supported).toEqual([1, 2]);
     const applied = await call('apply', { desired: labDesired(), generation: 'g1', confirmWithinMs: 30_000 });
     expect(applied.pending).toMatchObject({ generation: 'g1', site: 'lab-1' });
     expect(applied.managementPath).toMatchObject({
@@ -266,7 +266,8 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
     const lines = [
       '{"v":1,',
       'null',
-      request(1, 'status' as Method, { extra: true }),
+      // confirm changes state: a field it does not know is refused (status would ignore it, D91).
+      request(1, 'confirm' as Method, { generation: 'g6', extra: true }),
       '{"v":1,"id":2,"method":"shutdown","params":{}}',
       `{"pad":"${'x'.repeat(8 * 1024 * 1024 + 10)}"}`,
       ...Array.from({ length: 1000 }, () => randomInvalidLine(random)),
