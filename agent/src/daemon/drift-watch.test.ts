@@ -120,3 +120,35 @@ describe('DriftWatch settles health changes', () => {
     expect(health.settledWith).toEqual([{ isp1: 'down' }, { isp1: 'down', isp2: 'down' }]);
   });
 });
+
+describe('DriftWatch follows facts that change during a follow', () => {
+  it('an uplink pulled out while its arrival is followed is followed again, never reported as drift', async () => {
+    const memory = new MemoryDataplane({ facts: exampleFacts() });
+    let duringApply: (() => void) | undefined;
+    const dataplane: Dataplane = {
+      readFacts: () => memory.readFacts(),
+      readKernel: (request) => memory.readKernel(request),
+      apply: async (steps) => {
+        await memory.apply(steps);
+        const hook = duringApply;
+        duringApply = undefined;
+        hook?.();
+      },
+    };
+    const facts = exampleFacts();
+    const ppp1 = facts.interfaces.ppp1!;
+    memory.setInterface('ppp1', undefined);
+    const { logs } = await watched(dataplane);
+    // ppp1 appears (a follow brings isp2 in) and, as that follow writes, disappears again.
+    duringApply = () => memory.setInterface('ppp1', undefined);
+    memory.setInterface('ppp1', ppp1);
+    watch!.trigger('link');
+    await until(() => logs.filter((l) => l.startsWith('follow: re-applied')).length >= 2, 'two follows');
+    await until(
+      () => watch!.report()?.checkedAt !== undefined && memory.dump().rules.every((r) => r.table !== 102),
+      'isp2 gone again',
+    );
+    expect(logs.filter((l) => /^drift: /.test(l))).toEqual([]);
+    expect(watch!.report()?.items).toEqual([]);
+  });
+});

@@ -236,6 +236,14 @@ export class DriftWatch {
       if (followed) {
         this.#baseline = baseline;
         current = await readCurrent(dataplane, scope);
+        if (JSON.stringify(current.facts) !== baseline.facts) {
+          // The uplinks changed again while the follow ran (a modem pulled out as it was
+          // plugged in): the kernel holds what the older facts asked for. That is the next
+          // follow's to fix, not drift (D92).
+          this.#followNeeded = true;
+          this.trigger('state');
+          return;
+        }
         await this.#settle(desired, current.facts, health, changes);
       } else this.#followNeeded = true;
     } else this.#baseline ??= baseline;
