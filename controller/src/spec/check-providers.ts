@@ -20,7 +20,6 @@ export interface ProviderContext {
   readonly markMask: number;
   readonly balanceTable: number;
   readonly lanInterfaces: readonly string[];
-  readonly lanSubnets: readonly string[];
 }
 
 export function checkProviders(
@@ -108,14 +107,9 @@ export function checkProviders(
       const origin = { parsed: at('routed').parsed, path: [...at('routed').path, i] };
       if (!c.ok) err(origin, `${label}: routed ${c.message}`);
       else {
-        const lanOverlap = context.lanSubnets.find((subnet) => overlaps(subnet, c.value));
         const owner = routedOwners.find((r) => overlaps(r.prefix, c.value));
-        if (lanOverlap !== undefined)
-          err(
-            origin,
-            `${label}: routed ${c.value} overlaps LAN subnet ${lanOverlap}; list only what the ISP routes to the router`,
-          );
-        else if (owner !== undefined)
+        // Often the block is a DMZ on the router (public servers): overlapping a LAN subnet is the point.
+        if (owner !== undefined)
           err(
             origin,
             `${label}: routed ${c.value} overlaps ${owner.prefix}, routed by provider ${owner.provider}; a prefix comes from one ISP`,

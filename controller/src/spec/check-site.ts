@@ -36,7 +36,6 @@ export function checkSite(
     markMask: settings.markMask,
     balanceTable: settings.balanceTable,
     lanInterfaces: lan.map((l) => l.interface),
-    lanSubnets: lan.flatMap((l) => l.subnets),
   });
   checkDefaultTraffic(check, providers);
   checkAdoptedTables(check, settings, providers);
