@@ -190,6 +190,30 @@ describe('findDrift', () => {
     ]);
   });
 
+  it("a rule for every packet into main, while main holds a DHCP client's default route, shadows even our catch-alls", () => {
+    const k = inSync();
+    const dhcpDefault = {
+      table: 254,
+      dst: '0.0.0.0/0',
+      type: 'unicast' as const,
+      dev: 'eth2',
+      gateway: '192.0.2.33',
+      metric: 100,
+      protocol: 16,
+    };
+    const rules = [...k.rules, { priority: 20000, action: 'lookup' as const, table: 254, protocol: 4 }];
+    // Without a default route in main the rule takes nothing our catch-alls would: the site's business.
+    expect(findDrift(input({ ...k, rules })).shadowed).toEqual([]);
+    const { shadowed } = findDrift(input({ ...k, rules, routes: [...k.routes, dhcpDefault] }));
+    expect(shadowed.map((s) => [s.object, s.found])).toEqual([
+      [
+        'foreign rule priority 20000 from all lookup main proto 4',
+        'priority 20000 from all lookup main proto 4 is evaluated first and table main holds a default route (default via 192.0.2.33 dev eth2 proto 16 metric 100): it takes every packet',
+      ],
+    ]);
+    expect(shadowed[0]!.expected).toMatch(/^packets reach Uplink's rule priority 30000 from all lookup 200/);
+  });
+
   it('a foreign rule capturing our mark is shadowing', () => {
     const k = inSync();
     const { shadowed } = findDrift(

@@ -195,8 +195,13 @@ function findShadowing(effective: KernelState, current: KernelState, scope: Owne
       continue;
     }
     if (!capturesTraffic(rule)) continue;
+    // A rule for every packet into a table with a default route (a DHCP client's route in
+    // main, say) takes all traffic: Uplink's catch-alls after it are shadowed too.
+    const fallbackDefault = hasSelector(rule) ? undefined : defaultRouteOf(current, rule);
     const captured = ourRules.filter(
-      (our) => our.priority > rule.priority && hasSelector(our) && overlaps(rule, our),
+      (our) =>
+        our.priority > rule.priority &&
+        (fallbackDefault !== undefined || (hasSelector(our) && overlaps(rule, our))),
     );
     const [first] = captured;
     if (first === undefined) continue;
@@ -205,7 +210,10 @@ function findShadowing(effective: KernelState, current: KernelState, scope: Owne
       object,
       kind: 'shadowed',
       expected: `packets reach Uplink's rule ${describeRule(first)}${more}`,
-      found: `${describeRule(rule)} is evaluated first and matches some of the same packets`,
+      found:
+        fallbackDefault === undefined
+          ? `${describeRule(rule)} is evaluated first and matches some of the same packets`
+          : `${describeRule(rule)} is evaluated first and table ${describeTable(fallbackDefault.table)} holds a default route (${describeRoute(fallbackDefault)}): it takes every packet`,
     });
   }
 
@@ -248,6 +256,13 @@ function hasSelector(rule: KernelRule): boolean {
 }
 
 /** The kernel's own `lookup local` and `suppress_prefixlength` rules never take all of a packet class. */
+/** The default route of the table a lookup rule names, if the table has one. */
+function defaultRouteOf(current: KernelState, rule: KernelRule): KernelRoute | undefined {
+  if (rule.action !== 'lookup') return undefined;
+  const table = rule.table ?? 254;
+  return current.routes.find((r) => r.table === table && r.dst === '0.0.0.0/0' && r.type === 'unicast');
+}
+
 function capturesTraffic(rule: KernelRule): boolean {
   if (rule.action === 'lookup' && (rule.table ?? 254) === LOCAL_TABLE) return false;
   return rule.suppressPrefixlength === undefined;
