@@ -38,7 +38,9 @@ describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against ss
     options: { hostKey?: string; site?: string; policies?: string } = {},
   ): Promise<string> {
     const repo = join(m.dir, 'repos', name);
-    await writeManagedRouterFleet(repo, options.site ?? SITE, options.hostKey ?? hostKey, options.policies);
+    await writeManagedRouterFleet(repo, options.site ?? SITE, options.hostKey ?? hostKey, options.policies, {
+      commit: true,
+    });
     return repo;
   }
 

@@ -316,6 +316,7 @@ function resolveRollout(
     confirmWithinMs: r.confirmWithin !== undefined ? parseDuration(r.confirmWithin) : 60_000,
     siteTimeoutMs: r.siteTimeout !== undefined ? parseDuration(r.siteTimeout) : 120_000,
     rollbackOnFailure: r.rollbackOnFailure ?? false,
+    reconcile: r.reconcile ?? 'auto',
     waves,
   };
 }
