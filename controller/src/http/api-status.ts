@@ -254,6 +254,13 @@ export interface ApiStatus {
   };
   readonly sites: readonly ApiSite[];
   readonly rollout: ApiRollout | null;
+  /** The last rollout that finished, when and how (null before the first). */
+  readonly lastRollout: {
+    readonly commit: string;
+    readonly phase: 'done' | 'halted' | 'superseded' | 'suspended';
+    readonly trigger: 'commit' | 'retry' | 'reconcile' | 'resume';
+    readonly at: number;
+  } | null;
   /** Newest last, at most 100. */
   readonly events: readonly ApiEvent[];
 }

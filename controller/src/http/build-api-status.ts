@@ -67,7 +67,11 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
     const status = report?.status;
     const history = state.sites[name];
     const desired = input.desiredHashes?.get(name);
-    const appliedHash = status?.applied?.hash ?? history?.lastApplied?.hash;
+    const lastApplied = history?.lastApplied;
+    const appliedHash =
+      lastApplied && (report === undefined || lastApplied.at > report.at)
+        ? lastApplied.hash
+        : (status?.applied?.hash ?? lastApplied?.hash);
     const current = desired === undefined || appliedHash === undefined ? null : appliedHash === desired;
     const attempt = history?.lastAttempted;
     const assessed = assessSiteState({
@@ -84,7 +88,9 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
         : status?.applied
           ? 'confirmed'
           : null;
-    const applied = status?.applied
+    const newer =
+      history?.lastApplied !== undefined && (report === undefined || history.lastApplied.at > report.at);
+    const applied = status?.applied && !newer
       ? { generation: status.applied.generation, hash: status.applied.hash, at: status.applied.at }
       : history?.lastApplied
         ? {
@@ -181,6 +187,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
     summary: { sites: sites.length, byState },
     sites,
     rollout: apiRolloutDoc,
+    lastRollout: state.lastRollout ? { ...state.lastRollout } : null,
     events: input.events,
   };
   return { ...doc, attention: attentionOf(doc) };

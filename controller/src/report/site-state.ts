@@ -68,7 +68,8 @@ export interface SiteFacts {
   readonly lastAttempted:
     | { readonly hash: string; readonly outcome: string; readonly at: number; readonly error?: string }
     | undefined;
-  readonly lastApplied: { readonly hash: string; readonly generation: string } | undefined;
+  /** The controller's last success; newer than the report, it is what the site runs. */
+  readonly lastApplied: { readonly hash: string; readonly generation: string; readonly at?: number } | undefined;
   /** The site's progress in the rollout now running (undefined: not in it, or none runs). */
   readonly rollout: 'pending' | 'applying' | 'confirmed' | string | undefined;
 }
@@ -86,8 +87,10 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
   const status = report?.status;
   const conditions: SiteCondition[] = [];
   const add = (state: SiteState, message: string) => conditions.push({ state, message });
-  const appliedHash = status?.applied?.hash ?? facts.lastApplied?.hash;
-  const appliedGeneration = status?.applied?.generation ?? facts.lastApplied?.generation;
+  const last = facts.lastApplied;
+  const newer = last !== undefined && last.at !== undefined && (report === undefined || last.at > report.at);
+  const appliedHash = newer ? last.hash : (status?.applied?.hash ?? last?.hash);
+  const appliedGeneration = newer ? last.generation : (status?.applied?.generation ?? last?.generation);
   const runsTarget = desiredHash !== undefined && appliedHash === desiredHash;
   const pendingTarget = desiredHash !== undefined && status?.pending?.hash === desiredHash;
 
@@ -139,7 +142,8 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
 
   const applying =
     pendingTarget || (!runsTarget && (facts.rollout === 'pending' || facts.rollout === 'applying'));
-  if (desiredHash !== undefined && !runsTarget && !applying && !override) {
+  const failed = conditions.some((c) => c.state === 'failed' || c.state === 'unknown');
+  if (desiredHash !== undefined && !runsTarget && !applying && !override && !failed) {
     add(
       'out-of-date',
       appliedGeneration === undefined
