@@ -8,11 +8,11 @@ import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { loadControllerConfig } from '../config/index.js';
 import { UsageError } from '../errors.js';
-import { startHttpServer } from '../http/http-server.js';
 import type { ApiEvent } from '../http/api-status.js';
+import { startHttpServer } from '../http/http-server.js';
 import { ControllerDaemon, redactUrl } from '../run/controller-daemon.js';
-import { WebhookNotifier } from '../run/webhook-notifier.js';
 import { createSshSiteTransport } from '../run/site-transport.js';
+import { WebhookNotifier } from '../run/webhook-notifier.js';
 
 export interface RunOptions {
   config: string;

@@ -135,7 +135,13 @@ export function parseControllerConfig(
       maxBackoffMs: parseDuration(value.reconcile.maxBackoff),
     },
     notify: hook
-      ? { webhook: { url: hook.url, minLevel: hook.minLevel, ...(hookSecret ? { secretFile: path(hookSecret) } : {}) } }
+      ? {
+          webhook: {
+            url: hook.url,
+            minLevel: hook.minLevel,
+            ...(hookSecret ? { secretFile: path(hookSecret) } : {}),
+          },
+        }
       : {},
     logLevel: value.log.level,
   };

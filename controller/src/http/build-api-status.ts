@@ -57,6 +57,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
   }
   const names = new Set<string>([
     ...(input.fleet?.sites.map((s) => s.name) ?? []),
+    ...(input.desiredHashes?.keys() ?? []),
     ...Object.keys(state.sites),
     ...reports.keys(),
   ]);
@@ -90,15 +91,16 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
           : null;
     const newer =
       history?.lastApplied !== undefined && (report === undefined || history.lastApplied.at > report.at);
-    const applied = status?.applied && !newer
-      ? { generation: status.applied.generation, hash: status.applied.hash, at: status.applied.at }
-      : history?.lastApplied
-        ? {
-            generation: history.lastApplied.generation,
-            hash: history.lastApplied.hash,
-            at: history.lastApplied.at,
-          }
-        : null;
+    const applied =
+      status?.applied && !newer
+        ? { generation: status.applied.generation, hash: status.applied.hash, at: status.applied.at }
+        : history?.lastApplied
+          ? {
+              generation: history.lastApplied.generation,
+              hash: history.lastApplied.hash,
+              at: history.lastApplied.at,
+            }
+          : null;
     const override = applied ? describeGeneration(applied.generation).override : null;
     const suspended = input.suspension?.sites[name] ?? null;
     return {

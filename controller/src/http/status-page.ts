@@ -8,9 +8,10 @@
  * reasons and commit messages come from git and routers), so nothing is ever parsed as
  * markup; the script only swaps in what this file rendered. Pure.
  */
-import type { ApiEvent, ApiSite, ApiSiteDetail, ApiStatus, ApiTimelineEntry } from './api-status.js';
+
 import { shortGeneration } from '../report/generation.js';
 import { isoTime } from '../report/iso-time.js';
+import type { ApiEvent, ApiSite, ApiSiteDetail, ApiStatus, ApiTimelineEntry } from './api-status.js';
 
 const STATE_CLASS: Record<string, string> = {
   'in-sync': 'ok',
@@ -55,7 +56,8 @@ export function esc(value: unknown): string {
 
 const badge = (word: string) => `<span class="badge ${STATE_CLASS[word] ?? 'muted'}">${esc(word)}</span>`;
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '—');
-const time = (ms: number | null | undefined) => (ms === null || ms === undefined ? '—' : isoTime(ms).replace('T', ' '));
+const time = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? '—' : isoTime(ms).replace('T', ' ');
 
 function ago(now: number, t: number | null | undefined): string {
   if (t === null || t === undefined) return 'never';
@@ -153,7 +155,9 @@ export function renderFleetPage(s: ApiStatus, fragment = false): string {
       ? `<section class="attention" id="attention"><h2>Needs attention (${s.attention.length})</h2><ul>${s.attention
           .slice(0, 50)
           .map((a) => `<li>${esc(a)}</li>`)
-          .join('')}${s.attention.length > 50 ? `<li>… ${s.attention.length - 50} more</li>` : ''}</ul></section>`
+          .join(
+            '',
+          )}${s.attention.length > 50 ? `<li>… ${s.attention.length - 50} more</li>` : ''}</ul></section>`
       : '',
     fleetSection(s),
     `<section><h2>Rollout</h2><div id="rollout">${rolloutSection(s)}</div></section>`,
@@ -167,7 +171,10 @@ export function renderFleetPage(s: ApiStatus, fragment = false): string {
 function fleetSection(s: ApiStatus): string {
   const cards = [`<div class="card"><b>${s.summary.sites}</b>sites</div>`];
   for (const [state, n] of Object.entries(s.summary.byState))
-    if (n > 0) cards.push(`<div class="card ${STATE_CLASS[state] ?? ''}" data-state="${esc(state)}"><b>${n}</b>${esc(state)}</div>`);
+    if (n > 0)
+      cards.push(
+        `<div class="card ${STATE_CLASS[state] ?? ''}" data-state="${esc(state)}"><b>${n}</b>${esc(state)}</div>`,
+      );
   const target = s.target
     ? `target <code id="target">${esc(short(s.target.commit))}</code>${s.target.since ? ` since ${esc(time(s.target.since))}` : ''}`
     : 'no commit has validated yet';
@@ -195,14 +202,20 @@ function rolloutSection(s: ApiStatus): string {
     parts.push(
       `<div class="bad">halted in wave ${esc(r.halt.wave)}: ${esc(r.halt.reason)}${r.halt.failed.length ? ` (${esc(r.halt.failed.join(', '))})` : ''}</div>`,
     );
-  if (r.supersededBy) parts.push(`<div class="muted">superseded by <code>${esc(short(r.supersededBy))}</code></div>`);
+  if (r.supersededBy)
+    parts.push(`<div class="muted">superseded by <code>${esc(short(r.supersededBy))}</code></div>`);
   const waves = r.waves.map((w) => {
-    const extra = w.bakeUntil ? ` — bake ends in ${Math.max(0, Math.round((w.bakeUntil - s.now) / 1000))}s` : '';
+    const extra = w.bakeUntil
+      ? ` — bake ends in ${Math.max(0, Math.round((w.bakeUntil - s.now) / 1000))}s`
+      : '';
     const standIn = w.standInFrom
       ? `<div class="muted">canary stand-in: the first changed site(s) of ${esc(w.standInFrom)}</div>`
       : '';
     return `<div class="wave" data-wave="${esc(w.name)}"><h3>${esc(w.name)} ${badge(w.state)}</h3>${standIn}<div class="muted">concurrency ${w.concurrency}, max failures ${w.maxFailures}, bake ${Math.round(w.bakeMs / 1000)}s${extra}</div><div>${w.sites
-      .map((x) => `<div>${esc(x.site)} ${badge(x.status)}${x.error ? ` <span class="bad">${esc(x.error)}</span>` : ''}</div>`)
+      .map(
+        (x) =>
+          `<div>${esc(x.site)} ${badge(x.status)}${x.error ? ` <span class="bad">${esc(x.error)}</span>` : ''}</div>`,
+      )
       .join('')}</div></div>`;
   });
   parts.push(`<div class="waves">${waves.join('')}</div>`);
@@ -226,8 +239,19 @@ function sitesSection(s: ApiStatus): string {
       .map((k) => `<span class="label">${esc(`${k}=${site.labels[k]}`)}</span>`)
       .join('');
     const first = site.conditions[0];
-    const why = site.state !== 'in-sync' && first ? `<div class="${STATE_CLASS[site.state] ?? 'muted'}">${esc(first.message)}</div>` : '';
-    const more = site.conditions.length > 1 ? `<div class="muted">also ${esc(site.conditions.slice(1).map((c) => c.state).join(', '))}</div>` : '';
+    const why =
+      site.state !== 'in-sync' && first
+        ? `<div class="${STATE_CLASS[site.state] ?? 'muted'}">${esc(first.message)}</div>`
+        : '';
+    const more =
+      site.conditions.length > 1
+        ? `<div class="muted">also ${esc(
+            site.conditions
+              .slice(1)
+              .map((c) => c.state)
+              .join(', '),
+          )}</div>`
+        : '';
     const pending = site.pending
       ? `<span class="warn">${generation(site.pending.generation)} reverts in ${Math.max(0, Math.round((site.pending.deadline - s.now) / 1000))}s unless confirmed</span>`
       : '';
@@ -251,21 +275,55 @@ function eventRows(events: readonly (ApiEvent | ApiTimelineEntry)[]): string {
 }
 
 /** One site's page (`/sites/NAME`); with `fragment`, only what goes inside `<main>`. */
-export function renderSitePage(d: ApiSiteDetail, controller: ApiStatus['controller'] | undefined, fragment = false): string {
+export function renderSitePage(
+  d: ApiSiteDetail,
+  controller: ApiStatus['controller'] | undefined,
+  fragment = false,
+): string {
   const s = d.site;
   const conditions = s.conditions
     .map((c) => `<li data-condition="${esc(c.state)}">${badge(c.state)} ${esc(c.message)}</li>`)
     .join('');
   const facts = [
     ['target', d.target ? `<code>${esc(short(d.target.commit))}</code>` : 'none'],
-    ['runs', s.applied ? `${generation(s.applied.generation)} <span class="muted">applied ${esc(time(s.applied.at))}</span>` : 'nothing applied'],
-    ['pending', s.pending ? `${generation(s.pending.generation)} reverts at ${esc(time(s.pending.deadline))} unless confirmed` : '—'],
+    [
+      'runs',
+      s.applied
+        ? `${generation(s.applied.generation)} <span class="muted">applied ${esc(time(s.applied.at))}</span>`
+        : 'nothing applied',
+    ],
+    [
+      'pending',
+      s.pending
+        ? `${generation(s.pending.generation)} reverts at ${esc(time(s.pending.deadline))} unless confirmed`
+        : '—',
+    ],
     ['override', s.override ? `by ${esc(s.override.by)}: ${esc(s.override.reason)}` : '—'],
-    ['suspended', s.suspended ? `by ${esc(s.suspended.by)} since ${esc(time(s.suspended.at))}: ${esc(s.suspended.reason)}` : '—'],
-    ['reconcile', s.reconcile ? `${esc(s.reconcile.note)}${s.reconcile.nextAt ? ` (next ${esc(time(s.reconcile.nextAt))})` : ''}` : '—'],
-    ['last attempt', s.lastAttempt ? `${badge(s.lastAttempt.outcome)} ${esc(time(s.lastAttempt.at))} <code>${esc(short(s.lastAttempt.commit))}</code>` : '—'],
+    [
+      'suspended',
+      s.suspended
+        ? `by ${esc(s.suspended.by)} since ${esc(time(s.suspended.at))}: ${esc(s.suspended.reason)}`
+        : '—',
+    ],
+    [
+      'reconcile',
+      s.reconcile
+        ? `${esc(s.reconcile.note)}${s.reconcile.nextAt ? ` (next ${esc(time(s.reconcile.nextAt))})` : ''}`
+        : '—',
+    ],
+    [
+      'last attempt',
+      s.lastAttempt
+        ? `${badge(s.lastAttempt.outcome)} ${esc(time(s.lastAttempt.at))} <code>${esc(short(s.lastAttempt.commit))}</code>`
+        : '—',
+    ],
     ['wave', esc(s.wave ?? '—')],
-    ['labels', Object.entries(s.labels).map(([k, v]) => `<span class="label">${esc(`${k}=${v}`)}</span>`).join('') || '—'],
+    [
+      'labels',
+      Object.entries(s.labels)
+        .map(([k, v]) => `<span class="label">${esc(`${k}=${v}`)}</span>`)
+        .join('') || '—',
+    ],
     ['last seen', esc(ago(d.now, s.lastSeen))],
   ]
     .map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`)
@@ -291,10 +349,22 @@ export function renderSitePage(d: ApiSiteDetail, controller: ApiStatus['controll
     `<section><h2>Timeline (${d.timeline.length}, newest first)</h2><table class="timeline" id="timeline"><tbody>${eventRows([...d.timeline].reverse())}</tbody></table></section>`,
     `<p class="muted">updated ${esc(time(d.now))} UTC · <a href="/">fleet</a> · <a href="/api/sites/${encodeURIComponent(s.name)}">/api/sites/${esc(s.name)}</a></p>`,
   ].join('\n');
-  return fragment ? main : page(`Uplink — ${s.name}`, d.now, headerOf({ now: d.now, ...(controller ? { controller } : {}) }), main);
+  return fragment
+    ? main
+    : page(
+        `Uplink — ${s.name}`,
+        d.now,
+        headerOf({ now: d.now, ...(controller ? { controller } : {}) }),
+        main,
+      );
 }
 
 /** A page for a site the controller does not know. */
 export function renderUnknownSitePage(message: string, now: number): string {
-  return page('Uplink — unknown site', now, headerOf({ now }), `<section class="bad" id="unknown">${esc(message)} <a href="/">back to the fleet</a></section>`);
+  return page(
+    'Uplink — unknown site',
+    now,
+    headerOf({ now }),
+    `<section class="bad" id="unknown">${esc(message)} <a href="/">back to the fleet</a></section>`,
+  );
 }

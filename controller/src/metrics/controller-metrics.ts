@@ -193,7 +193,8 @@ export class ControllerMetrics {
     }
     this.suspended.set(status.suspended ? 1 : 0);
     if (status.lastInvalidCommit) this.commitRefused.set({ reason: status.lastInvalidCommit.reason }, 1);
-    if (status.lastRollout) this.lastRolloutDone.set({ result: status.lastRollout.phase }, seconds(status.lastRollout.at));
+    if (status.lastRollout)
+      this.lastRolloutDone.set({ result: status.lastRollout.phase }, seconds(status.lastRollout.at));
     if (status.controller.lastFetchAt !== null) this.lastFetch.set(seconds(status.controller.lastFetchAt));
     this.fetchFailing.set(status.controller.lastFetchError ? 1 : 0);
     this.rolloutSites.reset();

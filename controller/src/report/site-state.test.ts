@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ProviderHealth, type StatusResult, statusResult } from '#agent/model';
 import { breakGlassGeneration, describeGeneration, shortGeneration } from './generation.js';
-import { assessSiteState, type SiteFacts, SITE_STATES, type SiteState } from './site-state.js';
+import { assessSiteState, SITE_STATES, type SiteFacts, type SiteState } from './site-state.js';
 
 const H = 'a'.repeat(64);
 const OLD = 'b'.repeat(64);
@@ -71,7 +71,11 @@ const cases: [string, Partial<SiteFacts>, SiteState, SiteState[]][] = [
   [
     'refused the target and runs the old state: failed (not out-of-date)',
     {
-      report: { at: 2_000, reachable: true, status: status({ applied: { generation: `${C}-old`, hash: OLD, site: 's', at: 1 } }) },
+      report: {
+        at: 2_000,
+        reachable: true,
+        status: status({ applied: { generation: `${C}-old`, hash: OLD, site: 's', at: 1 } }),
+      },
       lastAttempted: { hash: H, outcome: 'refused', at: 1_900, error: 'management-path' },
     },
     'failed',
@@ -86,13 +90,22 @@ const cases: [string, Partial<SiteFacts>, SiteState, SiteState[]][] = [
   [
     'a failure of an older target does not count against the new one',
     {
-      report: { at: 2_000, reachable: true, status: status({ applied: { generation: `${C}-old`, hash: OLD, site: 's', at: 1 } }) },
+      report: {
+        at: 2_000,
+        reachable: true,
+        status: status({ applied: { generation: `${C}-old`, hash: OLD, site: 's', at: 1 } }),
+      },
       lastAttempted: { hash: OLD, outcome: 'refused', at: 1_900 },
     },
     'out-of-date',
     ['out-of-date'],
   ],
-  ['drift items: drifted', { report: { at: 2_000, reachable: true, status: drifted } }, 'drifted', ['drifted']],
+  [
+    'drift items: drifted',
+    { report: { at: 2_000, reachable: true, status: drifted } },
+    'drifted',
+    ['drifted'],
+  ],
   [
     'drifted and a provider down: drifted first, degraded listed',
     { report: { at: 2_000, reachable: true, status: { ...drifted, health: [down('isp1'), up('isp2')] } } },
@@ -125,7 +138,11 @@ const cases: [string, Partial<SiteFacts>, SiteState, SiteState[]][] = [
         reachable: true,
         status: status({
           applied: {
-            generation: breakGlassGeneration('alice@example.net', 'isp1 down', `abcdef123456+dirty-${OLD.slice(0, 12)}`).generation,
+            generation: breakGlassGeneration(
+              'alice@example.net',
+              'isp1 down',
+              `abcdef123456+dirty-${OLD.slice(0, 12)}`,
+            ).generation,
             hash: OLD,
             site: 's',
             at: 1_500,
@@ -138,14 +155,24 @@ const cases: [string, Partial<SiteFacts>, SiteState, SiteState[]][] = [
   ],
   [
     'another state, no rollout touching it: out-of-date',
-    { report: { at: 2_000, reachable: true, status: status({ applied: { generation: 'x-1', hash: OLD, site: 's', at: 1 } }) } },
+    {
+      report: {
+        at: 2_000,
+        reachable: true,
+        status: status({ applied: { generation: 'x-1', hash: OLD, site: 's', at: 1 } }),
+      },
+    },
     'out-of-date',
     ['out-of-date'],
   ],
   [
     'waiting in the running rollout: rolling-out',
     {
-      report: { at: 2_000, reachable: true, status: status({ applied: { generation: 'x-1', hash: OLD, site: 's', at: 1 } }) },
+      report: {
+        at: 2_000,
+        reachable: true,
+        status: status({ applied: { generation: 'x-1', hash: OLD, site: 's', at: 1 } }),
+      },
       rollout: 'pending',
     },
     'rolling-out',
@@ -169,7 +196,11 @@ const cases: [string, Partial<SiteFacts>, SiteState, SiteState[]][] = [
   [
     'an apply that found no one, no answer since: unreachable',
     {
-      report: { at: 1_000, reachable: true, status: status({ applied: { generation: 'x-1', hash: OLD, site: 's', at: 1 } }) },
+      report: {
+        at: 1_000,
+        reachable: true,
+        status: status({ applied: { generation: 'x-1', hash: OLD, site: 's', at: 1 } }),
+      },
       lastAttempted: { hash: H, outcome: 'unreachable', at: 1_900 },
     },
     'unreachable',
@@ -201,7 +232,9 @@ describe('assessSiteState: one vocabulary, documented precedence', () => {
       ...base,
       report: { at: 2_000, reachable: true, status: status({}, [down('isp1')]) },
     });
-    expect(r.conditions[0]!.message).toMatch(/^provider isp1 down since 1970-01-01T00:00:00Z: 3 failed rounds in a row$/);
+    expect(r.conditions[0]!.message).toMatch(
+      /^provider isp1 down since 1970-01-01T00:00:00Z: 3 failed rounds in a row$/,
+    );
   });
 });
 
@@ -223,7 +256,11 @@ describe('generations', () => {
   });
 
   it('reads the controller’s, a manual and a rollback generation', () => {
-    expect(describeGeneration(`${C}-${H.slice(0, 12)}`)).toMatchObject({ commit: C, override: null, dirty: false });
+    expect(describeGeneration(`${C}-${H.slice(0, 12)}`)).toMatchObject({
+      commit: C,
+      override: null,
+      dirty: false,
+    });
     expect(describeGeneration(`abcdef123456-${H.slice(0, 12)}`)).toMatchObject({ commit: 'abcdef123456' });
     expect(describeGeneration(`${C}-${H.slice(0, 12)}-rollback`).rollback).toBe(true);
     expect(describeGeneration('g1')).toMatchObject({ commit: null, hash12: null, override: null });

@@ -69,7 +69,9 @@ export interface SiteFacts {
     | { readonly hash: string; readonly outcome: string; readonly at: number; readonly error?: string }
     | undefined;
   /** The controller's last success; newer than the report, it is what the site runs. */
-  readonly lastApplied: { readonly hash: string; readonly generation: string; readonly at?: number } | undefined;
+  readonly lastApplied:
+    | { readonly hash: string; readonly generation: string; readonly at?: number }
+    | undefined;
   /** The site's progress in the rollout now running (undefined: not in it, or none runs). */
   readonly rollout: 'pending' | 'applying' | 'confirmed' | string | undefined;
 }

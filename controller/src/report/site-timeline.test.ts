@@ -23,7 +23,10 @@ function status(over: Partial<StatusResult> = {}): StatusResult {
   });
 }
 
-const isp1 = (transitions: ProviderHealth['transitions'], state: ProviderHealth['state']): ProviderHealth => ({
+const isp1 = (
+  transitions: ProviderHealth['transitions'],
+  state: ProviderHealth['state'],
+): ProviderHealth => ({
   name: 'isp1',
   state,
   since: transitions.at(-1)?.at ?? null,
@@ -33,7 +36,13 @@ const isp1 = (transitions: ProviderHealth['transitions'], state: ProviderHealth[
   transitions,
 });
 
-const item = { object: 'rule priority 30000', kind: 'missing' as const, expected: 'lookup 200', found: null, firstSeen: 5_000 };
+const item = {
+  object: 'rule priority 30000',
+  kind: 'missing' as const,
+  expected: 'lookup 200',
+  found: null,
+  firstSeen: 5_000,
+};
 
 /** Feeds reports in order, as the daemon does, and returns the whole timeline. */
 function feed(reports: Parameters<typeof timelineFromReport>[1][]): TimelineEntry[] {
@@ -44,7 +53,12 @@ function feed(reports: Parameters<typeof timelineFromReport>[1][]): TimelineEntr
 
 describe('timelineFromReport', () => {
   it('a failover and its recovery: since when, why, loss and latency; each transition once', () => {
-    const downAt = { at: 3_000, from: 'up' as const, to: 'down' as const, reason: '3 failed rounds in a row: 0/1 targets answered' };
+    const downAt = {
+      at: 3_000,
+      from: 'up' as const,
+      to: 'down' as const,
+      reason: '3 failed rounds in a row: 0/1 targets answered',
+    };
     const upAt = { at: 9_000, from: 'down' as const, to: 'up' as const, reason: '5 good rounds in a row' };
     const t = feed([
       { at: 3_500, reachable: true, status: status({ health: [isp1([downAt], 'down')] }) },
@@ -56,13 +70,19 @@ describe('timelineFromReport', () => {
       ['provider-up', 9_000, 'isp1'],
     ]);
     expect(t[0]).toMatchObject({ level: 'warn', loss: 1, latencyMs: null });
-    expect(t[0]!.message).toBe('isp1 up → down: 3 failed rounds in a row: 0/1 targets answered (loss 100%, latency —)');
+    expect(t[0]!.message).toBe(
+      'isp1 up → down: 3 failed rounds in a row: 0/1 targets answered (loss 100%, latency —)',
+    );
     expect(t[1]!.message).toContain('(loss 0%, latency 2.5 ms)');
   });
 
   it('drift found, then cleared when the agent no longer reports it', () => {
-    const drifted = status({ drift: { policy: 'heal', checkedAt: 5_100, items: [item], shadowed: [], heals: 0, lastHeal: null } });
-    const clean = status({ drift: { policy: 'heal', checkedAt: 7_000, items: [], shadowed: [], heals: 1, lastHeal: 6_000 } });
+    const drifted = status({
+      drift: { policy: 'heal', checkedAt: 5_100, items: [item], shadowed: [], heals: 0, lastHeal: null },
+    });
+    const clean = status({
+      drift: { policy: 'heal', checkedAt: 7_000, items: [], shadowed: [], heals: 1, lastHeal: 6_000 },
+    });
     const t = feed([
       { at: 5_200, reachable: true, status: drifted },
       { at: 6_000, reachable: true, status: drifted },
@@ -74,11 +94,17 @@ describe('timelineFromReport', () => {
       ['drift-cleared', 7_000],
     ]);
     expect(t[0]!.message).toBe('drift: missing rule priority 30000; expected lookup 200');
-    expect(t[1]!.message).toBe('drift cleared: missing rule priority 30000; expected lookup 200 (healed by the agent)');
+    expect(t[1]!.message).toBe(
+      'drift cleared: missing rule priority 30000; expected lookup 200 (healed by the agent)',
+    );
   });
 
   it('a revert with its reason, a manual override with who and why, reachability changes', () => {
-    const bg = breakGlassGeneration('alice@example.net', 'isp1 down', `abcdef123456+dirty-${'b'.repeat(12)}`).generation;
+    const bg = breakGlassGeneration(
+      'alice@example.net',
+      'isp1 down',
+      `abcdef123456+dirty-${'b'.repeat(12)}`,
+    ).generation;
     const t = feed([
       {
         at: 2_000,
@@ -106,13 +132,20 @@ describe('timelineFromReport', () => {
     const manual = timelineFromReport([], {
       at: 2_000,
       reachable: true,
-      status: status({ applied: { generation: `abcdef123456-${H.slice(0, 12)}`, hash: H, site: 's', at: 1_900 } }),
+      status: status({
+        applied: { generation: `abcdef123456-${H.slice(0, 12)}`, hash: H, site: 's', at: 1_900 },
+      }),
     });
     expect(manual.map((e) => e.kind)).toEqual(['applied-outside']);
   });
 
   it('bounded: the newest entries, oldest first', () => {
-    const entries = Array.from({ length: 10 }, (_, i) => ({ at: 10 - i, level: 'info' as const, kind: 'x', message: `${i}` }));
+    const entries = Array.from({ length: 10 }, (_, i) => ({
+      at: 10 - i,
+      level: 'info' as const,
+      kind: 'x',
+      message: `${i}`,
+    }));
     expect(boundTimeline(entries, 3).map((e) => e.at)).toEqual([8, 9, 10]);
   });
 });
