@@ -4,7 +4,7 @@ DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping con
 # Commands whose absence means a Debian package is missing (command -> package is 1:1 above, roughly).
 NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg chromium curl promtool
 
-.PHONY: test check deps npm typecheck lint build unit clean demo demo-down
+.PHONY: test check deps npm typecheck lint build package unit clean demo demo-down
 
 test: deps npm check
 
@@ -34,11 +34,15 @@ lint:
 build:
 	node scripts/build.mjs
 
+# dist/uplink-VERSION.tgz: `npm install -g ./dist/uplink-VERSION.tgz` puts uplink and uplink-agent on PATH.
+package:
+	node scripts/pack.mjs
+
 unit:
 	npx vitest run agent/src controller/src
 
 clean:
-	rm -rf dist node_modules
+	rm -rf dist build node_modules
 
 # The demo: a lab fleet in network namespaces, the controller, the first rollout, next steps.
 # DEMO_DIR (default /tmp/uplink-demo) and DEMO_PORT (9470) can be set. Run as root.
