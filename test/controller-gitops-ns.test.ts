@@ -210,7 +210,9 @@ reconcile: { backoff: 5s, maxBackoff: 20s }
       );
       const one = await uplink(['status', 'dmz-redundant']);
       expect(one.exitCode).toBe(1);
-      expect(one.stdout).toMatch(/^override: {2}by lab\.uplink\.invalid: log martians while isp2 is checked$/m);
+      expect(one.stdout).toMatch(
+        /^override: {2}by lab\.uplink\.invalid: log martians while isp2 is checked$/m,
+      );
       expect(one.stdout).toMatch(/warn {2}override +manual override by lab\.uplink\.invalid/);
       const metrics = await curl('/metrics');
       expect(metrics).toMatch(/^uplink_site_state\{site="dmz-redundant",state="overridden"\} 1$/m);
@@ -410,5 +412,66 @@ reconcile: { backoff: 5s, maxBackoff: 20s }
       expect(await page.locator('#timeline tr[data-kind="drift-cleared"]').count()).toBeGreaterThan(0);
       await page.close();
     }, 300_000);
+
+    it('a forced apply whose confirm cannot arrive prints its progress and when the router reverts; it does', async () => {
+      // The controller is stopped (its polls would use the one connection allowed below).
+      await lab.kill('controller');
+      const target = lab.site('home-pppoe');
+      const before = await agent('home-pppoe');
+      await lab.run(lab.controllerNs, ['nft', '-f', '-'], {
+        stdin: `table ip gitops-confirm {\n chain output {\n  type filter hook output priority 0;\n  ip daddr ${target.mgmtAddress} tcp dport 22 ct state new limit rate 1/hour burst 1 packets accept\n  ip daddr ${target.mgmtAddress} tcp dport 22 ct state new reject with tcp reset\n }\n}\n`,
+      });
+      try {
+        await lab.run(null, [
+          'sh',
+          '-c',
+          `printf '  net.ipv4.conf.all.secure_redirects: 0\\n' >> ${join(lab.repo.work, 'groups', 'base.yaml')}`,
+        ]);
+        const started = Date.now();
+        const forced = await uplink([
+          'apply',
+          'home-pppoe',
+          '--confirm-within',
+          '8s',
+          '--break-glass',
+          'testing the confirm path',
+        ]);
+        expect(forced.exitCode).toBe(1);
+        expect(forced.stderr).toMatch(/^home-pppoe: connecting to [\d.]+:22 to apply$/m);
+        expect(forced.stderr).toMatch(/^home-pppoe: applying$/m);
+        const announced =
+          /^home-pppoe: applied; confirming over a new connection — the router reverts by itself at (\d\d:\d\d:\d\d) unless confirmed$/m.exec(
+            forced.stderr,
+          );
+        expect(announced, forced.stderr).not.toBeNull();
+        expect(forced.stderr).toMatch(/^home-pppoe: confirm attempt 1 failed \(.*\); retrying in [\d.]+ s$/m);
+        const outcome =
+          /^home-pppoe: unconfirmed \(\d+ changes?\) generation (\S+): .*; not confirmed: the router reverts by itself at (\d\d:\d\d:\d\d) \(in \d+ s\)$/m.exec(
+            forced.stdout,
+          );
+        expect(outcome, forced.stdout).not.toBeNull();
+        expect(outcome![2]).toBe(announced![1]);
+        // It does revert by itself, at about that time.
+        const reverted = await until(
+          'the agent reverted the unconfirmed apply',
+          async () => {
+            const s = (await callOnSocket(target.agent.socket, 'status', {})) as {
+              lastRevert: { generation: string; reason: string; at: number } | null;
+              applied: AgentStatus['applied'];
+            };
+            return s.lastRevert?.generation === outcome![1] ? s : undefined;
+          },
+          30_000,
+        );
+        expect(reverted.lastRevert?.reason).toBe('confirm-timeout');
+        expect(reverted.lastRevert!.at - started).toBeGreaterThanOrEqual(8_000);
+        expect(reverted.applied).toEqual(before.applied);
+      } finally {
+        await lab.run(lab.controllerNs, ['nft', 'delete', 'table', 'ip', 'gitops-confirm'], {
+          allowFailure: true,
+        });
+        await git('checkout', '--', 'groups/base.yaml');
+      }
+    }, 120_000);
   },
 );
