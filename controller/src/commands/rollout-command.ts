@@ -166,7 +166,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       const standIn = waves.find((w) => w.standInFrom !== undefined);
       if (standIn)
         progress.line(
-          `${standIn.name}: no site of the canary wave changes; ${standIn.sites.map((s) => s.site).join(', ')} (from ${standIn.standInFrom}) go first, alone, and bake`,
+          `${standIn.name}: no site of the canary wave changes; ${standIn.sites.map((s) => s.site).join(', ')} (from ${standIn.standInFrom}) go first in its place, with its concurrency, failure budget and bake`,
         );
     }
     const run = begun.start(base);
