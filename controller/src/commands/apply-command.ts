@@ -241,21 +241,19 @@ export async function specOrigin(
   const refs = [`refs/remotes/origin/${branch}`, `refs/heads/${branch}`];
   let ref: string | undefined;
   for (const r of refs) {
-    try {
-      await git.raw(['rev-parse', '--verify', '--quiet', r]);
+    // (simple-git reports a failed command only when it wrote to stderr: check the output.)
+    const sha = await git.raw(['rev-parse', '--verify', '--quiet', `${r}^{commit}`]).catch(() => '');
+    if (/^[0-9a-f]{40}/.test(sha.trim())) {
       ref = r;
       break;
-    } catch {
-      // not there; try the next
     }
   }
   if (ref === undefined)
     problems.push(`there is no branch ${branch} here (set it with --branch or UPLINK_BRANCH)`);
   else {
-    const onBranch = await git
-      .raw(['merge-base', '--is-ancestor', sha, ref])
-      .then(() => true)
-      .catch(() => false);
+    // (`merge-base --is-ancestor` answers by exit code alone, which simple-git does not report.)
+    const base = await git.raw(['merge-base', sha, ref]).catch(() => '');
+    const onBranch = base.trim() === sha;
     if (!onBranch)
       problems.push(
         `commit ${sha.slice(0, 12)} is not on ${ref.startsWith('refs/remotes/') ? `origin/${branch} (not pushed?)` : branch}`,
