@@ -7,7 +7,7 @@
  * make the flags unnecessary (`uplink config` says where each default came from).
  */
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +147,38 @@ describe('uplink status exit codes', () => {
     }
     expect(wide).toMatch(/^SITE\s+STATE\s+RUNS\s+WAVE\s+PROVIDERS\s+DRIFT\s+LAST SEEN\s+NOTE$/m);
     expect(wide).toMatch(/^degraded\s+degraded\s+\S+\s+—\s+isp1:down —\/100%/m);
+  });
+});
+
+describe('uplink status --watch', () => {
+  it('prints a new view when the state changes, and exits with the last view’s code on Ctrl-C', async () => {
+    const d = stateDirWith('watch', statusWithSites(['in-sync']));
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'dist/uplink.mjs'), 'status', '--watch', '--interval', '200ms', '--state-dir', d],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const views = () => out.split(/^target:/m).length - 1;
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 100 && views() < n; i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    await waitFor(1);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(views()).toBe(1); // nothing changed: not printed again
+    writeFileSync(join(d, 'status.json'), JSON.stringify(statusWithSites(['in-sync', 'degraded'])));
+    await waitFor(2);
+    expect(views()).toBe(2);
+    expect(out).toMatch(/needs attention \(1\):\n {2}degraded: degraded: provider isp1 down/);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(1);
   });
 });
 

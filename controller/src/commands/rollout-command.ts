@@ -26,6 +26,7 @@ import { emptyControl, readControl } from '../state/control-file.js';
 import {
   CONTROLLER_STATE_FILE,
   ControllerStateStore,
+  recordFinishedRollout,
   recordGoodCommit,
   recordInvalidCommit,
   recordSiteOutcome,
@@ -171,6 +172,15 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
     }
     const run = begun.start(base);
     const final = await run.done;
+    if (final.phase !== 'running' && final.phase !== 'baking')
+      store?.update((st) =>
+        recordFinishedRollout(st, {
+          commit,
+          phase: final.phase as 'done' | 'halted' | 'superseded' | 'suspended',
+          trigger: final.plan.trigger ?? 'commit',
+          at: Date.now(),
+        }),
+      );
     await store?.flush();
     progress.end();
     if (opts.format === 'json') process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);

@@ -83,27 +83,33 @@ export async function statusCommand(
   const tty = process.stdout.isTTY === true;
   let last = 0;
   let stopped = false;
+  let wake: (() => void) | undefined;
   const stop = () => {
     stopped = true;
+    wake?.();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let previous = '';
-  while (!stopped) {
-    const { text, code } = await view();
-    last = code;
-    if (tty) process.stdout.write(`\x1b[H\x1b[2J${text}\n(every ${intervalMs / 1000} s; Ctrl-C to stop)\n`);
-    else if (text !== previous) process.stdout.write(`${text}\n`);
-    previous = text;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, intervalMs);
-      const done = () => {
-        clearTimeout(t);
-        resolve();
-      };
-      process.once('SIGINT', done);
-      process.once('SIGTERM', done);
-    });
+  try {
+    while (!stopped) {
+      const { text, code } = await view();
+      last = code;
+      if (tty) process.stdout.write(`\x1b[H\x1b[2J${text}\n(every ${intervalMs / 1000} s; Ctrl-C to stop)\n`);
+      else if (text !== previous) process.stdout.write(`${text}\n`);
+      previous = text;
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
   }
   if (last !== 0) throw new ExitCode(last);
 }
