@@ -70,7 +70,13 @@ export async function applyCommand(siteNames: string[], opts: ApplyOptions): Pro
   const fleet = load.fleet;
   const sites = findSites(fleet, siteNames);
   const branch = opts.branch ?? (await loadCliDefaults()).values.branch ?? 'main';
-  const origin = await specOrigin(repo, branch, source.commit);
+  const originOf = specOrigin(repo, branch, source.commit);
+  const keys = Promise.all([
+    readSshIdentity(opts.identity),
+    opts.knownHosts ? readKnownHosts(opts.knownHosts) : Promise.resolve(undefined),
+  ]);
+  keys.catch(() => {}); // awaited below, once git's truth allows the apply
+  const origin = await originOf;
   const breakGlass = opts.breakGlass?.trim();
   if (opts.breakGlass !== undefined && !breakGlass)
     throw new UsageError(
@@ -84,8 +90,7 @@ export async function applyCommand(siteNames: string[], opts: ApplyOptions): Pro
     );
     throw new ExitCode(1);
   }
-  const privateKey = await readSshIdentity(opts.identity);
-  const knownHosts = opts.knownHosts ? await readKnownHosts(opts.knownHosts) : undefined;
+  const [privateKey, knownHosts] = await keys;
   const confirmWithinMs =
     opts.confirmWithin !== undefined
       ? parseCliDuration('--confirm-within', opts.confirmWithin, { min: 1_000, max: 3_600_000 })
@@ -209,57 +214,47 @@ export async function specOrigin(
   commit: string | undefined,
 ): Promise<SpecOrigin> {
   const git = simpleGit(dir);
-  let isRepo = false;
-  try {
-    isRepo = await git.checkIsRepo();
-  } catch {
-    isRepo = false;
+  // Few git processes, and those that do not depend on each other at once: this runs before
+  // every apply, and its time counts against the confirm window's slack.
+  const head = await git.raw(['rev-parse', '--is-inside-work-tree', 'HEAD']).catch(() => '');
+  const [inside, headSha] = head.trim().split('\n');
+  if (inside !== 'true') {
+    const bare = await git.raw(['rev-parse', '--is-bare-repository']).catch(() => '');
+    if (bare.trim() !== 'true') return { base: 'local', problems: [`${dir} is not a git repository`] };
   }
-  if (!isRepo) return { base: 'local', problems: [`${dir} is not a git repository`] };
-  const problems: string[] = [];
-  let sha: string;
-  try {
-    sha = commit ?? (await git.revparse(['HEAD'])).trim();
-  } catch {
+  const sha = commit ?? headSha;
+  if (sha === undefined || !/^[0-9a-f]{40}/.test(sha))
     return { base: 'local', problems: [`${dir} has no commit yet`] };
-  }
-  let dirty = false;
-  if (commit === undefined) {
-    const changed = (
-      await git.raw(['status', '--porcelain', '--', 'fleet.yaml', 'fleet.yml', 'groups', 'sites'])
-    )
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => l.slice(3));
-    if (changed.length > 0) {
-      dirty = true;
-      problems.push(
-        `the work tree has uncommitted changes (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', …' : ''})`,
-      );
-    }
-  }
   const refs = [`refs/remotes/origin/${branch}`, `refs/heads/${branch}`];
-  let ref: string | undefined;
-  for (const r of refs) {
+  const [status, ...found] = await Promise.all([
+    commit === undefined && inside === 'true'
+      ? git.raw(['status', '--porcelain', '--', 'fleet.yaml', 'fleet.yml', 'groups', 'sites'])
+      : Promise.resolve(''),
     // (simple-git reports a failed command only when it wrote to stderr: check the output.)
-    const sha = await git.raw(['rev-parse', '--verify', '--quiet', `${r}^{commit}`]).catch(() => '');
-    if (/^[0-9a-f]{40}/.test(sha.trim())) {
-      ref = r;
-      break;
-    }
-  }
+    ...refs.map((r) => git.raw(['rev-parse', '--verify', '--quiet', `${r}^{commit}`]).catch(() => '')),
+  ]);
+  const problems: string[] = [];
+  const changed = status!
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.slice(3));
+  if (changed.length > 0)
+    problems.push(
+      `the work tree has uncommitted changes (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', …' : ''})`,
+    );
+  const at = found.findIndex((out) => /^[0-9a-f]{40}/.test(out.trim()));
+  const ref = at === -1 ? undefined : refs[at]!;
   if (ref === undefined)
     problems.push(`there is no branch ${branch} here (set it with --branch or UPLINK_BRANCH)`);
   else {
     // (`merge-base --is-ancestor` answers by exit code alone, which simple-git does not report.)
     const base = await git.raw(['merge-base', sha, ref]).catch(() => '');
-    const onBranch = base.trim() === sha;
-    if (!onBranch)
+    if (base.trim() !== sha)
       problems.push(
         `commit ${sha.slice(0, 12)} is not on ${ref.startsWith('refs/remotes/') ? `origin/${branch} (not pushed?)` : branch}`,
       );
   }
-  return { base: `${sha.slice(0, 12)}${dirty ? '+dirty' : ''}`, problems };
+  return { base: `${sha.slice(0, 12)}${changed.length > 0 ? '+dirty' : ''}`, problems };
 }
 
 /** Who applies: the repository's git user.email (else user.name), else user@host. */

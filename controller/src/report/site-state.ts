@@ -18,7 +18,7 @@
  * Pure.
  */
 import type { StatusResult } from '#agent/model';
-import { describeGeneration } from './generation.js';
+import { describeGeneration, shortGeneration } from './generation.js';
 import { isoTime } from './iso-time.js';
 
 export type SiteState =
@@ -139,7 +139,7 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
   if (override && !runsTarget)
     add(
       'overridden',
-      `manual override by ${override.by}: ${override.reason} (generation ${appliedGeneration})`,
+      `manual override by ${override.by}: ${override.reason} (${shortGeneration(appliedGeneration!)})`,
     );
 
   const applying =
@@ -150,7 +150,7 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
       'out-of-date',
       appliedGeneration === undefined
         ? 'nothing applied; the target state is not rolled out here'
-        : `runs generation ${appliedGeneration}, not the target state ${desiredHash.slice(0, 12)}`,
+        : `runs ${shortGeneration(appliedGeneration)}, not the target state (${desiredHash.slice(0, 12)})`,
     );
   }
   if (applying)
