@@ -381,6 +381,12 @@ reconcile: { backoff: 5s, maxBackoff: 20s }
       // The front page's events show the failover and the drift.
       await page.waitForSelector('#events tr[data-kind="provider-down"]', { timeout: 20_000 });
       await page.waitForSelector('#events tr[data-kind="drift-found"]', { timeout: 20_000 });
+      // UPLINK_SCREENSHOT=FILE: keep a picture of the page at this moment (docs/status-page.png is one).
+      if (process.env.UPLINK_SCREENSHOT) {
+        await page.setViewportSize({ width: 1400, height: 900 });
+        await page.goto(`${http}/`);
+        await page.screenshot({ path: process.env.UPLINK_SCREENSHOT, fullPage: true });
+      }
 
       // Back to health: the link returns, the agent restarts (and re-applies, repairing the drift).
       await lab.run(wan1.ispNs, ['ip', 'link', 'set', 'dev', 'cust', 'up']);

@@ -606,6 +606,11 @@ export class ControllerDaemon {
     for (const [site, r] of begun.reports) this.reports.set(site, r);
     const unchanged = begun.plan.unchanged.length;
     const trigger = plan.trigger ?? 'commit';
+    if (trigger === 'reconcile' && begun.planned === 0) {
+      // The sites caught up meanwhile (their reports were older than what they run now).
+      this.options.log.debug({ commit: compiled.commit }, 'reconciling: nothing left to change');
+      return;
+    }
     this.options.log.info(
       { commit: compiled.commit, planned: begun.planned, unchanged, statusCalls: begun.asked, trigger },
       'rollout planned',
