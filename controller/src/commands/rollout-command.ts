@@ -16,6 +16,7 @@ import { GitSource } from '../git/index.js';
 import { isTerminal, type RolloutState } from '../rollout/index.js';
 import { beginRollout } from '../run/begin-rollout.js';
 import { compileCommit } from '../run/compile-commit.js';
+import { noticeEffects } from '../run/notice-effects.js';
 import { findPreviousDesired } from '../run/previous-desired.js';
 import type { RunLog, RunNotice } from '../run/run-rollout.js';
 import { siteRecordOf } from '../run/site-record.js';
@@ -32,6 +33,7 @@ import {
   recordSiteOutcome,
   withRollout,
 } from '../state/index.js';
+import { TimelineStore } from '../state/timeline-store.js';
 import { readSshIdentity } from './read-ssh-identity.js';
 
 export interface RolloutOptions {
@@ -68,6 +70,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
   const log: RunLog = logger ?? { info() {}, warn() {}, error() {} };
   if (stateDir) await mkdir(stateDir, { recursive: true });
   const store = stateDir ? await ControllerStateStore.open(join(stateDir, CONTROLLER_STATE_FILE)) : undefined;
+  const timeline = stateDir ? await TimelineStore.open(join(stateDir, 'timeline')) : undefined;
   // `uplink suspend` holds for this command too when it shares the controller's state dir (D126).
   const control = stateDir ? await readControl(stateDir) : emptyControl();
   if (control.fleet) {
@@ -138,6 +141,9 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       onNotice: (n: RunNotice) => {
         const record = siteRecordOf(n, commit, compiled.desired, Date.now());
         if (record) store?.update((st) => recordSiteOutcome(st, record.site, record.record));
+        // The same site timelines `uplink run` keeps, when the state dir is shared (D127).
+        const entry = noticeEffects(n, commit).timeline;
+        if (entry && timeline) timeline.append(entry.site, [{ at: Date.now(), ...entry.entry }]);
         progress.notice(n);
       },
     };
@@ -182,6 +188,7 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
         }),
       );
     await store?.flush();
+    await timeline?.flush();
     progress.end();
     if (opts.format === 'json') process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
     else {

@@ -393,14 +393,32 @@ function confirmSite(d: Drive, planned: PlannedSite, wave: string): void {
     failMissing(d, planned.site);
     return;
   }
+  const started = d.now();
   const handled = d.transport.confirm(site, generation).then(
     () => {
       log.info({ site: planned.site, wave, commit, generation }, 'pending apply confirmed after restart');
+      d.notice({
+        type: 'siteOutcome',
+        site: planned.site,
+        wave,
+        generation,
+        outcome: 'applied',
+        durationMs: d.now() - started,
+      });
       d.dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
     },
     (e: unknown) => {
       const error = e instanceof Error ? e.message : String(e);
       log.warn({ site: planned.site, wave, commit, generation, err: error }, 'confirm after restart failed');
+      d.notice({
+        type: 'siteOutcome',
+        site: planned.site,
+        wave,
+        generation,
+        outcome: 'unconfirmed',
+        durationMs: d.now() - started,
+        error,
+      });
       d.dispatch({ type: 'siteFailed', site: planned.site, kind: 'unconfirmed', error });
     },
   );
