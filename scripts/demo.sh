@@ -48,6 +48,21 @@ status:
   pollInterval: 3s
   freshFor: 10s
 EOF
+  # Short commands: `uplink` on PATH runs in the controller's namespace with the demo's defaults.
+  mkdir -p "$DIR/bin"
+  cat > "$DIR/uplink.yaml" <<EOF
+# The demo's uplink defaults (README "Defaults"): no --repo, --identity, --known-hosts, --config.
+repo: $DIR/fleet
+identity: $DIR/controller/id_ed25519
+knownHosts: $DIR/controller/known_hosts
+controller: $CONFIG
+EOF
+  cat > "$DIR/bin/uplink" <<EOF
+#!/bin/sh
+# uplink in the demo's controller namespace ($CTRL_NS), with the demo's defaults.
+exec ip netns exec $CTRL_NS env UPLINK_CONFIG=$DIR/uplink.yaml $NODE $PWD/dist/uplink.mjs "\$@"
+EOF
+  chmod +x "$DIR/bin/uplink"
   # The first rollout in the foreground, with its progress display; the daemon takes over after.
   bold "== 3/4 the first rollout: canary wave first (bake 30s), then the others"
   "${UPLINK_IN_CTRL[@]}" rollout --config "$CONFIG" || {
@@ -105,7 +120,9 @@ next_steps() {
   cat <<EOF
 
 The demo is up. The status page: http://127.0.0.1:$PORT/  (curl http://127.0.0.1:$PORT/api/status)
-The fleet from the command line:  ${UPLINK_IN_CTRL[*]} status --config $CONFIG
+For short commands (uplink runs in the controller's namespace with the demo's defaults):
+     export PATH=$DIR/bin:\$PATH
+The fleet from the command line:  uplink status    (one site and its timeline: uplink status lartc-split)
 Controller log: $DIR/controller.log    Lab: node dist/uplink-lab.mjs status --dir $DIR
 
 1. Roll out a change: move branch-adsl-vpn's SMTP policy from isp1 to isp2.
@@ -121,12 +138,13 @@ Controller log: $DIR/controller.log    Lab: node dist/uplink-lab.mjs status --di
      ip -n $PREFIX-lartc-split-isp-wan1 link set cust down
      sleep 3; ip -n $PREFIX-lartc-split-router route get 203.0.113.10   # dev wan2 (the dsl fallback)
      ip -n $PREFIX-lartc-split-isp-wan1 link set cust up               # and back
-   The status page shows isp1 down (and its loss), then up again.
+   The status page shows isp1 down (and its loss), then up again; the failover is in the site's
+   timeline: uplink status lartc-split  (or http://127.0.0.1:$PORT/sites/lartc-split)
 
 3. Hand-edit a router and watch drift: delete Uplink's balance rule on dmz-redundant.
      ip -n $PREFIX-dmz-redundant-router rule del pref 30000
    The agent reports drift (status page, drift column; or:
-     ${UPLINK_IN_CTRL[*]} drift --repo $fleet --identity $DIR/controller/id_ed25519 --known-hosts $DIR/controller/known_hosts)
+     uplink drift)
 
 4. Push a change that cuts the management path: main's routes (the management LAN among
    them) move after the policies, and lartc-split (a canary) sends everything root sends —
@@ -138,12 +156,16 @@ Controller log: $DIR/controller.log    Lab: node dist/uplink-lab.mjs status --di
    The canary's agent refuses it before touching the kernel (its management-path guard names
    the rule), the canary wave fails and the rollout halts: no other site changes (status page:
    rollout halted, four sites out-of-date). Now force it onto the canary by hand, past the guard:
-     ${UPLINK_IN_CTRL[*]} apply lartc-split --repo $fleet --identity $DIR/controller/id_ed25519 --allow-management-change --confirm-within 15
+     uplink apply lartc-split --allow-management-change --confirm-within 15s
    The apply goes through, the router's replies now leave by isp1, the confirm over a new
-   connection never arrives, and 15 s later the router reverts by itself:
+   connection never arrives — the apply says at what time the router reverts — and 15 s
+   later it does, by itself:
      tail -2 $DIR/sites/lartc-split/agent.log
    Then undo the commit the GitOps way; the next rollout brings the fleet back in sync:
      git revert --no-edit HEAD && git push -q
+
+5. Pause and resume: uplink suspend --reason "change freeze" holds any pushed commit back
+   (the page and uplink status say who and why); uplink resume rolls it out.
 
 Remove everything: make demo-down
 EOF

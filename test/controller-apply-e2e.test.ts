@@ -38,7 +38,9 @@ describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against ss
     options: { hostKey?: string; site?: string; policies?: string } = {},
   ): Promise<string> {
     const repo = join(m.dir, 'repos', name);
-    await writeManagedRouterFleet(repo, options.site ?? SITE, options.hostKey ?? hostKey, options.policies);
+    await writeManagedRouterFleet(repo, options.site ?? SITE, options.hostKey ?? hostKey, options.policies, {
+      commit: true,
+    });
     return repo;
   }
 
@@ -80,7 +82,7 @@ describe.skipIf(!requireRoot())('uplink apply (dist/uplink.mjs, ssh2) against ss
     const first = await uplinkApply(repo);
     expect(first.exitCode, `${first.stdout}${first.stderr}\ndaemon: ${m.daemonProcess?.stderr}`).toBe(0);
     expect(first.stdout).toMatch(
-      new RegExp(`^${SITE}: applied \\(\\d+ changes\\) generation local-[0-9a-f]{12}\\n$`),
+      new RegExp(`^${SITE}: applied \\(\\d+ changes\\) generation [0-9a-f]{12}-[0-9a-f]{12}\\n$`),
     );
     const rules = await ipRules();
     expect(rules).toMatch(/^900:\s+from all lookup main suppress_prefixlength 0 proto 252\s*$/m);

@@ -93,10 +93,13 @@ describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run'
     expect(await metrics(rl, daemonLog)).toMatch(
       /^uplink_refused_commits_total\{reason="invalid-spec"\} 1$/m,
     );
-    // `uplink status` shows the refused commit; a refused commit alone is not a failure.
+    // `uplink status` shows the refused commit, and a refused commit needs attention (exit 1).
     const status = await runUplink(rl, ['status', '--config', config]);
-    expect(status.exitCode, status.stdout + status.stderr).toBe(0);
+    expect(status.exitCode, status.stdout + status.stderr).toBe(1);
     expect(status.stdout).toContain(invalid.slice(0, 12));
+    expect(status.stdout).toMatch(
+      new RegExp(`^ {2}commit ${invalid.slice(0, 12)} refused \\(invalid-spec\\)`, 'm'),
+    );
     expect(status.stdout).toMatch(/sites\/branch-adsl-vpn\.yaml:\d+:\d+/);
 
     // `uplink rollout --rev` of the invalid commit refuses it too, without contacting a router.
@@ -147,6 +150,17 @@ describe.skipIf(!requireRoot())('invalid commit, then the fix, under uplink run'
     );
     expect(kernels.get('home-pppoe')).toMatch(/to 203\.0\.113\.10 lookup \d+ proto 252/);
     expect(kernels.get('branch-adsl-vpn')).toMatch(/to 203\.0\.113\.10 lookup \d+ proto 252/);
+    // The fix in force clears the refusal: nothing needs attention any more.
+    const status = await until(
+      '`uplink status` exit 0',
+      async () => {
+        const r = await runUplink(rl, ['status', '--config', lab.config]);
+        return r.exitCode === 0 ? r : undefined;
+      },
+      60_000,
+    );
+    expect(status.stdout).not.toContain('refused');
+    expect(await metrics(rl, daemonLog)).not.toMatch(/^uplink_commit_refused\{/m);
   }, 240_000);
 });
 

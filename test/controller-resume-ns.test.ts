@@ -5,6 +5,7 @@
  * rollout — without applying again any site that had confirmed, and without skipping any.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type AgentStatus,
@@ -170,6 +171,11 @@ describe.skipIf(!requireRoot())('controller SIGKILLed mid-rollout', () => {
       true,
     );
     expect(log.some((l) => l.msg === 'applying' && l.wave === 'canary')).toBe(false);
+    // The confirm is the canary's success: in its history and its timeline.
+    expect(readControllerState(quietState)?.sites[CANARY]?.lastApplied?.generation).toBe(pending.generation);
+    const timeline = readFileSync(join(quietState, 'timeline', `${CANARY}.jsonl`), 'utf8');
+    expect(timeline).toContain(`"generation":"${pending.generation}"`);
+    expect(timeline).toMatch(/"kind":"applied".*applied and confirmed/);
     // Every other site is on the commit, applied once.
     for (const site of SITES) {
       const generation = after.get(site)!.applied?.generation ?? '';

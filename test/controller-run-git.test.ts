@@ -109,6 +109,7 @@ describe('uplink run: the GitOps loop on a real repository', () => {
       host: '127.0.0.1',
       port: 0,
       status: () => d.status(),
+      siteDetail: (site, status) => d.siteDetail(site, status),
       metrics: d.metrics,
       onWebhook: () => void d.triggerFetch(),
       webhookSecret: (await readFile(secretFile, 'utf8')).trim(),

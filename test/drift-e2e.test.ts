@@ -24,7 +24,7 @@ describe.skipIf(!requireRoot())('uplink drift (dist/uplink.mjs, ssh2) against ss
 
   async function writeRepo(name: string, options: { unreachable?: boolean; policies?: string } = {}) {
     const repo = join(m.dir, 'repos', name);
-    await writeManagedRouterFleet(repo, SITE, m.hostKey, options.policies);
+    await writeManagedRouterFleet(repo, SITE, m.hostKey, options.policies, { commit: true });
     if (options.unreachable) {
       await writeFile(
         join(repo, 'sites', `${GONE}.yaml`),

@@ -1,6 +1,6 @@
 /**
  * Drift across a simulated fleet of 200 routers, through the controller's drift path
- * (querySiteStatus over SSH → buildDriftReport): every agent runs its drift watch; four
+ * (the SSH status path `uplink run` uses too, querySiteAnswers → buildDriftReport): every agent runs its drift watch; four
  * routers are edited by hand (an owned rule deleted, a sysctl changed, table inet uplink
  * flushed, a foreign rule added) and one is unreachable. The report names exactly the
  * three drifted sites with what differs, the shadowing rule as a warning, the unreachable
@@ -8,11 +8,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { compileSite } from '../controller/src/compile/compile-site.js';
-import { querySiteStatus } from '../controller/src/drift/query-site-status.js';
 import { buildDriftReport, type DriftReport } from '../controller/src/report/index.js';
+import { querySiteAnswers } from '../controller/src/run/query-site-answers.js';
+import { createSshSiteTransport, type SiteTransport } from '../controller/src/run/site-transport.js';
 import { loadFleet } from '../controller/src/spec/load-fleet.js';
-import { mapWithConcurrency, type SshTarget } from '../controller/src/transport/index.js';
+import type { ValidSite } from '../controller/src/spec/valid-site.js';
 import { generateFleetFiles, simSitesFromFleet, siteName } from './fleet-sim/generate-fleet.js';
 import { type DriftChange, type SimFleet, startSimFleet } from './fleet-sim/sim-fleet.js';
 
@@ -26,7 +26,8 @@ const EDITS: readonly [string, DriftChange][] = [
 const UNREACHABLE = siteName(199);
 
 let fleet: SimFleet;
-let targets: (SshTarget & { desiredHash: string })[];
+let sites: readonly ValidSite[];
+let transport: SiteTransport;
 
 beforeAll(async () => {
   const template = generateFleetFiles({ count: SITES });
@@ -44,15 +45,8 @@ beforeAll(async () => {
       hostKey: fleet.hostKey,
     }),
   );
-  targets = load.fleet!.sites.map((site) => ({
-    site: site.name,
-    host: site.management.address,
-    port: site.management.port,
-    user: site.management.user,
-    hostKey: site.management.hostKey,
-    privateKey,
-    desiredHash: compileSite(site).hash,
-  }));
+  sites = load.fleet!.sites;
+  transport = createSshSiteTransport({ privateKey, callTimeoutMs: 30_000 });
 }, 120_000);
 
 afterAll(async () => {
@@ -60,10 +54,7 @@ afterAll(async () => {
 });
 
 async function checkDrift(): Promise<DriftReport> {
-  const answers = await mapWithConcurrency(targets, 32, (t) =>
-    querySiteStatus(t, t.desiredHash, { retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 10 } }),
-  );
-  return buildDriftReport(answers, Date.now());
+  return buildDriftReport(await querySiteAnswers(sites, transport, 32), Date.now());
 }
 
 it(`drift report over ${SITES} simulated sites names exactly the hand-edited ones`, async () => {

@@ -3,6 +3,7 @@
  * management on ROUTER_MGMT, provider isp1 — and the agent's status asked the way an operator
  * would (OpenSSH with the controller's restricted key).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -36,16 +37,30 @@ providers:
 ${extra}`;
 }
 
-/** Writes fleet.yaml and sites/SITE.yaml into `repo` (made if missing). */
+/**
+ * Writes fleet.yaml and sites/SITE.yaml into `repo` (made if missing); with `commit`, as the
+ * first commit of a git repository on `main` (so `uplink apply` finds git's truth there).
+ */
 export async function writeManagedRouterFleet(
   repo: string,
   site: string,
   hostKey: string,
   extra = '',
+  options: { commit?: boolean } = {},
 ): Promise<void> {
   await mkdir(join(repo, 'sites'), { recursive: true });
   await writeFile(join(repo, 'fleet.yaml'), FLEET_YAML);
   await writeFile(join(repo, 'sites', `${site}.yaml`), managedRouterSiteYaml(site, hostKey, extra));
+  if (options.commit) {
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=Fleet Admin', '-c', 'user.email=admin@example.net', ...args], {
+        cwd: repo,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    git('init', '--quiet', '--initial-branch', 'main');
+    git('add', '-A');
+    git('commit', '--quiet', '--allow-empty', '-m', 'the managed router fleet');
+  }
 }
 
 /** The agent's `status` over OpenSSH from the controller namespace, validated with the result schema. */

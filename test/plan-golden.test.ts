@@ -63,6 +63,7 @@ const CASES = {
   'one-site-changed': ['comment-only', 'smtp-via-isp2'],
   'group-change': ['smtp-via-isp2', 'group-edit'],
   'invalid-head': ['group-edit', 'broken'],
+  'canary-stand-in': ['group-edit', 'three-sites'],
 } as const;
 
 function plan(base: string, head: string, format: keyof typeof FORMATS) {
@@ -102,6 +103,10 @@ beforeAll(() => {
   commit('group-edit', 'groups: strict rp_filter everywhere, no track on isp2');
   edit('sites/branch-adsl-vpn.yaml', /dport: 25\n(\s+)via: \[isp2\]/, 'dport: 25\n$1via: [isp3]');
   commit('broken', 'branch-adsl-vpn: a typo');
+  edit('sites/branch-adsl-vpn.yaml', /dport: 25\n(\s+)via: \[isp3\]/, 'dport: 25\n$1via: [isp2]');
+  for (const site of ['branch-adsl-vpn', 'dmz-redundant', 'home-pppoe'])
+    edit(`sites/${site}.yaml`, /$/, 'sysctls:\n  net.ipv4.conf.all.log_martians: 1\n');
+  commit('three-sites', 'log martians on three sites, no canary among them');
 }, 120_000);
 
 afterAll(() => {
@@ -150,6 +155,17 @@ describe('uplink plan golden outputs', () => {
     expect(readFileSync(join(GOLDEN, 'invalid-head', 'exit-code'), 'utf8')).toBe('2\n');
     expect(readFileSync(join(GOLDEN, 'invalid-head', 'plan.txt'), 'utf8')).toMatch(
       /sites\/branch-adsl-vpn\.yaml:\d+:\d+: error: .*isp3/,
+    );
+    // No canary site changes: the first two changed sites stand in for the canary wave (D122).
+    const standIn = read('canary-stand-in') as ReturnType<typeof read> & {
+      rollout: { wave: string; sites: string[]; standInFrom: string | null }[];
+    };
+    expect(standIn.rollout).toEqual([
+      { wave: 'canary', sites: ['branch-adsl-vpn', 'dmz-redundant'], standInFrom: 'early', bakeMs: 30_000 },
+      { wave: 'rest', sites: ['home-pppoe'], standInFrom: null, bakeMs: 0 },
+    ]);
+    expect(readFileSync(join(GOLDEN, 'canary-stand-in', 'plan.txt'), 'utf8')).toContain(
+      'rollout: canary [stand-in] (branch-adsl-vpn, dmz-redundant, bake 30s) → rest (home-pppoe)',
     );
   });
 

@@ -19,7 +19,10 @@ export interface HeadlessBrowser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(netns?: string): Promise<HeadlessBrowser> {
+export async function launchChromium(
+  netns?: string,
+  options: { javaScript?: boolean } = {},
+): Promise<HeadlessBrowser> {
   const dir = mkdtempSync(join(tmpdir(), 'uplink-chromium-'));
   let executablePath = CHROMIUM;
   if (netns !== undefined) {
@@ -30,6 +33,7 @@ export async function launchChromium(netns?: string): Promise<HeadlessBrowser> {
   const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
     executablePath,
     headless: true,
+    javaScriptEnabled: options.javaScript !== false,
     args: [
       '--no-sandbox',
       '--headless',

@@ -1,11 +1,17 @@
 /**
  * `uplink` — the controller CLI. This file is the one place that maps errors to exit
- * codes: 0 ok, 1 the command's negative answer (invalid, changes, drift, failure),
- * 2 usage or internal error.
+ * codes: 0 ok, 1 the command's negative answer (invalid, changes, drift, failure, needs
+ * attention), 2 usage or internal error.
+ *
+ * Every command that prints takes `-o FORMAT` (= `--format FORMAT`); `--repo`, `--identity`,
+ * `--known-hosts`, the controller (`--config`/`--state-dir`) and the output format default
+ * from the environment and ~/.config/uplink/config.yaml (config/cli-defaults.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { applyCommand } from './commands/apply-command.js';
 import { compileCommand } from './commands/compile-command.js';
+import { configCommand } from './commands/config-command.js';
+import { resumeCommand, retryCommand, suspendCommand } from './commands/control-commands.js';
 import { driftCommand } from './commands/drift-command.js';
 import { explainCommand } from './commands/explain-command.js';
 import { planCommand } from './commands/plan-command.js';
@@ -13,6 +19,7 @@ import { rolloutCommand } from './commands/rollout-command.js';
 import { runCommand } from './commands/run-command.js';
 import { statusCommand } from './commands/status-command.js';
 import { validateCommand } from './commands/validate-command.js';
+import { loadCliDefaults } from './config/cli-defaults.js';
 import { ExitCode, UplinkError } from './errors.js';
 
 export const VERSION = '0.1.0';
@@ -26,13 +33,35 @@ function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
 
+  // Defaults (flag > environment > ~/.config/uplink/config.yaml > built-in): fill the options
+  // the user did not give before the command runs.
+  program.hook('preAction', async (_, action) => {
+    const defaults = await loadCliDefaults();
+    const given = (name: string) => {
+      const source = action.getOptionValueSource(name);
+      return source !== undefined && source !== 'default';
+    };
+    const has = (name: string) => action.options.some((o) => o.attributeName() === name);
+    const fill = (name: string, value: string | undefined) => {
+      if (value !== undefined && has(name) && !given(name))
+        action.setOptionValueWithSource(name, value, 'env');
+    };
+    fill('repo', defaults.values.repo);
+    fill('identity', defaults.values.identity);
+    fill('knownHosts', defaults.values.knownHosts);
+    const format = action.options.find((o) => o.attributeName() === 'format');
+    const output = defaults.values.output;
+    if (format && output && !given('format') && (format.argChoices ?? []).includes(output))
+      action.setOptionValueWithSource('format', output, 'env');
+  });
+
   program
     .command('validate')
     .description(
       'validate the fleet repository; exit 0 valid (warnings allowed), 1 invalid, 2 usage or internal error',
     )
     .option('--repo <dir>', 'fleet repository working directory', '.')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(validateCommand);
 
   program
@@ -40,7 +69,9 @@ function buildProgram(): Command {
     .description("print one site's desired state as JSON or as a reviewable ip/nft script")
     .argument('<site>', 'site name')
     .option('--repo <dir>', 'fleet repository working directory', '.')
-    .addOption(new Option('--format <format>', 'output format').choices(['json', 'script']).default('json'))
+    .addOption(
+      new Option('-o, --format <format>', 'output format').choices(['json', 'script']).default('json'),
+    )
     .action(compileCommand);
 
   program
@@ -63,13 +94,13 @@ function buildProgram(): Command {
     .option('--uid <uid>', "socket user id of the router's own traffic")
     .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
     .option('--down <provider...>', 'take these providers as down (failed health probe)')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(explainCommand);
 
   program
     .command('apply')
     .description(
-      'compile sites and apply them over SSH, commit-confirmed; exit 1 if any site failed, was refused or reverted',
+      'compile sites and apply them over SSH, commit-confirmed, from a clean work tree on the branch (or --break-glass); exit 1 if any site failed, was refused or reverted',
     )
     .argument('<site...>', 'site names')
     .option('--repo <dir>', 'fleet repository working directory', '.')
@@ -77,12 +108,20 @@ function buildProgram(): Command {
     .option('--identity <file>', 'SSH private key (default $UPLINK_SSH_KEY or ~/.ssh/id_ed25519)')
     .option('--known-hosts <file>', 'pin host keys from this known_hosts file for sites without hostKey')
     .option(
-      '--confirm-within <seconds>',
-      "revert unless confirmed within this many seconds (default: fleet.yaml's rollout.confirmWithin)",
+      '--confirm-within <duration>',
+      "revert unless confirmed within this long: 15s, 2m, … (a bare number is seconds; default: fleet.yaml's rollout.confirmWithin)",
     )
     .option('--concurrency <n>', 'sites at a time', '8')
     .option('--allow-management-change', 'apply even if the route back to the controller would change')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option(
+      '--break-glass <reason>',
+      'apply uncommitted work, or a commit not on the branch, recording who and why on the router (a manual override the controller reconciles back to git)',
+    )
+    .option(
+      '--branch <branch>',
+      "the branch git's truth lives on (default: $UPLINK_BRANCH, the defaults file, main)",
+    )
+    .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(applyCommand);
 
   program
@@ -94,7 +133,9 @@ function buildProgram(): Command {
     .requiredOption('--base <rev>', 'the revision to compare from (e.g. the target branch or merge base)')
     .option('--head <rev>', 'the revision to compare to', 'HEAD')
     .addOption(
-      new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'),
+      new Option('-o, --format <format>', 'output format')
+        .choices(['text', 'markdown', 'json'])
+        .default('text'),
     )
     .action(planCommand);
 
@@ -106,7 +147,7 @@ function buildProgram(): Command {
     .option('--repo <dir>', 'fleet repository working directory', '.')
     .option('--sites <site...>', 'only these sites (default: every site)')
     .addOption(
-      new Option('--format <format>', 'report format')
+      new Option('-o, --format <format>', 'report format')
         .choices(['text', 'json', 'junit', 'markdown'])
         .default('text'),
     )
@@ -144,20 +185,60 @@ function buildProgram(): Command {
       'apply even if the route back to the controller would change (commit-confirmed still reverts a cut)',
     )
     .option('--log', 'pino JSON logs on stderr')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(rolloutCommand);
 
   program
     .command('status')
     .description(
-      "the controller's view of the fleet: commit in force, refused commits, rollout, per-site state, drift and health; exit 1 if halted or a site failed or is unreachable",
+      "the controller's view: target commit, what each router runs, rollout, per-site state; with SITE its detail and timeline. Exit 0 all in sync and healthy, 1 something needs attention, 2 usage or error",
     )
+    .argument('[site]', 'one site: its conditions, providers, drift in full and timeline')
     .option('--config <file>', 'controller config file (reads its state dir)')
     .option('--state-dir <dir>', "the controller's state dir")
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((opts: { config?: string; stateDir?: string; format: 'text' | 'json' }) =>
-      statusCommand(opts, VERSION),
+    .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'wide', 'json']))
+    .option('-w, --watch', 'redraw every --interval until interrupted')
+    .option('--interval <duration>', 'how often --watch redraws (default 2s)')
+    .action(
+      (
+        site: string | undefined,
+        opts: { config?: string; stateDir?: string; format?: string; watch?: boolean; interval?: string },
+      ) => statusCommand(site, opts, VERSION),
     );
+
+  program
+    .command('suspend')
+    .description(
+      'pause rollouts and reconciliation (the fleet, or only the sites named): persisted, shown by status, the page and metrics; a running rollout stops at its next wave boundary',
+    )
+    .argument('[site...]', 'only these sites (default: the whole fleet)')
+    .requiredOption('--reason <text>', 'why (shown everywhere with who and when)')
+    .option('--config <file>', 'controller config file (its state dir)')
+    .option('--state-dir <dir>', "the controller's state dir")
+    .action(suspendCommand);
+
+  program
+    .command('resume')
+    .description('lift `uplink suspend` (the fleet and every site, or only the sites named)')
+    .argument('[site...]', 'only these sites')
+    .option('--config <file>', 'controller config file (its state dir)')
+    .option('--state-dir <dir>', "the controller's state dir")
+    .action(resumeCommand);
+
+  program
+    .command('retry')
+    .description('roll the commit in force out again (e.g. after a halt), without a new commit')
+    .option('--config <file>', 'controller config file (its state dir)')
+    .option('--state-dir <dir>', "the controller's state dir")
+    .action(retryCommand);
+
+  program
+    .command('config')
+    .description(
+      'the defaults in force (flags > environment > ~/.config/uplink/config.yaml) and where each came from',
+    )
+    .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(configCommand);
 
   return program;
 }

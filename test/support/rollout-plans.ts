@@ -46,7 +46,13 @@ export function fleetOf(
 ): ValidFleet {
   return {
     defaults: undefined as unknown as ValidFleet['defaults'],
-    rollout: { confirmWithinMs: 30_000, siteTimeoutMs: 120_000, rollbackOnFailure: true, waves },
+    rollout: {
+      confirmWithinMs: 30_000,
+      siteTimeoutMs: 120_000,
+      rollbackOnFailure: true,
+      reconcile: 'auto',
+      waves,
+    },
     sites: sites.map((s) => ({ name: s.name, labels: s.labels ?? {} }) as unknown as ValidSite),
   };
 }

@@ -3,6 +3,7 @@ import { compileSite } from '../compile/compile-site.js';
 import { renderScript } from '../compile/render-script.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { readFleetFiles } from '../repo/read-fleet-files.js';
+import { unknownSiteMessage } from '../report/suggest-names.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 
@@ -20,8 +21,13 @@ export async function compileCommand(
       for (const d of own) process.stderr.write(`${formatDiagnostic(d)}\n`);
       throw new ExitCode(1);
     }
-    const known = result.validSites.map((s) => s.name).join(', ');
-    throw new UsageError(`site ${siteName}: not found in ${opts.repo}; known sites: ${known || '(none)'}`);
+    throw new UsageError(
+      unknownSiteMessage(
+        siteName,
+        result.validSites.map((s) => s.name),
+        opts.repo,
+      ),
+    );
   }
   const state = compileSite(site);
   process.stdout.write(

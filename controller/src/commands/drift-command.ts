@@ -1,13 +1,12 @@
 /**
- * `uplink drift`: ask each site's agent for its status (bounded concurrency), compare with
- * the state compiled from the fleet repository, and report. Exit 0 every site in sync,
+ * `uplink drift`: ask each site's agent for its status (bounded concurrency, over the same
+ * SSH status path as `uplink run`: run/site-transport.ts and run/query-statuses.ts), compare
+ * with the state compiled from the fleet repository, and report. Exit 0 every site in sync,
  * 1 drift found, 2 some site could not be checked (unreachable, refused, broken answer).
  * With --output the report goes to FILE and a text summary to stdout (for CI logs).
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { compileSite } from '../compile/compile-site.js';
-import { querySiteStatus } from '../drift/query-site-status.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { readFleetFiles } from '../repo/read-fleet-files.js';
 import {
@@ -19,10 +18,11 @@ import {
   renderDriftMarkdown,
   renderDriftText,
 } from '../report/index.js';
-import { siteSshTarget } from '../run/site-ssh-target.js';
+import { querySiteAnswers } from '../run/query-site-answers.js';
+import { createSshSiteTransport } from '../run/site-transport.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
-import { mapWithConcurrency, readKnownHosts } from '../transport/index.js';
+import { readKnownHosts } from '../transport/index.js';
 import { findSites } from './find-sites.js';
 import { readSshIdentity } from './read-ssh-identity.js';
 
@@ -64,9 +64,13 @@ export async function driftCommand(opts: DriftOptions): Promise<void> {
   const knownHosts = opts.knownHosts ? await readKnownHosts(opts.knownHosts) : undefined;
 
   const generatedAt = Date.now();
-  const answers = await mapWithConcurrency(sites, concurrency, (site) =>
-    querySiteStatus(siteSshTarget(site, privateKey, knownHosts), compileSite(site).hash),
-  );
+  const transport = createSshSiteTransport({
+    privateKey,
+    ...(knownHosts !== undefined ? { knownHosts } : {}),
+    callTimeoutMs: 30_000,
+    statusAttempts: 3,
+  });
+  const answers = await querySiteAnswers(sites, transport, concurrency);
   const report = buildDriftReport(answers, generatedAt);
   const rendered = RENDER[opts.format](report);
   if (opts.output !== undefined) {

@@ -14,25 +14,26 @@ import { type ControllerConfig, loadControllerConfig } from '../config/index.js'
 import { ExitCode, UsageError } from '../errors.js';
 import { GitSource } from '../git/index.js';
 import { isTerminal, type RolloutState } from '../rollout/index.js';
+import { beginRollout } from '../run/begin-rollout.js';
 import { compileCommit } from '../run/compile-commit.js';
-import { prepareRollout } from '../run/prepare-rollout.js';
+import { noticeEffects } from '../run/notice-effects.js';
 import { findPreviousDesired } from '../run/previous-desired.js';
-import { queryStatuses } from '../run/query-statuses.js';
-import { captureHealthBaseline, healthBeforeOf } from '../run/rollout-baseline.js';
-import { type RunLog, type RunNotice, resumeRolloutRun, runRollout } from '../run/run-rollout.js';
+import type { RunLog, RunNotice } from '../run/run-rollout.js';
 import { siteRecordOf } from '../run/site-record.js';
 import type { SiteReport } from '../run/site-report.js';
 import { createSshSiteTransport } from '../run/site-transport.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
+import { emptyControl, readControl } from '../state/control-file.js';
 import {
   CONTROLLER_STATE_FILE,
   ControllerStateStore,
+  recordFinishedRollout,
   recordGoodCommit,
   recordInvalidCommit,
   recordSiteOutcome,
-  withHealthBaseline,
   withRollout,
 } from '../state/index.js';
+import { TimelineStore } from '../state/timeline-store.js';
 import { readSshIdentity } from './read-ssh-identity.js';
 
 export interface RolloutOptions {
@@ -69,6 +70,15 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
   const log: RunLog = logger ?? { info() {}, warn() {}, error() {} };
   if (stateDir) await mkdir(stateDir, { recursive: true });
   const store = stateDir ? await ControllerStateStore.open(join(stateDir, CONTROLLER_STATE_FILE)) : undefined;
+  const timeline = stateDir ? await TimelineStore.open(join(stateDir, 'timeline')) : undefined;
+  // `uplink suspend` holds for this command too when it shares the controller's state dir (D126).
+  const control = stateDir ? await readControl(stateDir) : emptyControl();
+  if (control.fleet) {
+    process.stderr.write(
+      `uplink: rollouts are suspended by ${control.fleet.by} (${control.fleet.reason}); run \`uplink resume\` first\n`,
+    );
+    throw new ExitCode(1);
+  }
 
   const signatures = config?.signatures.enabled
     ? {
@@ -131,53 +141,54 @@ export async function rolloutCommand(opts: RolloutOptions): Promise<void> {
       onNotice: (n: RunNotice) => {
         const record = siteRecordOf(n, commit, compiled.desired, Date.now());
         if (record) store?.update((st) => recordSiteOutcome(st, record.site, record.record));
+        // The same site timelines `uplink run` keeps, when the state dir is shared (D127).
+        const entry = noticeEffects(n, commit).timeline;
+        if (entry && timeline) timeline.append(entry.site, [{ at: Date.now(), ...entry.entry }]);
         progress.notice(n);
       },
     };
-    store?.update((s) => recordGoodCommit(s, commit));
+    store?.update((s) => recordGoodCommit(s, commit, Date.now()));
     const saved = store?.state.rollout;
-    let run: ReturnType<typeof runRollout>;
-    if (saved && !isTerminal(saved) && saved.plan.commit === commit) {
-      // Resume: the agents' reports win over the persisted state.
-      const sites = saved.perSite.map((p) => compiled.sites.get(p.site)).filter((s) => s !== undefined);
-      const { reports } = await queryStatuses({
-        sites,
-        transport,
-        concurrency,
-        previous: new Map(),
-        now: Date.now,
-      });
-      for (const [site, report] of reports) known.set(site, report);
-      progress.line(`resuming the rollout of ${commit.slice(0, 12)}`);
-      const healthBefore = healthBeforeOf(saved, store?.state.healthBaseline);
-      if (!healthBefore)
-        progress.line(
-          'no health baseline persisted for this rollout (an older state file, or a stop before the first apply): the bake check compares with the health reported now',
-        );
-      run = resumeRolloutRun(saved, { ...base, reports, ...(healthBefore ? { healthBefore } : {}) });
-    } else {
-      const prepared = await prepareRollout({
-        compiled,
-        transport,
-        concurrency,
-        reports: new Map(),
-        freshForMs: 0,
-        now: Date.now,
-      });
-      for (const [site, report] of prepared.reports) known.set(site, report);
-      const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
+    const resume = saved && !isTerminal(saved) && saved.plan.commit === commit ? saved : undefined;
+    const suspendedSites = Object.keys(control.sites);
+    const begun = await beginRollout({
+      compiled,
+      transport,
+      concurrency,
+      now: Date.now,
+      reports: new Map(),
+      freshForMs: 0,
+      ...(store ? { store } : {}),
+      ...(resume ? { resume } : {}),
+      ...(suspendedSites.length > 0 ? { plan: { exclude: new Set(suspendedSites) } } : {}),
+      warn: (message) => progress.line(message),
+    });
+    for (const [site, report] of begun.reports) known.set(site, report);
+    if (begun.resumed) progress.line(`resuming the rollout of ${commit.slice(0, 12)}`);
+    else {
+      const waves = begun.plan.waves;
       progress.line(
-        `rollout of ${commit.slice(0, 12)}: ${planned} site(s) to change in ${prepared.plan.waves.length} wave(s), ${prepared.plan.unchanged.length} unchanged`,
+        `rollout of ${commit.slice(0, 12)}: ${begun.planned} site(s) to change in ${waves.length} wave(s), ${begun.plan.unchanged.length} unchanged${begun.plan.suspended ? `, ${begun.plan.suspended.length} suspended (${begun.plan.suspended.join(', ')})` : ''}`,
       );
-      if (store && planned > 0) {
-        // On disk before the first apply: after it the agents report the health the change left (D86).
-        store.update((st) => withHealthBaseline(st, captureHealthBaseline(prepared.plan, prepared.reports)));
-        await store.flush();
-      }
-      run = runRollout(prepared.plan, { ...base, reports: prepared.reports });
+      const standIn = waves.find((w) => w.standInFrom !== undefined);
+      if (standIn)
+        progress.line(
+          `${standIn.name}: no site of the canary wave changes; ${standIn.sites.map((s) => s.site).join(', ')} (from ${standIn.standInFrom}) go first in its place, with its concurrency, failure budget and bake`,
+        );
     }
+    const run = begun.start(base);
     const final = await run.done;
+    if (final.phase !== 'running' && final.phase !== 'baking')
+      store?.update((st) =>
+        recordFinishedRollout(st, {
+          commit,
+          phase: final.phase as 'done' | 'halted' | 'superseded' | 'suspended',
+          trigger: final.plan.trigger ?? 'commit',
+          at: Date.now(),
+        }),
+      );
     await store?.flush();
+    await timeline?.flush();
     progress.end();
     if (opts.format === 'json') process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
     else {

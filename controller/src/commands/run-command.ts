@@ -8,9 +8,11 @@ import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { loadControllerConfig } from '../config/index.js';
 import { UsageError } from '../errors.js';
+import type { ApiEvent } from '../http/api-status.js';
 import { startHttpServer } from '../http/http-server.js';
-import { ControllerDaemon } from '../run/controller-daemon.js';
+import { ControllerDaemon, redactUrl } from '../run/controller-daemon.js';
 import { createSshSiteTransport } from '../run/site-transport.js';
+import { WebhookNotifier } from '../run/webhook-notifier.js';
 
 export interface RunOptions {
   config: string;
@@ -39,6 +41,25 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
     throw new UsageError(
       `${config.http.webhookSecretFile}: the webhook secret file is empty; write a secret into it, or unset http.webhookSecretFile / UPLINK_WEBHOOK_SECRET_FILE`,
     );
+  const notifier = config.notify.webhook
+    ? new WebhookNotifier({
+        url: config.notify.webhook.url,
+        minLevel: config.notify.webhook.minLevel,
+        controller: redactUrl(config.repo.url),
+        version,
+        log,
+        ...(config.notify.webhook.secretFile
+          ? {
+              secret: (
+                await readSecretFile(
+                  config.notify.webhook.secretFile,
+                  'notify.webhook.secretFile / UPLINK_NOTIFY_SECRET_FILE',
+                )
+              ).trim(),
+            }
+          : {}),
+      })
+    : undefined;
   const transport = createSshSiteTransport({
     privateKey,
     ...(knownHosts !== undefined ? { knownHosts } : {}),
@@ -66,12 +87,16 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
         }
       : null,
     version,
+    reconcileBackoffMs: config.reconcile.backoffMs,
+    reconcileMaxBackoffMs: config.reconcile.maxBackoffMs,
+    ...(notifier ? { onEvent: (e: ApiEvent) => notifier.send(e) } : {}),
   });
   await daemon.start();
   const http = await startHttpServer({
     host: config.http.host,
     port: config.http.port,
     status: () => daemon.status(),
+    siteDetail: (site, status) => daemon.siteDetail(site, status),
     metrics: daemon.metrics,
     onWebhook: () => {
       log.info({}, 'webhook: fetching now');
@@ -90,6 +115,7 @@ export async function runCommand(opts: RunOptions, version: string): Promise<voi
   });
   await http.close();
   await daemon.stop();
+  await notifier?.flush(true);
 }
 
 /** A file the config (or the environment) names: unreadable is a usage error that says which setting. */

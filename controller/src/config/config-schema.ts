@@ -68,6 +68,33 @@ export const controllerConfigSchema = z
      * guard refuses them otherwise); commit-confirmed still reverts one that cuts the path.
      */
     allowManagementChange: z.boolean().default(false),
+    /** Reconciliation (fleet.yaml rollout.reconcile): how long a failed attempt waits before the next. */
+    reconcile: z
+      .object({
+        /** After the first failure; doubles after each further one. */
+        backoff: duration.default('1m'),
+        /** The longest wait. */
+        maxBackoff: duration.default('1h'),
+      })
+      .strict()
+      .default({ backoff: '1m', maxBackoff: '1h' }),
+    /** Outgoing notifications of the controller's events. */
+    notify: z
+      .object({
+        webhook: z
+          .object({
+            /** http:// or https:// URL that receives a JSON POST per event. */
+            url: z.string().regex(/^https?:\/\/\S+$/, 'an http:// or https:// URL'),
+            /** File holding the HMAC secret: the body is signed in X-Uplink-Signature-256. */
+            secretFile: z.string().min(1).optional(),
+            /** Events at or above this level are sent. */
+            minLevel: z.enum(['info', 'warn', 'error']).default('warn'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()

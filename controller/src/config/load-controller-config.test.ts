@@ -21,6 +21,36 @@ describe('parseControllerConfig', () => {
     expect(url.config?.repo.url).toBe('git@example.org:fleet.git');
   });
 
+  it('reconcile backoff and the outgoing webhook', () => {
+    const plain = parseControllerConfig('/etc/uplink/c.yaml', 'repo: { url: x }\nstateDir: /s\n');
+    expect(plain.config).toMatchObject({
+      reconcile: { backoffMs: 60_000, maxBackoffMs: 3_600_000 },
+      notify: {},
+    });
+    const load = parseControllerConfig(
+      '/etc/uplink/c.yaml',
+      'repo: { url: x }\nstateDir: /s\nreconcile: { backoff: 30s, maxBackoff: 10m }\nnotify:\n  webhook: { url: "https://chat.example.org/hook", minLevel: error }\n',
+      { UPLINK_NOTIFY_SECRET_FILE: 'notify-secret' },
+    );
+    expect(load.config).toMatchObject({
+      reconcile: { backoffMs: 30_000, maxBackoffMs: 600_000 },
+      notify: {
+        webhook: {
+          url: 'https://chat.example.org/hook',
+          minLevel: 'error',
+          secretFile: '/etc/uplink/notify-secret',
+        },
+      },
+    });
+    const bad = parseControllerConfig(
+      'c.yaml',
+      'repo: { url: x }\nstateDir: /s\nnotify: { webhook: { url: "ftp://x" } }\n',
+    );
+    expect(bad.diagnostics.map(formatDiagnostic).join('\n')).toMatch(
+      /^c\.yaml:3:\d+: error: notify\.webhook\.url: .*an http:\/\/ or https:\/\/ URL/m,
+    );
+  });
+
   it.each([
     [
       'an unknown key, with a suggestion',

@@ -3,7 +3,8 @@
  * FILE:LINE:COL like the fleet spec's; paths in the file are relative to the file.
  * Environment variables name secret files without writing them into the config:
  * UPLINK_SSH_KEY (ssh.identity), UPLINK_KNOWN_HOSTS (ssh.knownHosts),
- * UPLINK_WEBHOOK_SECRET_FILE (http.webhookSecretFile), UPLINK_GPG_HOME (signatures.keyring).
+ * UPLINK_WEBHOOK_SECRET_FILE (http.webhookSecretFile), UPLINK_GPG_HOME (signatures.keyring),
+ * UPLINK_NOTIFY_SECRET_FILE (notify.webhook.secretFile).
  * The config file wins over the environment.
  */
 import { readFile } from 'node:fs/promises';
@@ -41,6 +42,14 @@ export interface ControllerConfig {
   readonly status: { readonly pollIntervalMs: number; readonly freshForMs: number };
   /** Applies may move the management path (commit-confirmed still guards them). */
   readonly allowManagementChange: boolean;
+  readonly reconcile: { readonly backoffMs: number; readonly maxBackoffMs: number };
+  readonly notify: {
+    readonly webhook?: {
+      readonly url: string;
+      readonly secretFile?: string;
+      readonly minLevel: 'info' | 'warn' | 'error';
+    };
+  };
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -93,6 +102,8 @@ export function parseControllerConfig(
   const knownHosts = value.ssh.knownHosts ?? env.UPLINK_KNOWN_HOSTS;
   const secret = value.http.webhookSecretFile ?? env.UPLINK_WEBHOOK_SECRET_FILE;
   const keyring = value.signatures.keyring ?? env.UPLINK_GPG_HOME;
+  const hook = value.notify.webhook;
+  const hookSecret = hook?.secretFile ?? env.UPLINK_NOTIFY_SECRET_FILE;
   const config: ControllerConfig = {
     file: resolve(file),
     repo: {
@@ -119,6 +130,19 @@ export function parseControllerConfig(
       freshForMs: parseDuration(value.status.freshFor),
     },
     allowManagementChange: value.allowManagementChange,
+    reconcile: {
+      backoffMs: parseDuration(value.reconcile.backoff),
+      maxBackoffMs: parseDuration(value.reconcile.maxBackoff),
+    },
+    notify: hook
+      ? {
+          webhook: {
+            url: hook.url,
+            minLevel: hook.minLevel,
+            ...(hookSecret ? { secretFile: path(hookSecret) } : {}),
+          },
+        }
+      : {},
     logLevel: value.log.level,
   };
   return { config, diagnostics };

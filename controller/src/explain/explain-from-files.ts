@@ -3,6 +3,7 @@
  * (a working directory, a git revision): path → text in, an answer or the reason there
  * is none out. Pure.
  */
+import { unknownSiteMessage } from '../report/suggest-names.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import type { ValidSite } from '../spec/valid-site.js';
@@ -44,6 +45,11 @@ export function findSite(files: ReadonlyMap<string, string>, siteName: string): 
       (d.file === `sites/${siteName}.yaml` || d.message.includes(`site ${siteName}`)),
   );
   if (own.length > 0) return { kind: 'invalid-site', diagnostics: own };
-  const known = load.validSites.map((s) => s.name).join(', ');
-  return { kind: 'usage', message: `site ${siteName}: not found; known sites: ${known || '(none)'}` };
+  return {
+    kind: 'usage',
+    message: unknownSiteMessage(
+      siteName,
+      load.validSites.map((s) => s.name),
+    ),
+  };
 }

@@ -5,23 +5,19 @@
  * field the controller does not know yet is null, never missing.
  */
 
-export type ApiSiteState =
-  /** The agent reports the commit in force as applied and nothing is wrong. */
-  | 'in-sync'
-  /** The site is waiting in, or being applied by, the current rollout. */
-  | 'rolling-out'
-  /** The agent runs an older desired state and no rollout is touching it (e.g. after a halt). */
-  | 'out-of-date'
-  /** The last attempt failed (refused, unconfirmed/reverted, unhealthy, failed). */
-  | 'failed'
-  /** The last status poll or apply could not reach the site. */
-  | 'unreachable'
-  /** Nothing is known yet (no status poll has answered). */
-  | 'unknown';
+import type { SiteCondition, SiteState } from '../report/site-state.js';
+
+/**
+ * A site's state: one vocabulary with a documented precedence, computed once
+ * (report/site-state.ts) for `uplink status`, this document, the page and the metrics.
+ */
+export type ApiSiteState = SiteState;
 
 export interface ApiProviderHealth {
   readonly name: string;
   readonly state: 'up' | 'down' | 'unknown';
+  /** Why it is in that state: the reason of its last transition (null before the first). */
+  readonly reason: string | null;
   /** Median round-trip of recent answered probes. */
   readonly latencyMs: number | null;
   /** Share of recent probes without an answer, 0..1. */
@@ -43,6 +39,23 @@ export interface ApiSite {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly state: ApiSiteState;
+  /** Every condition that holds, in precedence order; the first is `state`. */
+  readonly conditions: readonly SiteCondition[];
+  /** A break-glass apply the site runs (who and why, as recorded on the router), else null. */
+  readonly override: {
+    readonly by: string;
+    readonly reason: string;
+    readonly generation: string;
+    readonly at: number;
+  } | null;
+  /** Set while reconciliation and rollouts leave this site alone (`uplink suspend SITE`). */
+  readonly suspended: ApiSuspension | null;
+  /** When the controller next tries to bring the site to the target state, and why it waits. */
+  readonly reconcile: {
+    readonly nextAt: number | null;
+    readonly failures: number;
+    readonly note: string;
+  } | null;
   /** Rollout wave the site belongs to under the commit in force (null if the fleet is not loaded). */
   readonly wave: string | null;
   /** Generation and content hash the agent reports as applied (confirmed). */
@@ -100,6 +113,11 @@ export interface ApiRolloutSite {
 
 export interface ApiRolloutWave {
   readonly name: string;
+  /**
+   * Set when this wave is the canary stand-in: the fleet's first wave had no site this change
+   * touches, so the first changed sites of `from` go alone first (D122).
+   */
+  readonly standInFrom: string | null;
   /** `waiting` (not started), `running`, `baking`, `passed`, `halted`, `skipped` (after a halt/supersede). */
   readonly state: 'waiting' | 'running' | 'baking' | 'passed' | 'halted' | 'skipped';
   readonly concurrency: number;
@@ -112,9 +130,13 @@ export interface ApiRolloutWave {
 
 export interface ApiRollout {
   readonly commit: string;
-  readonly phase: 'running' | 'baking' | 'halted' | 'done' | 'superseded';
+  readonly phase: 'running' | 'baking' | 'halted' | 'done' | 'superseded' | 'suspended';
+  /** Why it runs: a new `commit`, an operator's `retry`, `reconcile` (sites behind the target), `resume`. */
+  readonly trigger: 'commit' | 'retry' | 'reconcile' | 'resume';
   readonly startedAt: number | null;
   readonly waves: readonly ApiRolloutWave[];
+  /** Sites left out because they are suspended. */
+  readonly suspended: readonly string[];
   /** Sites already on the commit's desired state when the rollout was planned. */
   readonly unchanged: number;
   readonly supersededBy: string | null;
@@ -143,6 +165,37 @@ export interface ApiEvent {
   readonly commit?: string;
 }
 
+/** Who paused rollouts and reconciliation, why and when (`uplink suspend`). */
+export interface ApiSuspension {
+  readonly by: string;
+  readonly reason: string;
+  readonly at: number;
+}
+
+/** One entry of a site's (or the fleet's) timeline, newest last. */
+export interface ApiTimelineEntry {
+  readonly at: number;
+  readonly level: 'info' | 'warn' | 'error';
+  /** A short machine word, see controller/src/state/timeline.ts. */
+  readonly kind: string;
+  readonly message: string;
+  readonly provider?: string;
+  readonly generation?: string;
+  readonly commit?: string;
+  /** Provider transitions: the loss (0..1) and median latency the agent reported with it. */
+  readonly loss?: number;
+  readonly latencyMs?: number | null;
+}
+
+/** `GET /api/sites/SITE`: the site as in /api/status, its timeline, and its drift in full. */
+export interface ApiSiteDetail {
+  readonly now: number;
+  readonly target: ApiStatus['target'];
+  readonly site: ApiSite;
+  /** Newest last, bounded (the controller keeps the last 200 per site). */
+  readonly timeline: readonly ApiTimelineEntry[];
+}
+
 export interface ApiStatus {
   /** When this document was made. */
   readonly now: number;
@@ -167,8 +220,24 @@ export interface ApiStatus {
       readonly message: string;
     } | null;
   };
-  /** The newest commit that validated and compiled: the one in force. */
+  /**
+   * The commit routers should run: the newest that validated and compiled (null before the
+   * first). What each router runs is `running` and the sites' `applied`.
+   */
+  readonly target: { readonly commit: string; readonly since: number | null } | null;
+  /** What the routers run, grouped by the commit their generation names (`local` / `unknown` otherwise). */
+  readonly running: readonly { readonly commit: string; readonly sites: readonly string[] }[];
+  /** Same as target.commit (kept for readers of older documents). */
   readonly lastGoodCommit: string | null;
+  /** Rollouts and reconciliation are paused (`uplink suspend`); null when they run. */
+  readonly suspended: ApiSuspension | null;
+  /** fleet.yaml `rollout.reconcile`: `auto` brings sites back to the target, `report` only shows them. */
+  readonly reconcile: 'auto' | 'report' | null;
+  /**
+   * Everything that needs an operator, one line each (sites not in sync, a halted rollout, a
+   * refused commit, a failing fetch, suspension). Empty exactly when `uplink status` exits 0.
+   */
+  readonly attention: readonly string[];
   /** The newest refused commit (invalid spec or signature) and why. */
   readonly lastInvalidCommit: {
     readonly commit: string;
@@ -180,13 +249,18 @@ export interface ApiStatus {
   } | null;
   readonly summary: {
     readonly sites: number;
+    /** Sites per state: every site counts once, so these add up to `sites`. */
     readonly byState: Readonly<Record<ApiSiteState, number>>;
-    readonly drifted: number;
-    /** Sites with at least one provider down. */
-    readonly degraded: number;
   };
   readonly sites: readonly ApiSite[];
   readonly rollout: ApiRollout | null;
+  /** The last rollout that finished, when and how (null before the first). */
+  readonly lastRollout: {
+    readonly commit: string;
+    readonly phase: 'done' | 'halted' | 'superseded' | 'suspended';
+    readonly trigger: 'commit' | 'retry' | 'reconcile' | 'resume';
+    readonly at: number;
+  } | null;
   /** Newest last, at most 100. */
   readonly events: readonly ApiEvent[];
 }

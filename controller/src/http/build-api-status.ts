@@ -3,13 +3,29 @@
  * persisted state, the commit in force compiled, the agents' last reports, the rollout and
  * recent events. Pure: the daemon and `uplink status` call it with what they have.
  */
+import { describeGeneration } from '../report/generation.js';
+import { assessSiteState, SITE_STATES } from '../report/site-state.js';
 import { indexPlan, type RolloutState } from '../rollout/index.js';
 import type { SiteReport } from '../run/site-report.js';
 import { assignWaves } from '../spec/assign-waves.js';
 import { formatDiagnostic } from '../spec/diagnostic.js';
 import type { ValidFleet } from '../spec/valid-site.js';
-import type { ControllerState } from '../state/index.js';
-import type { ApiEvent, ApiRollout, ApiRolloutWave, ApiSite, ApiSiteState, ApiStatus } from './api-status.js';
+import type { ControllerState, ReconcileBackoff } from '../state/index.js';
+import type {
+  ApiEvent,
+  ApiRollout,
+  ApiRolloutWave,
+  ApiSite,
+  ApiSiteState,
+  ApiStatus,
+  ApiSuspension,
+} from './api-status.js';
+
+/** Who suspended what (the control file, state/control-file.ts). */
+export interface Suspensions {
+  readonly fleet: ApiSuspension | null;
+  readonly sites: Readonly<Record<string, ApiSuspension>>;
+}
 
 export interface ApiStatusInput {
   readonly now: number;
@@ -24,16 +40,9 @@ export interface ApiStatusInput {
   readonly reports: ReadonlyMap<string, SiteReport>;
   readonly rolloutStartedAt?: number | null;
   readonly events: readonly ApiEvent[];
+  /** `uplink suspend`: the fleet's and each suspended site's (absent: nothing suspended). */
+  readonly suspension?: Suspensions;
 }
-
-const STATES: readonly ApiSiteState[] = [
-  'in-sync',
-  'rolling-out',
-  'out-of-date',
-  'failed',
-  'unreachable',
-  'unknown',
-];
 
 export function buildApiStatus(input: ApiStatusInput): ApiStatus {
   const { state, reports } = input;
@@ -48,32 +57,31 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
   }
   const names = new Set<string>([
     ...(input.fleet?.sites.map((s) => s.name) ?? []),
+    ...(input.desiredHashes?.keys() ?? []),
     ...Object.keys(state.sites),
     ...reports.keys(),
   ]);
   const labelsOf = new Map(input.fleet?.sites.map((s) => [s.name, s.labels] as const) ?? []);
+  const fleetSuspended = input.suspension?.fleet ?? null;
   const sites: ApiSite[] = [...names].sort().map((name) => {
     const report = reports.get(name);
     const status = report?.status;
     const history = state.sites[name];
     const desired = input.desiredHashes?.get(name);
-    const appliedHash = status?.applied?.hash ?? history?.lastApplied?.hash;
+    const lastApplied = history?.lastApplied;
+    const appliedHash =
+      lastApplied && (report === undefined || lastApplied.at > report.at)
+        ? lastApplied.hash
+        : (status?.applied?.hash ?? lastApplied?.hash);
     const current = desired === undefined || appliedHash === undefined ? null : appliedHash === desired;
     const attempt = history?.lastAttempted;
-    const rolloutStatus = inRollout.get(name);
-    let siteState: ApiSiteState;
-    if (rolloutStatus === 'pending' || rolloutStatus === 'applying') siteState = 'rolling-out';
-    else if (report && !report.reachable) siteState = 'unreachable';
-    else if (
-      attempt &&
-      attempt.hash === desired &&
-      ['refused', 'unconfirmed', 'failed', 'unhealthy', 'unreachable'].includes(attempt.outcome) &&
-      current !== true
-    )
-      siteState = attempt.outcome === 'unreachable' ? 'unreachable' : 'failed';
-    else if (current === true) siteState = 'in-sync';
-    else if (current === false) siteState = 'out-of-date';
-    else siteState = 'unknown';
+    const assessed = assessSiteState({
+      desiredHash: desired,
+      report,
+      lastAttempted: attempt,
+      lastApplied: history?.lastApplied,
+      rollout: inRollout.get(name),
+    });
     const confirm: ApiSite['confirm'] = status?.pending
       ? 'pending'
       : status?.lastRevert && status.lastRevert.at >= (status.applied?.at ?? 0)
@@ -81,12 +89,10 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
         : status?.applied
           ? 'confirmed'
           : null;
-    return {
-      name,
-      labels: labelsOf.get(name) ?? {},
-      state: siteState,
-      wave: waveOf.get(name) ?? null,
-      applied: status?.applied
+    const newer =
+      history?.lastApplied !== undefined && (report === undefined || history.lastApplied.at > report.at);
+    const applied =
+      status?.applied && !newer
         ? { generation: status.applied.generation, hash: status.applied.hash, at: status.applied.at }
         : history?.lastApplied
           ? {
@@ -94,7 +100,19 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
               hash: history.lastApplied.hash,
               at: history.lastApplied.at,
             }
-          : null,
+          : null;
+    const override = applied ? describeGeneration(applied.generation).override : null;
+    const suspended = input.suspension?.sites[name] ?? null;
+    return {
+      name,
+      labels: labelsOf.get(name) ?? {},
+      state: assessed.state,
+      conditions: assessed.conditions,
+      override: override && applied ? { ...override, generation: applied.generation, at: applied.at } : null,
+      suspended,
+      reconcile: reconcileNote(input, assessed.state, history?.reconcile, desired, suspended),
+      wave: waveOf.get(name) ?? null,
+      applied,
       pending: status?.pending
         ? {
             generation: status.pending.generation,
@@ -131,6 +149,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
       health: (status?.health ?? []).map((h) => ({
         name: h.name,
         state: h.state,
+        reason: h.transitions.at(-1)?.reason ?? null,
         latencyMs: h.latencyMs,
         loss: h.loss,
         since: h.since,
@@ -140,17 +159,24 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
       statusError: report && !report.reachable ? (report.error ?? 'unreachable') : null,
     };
   });
-  const byState = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<ApiSiteState, number>;
+  const byState = Object.fromEntries(SITE_STATES.map((s) => [s, 0])) as Record<ApiSiteState, number>;
   for (const s of sites) byState[s.state]++;
   const invalid = state.lastInvalidCommit;
-  return {
+  const apiRolloutDoc = rollout ? apiRollout(rollout, input.rolloutStartedAt ?? null) : null;
+  const doc: Omit<ApiStatus, 'attention'> = {
     now: input.now,
     controller: {
       version: input.version,
       ...input.controller,
       lastError: input.controller.lastError ?? null,
     },
+    target: state.lastGoodCommit
+      ? { commit: state.lastGoodCommit, since: state.lastGoodCommitAt ?? null }
+      : null,
+    running: runningCommits(sites),
     lastGoodCommit: state.lastGoodCommit,
+    suspended: fleetSuspended,
+    reconcile: input.fleet?.rollout.reconcile ?? null,
     lastInvalidCommit: invalid
       ? {
           commit: invalid.commit,
@@ -160,21 +186,81 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
           diagnostics: invalid.diagnostics.map(formatDiagnostic),
         }
       : null,
-    summary: {
-      sites: sites.length,
-      byState,
-      drifted: sites.filter((s) => (s.drift?.items.length ?? 0) > 0).length,
-      degraded: sites.filter((s) => s.health.some((h) => h.state === 'down')).length,
-    },
+    summary: { sites: sites.length, byState },
     sites,
-    rollout: rollout ? apiRollout(rollout, input.rolloutStartedAt ?? null) : null,
+    rollout: apiRolloutDoc,
+    lastRollout: state.lastRollout ? { ...state.lastRollout } : null,
     events: input.events,
   };
+  return { ...doc, attention: attentionOf(doc) };
+}
+
+/**
+ * Everything that needs an operator, one line each; empty exactly when the fleet runs the
+ * target everywhere, healthy, with nothing paused or refused (`uplink status` exits 0).
+ */
+export function attentionOf(s: Omit<ApiStatus, 'attention'>): string[] {
+  const out: string[] = [];
+  if (s.suspended)
+    out.push(`rollouts and reconciliation suspended by ${s.suspended.by}: ${s.suspended.reason}`);
+  if (s.lastInvalidCommit)
+    out.push(
+      `commit ${s.lastInvalidCommit.commit.slice(0, 12)} refused (${s.lastInvalidCommit.reason}): ${s.lastInvalidCommit.message}`,
+    );
+  if (s.rollout?.phase === 'halted')
+    out.push(`rollout of ${s.rollout.commit.slice(0, 12)} halted: ${s.rollout.halt?.reason ?? 'halted'}`);
+  if (s.controller.lastFetchError) out.push(`fetching the repository fails: ${s.controller.lastFetchError}`);
+  if (s.controller.lastError) out.push(`controller: ${s.controller.lastError.message}`);
+  if (s.target === null) out.push('no commit has validated yet: nothing is rolled out');
+  for (const site of s.sites) {
+    if (site.state === 'in-sync') continue;
+    out.push(`${site.name}: ${site.state}: ${site.conditions[0]?.message ?? site.state}`);
+  }
+  return out;
+}
+
+/** Sites grouped by the commit their applied generation names. */
+function runningCommits(sites: readonly ApiSite[]): ApiStatus['running'] {
+  const by = new Map<string, string[]>();
+  for (const site of sites) {
+    const g = site.applied ? describeGeneration(site.applied.generation) : null;
+    const key = site.applied === null ? 'nothing' : g?.override ? 'override' : (g?.commit ?? 'unknown');
+    by.set(key, [...(by.get(key) ?? []), site.name]);
+  }
+  return [...by]
+    .map(([commit, names]) => ({ commit, sites: names }))
+    .sort((a, b) => b.sites.length - a.sites.length || a.commit.localeCompare(b.commit));
+}
+
+/** When reconciliation next tries the site, and why it waits (null: nothing to reconcile). */
+function reconcileNote(
+  input: ApiStatusInput,
+  state: ApiSiteState,
+  backoff: ReconcileBackoff | undefined,
+  desired: string | undefined,
+  suspended: ApiSuspension | null,
+): ApiSite['reconcile'] {
+  if (desired === undefined || state === 'in-sync' || state === 'rolling-out' || state === 'unknown')
+    return null;
+  const current = backoff && backoff.hash === desired ? backoff : undefined;
+  const failures = current?.failures ?? 0;
+  const nextAt = current?.nextAt ?? null;
+  let note: string;
+  if (suspended || input.suspension?.fleet) note = 'suspended';
+  else if (input.fleet?.rollout.reconcile === 'report')
+    note = 'report-only (fleet.yaml rollout.reconcile: report)';
+  else if (input.state.rollout?.phase === 'halted')
+    note = 'waits: the rollout halted; `uplink retry` or push a fix';
+  else if (state === 'unreachable') note = 'when it answers again';
+  else if (nextAt !== null && nextAt > input.now)
+    note = `backing off after ${failures} failed tr${failures === 1 ? 'y' : 'ies'}`;
+  else note = 'at the next status poll';
+  return { nextAt, failures, note };
 }
 
 function apiRollout(r: RolloutState, startedAt: number | null): ApiRollout {
   const { waveStart } = indexPlan(r.plan);
-  const terminal = r.phase === 'halted' || r.phase === 'done' || r.phase === 'superseded';
+  const terminal = r.phase !== 'running' && r.phase !== 'baking';
   const waves: ApiRolloutWave[] = r.plan.waves.map((w, i) => {
     const start = waveStart[i]!;
     let state: ApiRolloutWave['state'];
@@ -185,6 +271,7 @@ function apiRollout(r: RolloutState, startedAt: number | null): ApiRollout {
     else state = terminal ? 'skipped' : 'waiting';
     return {
       name: w.name,
+      standInFrom: w.standInFrom ?? null,
       state,
       concurrency: w.concurrency,
       maxFailures: w.maxFailures,
@@ -200,8 +287,10 @@ function apiRollout(r: RolloutState, startedAt: number | null): ApiRollout {
   return {
     commit: r.plan.commit,
     phase: r.phase,
+    trigger: r.plan.trigger ?? 'commit',
     startedAt,
     waves,
+    suspended: [...(r.plan.suspended ?? [])],
     unchanged: r.plan.unchanged.length,
     supersededBy: r.supersededBy ?? null,
     halt: r.halt ? { wave: r.halt.wave, reason: r.halt.reason, failed: [...r.halt.failed] } : null,

@@ -9,6 +9,7 @@ describe('startHttpServer', () => {
       host: '127.0.0.1',
       port: 0,
       status: () => ({}) as ApiStatus,
+      siteDetail: () => undefined,
       metrics: new ControllerMetrics(),
       onWebhook: () => {},
     };

@@ -2,8 +2,10 @@
  * The controller's HTTP server (node:http): the status page, its JSON, Prometheus metrics,
  * a health check, and the webhook that makes the controller fetch at once.
  *
- *   GET  /            status page (status-page.ts)
+ *   GET  /            the fleet's status page (status-page.ts; `?fragment=main` for its refresh)
+ *   GET  /sites/NAME  one site's page: providers, drift in full, timeline
  *   GET  /api/status  ApiStatus JSON (api-status.ts)
+ *   GET  /api/sites/NAME  ApiSiteDetail JSON: the site and its timeline (404 for an unknown site)
  *   GET  /metrics     Prometheus text format
  *   GET  /healthz     200 "ok"
  *   POST /webhook     fetch now; with a secret configured, the request must carry it as
@@ -15,13 +17,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { UsageError } from '../errors.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
-import type { ApiStatus } from './api-status.js';
-import { STATUS_PAGE_HTML } from './status-page.js';
+import { unknownSiteMessage } from '../report/suggest-names.js';
+import type { ApiSiteDetail, ApiStatus } from './api-status.js';
+import { renderFleetPage, renderSitePage, renderUnknownSitePage } from './status-page.js';
 
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
   readonly status: () => ApiStatus;
+  /** One site's detail (its timeline); undefined for a site the controller does not know. */
+  readonly siteDetail: (site: string, status: ApiStatus) => ApiSiteDetail | undefined;
   readonly metrics: ControllerMetrics;
   /** Called for an accepted webhook; the answer does not wait for the fetch. */
   readonly onWebhook: () => void;
@@ -62,7 +67,9 @@ export async function startHttpServer(
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const path = url.pathname;
+  const fragment = url.searchParams.get('fragment') === 'main';
   const method = req.method ?? 'GET';
   if (path === '/webhook') {
     if (method !== 'POST') return send(res, 405, 'text/plain', 'POST only\n', { Allow: 'POST' });
@@ -76,9 +83,32 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
   }
   if (method !== 'GET' && method !== 'HEAD')
     return send(res, 405, 'text/plain', 'GET only\n', { Allow: 'GET' });
+  const site = /^\/(api\/)?sites\/([^/]+)$/.exec(path);
+  if (site) {
+    const name = decodeURIComponent(site[2]!);
+    const status = options.status();
+    const detail = options.siteDetail(name, status);
+    const json = site[1] !== undefined;
+    if (!detail) {
+      const message = unknownSiteMessage(
+        name,
+        status.sites.map((s) => s.name),
+      );
+      return json
+        ? send(res, 404, 'application/json', `${JSON.stringify({ error: message })}\n`)
+        : send(res, 404, 'text/html; charset=utf-8', renderUnknownSitePage(message, status.now));
+    }
+    return json
+      ? send(res, 200, 'application/json', `${JSON.stringify(detail)}\n`, { 'Cache-Control': 'no-store' })
+      : send(res, 200, 'text/html; charset=utf-8', renderSitePage(detail, status.controller, fragment), {
+          'Cache-Control': 'no-store',
+        });
+  }
   switch (path) {
     case '/':
-      return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
+      return send(res, 200, 'text/html; charset=utf-8', renderFleetPage(options.status(), fragment), {
+        'Cache-Control': 'no-store',
+      });
     case '/api/status':
       return send(res, 200, 'application/json', `${JSON.stringify(options.status())}\n`, {
         'Cache-Control': 'no-store',

@@ -6,7 +6,7 @@
  */
 import { compileSite } from '../compile/compile-site.js';
 import { explainClasses, trafficClassesOf } from '../explain/index.js';
-import { assignWaves } from '../spec/assign-waves.js';
+import { planRollout, type ReportedSite } from '../rollout/plan-rollout.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import type { FleetLoad } from '../spec/load-fleet.js';
 import type { ValidSite } from '../spec/valid-site.js';
@@ -26,8 +26,13 @@ export interface PlannedRevision {
 export interface SitePlan {
   readonly site: string;
   readonly status: SiteStatus;
-  /** The head rollout wave the site falls in; null when removed or head is invalid. */
+  /**
+   * The rollout wave the site goes in at head (as the controller would plan this change);
+   * null when removed or head is invalid.
+   */
   readonly wave: string | null;
+  /** Set when that wave is the canary stand-in (D122): the wave the site comes from. */
+  readonly standInFrom: string | null;
   readonly changes: readonly ObjectChange[];
   /** Traffic classes that leave by another uplink at head, e.g. `policy smtp: isp1 (wan1) → isp2 (wan2)`. */
   readonly moves: readonly string[];
@@ -48,6 +53,13 @@ export interface FleetPlan {
   /** About the base revision: no fleet there yet, sites invalid there. */
   readonly notes: readonly string[];
   readonly summary: Readonly<Record<SiteStatus, number>>;
+  /** The rollout of this change at head, wave by wave (empty when head is invalid or nothing changes). */
+  readonly rollout: readonly {
+    readonly wave: string;
+    readonly sites: readonly string[];
+    readonly standInFrom: string | null;
+    readonly bakeMs: number;
+  }[];
 }
 
 export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision): FleetPlan {
@@ -55,13 +67,23 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
   const headSites = new Map(head.load.validSites.map((s) => [s.name, s]));
   const headInvalid = invalidSiteFiles(head);
   const baseInvalid = invalidSiteFiles(base);
-  const waves = head.load.fleet
-    ? new Map(
-        assignWaves(head.load.fleet.sites, head.load.fleet.rollout.waves).waves.flatMap((w) =>
-          w.sites.map((s) => [s, w.wave.name] as const),
+  // The rollout the controller would run for this change: base's states as what the routers run.
+  const rollout = head.load.fleet
+    ? planRollout({
+        fleet: head.load.fleet,
+        desired: new Map(head.load.fleet.sites.map((site) => [site.name, compileSite(site)] as const)),
+        reported: new Map(
+          [...baseSites].map(([name, site]): [string, ReportedSite] => [
+            name,
+            { reachable: true, appliedHash: compileSite(site).hash },
+          ]),
         ),
-      )
-    : new Map<string, string>();
+        commit: head.commit,
+      }).waves
+    : [];
+  const waves = new Map<string, { wave: string; standInFrom: string | null }>();
+  for (const w of rollout)
+    for (const p of w.sites) waves.set(p.site, { wave: w.name, standInFrom: w.standInFrom ?? null });
   const headErrors = head.load.diagnostics.filter((d) => d.severity === 'error');
 
   const names = new Set([...baseSites.keys(), ...headSites.keys(), ...headInvalid.keys()]);
@@ -74,6 +96,7 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
         site: name,
         status: 'invalid',
         wave: null,
+        standInFrom: null,
         changes: [],
         moves: [],
         hash: { base: before ? compileSite(before).hash : null, head: null },
@@ -104,6 +127,12 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
     diagnostics: head.load.diagnostics,
     notes,
     summary,
+    rollout: rollout.map((w) => ({
+      wave: w.name,
+      sites: w.sites.map((p) => p.site),
+      standInFrom: w.standInFrom ?? null,
+      bakeMs: w.bakeMs,
+    })),
   };
 }
 
@@ -111,7 +140,7 @@ function planSite(
   name: string,
   before: ValidSite | undefined,
   after: ValidSite | undefined,
-  wave: string | null,
+  wave: { wave: string; standInFrom: string | null } | null,
   invalidAtBase: boolean,
 ): SitePlan {
   const b = before ? compileSite(before) : null;
@@ -135,7 +164,8 @@ function planSite(
   return {
     site: name,
     status,
-    wave: status === 'removed' ? null : wave,
+    wave: status === 'removed' ? null : (wave?.wave ?? null),
+    standInFrom: status === 'removed' ? null : (wave?.standInFrom ?? null),
     changes,
     moves: before && after && status === 'changed' ? movedClasses(before, after, notes) : [],
     hash,

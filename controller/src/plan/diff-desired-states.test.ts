@@ -84,7 +84,7 @@ describe('assembleFleetPlan', () => {
     files: ['fleet.yaml', ...Object.keys(f)],
   });
 
-  it('assigns the head wave, lists unchanged sites, exits 1 on change and 0 without', () => {
+  it('assigns each changed site its wave in the rollout of the change, lists unchanged sites, exits 1 on change and 0 without', () => {
     const head = {
       ...files,
       'sites/b.yaml': site(
@@ -95,7 +95,7 @@ describe('assembleFleetPlan', () => {
     };
     const plan = assembleFleetPlan(rev('base', files), rev('head', head));
     expect(plan.sites.map((s) => [s.site, s.status, s.wave])).toEqual([
-      ['a', 'unchanged', 'canary'],
+      ['a', 'unchanged', null],
       ['b', 'changed', 'rest'],
     ]);
     expect(plan.sites[1]!.moves).toEqual(['policy web: balanced: isp1 50%, isp2 50% → isp2 (wan2)']);

@@ -56,8 +56,30 @@ function headline(plan: FleetPlan): string {
   return `${s.changed} changed, ${s.added} added, ${s.removed} removed, ${s.unchanged} unchanged, ${s.invalid} invalid`;
 }
 
+/** `wave canary` or `wave canary, stand-in from rest`. */
+function waveWords(site: SitePlan): string {
+  return `wave ${site.wave}${site.standInFrom ? `, canary stand-in from ${site.standInFrom}` : ''}`;
+}
+
+/** The order the controller rolls this change out in: `canary (lartc-split) → early (2) → rest (2)`. */
+function rolloutLine(plan: FleetPlan): string | undefined {
+  if (plan.rollout.length === 0) return undefined;
+  const waves = plan.rollout.map(
+    (w) =>
+      `${w.wave}${w.standInFrom ? ' [stand-in]' : ''} (${w.sites.length <= 3 ? w.sites.join(', ') : `${w.sites.length} sites`}${w.bakeMs > 0 ? `, bake ${w.bakeMs / 1000}s` : ''})`,
+  );
+  return `rollout: ${waves.join(' → ')}`;
+}
+
+function standInNote(plan: FleetPlan): string | undefined {
+  const w = plan.rollout.find((x) => x.standInFrom !== null);
+  return w
+    ? `no site of the canary wave changes: ${w.sites.join(', ')} (from ${w.standInFrom}) go${w.sites.length === 1 ? 'es' : ''} first in its place, with its concurrency, failure budget and bake (D122)`
+    : undefined;
+}
+
 function siteLine(site: SitePlan): string {
-  const wave = site.wave === null ? '' : ` (wave ${site.wave})`;
+  const wave = site.wave === null ? '' : ` (${waveWords(site)})`;
   if (site.status === 'invalid') return `${TEXT_MARK.invalid} site ${site.site}: invalid at head`;
   return `${TEXT_MARK[site.status]} site ${site.site}: ${site.status}${wave}: ${summarizeChanges(site.changes)}`;
 }
@@ -67,6 +89,10 @@ export function renderPlanText(plan: FleetPlan): string {
     `uplink plan ${short(plan.base.commit)}..${short(plan.head.commit)}: ${headline(plan)}`,
   ];
   for (const note of plan.notes) out.push(`note: ${note}`);
+  const order = rolloutLine(plan);
+  if (order) out.push(order);
+  const standIn = standInNote(plan);
+  if (standIn) out.push(`note: ${standIn}`);
   for (const site of plan.sites.filter((s) => s.status !== 'unchanged')) {
     out.push('', siteLine(site));
     for (const note of site.notes) out.push(`    note: ${note}`);
@@ -112,12 +138,16 @@ export function renderPlanMarkdown(plan: FleetPlan, options: MarkdownOptions = {
     '',
   ];
   for (const note of plan.notes) head.push(`> ${escapeMarkdown(note)}`, '');
+  const order = rolloutLine(plan);
+  if (order) head.push(`**Rollout:** ${escapeMarkdown(order.replace(/^rollout: /, ''))}`, '');
+  const standIn = standInNote(plan);
+  if (standIn) head.push(`> ${escapeMarkdown(standIn)}`, '');
   const listed = plan.sites.filter((s) => s.status !== 'unchanged');
   if (listed.length > 0) {
     head.push('| site | status | wave | changes | traffic moving |', '|---|---|---|---|---|');
     for (const s of listed) {
       head.push(
-        `| ${s.site} | ${STATUS_BADGE[s.status]} | ${s.wave ?? '—'} | ${s.status === 'invalid' ? 'invalid at head' : summarizeChanges(s.changes)} | ${s.moves.length === 0 ? '—' : `${s.moves.length} class${s.moves.length === 1 ? '' : 'es'}`} |`,
+        `| ${s.site} | ${STATUS_BADGE[s.status]} | ${s.wave === null ? '—' : `${s.wave}${s.standInFrom ? ` (stand-in from ${s.standInFrom})` : ''}`} | ${s.status === 'invalid' ? 'invalid at head' : summarizeChanges(s.changes)} | ${s.moves.length === 0 ? '—' : `${s.moves.length} class${s.moves.length === 1 ? '' : 'es'}`} |`,
       );
     }
     head.push('');
@@ -154,7 +184,7 @@ export function renderPlanMarkdown(plan: FleetPlan, options: MarkdownOptions = {
 }
 
 function siteSection(site: SitePlan): string {
-  const wave = site.wave === null ? '' : `, wave ${site.wave}`;
+  const wave = site.wave === null ? '' : `, ${waveWords(site)}`;
   const lines = [
     `<details><summary><b>${site.site}</b> — ${site.status}${wave}: ${escapeHtml(summarizeChanges(site.changes))}</summary>`,
     '',

@@ -7,6 +7,7 @@ export {
   planRollout,
   type ReportedSite,
   type RolloutPlan,
+  type RolloutTrigger,
 } from './plan-rollout.js';
 export { type MergedRollout, mergeReportedIntoRollout, resumeRollout } from './resume-rollout.js';
 export {

@@ -105,4 +105,73 @@ describe('planRollout', () => {
       fleet.sites.map((s) => s.name).sort(),
     );
   });
+
+  describe('a canary for every change (D122)', () => {
+    const applied = (changed: readonly string[]) =>
+      new Map<string, ReportedSite>(
+        Object.entries({ a: 'A2', b: 'B2', c: 'C2', d: 'D2', e: 'E2' }).map(([s, h]) => [
+          s,
+          reachable(changed.includes(s) ? `${h}-old` : h),
+        ]),
+      );
+    const shape = (plan: ReturnType<typeof planRollout>) =>
+      plan.waves.map((w) => [
+        w.name,
+        w.standInFrom ?? null,
+        w.sites.map((s) => s.site),
+        w.bakeMs,
+        w.concurrency,
+      ]);
+
+    it('a change that touches no canary site: its first changed site goes alone, with the canary wave’s bake', () => {
+      const plan = planRollout({ fleet, desired, reported: applied(['b', 'c', 'd', 'e']), commit: 'abc' });
+      expect(shape(plan)).toEqual([
+        ['canary', 'early', ['b'], 30_000, 1],
+        ['early', null, ['c'], 1000, 2],
+        ['rest', null, ['d', 'e'], 1000, 2],
+      ]);
+      expect(plan.waves[0]!.maxFailures).toBe(0);
+    });
+
+    it('the stand-in may empty its source wave: the next wave follows', () => {
+      const plan = planRollout({ fleet, desired, reported: applied(['d', 'e']), commit: 'abc' });
+      expect(shape(plan)).toEqual([
+        ['canary', 'rest', ['d'], 30_000, 1],
+        ['rest', null, ['e'], 1000, 2],
+      ]);
+    });
+
+    it('a change that touches a canary site, or no more sites than the canary holds, goes as declared', () => {
+      expect(
+        shape(planRollout({ fleet, desired, reported: applied(['a', 'd', 'e']), commit: 'abc' })),
+      ).toEqual([
+        ['canary', null, ['a'], 30_000, 1],
+        ['rest', null, ['d', 'e'], 1000, 2],
+      ]);
+      expect(shape(planRollout({ fleet, desired, reported: applied(['e']), commit: 'abc' }))).toEqual([
+        ['rest', null, ['e'], 1000, 2],
+      ]);
+    });
+
+    it('only, exclude (suspended sites) and no failure budget (reconciliation)', () => {
+      const plan = planRollout({
+        fleet,
+        desired,
+        reported: applied(['b', 'c', 'd', 'e']),
+        commit: 'abc',
+        trigger: 'reconcile',
+        only: new Set(['c', 'd', 'e']),
+        exclude: new Set(['d']),
+        noFailureBudget: true,
+      });
+      expect(plan.trigger).toBe('reconcile');
+      expect(plan.suspended).toEqual(['d']);
+      expect(plan.unchanged).toEqual(['a']);
+      expect(shape(plan)).toEqual([
+        ['canary', 'early', ['c'], 30_000, 1],
+        ['rest', null, ['e'], 1000, 2],
+      ]);
+      expect(plan.waves.map((w) => w.maxFailures)).toEqual([1, 1]);
+    });
+  });
 });

@@ -47,6 +47,8 @@ function describeAction(a: RolloutAction): string {
       return 'done';
     case 'superseded':
       return `superseded:${a.by}`;
+    case 'suspended':
+      return 'suspended';
     case 'ignored':
       return 'ignored';
   }
@@ -244,6 +246,28 @@ const cases: Case[] = [
     events: [{ type: 'newCommit', commit: 'c1' }, ok('a'), { type: 'newCommit', commit: 'c2' }],
     actions: ['start:w:a', 'ignored', 'passed:w', 'done', 'ignored'],
     phase: 'done',
+  },
+  {
+    name: 'suspension mid-wave lets the wave finish, then stops at the boundary',
+    plan: twoWaves,
+    events: [{ type: 'suspend' }, ok('a')],
+    actions: ['start:canary:a', 'passed:canary', 'suspended'],
+    phase: 'suspended',
+    statuses: { a: 'confirmed', b: 'pending', c: 'pending' },
+  },
+  {
+    name: 'a resume before the boundary cancels the suspension',
+    plan: twoWaves,
+    events: [{ type: 'suspend' }, { type: 'resume' }, ok('a'), ok('b'), ok('c')],
+    actions: ['start:canary:a', 'passed:canary', 'start:rest:b,c', 'passed:rest', 'done'],
+    phase: 'done',
+  },
+  {
+    name: 'a failure in a suspending wave still halts',
+    plan: plan([wave('w', ['a', 'b'], { concurrency: 2 })]),
+    events: [{ type: 'suspend' }, ok('a'), fail('b')],
+    actions: ['start:w:a,b', 'halt:w:b'],
+    phase: 'halted',
   },
   {
     name: 'late and repeated reports are ignored',

@@ -13,7 +13,10 @@
  *   has put on the new state is rolled back (including sites still in flight, when they land);
  * - a wave passes when every site has settled within the budget and the bake has elapsed
  *   (a site that turns unhealthy during the bake counts against the budget);
- * - a newer commit supersedes the rollout at the next wave boundary, never mid-wave.
+ * - a newer commit supersedes the rollout at the next wave boundary, never mid-wave;
+ * - `uplink suspend` stops it at the next wave boundary too (phase `suspended`): the sites
+ *   in flight finish, nothing more starts; after `uplink resume` a new rollout of the same
+ *   commit plans the sites still behind (D126).
  */
 import type { PlannedSite, PlannedWave, RolloutPlan } from './plan-rollout.js';
 
@@ -40,7 +43,7 @@ export interface SiteProgress {
   readonly rollingBack?: boolean;
 }
 
-export type RolloutPhase = 'running' | 'baking' | 'halted' | 'done' | 'superseded';
+export type RolloutPhase = 'running' | 'baking' | 'halted' | 'done' | 'superseded' | 'suspended';
 
 export interface RolloutHalt {
   readonly wave: string;
@@ -61,6 +64,8 @@ export interface RolloutState {
   readonly bakeUntil?: number;
   /** The newest commit seen during the rollout; it takes over at the next wave boundary. */
   readonly supersededBy?: string;
+  /** Suspension was asked for: the rollout stops at the next wave boundary. */
+  readonly suspending?: boolean;
   readonly halt?: RolloutHalt;
 }
 
@@ -84,6 +89,9 @@ export type RolloutEvent =
   | { readonly type: 'bakeStarted'; readonly now: number }
   | { readonly type: 'tick'; readonly now: number }
   | { readonly type: 'newCommit'; readonly commit: string }
+  /** Rollouts are suspended (or resumed before the boundary was reached). */
+  | { readonly type: 'suspend' }
+  | { readonly type: 'resume' }
   | { readonly type: 'siteRolledBack'; readonly site: string; readonly ok: boolean; readonly error?: string };
 
 export type RolloutAction =
@@ -99,6 +107,8 @@ export type RolloutAction =
   | { readonly type: 'rollback'; readonly sites: readonly PlannedSite[] }
   | { readonly type: 'done' }
   | { readonly type: 'superseded'; readonly by: string }
+  /** Stopped at a wave boundary because rollouts are suspended. */
+  | { readonly type: 'suspended' }
   /** The event did not fit the state (a late or repeated report); log it. */
   | { readonly type: 'ignored'; readonly reason: string };
 
@@ -108,7 +118,7 @@ export interface RolloutStep {
 }
 
 const FAILED: ReadonlySet<SiteStatus> = new Set(['failed', 'unreachable', 'reverted']);
-const TERMINAL: ReadonlySet<RolloutPhase> = new Set(['halted', 'done', 'superseded']);
+const TERMINAL: ReadonlySet<RolloutPhase> = new Set(['halted', 'done', 'superseded', 'suspended']);
 
 export function isTerminal(state: RolloutState): boolean {
   return TERMINAL.has(state.phase);
@@ -209,6 +219,15 @@ export function stepRollout(state: RolloutState, event: RolloutEvent): RolloutSt
       if (isTerminal(state)) return ignore(`commit ${event.commit}: the rollout is already ${state.phase}`);
       return { state: { ...state, supersededBy: event.commit }, actions };
     }
+    case 'suspend': {
+      if (isTerminal(state)) return ignore(`suspend: the rollout is already ${state.phase}`);
+      return { state: { ...state, suspending: true }, actions };
+    }
+    case 'resume': {
+      if (!state.suspending) return { state, actions };
+      const { suspending: _, ...rest } = state;
+      return { state: rest, actions };
+    }
     case 'siteRolledBack': {
       const progress = siteProgress(state, event.site);
       if (!progress?.rollingBack) return ignore(`site ${event.site}: rollback result but none was asked for`);
@@ -270,6 +289,10 @@ function passWave(state: RolloutState, actions: RolloutAction[]): RolloutState {
   if (more && state.supersededBy !== undefined) {
     actions.push({ type: 'superseded', by: state.supersededBy });
     return { ...next, phase: 'superseded' };
+  }
+  if (more && state.suspending) {
+    actions.push({ type: 'suspended' });
+    return { ...next, phase: 'suspended' };
   }
   return advance(next, actions);
 }

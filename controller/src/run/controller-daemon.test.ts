@@ -15,7 +15,16 @@ import { smallFleetFiles } from '../../../test/git/small-fleet.js';
 import { FakeFleet } from '../../../test/support/fake-site-transport.js';
 import { until } from '../../../test/until.js';
 import type { ValidSite } from '../spec/valid-site.js';
+import {
+  emptyControl,
+  readControl,
+  requestRetry,
+  resume,
+  suspend,
+  writeControl,
+} from '../state/control-file.js';
 import { CONTROLLER_STATE_FILE, readControllerState } from '../state/index.js';
+import { FLEET_TIMELINE } from '../state/timeline-store.js';
 import {
   ControllerDaemon,
   type ControllerDaemonOptions,
@@ -125,7 +134,7 @@ async function restartMidBake(
 }
 
 describe('ControllerDaemon', () => {
-  it('after a finished rollout retries only the sites it could not reach, never one that was not confirmed', async () => {
+  it('after a finished rollout retries the sites it could not reach at once, one that was not confirmed only after its backoff', async () => {
     const agents = new FakeFleet(NAMES);
     agents.down.add('s4');
     agents.neverConfirmed.add('s5');
@@ -148,6 +157,171 @@ describe('ControllerDaemon', () => {
     );
     expect(agents.applies('s5').length).toBe(s5Applies);
     expect(agents.applies('s4').length).toBe(2);
+    expect(d.state.sites.s5?.reconcile).toMatchObject({ failures: 1 });
+  });
+
+  it('reconciles a site moved away from git (a manual apply) at the next poll; a failing one backs off, doubling', async () => {
+    const agents = new FakeFleet(NAMES);
+    // A clock that moves only when told to (and by 1 ms per reading, so events stay ordered).
+    let clock = Date.now();
+    const now = () => clock++;
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents, { now, reconcileBackoffMs: 60_000 });
+    await until('v1 done', () => finished(d, c1));
+    const target = agents.appliedHash('s3')!;
+    // Someone applies another state to s3 by hand (a break-glass apply).
+    agents.agents.get('s3')!.applied = {
+      generation: 'bg:alice:hotfix:abcdef123456+dirty-bbbbbbbbbbbb',
+      hash: 'b'.repeat(64),
+      at: 5,
+    };
+    await d.pollStatus();
+    expect(d.status().sites.find((s) => s.name === 's3')?.state).toBe('overridden');
+    expect(d.timeline('s3').some((e) => e.kind === 'override' && /alice: hotfix/.test(e.message))).toBe(true);
+    await until('s3 reconciled', () => agents.appliedHash('s3') === target && d.currentRun === undefined);
+    expect(d.state.rollout?.plan).toMatchObject({ trigger: 'reconcile', commit: c1 });
+    expect(d.state.rollout?.perSite.map((p) => p.site)).toEqual(['s3']);
+    expect(d.status().sites.find((s) => s.name === 's3')?.state).toBe('in-sync');
+
+    // s2 moves away too, and its reconcile is never confirmed: backoff 1 min, then 2 min.
+    agents.agents.get('s2')!.applied = { generation: 'manual-1', hash: 'c'.repeat(64), at: 6 };
+    agents.neverConfirmed.add('s2');
+    await d.pollStatus();
+    await until('s2 tried once', () => agents.applies('s2').length === 2 && d.currentRun === undefined);
+    const first = d.state.sites.s2!.reconcile!;
+    expect(first.failures).toBe(1);
+    expect(first.nextAt - clock).toBeGreaterThan(59_000);
+    expect(d.status().sites.find((s) => s.name === 's2')?.reconcile?.note).toMatch(
+      /backing off after 1 failed try/,
+    );
+    await d.pollStatus();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(agents.applies('s2')).toHaveLength(2);
+    clock += 61_000;
+    await d.pollStatus();
+    await until('s2 tried again', () => agents.applies('s2').length === 3 && d.currentRun === undefined);
+    const second = d.state.sites.s2!.reconcile!;
+    expect(second.failures).toBe(2);
+    expect(second.nextAt - clock).toBeGreaterThan(119_000);
+    expect(second.nextAt - clock).toBeLessThanOrEqual(120_000);
+    // It works again: the next try (after its backoff) brings it back, and clears the backoff.
+    agents.neverConfirmed.delete('s2');
+    clock += 121_000;
+    await d.pollStatus();
+    await until(
+      's2 reconciled',
+      () => d.status().sites.find((x) => x.name === 's2')?.state === 'in-sync' && d.currentRun === undefined,
+    );
+    expect(d.state.sites.s2?.reconcile).toBeUndefined();
+    // (The fake agent's own times are made up, so compare the kinds, not their order.)
+    expect(
+      d
+        .timeline('s2')
+        .map((e) => e.kind)
+        .sort(),
+    ).toEqual(['applied', 'applied', 'applied-outside', 'apply-failed', 'apply-failed', 'reverted']);
+  });
+
+  it('report-only (rollout.reconcile: report) shows a site behind git and leaves it alone', async () => {
+    const agents = new FakeFleet(NAMES);
+    const f = files(1);
+    f['fleet.yaml'] = f['fleet.yaml']!.replace('rollout:\n', 'rollout:\n  reconcile: report\n');
+    const c1 = await remote.commit(f, 'v1');
+    const d = await startDaemon(agents);
+    await until('v1 done', () => finished(d, c1));
+    agents.agents.get('s3')!.applied = { generation: 'manual-1', hash: 'c'.repeat(64), at: 6 };
+    for (let i = 0; i < 5; i++) await d.pollStatus();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(agents.applies('s3')).toHaveLength(1);
+    const s3 = d.status().sites.find((s) => s.name === 's3')!;
+    expect(s3.state).toBe('out-of-date');
+    expect(s3.reconcile?.note).toMatch(/report-only/);
+    expect(d.status().attention.some((a) => a.startsWith('s3: out-of-date'))).toBe(true);
+  });
+
+  it('suspend stops a rollout at the wave boundary and starts nothing; resume continues with the sites still behind', async () => {
+    const agents = new FakeFleet(NAMES);
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents, { controlPollMs: 3_600_000 });
+    await until('v1 done', () => finished(d, c1));
+    // Hold the canary's apply of v2, suspend meanwhile: the canary finishes, nothing else starts.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    agents.holdApply = (site) => (site === 's1' ? held : undefined);
+    const c2 = await remote.commit(files(2), 'v2');
+    void d.triggerFetch();
+    await until('the canary applying', () => agents.applies('s1').length === 2);
+    await writeControl(
+      stateDir,
+      suspend(emptyControl(), { by: 'ops@test', reason: 'maintenance window', at: 1 }),
+    );
+    await d.checkControl();
+    release();
+    await until('stopped at the boundary', () => finished(d, c2, 'suspended'));
+    expect(d.state.rollout?.perSite.filter((p) => p.status === 'confirmed').map((p) => p.site)).toEqual([
+      's1',
+    ]);
+    for (const s of NAMES.slice(1)) expect(agents.applies(s), s).toHaveLength(1);
+    const status = d.status();
+    expect(status.suspended).toMatchObject({ by: 'ops@test', reason: 'maintenance window' });
+    expect(status.attention[0]).toBe('rollouts and reconciliation suspended by ops@test: maintenance window');
+    // A poll reconciles nothing while suspended; a new commit is recorded but not rolled out.
+    await d.pollStatus();
+    const c3 = await remote.commit(files(3), 'v3');
+    await d.triggerFetch();
+    expect(d.state.lastGoodCommit).toBe(c3);
+    expect(d.state.rollout?.plan.commit).toBe(c2);
+    for (const s of NAMES.slice(1)) expect(agents.applies(s), s).toHaveLength(1);
+    // Resume: c3 rolls out (its canary first), to every site.
+    await writeControl(stateDir, resume(await readControl(stateDir)));
+    await d.checkControl();
+    await until('v3 done', () => finished(d, c3));
+    expect(d.status().summary.byState['in-sync']).toBe(NAMES.length);
+    for (const s of NAMES) expect(agents.applies(s).length, s).toBe(s === 's1' ? 3 : 2);
+    expect(d.timeline(FLEET_TIMELINE).map((e) => e.kind)).toEqual(
+      expect.arrayContaining(['suspended', 'resumed']),
+    );
+  });
+
+  it('a site suspended alone is left out of rollouts and reconciliation, and says so', async () => {
+    const agents = new FakeFleet(NAMES);
+    await writeControl(
+      stateDir,
+      suspend(emptyControl(), { by: 'ops@test', reason: 'router swap', at: 1 }, ['s4']),
+    );
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents);
+    await until('v1 done', () => finished(d, c1));
+    expect(agents.applies('s4')).toEqual([]);
+    expect(d.state.rollout?.plan.suspended).toEqual(['s4']);
+    const s4 = d.status().sites.find((s) => s.name === 's4')!;
+    expect(s4.suspended).toMatchObject({ reason: 'router swap' });
+    expect(s4.state).toBe('out-of-date');
+    await d.pollStatus();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(agents.applies('s4')).toEqual([]);
+  });
+
+  it('uplink retry rolls a halted commit out again without a new commit', async () => {
+    const agents = new FakeFleet(NAMES);
+    agents.neverConfirmed.add('s1');
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents, { controlPollMs: 3_600_000 });
+    await until('v1 halted', () => finished(d, c1, 'halted'));
+    // Halted: polls do not reconcile anything.
+    await d.pollStatus();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(agents.applies()).toHaveLength(1);
+    expect(d.status().attention.some((a) => a.startsWith(`rollout of ${c1.slice(0, 12)} halted`))).toBe(true);
+    agents.neverConfirmed.delete('s1');
+    await requestRetry(stateDir, { by: 'ops@test', at: 1 });
+    await d.checkControl();
+    await until('v1 done on retry', () => finished(d, c1));
+    expect(d.state.rollout?.plan.trigger).toBe('retry');
+    for (const s of NAMES) expect(agents.appliedHash(s), s).toBeDefined();
+    expect(d.status().attention).toEqual([]);
   });
 
   it('a step that fails (here: planning a rollout) is logged and recorded, and the loop goes on', async () => {

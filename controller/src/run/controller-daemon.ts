@@ -6,12 +6,19 @@
  *
  * - An invalid or wrongly signed commit changes nothing; it is recorded (status, logs,
  *   metrics) and the last good commit stays in force.
- * - A halted rollout is not retried by itself: the next commit starts a new one.
- * - A rollout that finished `done` with sites it could not reach (unreachable, or no outcome
- *   within the site timeout) is rolled out again to those sites only, once a status poll
- *   finds one of them reachable and not on the commit's state. A site that refused, failed,
- *   was not confirmed, reverted or turned unhealthy is not retried for the same commit: a
- *   new commit, or an operator's `uplink rollout`, tries it again (D77).
+ * - A halted rollout is not retried by itself: the next commit, or `uplink retry`, starts a
+ *   new one.
+ * - Reconciliation (D125, choose-reconcile.ts): after the commit's rollout finished `done`,
+ *   every status poll finds the sites that answer and do not run the commit in force —
+ *   missed by the rollout (always), or moved away from it by a manual apply, a restore, a
+ *   failed attempt (with `rollout.reconcile: auto`, each failure backing off) — and rolls
+ *   the commit out to them (trigger `reconcile`, commit-confirmed, the same guard).
+ * - `uplink suspend` (control.json, D126): no rollout starts and nothing is reconciled; a
+ *   running rollout stops at its next wave boundary. `uplink resume` continues it (a new
+ *   rollout of the sites still behind); `uplink retry` rolls a halted commit out again.
+ * - Timelines (D127): every outcome, and every revert, health transition, drift change,
+ *   override and reachability change the agents report, goes to the site's timeline; fleet
+ *   events go to the fleet's. Both are persisted and bounded.
  * - Every queued step (fetch, compile, rollout start) catches its own failure, logs it with
  *   its commit and records it in the status: one failure never stops the loop (D78).
  * - One rollout at a time: a new one starts only once the previous one has settled (its
@@ -21,32 +28,44 @@
  *   Its bake check compares with the health persisted before the applies (D86), not with
  *   what the agents report after the restart.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DesiredState } from '#agent/model';
 import { GitSource, type VerifyCommitOptions } from '../git/index.js';
-import type { ApiEvent, ApiStatus } from '../http/api-status.js';
+import type { ApiEvent, ApiSiteDetail, ApiStatus } from '../http/api-status.js';
 import { buildApiStatus } from '../http/build-api-status.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
-import { isTerminal, type RolloutState } from '../rollout/index.js';
+import { type TimelineEntry, timelineFromReport } from '../report/site-timeline.js';
+import { isTerminal } from '../rollout/index.js';
+import {
+  CONTROL_FILE,
+  type Control,
+  emptyControl,
+  readControl,
+  takeRetryRequest,
+} from '../state/control-file.js';
 import {
   CONTROLLER_STATE_FILE,
   ControllerStateStore,
+  recordFinishedRollout,
   recordGoodCommit,
   recordInvalidCommit,
   recordSiteOutcome,
-  withHealthBaseline,
+  withReconcileBackoff,
   withRollout,
   writeFileAtomic,
 } from '../state/index.js';
+import { FLEET_TIMELINE, TimelineStore } from '../state/timeline-store.js';
+import { beginRollout } from './begin-rollout.js';
+import { backoffAfter, chooseReconcile } from './choose-reconcile.js';
 import { type CompiledCommit, compileCommit } from './compile-commit.js';
 import { EventLog } from './event-log.js';
-import { prepareRollout } from './prepare-rollout.js';
+import { noticeEffects } from './notice-effects.js';
+import type { PrepareRolloutOptions } from './prepare-rollout.js';
 import { findPreviousDesired } from './previous-desired.js';
 import { queryStatuses } from './query-statuses.js';
-import { captureHealthBaseline, healthBeforeOf } from './rollout-baseline.js';
-import { type RolloutRun, type RunNotice, resumeRolloutRun, runRollout } from './run-rollout.js';
+import type { RolloutRun, RunNotice, RunRolloutOptions } from './run-rollout.js';
 import { siteRecordOf } from './site-record.js';
 import type { SiteReport } from './site-report.js';
 import type { SiteTransport } from './site-transport.js';
@@ -63,6 +82,14 @@ export interface ControllerDaemonOptions {
   readonly signatures: VerifyCommitOptions | null;
   readonly version: string;
   readonly now?: () => number;
+  /** Reconciliation's first backoff after a failed attempt (doubling); default 1 min. */
+  readonly reconcileBackoffMs?: number;
+  /** Its longest backoff; default 1 h. */
+  readonly reconcileMaxBackoffMs?: number;
+  /** How often control.json and retry requests are looked for; default 1 s. */
+  readonly controlPollMs?: number;
+  /** Called with every event (the outgoing webhook, notify.ts). */
+  readonly onEvent?: (event: ApiEvent) => void;
 }
 
 type Good = Extract<CompiledCommit, { ok: true }>;
@@ -76,6 +103,10 @@ export class ControllerDaemon {
   readonly reports = new Map<string, SiteReport>();
   #git!: GitSource;
   #store!: ControllerStateStore;
+  #timeline!: TimelineStore;
+  #control: Control = emptyControl();
+  #controlStamp = '';
+  #controlError: string | null = null;
   #good: Good | undefined;
   #run: RolloutRun | undefined;
   #runCommit: string | undefined;
@@ -102,6 +133,16 @@ export class ControllerDaemon {
     return this.#store.state;
   }
 
+  /** The suspension in force (control.json as last read). */
+  get control(): Control {
+    return this.#control;
+  }
+
+  /** A site's timeline (or the fleet's: FLEET_TIMELINE), oldest first. */
+  timeline(name: string): readonly TimelineEntry[] {
+    return this.#timeline.list(name);
+  }
+
   /** The rollout in progress (settles when it is finished), if any. */
   get currentRun(): RolloutRun | undefined {
     return this.#run;
@@ -111,6 +152,10 @@ export class ControllerDaemon {
     const { stateDir, repo, log } = this.options;
     await mkdir(stateDir, { recursive: true });
     this.#store = await ControllerStateStore.open(join(stateDir, CONTROLLER_STATE_FILE));
+    this.#timeline = await TimelineStore.open(join(stateDir, 'timeline'));
+    for (const e of this.#timeline.list(FLEET_TIMELINE).slice(-this.events.limit))
+      this.events.add(toEvent(e));
+    await this.#readControl();
     this.#git = await GitSource.mirror({
       url: repo.url,
       branch: repo.branch,
@@ -131,6 +176,91 @@ export class ControllerDaemon {
     this.triggerFetch();
     this.#every(this.options.pollIntervalMs, () => this.triggerFetch());
     this.#every(this.options.statusPollIntervalMs, () => void this.pollStatus());
+    this.#every(this.options.controlPollMs ?? 1_000, () => void this.checkControl());
+    void this.checkControl();
+  }
+
+  /**
+   * Reads control.json if it changed (suspend/resume) and takes a retry request if there is
+   * one. Called every second; also by tests.
+   */
+  async checkControl(): Promise<void> {
+    if (this.#stopped) return;
+    const before = this.#control;
+    await this.#readControl();
+    const after = this.#control;
+    if (before !== after) this.#controlChanged(before, after);
+    const retry = await takeRetryRequest(this.options.stateDir).catch(() => undefined);
+    if (retry) {
+      this.#event({
+        level: 'info',
+        kind: 'retry-requested',
+        message: `${retry.by} asked to retry the commit in force`,
+        ...(this.#good ? { commit: this.#good.commit } : {}),
+      });
+      const good = this.#good;
+      void this.#enqueue('retrying the rollout', good?.commit ?? null, async () => {
+        if (!good) throw new Error('nothing to retry: no commit has validated yet');
+        if (this.#control.fleet) throw new Error('rollouts are suspended: `uplink resume` first');
+        if (this.#run && !isTerminal(this.#run.state()))
+          throw new Error('a rollout is running; retry it once it has finished');
+        this.#store.update((s) => {
+          let next = s;
+          for (const site of Object.keys(s.sites)) next = withReconcileBackoff(next, site, undefined);
+          return next;
+        });
+        await this.#startRollout(good, { trigger: 'retry' });
+      });
+    }
+  }
+
+  async #readControl(): Promise<void> {
+    const file = join(this.options.stateDir, CONTROL_FILE);
+    const st = await stat(file).catch(() => undefined);
+    const stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+    if (stamp === this.#controlStamp) return;
+    this.#controlStamp = stamp;
+    try {
+      this.#control = await readControl(this.options.stateDir);
+      this.#controlError = null;
+    } catch (e) {
+      // Unreadable: keep what was in force, and say so.
+      const message = e instanceof Error ? e.message : String(e);
+      if (message !== this.#controlError)
+        this.options.log.error({ err: message }, 'cannot read control.json');
+      this.#controlError = message;
+    }
+  }
+
+  #controlChanged(before: Control, after: Control): void {
+    const { log } = this.options;
+    if (!before.fleet && after.fleet) {
+      log.warn({ by: after.fleet.by, reason: after.fleet.reason }, 'rollouts and reconciliation suspended');
+      this.#event({
+        level: 'warn',
+        kind: 'suspended',
+        message: `rollouts and reconciliation suspended by ${after.fleet.by}: ${after.fleet.reason}`,
+      });
+      this.#run?.suspend();
+    } else if (before.fleet && !after.fleet) {
+      log.info({}, 'rollouts and reconciliation resumed');
+      this.#event({ level: 'info', kind: 'resumed', message: 'rollouts and reconciliation resumed' });
+      this.#run?.resume();
+      this.#startIfNeverStarted();
+      void this.#enqueue('resuming', this.#good?.commit ?? null, () => this.#reconcile());
+    }
+    for (const site of new Set([...Object.keys(before.sites), ...Object.keys(after.sites)])) {
+      const was = before.sites[site];
+      const now = after.sites[site];
+      if (!was && now)
+        this.#siteEntry(site, {
+          level: 'warn',
+          kind: 'suspended',
+          message: `suspended by ${now.by}: ${now.reason}`,
+        });
+      else if (was && !now) this.#siteEntry(site, { level: 'info', kind: 'resumed', message: 'resumed' });
+    }
+    this.#statusChanged();
   }
 
   /** Fetch now (poll timer and webhook); coalesces triggers that arrive while one is queued. */
@@ -185,6 +315,7 @@ export class ControllerDaemon {
     if (this.#statusWrite) clearTimeout(this.#statusWrite);
     await this.#queue.catch(() => {});
     await this.#store.flush().catch(() => {});
+    await this.#timeline.flush();
   }
 
   status(): ApiStatus {
@@ -210,7 +341,15 @@ export class ControllerDaemon {
       reports: this.reports,
       rolloutStartedAt: this.#rolloutStartedAt,
       events: this.events.list(),
+      suspension: { fleet: this.#control.fleet, sites: this.#control.sites },
     });
+  }
+
+  /** `GET /api/sites/SITE`: the site as in status(), with its timeline; undefined for an unknown site. */
+  siteDetail(name: string, status = this.status()): ApiSiteDetail | undefined {
+    const site = status.sites.find((s) => s.name === name);
+    if (!site) return undefined;
+    return { now: status.now, target: status.target, site, timeline: this.#timeline.list(name) };
   }
 
   /**
@@ -239,39 +378,70 @@ export class ControllerDaemon {
       previous: this.reports,
       now: this.#now,
     });
-    for (const [site, r] of reports) this.reports.set(site, r);
+    for (const [site, r] of reports) {
+      this.reports.set(site, r);
+      this.#recordReport(site, r);
+    }
     this.#statusChanged();
-    const retry = this.#sitesToRetry(good, reports);
-    if (retry.size > 0) {
-      this.options.log.info(
-        { commit: good.commit, sites: [...retry] },
-        'retrying the sites the finished rollout could not reach',
-      );
-      void this.#enqueue('retrying unreachable sites', good.commit, () => this.#startRollout(good, retry));
+    void this.#enqueue('reconciling', good.commit, () => this.#reconcile());
+  }
+
+  /** What a status answer adds to the site's timeline (reverts, failovers, drift, overrides, reachability). */
+  #recordReport(site: string, report: SiteReport): void {
+    const added = this.#timeline.append(site, timelineFromReport(this.#timeline.list(site), report));
+    for (const e of added) {
+      const shown = e.kind !== 'provider-unknown' && e.kind !== 'reachable';
+      // Old transitions (from before the controller started) go to the timeline only.
+      if (shown && this.#now() - e.at < 10 * 60_000)
+        this.#event(
+          {
+            level: e.level,
+            kind: e.kind,
+            message: `${site}: ${e.message}`,
+            site,
+            ...(e.generation ? { generation: e.generation } : {}),
+          },
+          false,
+        );
     }
   }
 
   /**
-   * After a rollout of the commit in force finished `done`: the sites whose last outcome
-   * for this commit was `unreachable` (no answer, or no outcome within the site timeout) and
-   * that now answer, are not on the commit's state and hold nothing pending. A site that
-   * refused, failed, was not confirmed, reverted or turned unhealthy is left alone (D77).
+   * Bring the sites behind the commit in force back to it (choose-reconcile.ts), in one
+   * rollout of just those sites; or continue a rollout that suspension stopped.
    */
-  #sitesToRetry(good: Good, reports: ReadonlyMap<string, SiteReport>): Set<string> {
-    const last = this.#store.state.rollout;
-    const retry = new Set<string>();
-    if (this.#run || last?.phase !== 'done' || last.plan.commit !== good.commit) return retry;
-    for (const s of good.fleet.sites) {
-      const attempted = this.#store.state.sites[s.name]?.lastAttempted;
-      if (attempted?.commit !== good.commit || attempted.outcome !== 'unreachable') continue;
-      const r = reports.get(s.name);
-      const behind =
-        r?.reachable === true &&
-        r.status?.applied?.hash !== good.desired.get(s.name)?.hash &&
-        !r.status?.pending;
-      if (behind) retry.add(s.name);
+  async #reconcile(): Promise<void> {
+    const good = this.#good;
+    if (!good || this.#stopped) return;
+    const busy = this.#run !== undefined;
+    const saved = this.#store.state.rollout;
+    if (!busy && !this.#control.fleet && saved?.phase === 'suspended' && saved.plan.commit === good.commit) {
+      this.options.log.info({ commit: good.commit }, 'continuing the rollout that suspension stopped');
+      await this.#startRollout(good, { trigger: 'resume' });
+      return;
     }
-    return retry;
+    const choice = chooseReconcile({
+      mode: good.fleet.rollout.reconcile,
+      commit: good.commit,
+      desired: new Map([...good.desired].map(([site, d]) => [site, d.hash] as const)),
+      reports: this.reports,
+      history: this.#store.state.sites,
+      rollout: saved,
+      busy,
+      fleetSuspended: this.#control.fleet !== null,
+      suspendedSites: new Set(Object.keys(this.#control.sites)),
+      now: this.#now(),
+    });
+    if (choice.sites.length === 0) return;
+    this.options.log.info(
+      { commit: good.commit, sites: choice.sites },
+      'reconciling: rolling the commit in force out to the sites behind it',
+    );
+    await this.#startRollout(good, {
+      only: new Set(choice.sites),
+      trigger: 'reconcile',
+      noFailureBudget: true,
+    });
   }
 
   #every(ms: number, run: () => void): void {
@@ -280,9 +450,22 @@ export class ControllerDaemon {
     this.#timers.push(t);
   }
 
-  #event(event: Omit<ApiEvent, 'at'>): void {
-    this.events.add({ at: this.#now(), ...event });
+  /** An event: the status document's list, the fleet timeline (unless it is a site's own), the webhook. */
+  #event(event: Omit<ApiEvent, 'at'> & { generation?: string }, fleetTimeline = true): void {
+    const { generation: _, ...e } = event;
+    const full: ApiEvent = { at: this.#now(), ...e };
+    this.events.add(full);
+    if (fleetTimeline && this.#timeline) this.#timeline.append(FLEET_TIMELINE, [fromEvent(full)]);
+    try {
+      this.options.onEvent?.(full);
+    } catch (err) {
+      this.options.log.warn({ err: String(err) }, 'event hook failed');
+    }
     this.#statusChanged();
+  }
+
+  #siteEntry(site: string, entry: Omit<TimelineEntry, 'at'>): void {
+    this.#timeline.append(site, [{ at: this.#now(), ...entry }]);
   }
 
   /** Write status.json soon (coalesced), so `uplink status --state-dir` sees the daemon's view. */
@@ -361,7 +544,15 @@ export class ControllerDaemon {
       return;
     }
     this.#good = compiled;
-    this.#store.update((s) => recordGoodCommit(s, head));
+    this.#store.update((s) => recordGoodCommit(s, head, this.#now()));
+    if (this.#control.fleet) {
+      this.#event({
+        level: 'warn',
+        kind: 'waiting',
+        message: `commit ${head.slice(0, 12)} is in force but rollouts are suspended: it rolls out after \`uplink resume\``,
+        commit: head,
+      });
+    }
     if (this.#run && !isTerminal(this.#run.state())) {
       log.info(
         { commit: head, superseding: this.#runCommit },
@@ -373,10 +564,17 @@ export class ControllerDaemon {
     await this.#startRollout(compiled);
   }
 
-  /** Start a rollout of `compiled` (of the sites in `only`, for a retry). */
-  async #startRollout(compiled: Good, only?: ReadonlySet<string>): Promise<void> {
+  /** Start a rollout of `compiled` (of the sites in `plan.only`, for a reconciliation). */
+  async #startRollout(
+    compiled: Good,
+    plan: Pick<PrepareRolloutOptions, 'only' | 'trigger' | 'noFailureBudget'> = {},
+  ): Promise<void> {
     const previous = this.#run;
     if (this.#stopped || (previous && !isTerminal(previous.state()))) return;
+    if (this.#control.fleet) {
+      this.options.log.info({ commit: compiled.commit }, 'rollouts are suspended; not starting');
+      return;
+    }
     if (previous) {
       // Halted, but its rollback applies are still in flight: never overlap them.
       this.options.log.info(
@@ -393,52 +591,50 @@ export class ControllerDaemon {
       if (this.#run === previous) this.#run = undefined;
       if (this.#stopped || this.#run) return;
     }
-    const prepared = await prepareRollout({
+    const suspendedSites = Object.keys(this.#control.sites);
+    const begun = await beginRollout({
       compiled,
       transport: this.options.transport,
       concurrency: this.options.concurrency,
       reports: this.reports,
       freshForMs: this.options.freshForMs,
       now: this.#now,
-      ...(only ? { only } : {}),
+      store: this.#store,
+      plan: { ...plan, ...(suspendedSites.length > 0 ? { exclude: new Set(suspendedSites) } : {}) },
+      warn: (message) => this.options.log.warn({ commit: compiled.commit }, message),
     });
-    for (const [site, r] of prepared.reports) this.reports.set(site, r);
-    const planned = prepared.plan.waves.reduce((n, w) => n + w.sites.length, 0);
+    for (const [site, r] of begun.reports) this.reports.set(site, r);
+    const unchanged = begun.plan.unchanged.length;
+    const trigger = plan.trigger ?? 'commit';
+    if (trigger === 'reconcile' && begun.planned === 0) {
+      // The sites caught up meanwhile (their reports were older than what they run now).
+      this.options.log.debug({ commit: compiled.commit }, 'reconciling: nothing left to change');
+      return;
+    }
     this.options.log.info(
-      {
-        commit: compiled.commit,
-        planned,
-        unchanged: prepared.plan.unchanged.length,
-        statusCalls: prepared.asked,
-      },
+      { commit: compiled.commit, planned: begun.planned, unchanged, statusCalls: begun.asked, trigger },
       'rollout planned',
     );
+    const what =
+      trigger === 'reconcile'
+        ? 'reconciling'
+        : trigger === 'retry'
+          ? 'retry of'
+          : trigger === 'resume'
+            ? 'resumed rollout of'
+            : 'rollout of';
     this.#event({
       level: 'info',
       kind: 'rollout-started',
-      message: `rollout of ${compiled.commit.slice(0, 12)}: ${planned} site(s) to change, ${prepared.plan.unchanged.length} unchanged`,
+      message: `${what} ${compiled.commit.slice(0, 12)}: ${begun.planned} site(s) to change, ${unchanged} unchanged${begun.plan.suspended ? `, ${begun.plan.suspended.length} suspended` : ''}`,
       commit: compiled.commit,
     });
-    if (planned > 0) {
-      // On disk before the first apply: after it the agents report the health the change left.
-      this.#store.update((s) =>
-        withHealthBaseline(s, captureHealthBaseline(prepared.plan, prepared.reports)),
-      );
-      await this.#store
-        .flush()
-        .catch((e: unknown) =>
-          this.options.log.warn(
-            { commit: compiled.commit, err: e instanceof Error ? e.message : String(e) },
-            'cannot persist the health baseline; a restart during this rollout would compare with later health',
-          ),
-        );
-    }
-    this.#launch(compiled, (options) => runRollout(prepared.plan, { ...options, reports: prepared.reports }));
+    this.#launch(compiled, begun.start);
   }
 
   #launch(
     compiled: Good,
-    start: (options: Omit<Parameters<typeof runRollout>[1], 'reports'>) => RolloutRun,
+    start: (options: Omit<RunRolloutOptions, 'reports' | 'healthBefore'>) => RolloutRun,
   ): void {
     const commit = compiled.commit;
     this.#runCommit = commit;
@@ -459,7 +655,17 @@ export class ControllerDaemon {
       previousDesired: (site, hash) => this.#previousDesired(site, hash),
     });
     this.#run = run;
+    if (this.#control.fleet) run.suspend();
     void run.done.then(async (final) => {
+      if (seq === this.#runSeq && final.phase !== 'running' && final.phase !== 'baking')
+        this.#store.update((s) =>
+          recordFinishedRollout(s, {
+            commit,
+            phase: final.phase as 'done' | 'halted' | 'superseded' | 'suspended',
+            trigger: final.plan.trigger ?? 'commit',
+            at: this.#now(),
+          }),
+        );
       await this.#store.flush().catch(() => {});
       this.metrics.rollouts.inc({ result: final.phase });
       if (this.#run === run) this.#run = undefined;
@@ -471,80 +677,37 @@ export class ControllerDaemon {
   #notice(compiled: Good, n: RunNotice): void {
     const commit = compiled.commit;
     const record = siteRecordOf(n, commit, compiled.desired, this.#now());
-    if (record) this.#store.update((s) => recordSiteOutcome(s, record.site, record.record));
-    switch (n.type) {
-      case 'siteOutcome': {
-        this.metrics.applyDuration.observe({ outcome: n.outcome }, n.durationMs / 1000);
-        const ok = n.outcome === 'applied' || n.outcome === 'unchanged';
-        if (!ok) this.metrics.failures.inc({ kind: n.outcome });
-        this.#event({
-          level: ok ? 'info' : 'warn',
-          kind: ok ? 'site-applied' : 'site-failed',
-          message: `${n.site}: ${n.outcome}${n.error ? `: ${n.error}` : ''}`,
-          site: n.site,
-          wave: n.wave,
-          commit,
-        });
-        break;
-      }
-      case 'unhealthy': {
-        this.metrics.failures.inc({ kind: 'unhealthy' });
-        this.#event({
-          level: 'warn',
-          kind: 'site-unhealthy',
-          message: `${n.site}: ${n.reason}`,
-          site: n.site,
-          wave: n.wave,
-          commit,
-        });
-        break;
-      }
-      case 'rolledBack':
-        this.#event({
-          level: n.ok ? 'info' : 'error',
-          kind: n.ok ? 'rolled-back' : 'rollback-failed',
-          message: `${n.site}: ${n.ok ? 'rolled back' : `rollback failed: ${n.error}`}`,
-          site: n.site,
-          commit,
-        });
-        break;
-      case 'action': {
-        const a = n.action;
-        if (a.type === 'wavePassed')
-          this.#event({
-            level: 'info',
-            kind: 'wave-passed',
-            message: `wave ${a.wave} passed`,
-            wave: a.wave,
-            commit,
-          });
-        else if (a.type === 'halt')
-          this.#event({ level: 'error', kind: 'halted', message: a.halt.reason, wave: a.halt.wave, commit });
-        else if (a.type === 'done')
-          this.#event({
-            level: 'info',
-            kind: 'done',
-            message: `rollout of ${commit.slice(0, 12)} done`,
-            commit,
-          });
-        else if (a.type === 'superseded')
-          this.#event({
-            level: 'info',
-            kind: 'superseded',
-            message: `superseded by ${a.by.slice(0, 12)}`,
-            commit,
-          });
-        else if (a.type === 'startBake')
-          this.#event({
-            level: 'info',
-            kind: 'baking',
-            message: `wave ${a.wave} baking for ${a.bakeMs} ms`,
-            wave: a.wave,
-            commit,
-          });
-        break;
-      }
+    if (record) {
+      this.#store.update((s) => recordSiteOutcome(s, record.site, record.record));
+      this.#backoff(record.site, record.record.hash, record.record.outcome);
     }
+    const effects = noticeEffects(n, commit);
+    if (effects.applyDuration)
+      this.metrics.applyDuration.observe(
+        { outcome: effects.applyDuration.outcome },
+        effects.applyDuration.seconds,
+      );
+    if (effects.failure) this.metrics.failures.inc({ kind: effects.failure });
+    if (effects.timeline) this.#siteEntry(effects.timeline.site, effects.timeline.entry);
+    if (effects.event) this.#event(effects.event, effects.event.site === undefined);
+  }
+
+  /** Reconciliation's backoff after an attempt of `hash` (D125): a failure doubles it, a success clears it. */
+  #backoff(site: string, hash: string, outcome: string): void {
+    if (hash !== this.#good?.desired.get(site)?.hash) return;
+    const prior = this.#store.state.sites[site]?.reconcile;
+    if (outcome === 'applied' || outcome === 'unchanged') {
+      if (prior) this.#store.update((s) => withReconcileBackoff(s, site, undefined));
+      return;
+    }
+    if (outcome === 'unreachable' || outcome === 'rolled-back') return; // retried when it answers
+    const failures = (prior?.hash === hash ? prior.failures : 0) + 1;
+    const delay = backoffAfter(
+      failures,
+      this.options.reconcileBackoffMs ?? 60_000,
+      this.options.reconcileMaxBackoffMs ?? 3_600_000,
+    );
+    this.#store.update((s) => withReconcileBackoff(s, site, { hash, failures, nextAt: this.#now() + delay }));
   }
 
   /** The desired state a site had before: compile the commit its last generation came from. */
@@ -563,15 +726,18 @@ export class ControllerDaemon {
       );
       return;
     }
-    const sites = saved.perSite.map((p) => compiled.sites.get(p.site)).filter((s) => s !== undefined);
-    const { reports } = await queryStatuses({
-      sites,
+    const begun = await beginRollout({
+      compiled,
       transport: this.options.transport,
       concurrency: this.options.concurrency,
-      previous: this.reports,
+      reports: this.reports,
+      freshForMs: this.options.freshForMs,
       now: this.#now,
+      store: this.#store,
+      resume: saved,
+      warn: (message) => this.options.log.warn({ commit: saved.plan.commit }, message),
     });
-    for (const [site, r] of reports) this.reports.set(site, r);
+    for (const [site, r] of begun.reports) this.reports.set(site, r);
     this.options.log.info(
       { commit: saved.plan.commit, phase: saved.phase, wave: saved.waveIndex },
       'resuming the rollout',
@@ -582,21 +748,27 @@ export class ControllerDaemon {
       message: `resuming the rollout of ${saved.plan.commit.slice(0, 12)}`,
       commit: saved.plan.commit,
     });
-    const healthBefore = healthBeforeOf(saved, this.#store.state.healthBaseline);
-    if (!healthBefore)
-      this.options.log.warn(
-        { commit: saved.plan.commit },
-        'no health baseline persisted for this rollout (an older state file, a failed write, or a stop before the first apply): the bake check compares with the health reported after the restart',
-      );
     if (!this.#good) this.#good = compiled;
-    this.#launch(compiled, (options) =>
-      resumeRolloutRun(saved as RolloutState, {
-        ...options,
-        reports,
-        ...(healthBefore ? { healthBefore } : {}),
-      }),
-    );
+    this.#launch(compiled, begun.start);
   }
+}
+
+/** A fleet-timeline entry as an event of the status document. */
+function toEvent(e: TimelineEntry): ApiEvent {
+  const extra = e as TimelineEntry & { site?: string; wave?: string };
+  return {
+    at: e.at,
+    level: e.level,
+    kind: e.kind,
+    message: e.message,
+    ...(extra.site ? { site: extra.site } : {}),
+    ...(extra.wave ? { wave: extra.wave } : {}),
+    ...(e.commit ? { commit: e.commit } : {}),
+  };
+}
+
+function fromEvent(e: ApiEvent): TimelineEntry {
+  return e as TimelineEntry;
 }
 
 /** A repository URL without its userinfo (`https://user:TOKEN@host/…` → `https://host/…`), for status and logs. */

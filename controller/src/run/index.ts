@@ -3,9 +3,18 @@
  * rollout state machine over a SiteTransport. `uplink rollout`, the daemon (`uplink run`)
  * and the fleet simulator's benchmark all go through here.
  */
+export { type BeginRolloutOptions, type BegunRollout, beginRollout } from './begin-rollout.js';
+export {
+  backoffAfter,
+  chooseReconcile,
+  type ReconcileChoice,
+  type ReconcileInput,
+} from './choose-reconcile.js';
 export { type CompiledCommit, compileCommit, compileFiles } from './compile-commit.js';
+export { type NoticeEffects, noticeEffects } from './notice-effects.js';
 export { type PreparedRollout, type PrepareRolloutOptions, prepareRollout } from './prepare-rollout.js';
-export { queryStatuses } from './query-statuses.js';
+export { querySiteAnswers } from './query-site-answers.js';
+export { errorKindOf, queryStatuses } from './query-statuses.js';
 export { captureHealthBaseline, healthBeforeOf } from './rollout-baseline.js';
 export {
   continueRolloutRun,

@@ -2,7 +2,7 @@
  * Before a rollout: ask the sites what they run (one status call per site at most, none
  * for a site whose report is fresh and already on the commit's state) and plan.
  */
-import { planRollout, type ReportedSite, type RolloutPlan } from '../rollout/index.js';
+import { planRollout, type ReportedSite, type RolloutPlan, type RolloutTrigger } from '../rollout/index.js';
 import type { CompiledCommit } from './compile-commit.js';
 import { queryStatuses } from './query-statuses.js';
 import { isFreshAndCurrent, type SiteReport, toReportedSite } from './site-report.js';
@@ -21,6 +21,11 @@ export interface PrepareRolloutOptions {
    * when it differs from the commit's state. Default: every site that differs.
    */
   readonly only?: ReadonlySet<string>;
+  /** Sites left out (suspended). */
+  readonly exclude?: ReadonlySet<string>;
+  readonly trigger?: RolloutTrigger;
+  /** Never halt (reconciliation): see PlanRolloutInput.noFailureBudget. */
+  readonly noFailureBudget?: boolean;
 }
 
 export interface PreparedRollout {
@@ -53,19 +58,15 @@ export async function prepareRollout(options: PrepareRolloutOptions): Promise<Pr
     const r = toReportedSite(report);
     if (r) reported.set(site, r);
   }
-  const full = planRollout({
+  const plan = planRollout({
     fleet: compiled.fleet,
     desired: compiled.desired,
     reported,
     commit: compiled.commit,
+    ...(options.only ? { only: options.only } : {}),
+    ...(options.exclude ? { exclude: options.exclude } : {}),
+    ...(options.trigger ? { trigger: options.trigger } : {}),
+    ...(options.noFailureBudget ? { noFailureBudget: true } : {}),
   });
-  return { plan: options.only ? restrictPlan(full, options.only) : full, reports, asked };
-}
-
-/** The plan with only `sites` left in its waves (empty waves dropped, like the planner does). */
-function restrictPlan(plan: RolloutPlan, sites: ReadonlySet<string>): RolloutPlan {
-  const waves = plan.waves
-    .map((w) => ({ ...w, sites: w.sites.filter((s) => sites.has(s.site)) }))
-    .filter((w) => w.sites.length > 0);
-  return { ...plan, waves };
+  return { plan, reports, asked };
 }

@@ -2,6 +2,7 @@
  * Asks sites for their status with bounded concurrency: one connection per site at most,
  * and none for a site whose report is fresh and already current (`skip`).
  */
+import { UplinkError } from '../errors.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { mapWithConcurrency } from '../transport/pool.js';
 import { reportFromStatus, type SiteReport, unreachableReport } from './site-report.js';
@@ -30,7 +31,7 @@ export async function queryStatuses(
     try {
       return reportFromStatus(await transport.status(site), now());
     } catch (e) {
-      return unreachableReport(e instanceof Error ? e.message : String(e), now(), before);
+      return unreachableReport(e instanceof Error ? e.message : String(e), now(), before, errorKindOf(e));
     }
   });
   const reports = new Map<string, SiteReport>();
@@ -38,4 +39,13 @@ export async function queryStatuses(
     reports.set(site.name, results[i]!);
   });
   return { reports, asked };
+}
+
+/** `transport (refused)`, `refused`, `protocol`, … for a typed error; `internal` otherwise. */
+export function errorKindOf(error: unknown): string {
+  if (error instanceof UplinkError) {
+    const reason = (error as { reason?: string }).reason;
+    return reason === undefined ? error.kind : `${error.kind} (${reason})`;
+  }
+  return 'internal';
 }

@@ -25,6 +25,7 @@ import {
   type RolloutPlan,
   type RolloutState,
   resumeRollout,
+  siteProgress,
   startRollout,
   stepRollout,
 } from '../rollout/index.js';
@@ -104,6 +105,10 @@ export interface RolloutRun {
   readonly state: () => RolloutState;
   /** A newer commit: it supersedes the rollout at the next wave boundary. */
   newCommit(commit: string): void;
+  /** Rollouts are suspended: stop at the next wave boundary (phase `suspended`). */
+  suspend(): void;
+  /** Suspension lifted before the boundary was reached: go on. */
+  resume(): void;
 }
 
 /** Start a rollout of `plan`. */
@@ -125,20 +130,31 @@ export function continueRolloutRun(state: RolloutState, options: RunRolloutOptio
   return drive(continueRollout(state), options);
 }
 
+type Timer = NonNullable<RunRolloutOptions['setTimer']>;
+
+/**
+ * One run in progress: its state, the reducer's dispatch, and the bookkeeping of calls in
+ * flight. The functions below perform one kind of action each.
+ */
+interface Drive {
+  readonly options: RunRolloutOptions;
+  readonly log: RunLog;
+  readonly transport: SiteTransport;
+  readonly commit: string;
+  readonly now: () => number;
+  readonly setTimer: Timer;
+  state: RolloutState;
+  /** Feed an event to the reducer, persist the new state, perform its actions. */
+  dispatch(event: RolloutEvent): void;
+  /** Count `work` as in flight until it has settled (and its handlers ran). */
+  track(work: Promise<unknown>): void;
+  notice(n: RunNotice): void;
+}
+
 function drive(
   first: { state: RolloutState; actions: readonly RolloutAction[] },
   options: RunRolloutOptions,
 ): RolloutRun {
-  const now = options.now ?? Date.now;
-  const setTimer =
-    options.setTimer ??
-    ((ms: number, run: () => void) => {
-      const t = setTimeout(run, ms);
-      return { cancel: () => clearTimeout(t) };
-    });
-  const { log, transport } = options;
-  const commit = first.state.plan.commit;
-  let state = first.state;
   let finish!: (s: RolloutState) => void;
   const done = new Promise<RolloutState>((resolve) => {
     finish = resolve;
@@ -146,286 +162,330 @@ function drive(
   let finished = false;
   /** Transport calls started by this run and not settled yet (late ones included). */
   let inFlight = 0;
-  const notice = (n: RunNotice) => options.onNotice?.(n);
-
-  const _waveOf = (site: string) =>
-    state.plan.waves.find((w) => w.sites.some((s) => s.site === site))?.name ?? '';
-
-  const dispatch = (event: RolloutEvent) => {
-    if (finished) return;
-    const step = stepRollout(state, event);
-    state = step.state;
-    options.onState?.(state);
-    perform(step.actions);
-  };
-
   const settleCheck = () => {
-    if (!finished && inFlight === 0 && isSettled(state)) {
+    if (!finished && inFlight === 0 && isSettled(d.state)) {
       finished = true;
-      finish(state);
+      finish(d.state);
     }
   };
-
-  /** Count `work` as in flight until it has settled and its handlers have run. */
-  const track = (work: Promise<unknown>) => {
-    inFlight++;
-    void work
-      .catch(() => {})
-      .finally(() => {
-        inFlight--;
-        settleCheck();
-      });
+  const d: Drive = {
+    options,
+    log: options.log,
+    transport: options.transport,
+    commit: first.state.plan.commit,
+    now: options.now ?? Date.now,
+    setTimer:
+      options.setTimer ??
+      ((ms, run) => {
+        const t = setTimeout(run, ms);
+        return { cancel: () => clearTimeout(t) };
+      }),
+    state: first.state,
+    dispatch(event) {
+      if (finished) return;
+      const step = stepRollout(d.state, event);
+      d.state = step.state;
+      options.onState?.(d.state);
+      perform(d, step.actions);
+      settleCheck();
+    },
+    track(work) {
+      inFlight++;
+      void work
+        .catch(() => {})
+        .finally(() => {
+          inFlight--;
+          settleCheck();
+        });
+    },
+    notice: (n) => options.onNotice?.(n),
   };
 
-  const applySite = (planned: PlannedSite, wave: string) => {
-    const site = options.sites.get(planned.site);
-    const desired = options.desired.get(planned.site);
-    const generation = generationFor(commit, planned.hash);
-    const started = now();
-    if (!site || !desired) {
-      queueMicrotask(() =>
-        dispatch({
-          type: 'siteFailed',
-          site: planned.site,
-          kind: 'failed',
-          error: 'not in the compiled fleet',
-        }),
-      );
-      return;
+  options.onState?.(d.state);
+  queueMicrotask(() => {
+    perform(d, first.actions);
+    settleCheck();
+    // A resumed rollout whose bake clock was already running: finish that bake.
+    const wave = d.state.plan.waves[d.state.waveIndex];
+    if (d.state.phase === 'baking' && d.state.bakeUntil !== undefined && wave)
+      scheduleBakeEnd(d, wave.name, d.state.bakeUntil);
+  });
+  return {
+    done,
+    state: () => d.state,
+    newCommit: (c) => d.dispatch({ type: 'newCommit', commit: c }),
+    suspend: () => d.dispatch({ type: 'suspend' }),
+    resume: () => d.dispatch({ type: 'resume' }),
+  };
+}
+
+/** Perform the reducer's actions, in order. */
+function perform(d: Drive, actions: readonly RolloutAction[]): void {
+  const { log, commit } = d;
+  for (const action of actions) {
+    d.notice({ type: 'action', action });
+    switch (action.type) {
+      case 'start':
+        log.info({ wave: action.wave, commit, sites: action.sites.map((s) => s.site) }, 'applying');
+        for (const s of action.sites) applySite(d, s, action.wave);
+        break;
+      case 'confirm':
+        for (const s of action.sites) confirmSite(d, s, action.wave);
+        break;
+      case 'startBake': {
+        log.info({ wave: action.wave, commit, bakeMs: action.bakeMs }, 'baking');
+        const wave = action.wave;
+        queueMicrotask(() => {
+          d.dispatch({ type: 'bakeStarted', now: d.now() });
+          scheduleBakeEnd(d, wave, d.state.bakeUntil ?? d.now());
+        });
+        break;
+      }
+      case 'wavePassed':
+        log.info({ wave: action.wave, commit }, 'wave passed');
+        break;
+      case 'halt':
+        log.error(
+          { wave: action.halt.wave, commit, failed: action.halt.failed },
+          `rollout halted: ${action.halt.reason}`,
+        );
+        break;
+      case 'rollback':
+        for (const s of action.sites) rollbackSite(d, s);
+        break;
+      case 'done':
+        log.info({ commit }, 'rollout done');
+        break;
+      case 'superseded':
+        log.info({ commit, by: action.by }, 'rollout superseded by a newer commit');
+        break;
+      case 'suspended':
+        log.warn({ commit }, 'rollout stopped at a wave boundary: rollouts are suspended');
+        break;
+      case 'ignored':
+        log.warn({ commit }, `ignored: ${action.reason}`);
+        break;
     }
-    let settled = false;
-    const abort = new AbortController();
-    const timer = setTimer(state.plan.siteTimeoutMs, () => {
+  }
+}
+
+/** A site the compiled fleet does not have: fail it (on the next tick, outside the reducer's step). */
+function failMissing(d: Drive, site: string): void {
+  queueMicrotask(() =>
+    d.dispatch({ type: 'siteFailed', site, kind: 'failed', error: 'not in the compiled fleet' }),
+  );
+}
+
+/**
+ * Apply and confirm one site, racing the site timeout: without an outcome by then the site
+ * counts as unreachable and the apply is aborted (no confirm after that; a late apply is
+ * reverted by the agent at its deadline).
+ */
+function applySite(d: Drive, planned: PlannedSite, wave: string): void {
+  const { options, log, commit } = d;
+  const site = options.sites.get(planned.site);
+  const desired = options.desired.get(planned.site);
+  const generation = generationFor(commit, planned.hash);
+  const started = d.now();
+  if (!site || !desired) {
+    failMissing(d, planned.site);
+    return;
+  }
+  let settled = false;
+  const abort = new AbortController();
+  const timeoutMs = d.state.plan.siteTimeoutMs;
+  const timer = d.setTimer(timeoutMs, () => {
+    if (settled) return;
+    settled = true;
+    // Never confirm after this: the agent reverts a late apply at its own deadline.
+    abort.abort();
+    const error = `no outcome within the site timeout of ${timeoutMs} ms; retried on the next rollout`;
+    log.warn({ site: planned.site, wave, commit, generation }, error);
+    d.notice({
+      type: 'siteOutcome',
+      site: planned.site,
+      wave,
+      generation,
+      outcome: 'timeout',
+      durationMs: d.now() - started,
+      error,
+    });
+    d.dispatch({ type: 'siteFailed', site: planned.site, kind: 'unreachable', error });
+  });
+  const call = d.transport.apply(site, desired, generation, d.state.plan.confirmWithinMs, abort.signal);
+  const handled = call.then(
+    (outcome) => {
+      if (settled) {
+        log.warn(
+          { site: planned.site, wave, commit, generation, outcome: outcome.outcome },
+          'late outcome after the site timeout (not confirmed by this rollout); ignored',
+        );
+        return;
+      }
+      settled = true;
+      timer.cancel();
+      reportApplyOutcome(d, planned.site, wave, generation, outcome, d.now() - started);
+    },
+    (e: unknown) => {
       if (settled) return;
       settled = true;
-      // Never confirm after this: the agent reverts a late apply at its own deadline.
-      abort.abort();
-      const error = `no outcome within the site timeout of ${state.plan.siteTimeoutMs} ms; retried on the next rollout`;
-      log.warn({ site: planned.site, wave, commit, generation }, error);
-      notice({
+      timer.cancel();
+      d.dispatch({
+        type: 'siteFailed',
+        site: planned.site,
+        kind: 'failed',
+        error: `this is a bug: ${String(e)}`,
+      });
+    },
+  );
+  d.track(handled);
+}
+
+/** An apply's outcome: logged, noticed, and fed to the reducer. */
+function reportApplyOutcome(
+  d: Drive,
+  site: string,
+  wave: string,
+  generation: string,
+  outcome: ApplyOutcome,
+  durationMs: number,
+): void {
+  const error = outcome.error?.message;
+  const fields = {
+    site,
+    wave,
+    commit: d.commit,
+    generation,
+    outcome: outcome.outcome,
+    changes: outcome.changes,
+  };
+  if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged') d.log.info(fields, 'site confirmed');
+  else d.log.warn({ ...fields, err: error }, 'site failed');
+  d.notice({
+    type: 'siteOutcome',
+    site,
+    wave,
+    generation,
+    outcome: outcome.outcome,
+    durationMs,
+    ...(error ? { error } : {}),
+  });
+  switch (outcome.outcome) {
+    case 'applied':
+    case 'unchanged':
+      d.dispatch({ type: 'siteSucceeded', site, healthy: true });
+      break;
+    case 'unreachable':
+    case 'unconfirmed':
+    case 'refused':
+    case 'failed':
+      d.dispatch({ type: 'siteFailed', site, kind: outcome.outcome, ...(error ? { error } : {}) });
+      break;
+  }
+}
+
+/** Confirm a pending apply the agent holds (a resumed rollout): no second apply. */
+function confirmSite(d: Drive, planned: PlannedSite, wave: string): void {
+  const { options, log, commit } = d;
+  const site = options.sites.get(planned.site);
+  const generation = generationFor(commit, planned.hash);
+  if (!site) {
+    failMissing(d, planned.site);
+    return;
+  }
+  const started = d.now();
+  const handled = d.transport.confirm(site, generation).then(
+    () => {
+      log.info({ site: planned.site, wave, commit, generation }, 'pending apply confirmed after restart');
+      d.notice({
         type: 'siteOutcome',
         site: planned.site,
         wave,
         generation,
-        outcome: 'timeout',
-        durationMs: now() - started,
+        outcome: 'applied',
+        durationMs: d.now() - started,
+      });
+      d.dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
+    },
+    (e: unknown) => {
+      const error = e instanceof Error ? e.message : String(e);
+      log.warn({ site: planned.site, wave, commit, generation, err: error }, 'confirm after restart failed');
+      d.notice({
+        type: 'siteOutcome',
+        site: planned.site,
+        wave,
+        generation,
+        outcome: 'unconfirmed',
+        durationMs: d.now() - started,
         error,
       });
-      dispatch({ type: 'siteFailed', site: planned.site, kind: 'unreachable', error });
-    });
-    const call = transport.apply(site, desired, generation, state.plan.confirmWithinMs, abort.signal);
-    const handled = call.then(
-      (outcome) => {
-        if (settled) {
-          log.warn(
-            { site: planned.site, wave, commit, generation, outcome: outcome.outcome },
-            'late outcome after the site timeout (not confirmed by this rollout); ignored',
-          );
-          return;
-        }
-        settled = true;
-        timer.cancel();
-        const error = outcome.error?.message;
-        const fields = {
-          site: planned.site,
-          wave,
-          commit,
-          generation,
-          outcome: outcome.outcome,
-          changes: outcome.changes,
-        };
-        if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged')
-          log.info(fields, 'site confirmed');
-        else log.warn({ ...fields, err: error }, 'site failed');
-        notice({
-          type: 'siteOutcome',
-          site: planned.site,
-          wave,
-          generation,
-          outcome: outcome.outcome,
-          durationMs: now() - started,
-          ...(error ? { error } : {}),
-        });
-        switch (outcome.outcome) {
-          case 'applied':
-          case 'unchanged':
-            dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
-            break;
-          case 'unreachable':
-          case 'unconfirmed':
-          case 'refused':
-          case 'failed':
-            dispatch({
-              type: 'siteFailed',
-              site: planned.site,
-              kind: outcome.outcome,
-              ...(error ? { error } : {}),
-            });
-            break;
-        }
-      },
-      (e: unknown) => {
-        if (settled) return;
-        settled = true;
-        timer.cancel();
-        dispatch({
-          type: 'siteFailed',
-          site: planned.site,
-          kind: 'failed',
-          error: `this is a bug: ${String(e)}`,
-        });
-      },
-    );
-    track(handled);
-  };
+      d.dispatch({ type: 'siteFailed', site: planned.site, kind: 'unconfirmed', error });
+    },
+  );
+  d.track(handled);
+}
 
-  const confirmSite = (planned: PlannedSite, wave: string) => {
-    const site = options.sites.get(planned.site);
-    const generation = generationFor(commit, planned.hash);
-    if (!site) {
-      queueMicrotask(() =>
-        dispatch({
-          type: 'siteFailed',
-          site: planned.site,
-          kind: 'failed',
-          error: 'not in the compiled fleet',
-        }),
-      );
-      return;
-    }
-    const handled = transport.confirm(site, generation).then(
-      () => {
-        log.info({ site: planned.site, wave, commit, generation }, 'pending apply confirmed after restart');
-        dispatch({ type: 'siteSucceeded', site: planned.site, healthy: true });
-      },
-      (e: unknown) => {
-        const error = e instanceof Error ? e.message : String(e);
-        log.warn(
-          { site: planned.site, wave, commit, generation, err: error },
-          'confirm after restart failed',
-        );
-        dispatch({ type: 'siteFailed', site: planned.site, kind: 'unconfirmed', error });
-      },
-    );
-    track(handled);
-  };
-
-  const checkBake = async (wave: string) => {
-    const planned = state.plan.waves.find((w) => w.name === wave)?.sites ?? [];
-    const confirmed = planned.filter(
-      (p) => state.perSite.find((s) => s.site === p.site)?.status === 'confirmed',
-    );
-    await mapWithConcurrency(confirmed, options.concurrency ?? 32, async (p) => {
-      const site = options.sites.get(p.site);
-      if (!site) return;
-      const generation = generationFor(commit, p.hash);
-      let reason: string | undefined;
-      try {
-        const before = options.healthBefore?.get(p.site) ?? healthOf(options.reports.get(p.site));
-        reason = unhealthyReason(before, await transport.status(site), p.hash, generation);
-      } catch (e) {
-        reason = `status after the bake failed: ${e instanceof Error ? e.message : String(e)}`;
-      }
-      if (reason !== undefined) {
-        log.warn({ site: p.site, wave, commit, generation, reason }, 'site unhealthy after the bake');
-        notice({ type: 'unhealthy', site: p.site, wave, reason });
-        dispatch({ type: 'siteUnhealthy', site: p.site, error: reason });
-      }
-    });
-  };
-
-  const rollback = (planned: PlannedSite) => {
-    const fail = (error: string) => {
-      log.error({ site: planned.site, commit }, `rollback failed: ${error}`);
-      notice({ type: 'rolledBack', site: planned.site, ok: false, error });
-      dispatch({ type: 'siteRolledBack', site: planned.site, ok: false, error });
-    };
-    const site = options.sites.get(planned.site);
-    if (!site || planned.previousHash === undefined || !options.previousDesired) {
-      queueMicrotask(() => fail('the previous desired state is not known'));
-      return;
-    }
-    const previousHash = planned.previousHash;
-    const work = options
-      .previousDesired(planned.site, previousHash)
-      .then(async (previous) => {
-        if (!previous)
-          return fail(`no commit found that compiles to the previous state ${previousHash.slice(0, 12)}`);
-        const generation = generationFor(commit, previous.hash, 'rollback');
-        const outcome = await transport.apply(site, previous, generation, state.plan.confirmWithinMs);
-        if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged') {
-          log.info({ site: planned.site, commit, generation }, 'rolled back to the previous state');
-          notice({ type: 'rolledBack', site: planned.site, ok: true, generation, hash: previous.hash });
-          dispatch({ type: 'siteRolledBack', site: planned.site, ok: true });
-        } else fail(`${outcome.outcome}: ${outcome.error?.message ?? ''}`);
-      })
-      .catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
-    track(work);
-  };
-
-  const scheduleBakeEnd = (wave: string, until: number) => {
-    setTimer(Math.max(0, until - now()), () => {
-      track(checkBake(wave).then(() => dispatch({ type: 'tick', now: Math.max(now(), until) })));
-    });
-  };
-
-  const perform = (actions: readonly RolloutAction[]) => {
-    for (const action of actions) {
-      notice({ type: 'action', action });
-      switch (action.type) {
-        case 'start':
-          log.info({ wave: action.wave, commit, sites: action.sites.map((s) => s.site) }, 'applying');
-          for (const s of action.sites) applySite(s, action.wave);
-          break;
-        case 'confirm':
-          for (const s of action.sites) confirmSite(s, action.wave);
-          break;
-        case 'startBake': {
-          log.info({ wave: action.wave, commit, bakeMs: action.bakeMs }, 'baking');
-          const wave = action.wave;
-          queueMicrotask(() => {
-            dispatch({ type: 'bakeStarted', now: now() });
-            scheduleBakeEnd(wave, state.bakeUntil ?? now());
-          });
-          break;
-        }
-        case 'wavePassed':
-          log.info({ wave: action.wave, commit }, 'wave passed');
-          break;
-        case 'halt':
-          log.error(
-            { wave: action.halt.wave, commit, failed: action.halt.failed },
-            `rollout halted: ${action.halt.reason}`,
-          );
-          break;
-        case 'rollback':
-          for (const s of action.sites) rollback(s);
-          break;
-        case 'done':
-          log.info({ commit }, 'rollout done');
-          break;
-        case 'superseded':
-          log.info({ commit, by: action.by }, 'rollout superseded by a newer commit');
-          break;
-        case 'ignored':
-          log.warn({ commit }, `ignored: ${action.reason}`);
-          break;
-      }
-    }
-    settleCheck();
-  };
-
-  options.onState?.(state);
-  queueMicrotask(() => {
-    perform(first.actions);
-    // A resumed rollout whose bake clock was already running: finish that bake.
-    const wave = state.plan.waves[state.waveIndex];
-    if (state.phase === 'baking' && state.bakeUntil !== undefined && wave)
-      scheduleBakeEnd(wave.name, state.bakeUntil);
+/** When the bake ends: check the wave's sites, then tick the reducer past the bake. */
+function scheduleBakeEnd(d: Drive, wave: string, until: number): void {
+  d.setTimer(Math.max(0, until - d.now()), () => {
+    d.track(checkBake(d, wave).then(() => d.dispatch({ type: 'tick', now: Math.max(d.now(), until) })));
   });
-  return {
-    done,
-    state: () => state,
-    newCommit: (c) => dispatch({ type: 'newCommit', commit: c }),
+}
+
+/**
+ * After the bake: ask each confirmed site of the wave again; one that no longer runs the
+ * rollout's state, reverted it, or has a provider down that was up before is unhealthy.
+ */
+async function checkBake(d: Drive, wave: string): Promise<void> {
+  const { options, log, commit } = d;
+  const planned = d.state.plan.waves.find((w) => w.name === wave)?.sites ?? [];
+  const confirmed = planned.filter((p) => siteProgress(d.state, p.site)?.status === 'confirmed');
+  await mapWithConcurrency(confirmed, options.concurrency ?? 32, async (p) => {
+    const site = options.sites.get(p.site);
+    if (!site) return;
+    const generation = generationFor(commit, p.hash);
+    let reason: string | undefined;
+    try {
+      const before = options.healthBefore?.get(p.site) ?? healthOf(options.reports.get(p.site));
+      reason = unhealthyReason(before, await d.transport.status(site), p.hash, generation);
+    } catch (e) {
+      reason = `status after the bake failed: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    if (reason !== undefined) {
+      log.warn({ site: p.site, wave, commit, generation, reason }, 'site unhealthy after the bake');
+      d.notice({ type: 'unhealthy', site: p.site, wave, reason });
+      d.dispatch({ type: 'siteUnhealthy', site: p.site, error: reason });
+    }
+  });
+}
+
+/** Put a site back on its previous desired state (rollbackOnFailure). */
+function rollbackSite(d: Drive, planned: PlannedSite): void {
+  const { options, log, commit } = d;
+  const fail = (error: string) => {
+    log.error({ site: planned.site, commit }, `rollback failed: ${error}`);
+    d.notice({ type: 'rolledBack', site: planned.site, ok: false, error });
+    d.dispatch({ type: 'siteRolledBack', site: planned.site, ok: false, error });
   };
+  const site = options.sites.get(planned.site);
+  if (!site || planned.previousHash === undefined || !options.previousDesired) {
+    queueMicrotask(() => fail('the previous desired state is not known'));
+    return;
+  }
+  const previousHash = planned.previousHash;
+  const work = options
+    .previousDesired(planned.site, previousHash)
+    .then(async (previous) => {
+      if (!previous)
+        return fail(`no commit found that compiles to the previous state ${previousHash.slice(0, 12)}`);
+      const generation = generationFor(commit, previous.hash, 'rollback');
+      const outcome = await d.transport.apply(site, previous, generation, d.state.plan.confirmWithinMs);
+      if (outcome.outcome === 'applied' || outcome.outcome === 'unchanged') {
+        log.info({ site: planned.site, commit, generation }, 'rolled back to the previous state');
+        d.notice({ type: 'rolledBack', site: planned.site, ok: true, generation, hash: previous.hash });
+        d.dispatch({ type: 'siteRolledBack', site: planned.site, ok: true });
+      } else fail(`${outcome.outcome}: ${outcome.error?.message ?? ''}`);
+    })
+    .catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+  d.track(work);
 }

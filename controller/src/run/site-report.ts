@@ -13,6 +13,8 @@ export interface SiteReport {
   readonly reachable: boolean;
   /** Why the status call failed, when it did. */
   readonly error?: string;
+  /** What kind of failure (`transport (refused)`, `refused`, `protocol`, …), when it failed. */
+  readonly errorKind?: string;
   /** The agent's answer, when it answered. */
   readonly status?: StatusResult;
   /** When the agent last answered (kept across failed polls). */
@@ -23,11 +25,17 @@ export function reportFromStatus(status: StatusResult, at: number): SiteReport {
   return { at, reachable: true, status, lastSeen: at };
 }
 
-export function unreachableReport(error: string, at: number, previous?: SiteReport): SiteReport {
+export function unreachableReport(
+  error: string,
+  at: number,
+  previous?: SiteReport,
+  errorKind?: string,
+): SiteReport {
   return {
     at,
     reachable: false,
     error,
+    ...(errorKind ? { errorKind } : {}),
     ...(previous?.status ? { status: previous.status } : {}),
     ...(previous?.lastSeen !== undefined ? { lastSeen: previous.lastSeen } : {}),
   };

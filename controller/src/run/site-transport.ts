@@ -23,6 +23,7 @@ import {
   type SshConnection,
   type SshTarget,
   TransportError,
+  withRetry,
 } from '../transport/index.js';
 import { siteSshTarget } from './site-ssh-target.js';
 
@@ -63,6 +64,12 @@ export interface SshSiteTransportOptions {
   readonly allowManagementChange?: boolean;
   /** Keep a status call's connection open this long for the site's apply (0: close at once). */
   readonly keepStatusConnectionsMs?: number;
+  /**
+   * Connection attempts per status call, transient failures only (default 1: the daemon
+   * polls again soon anyway); `uplink drift` asks 3 times, 1–5 s apart, before it says a
+   * site could not be checked.
+   */
+  readonly statusAttempts?: number;
 }
 
 /** At most this many connections are kept open for reuse at a time. */
@@ -92,8 +99,20 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
       if (!handedOver) connection.close();
     }
   };
+  const attempts = options.statusAttempts ?? 1;
+  const status = (site: ValidSite) =>
+    session(site, async (s) => parseStatusResult(await s.status(), site.name), true);
   return {
-    status: (site) => session(site, async (s) => parseStatusResult(await s.status(), site.name), true),
+    status: (site) =>
+      attempts <= 1
+        ? status(site)
+        : withRetry(() => status(site), {
+            attempts,
+            baseDelayMs: 1_000,
+            maxDelayMs: 5_000,
+            random: Math.random,
+            sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+          }),
     apply: (site, desired, generation, confirmWithinMs, signal) => {
       // Only the first connection (the apply's first attempt) may be a kept one.
       let first = true;

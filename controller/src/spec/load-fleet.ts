@@ -335,6 +335,7 @@ function resolveRollout(
     confirmWithinMs,
     siteTimeoutMs: r.siteTimeout !== undefined ? parseDuration(r.siteTimeout) : 120_000,
     rollbackOnFailure: r.rollbackOnFailure ?? false,
+    reconcile: r.reconcile ?? 'auto',
     waves,
   };
 }

@@ -200,6 +200,8 @@ export const fleetSpec = z
         confirmWithin: duration.optional(),
         siteTimeout: duration.optional(),
         rollbackOnFailure: z.boolean().optional(),
+        /** `auto`: the controller brings every site back to the commit in force; `report`: it only shows them. */
+        reconcile: z.enum(['auto', 'report']).optional(),
         waves: z.array(waveSpec).min(1),
       })
       .strict()

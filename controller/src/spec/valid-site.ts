@@ -126,6 +126,8 @@ export interface ValidRollout {
   readonly confirmWithinMs: number;
   readonly siteTimeoutMs: number;
   readonly rollbackOnFailure: boolean;
+  /** Sites whose applied state is not the commit in force: brought back (`auto`) or only shown (`report`). */
+  readonly reconcile: 'auto' | 'report';
   readonly waves: readonly ValidWave[];
 }
 

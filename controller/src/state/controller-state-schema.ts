@@ -37,10 +37,20 @@ export const siteRecord = z
   })
   .strict();
 
+/** Reconciliation's backoff for one site (D125): failed tries of `hash`, and when to try again. */
+export const reconcileBackoff = z
+  .object({
+    hash,
+    failures: z.number().int().nonnegative(),
+    nextAt: z.number().int().nonnegative(),
+  })
+  .strict();
+
 export const siteHistory = z
   .object({
     lastAttempted: siteRecord.optional(),
     lastApplied: siteRecord.optional(),
+    reconcile: reconcileBackoff.optional(),
   })
   .strict();
 
@@ -56,6 +66,7 @@ const plannedSite = z
 const plannedWave = z
   .object({
     name: z.string().min(1),
+    standInFrom: z.string().min(1).optional(),
     sites: z.array(plannedSite),
     concurrency: z.number().int().positive(),
     maxFailures: z.number().int().nonnegative(),
@@ -66,6 +77,8 @@ const plannedWave = z
 const rolloutPlan = z
   .object({
     commit: planCommit,
+    trigger: z.enum(['commit', 'retry', 'reconcile', 'resume']).optional(),
+    suspended: z.array(siteName).optional(),
     waves: z.array(plannedWave),
     unchanged: z.array(siteName),
     rollbackOnFailure: z.boolean(),
@@ -90,9 +103,10 @@ export const rolloutState = z
     plan: rolloutPlan,
     waveIndex: z.number().int().nonnegative(),
     perSite: z.array(siteProgress),
-    phase: z.enum(['running', 'baking', 'halted', 'done', 'superseded']),
+    phase: z.enum(['running', 'baking', 'halted', 'done', 'superseded', 'suspended']),
     bakeUntil: z.number().int().optional(),
     supersededBy: planCommit.optional(),
+    suspending: z.boolean().optional(),
     halt: z
       .object({ wave: z.string(), reason: z.string(), failed: z.array(siteName) })
       .strict()
@@ -144,6 +158,18 @@ export const controllerState = z
     healthBaseline: healthBaseline.optional(),
     /** The newest commit that validated and compiled: the one in force. */
     lastGoodCommit: commit.nullable(),
+    /** When it was recorded (absent in older files). */
+    lastGoodCommitAt: z.number().int().nonnegative().optional(),
+    /** The last rollout that finished: when, how, and why it ran (absent before the first). */
+    lastRollout: z
+      .object({
+        commit: planCommit,
+        phase: z.enum(['done', 'halted', 'superseded', 'suspended']),
+        trigger: z.enum(['commit', 'retry', 'reconcile', 'resume']),
+        at: z.number().int().nonnegative(),
+      })
+      .strict()
+      .optional(),
     /** The newest commit refused (invalid spec or bad signature), with why. */
     lastInvalidCommit: z
       .object({

@@ -28,7 +28,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { UplinkError } from '../errors.js';
-import type { ReportedSite } from '../rollout/plan-rollout.js';
+import type { ReportedSite, RolloutTrigger } from '../rollout/plan-rollout.js';
 import { isTerminal, type RolloutState } from '../rollout/step-rollout.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import { CONTROLLER_STATE_VERSION, controllerState, type siteOutcome } from './controller-state-schema.js';
@@ -49,6 +49,21 @@ export interface SiteRecord {
 export interface SiteHistory {
   readonly lastAttempted?: SiteRecord;
   readonly lastApplied?: SiteRecord;
+  /** Reconciliation's backoff: failed tries of `hash` and when the next may start (D125). */
+  readonly reconcile?: ReconcileBackoff;
+}
+
+export interface ReconcileBackoff {
+  readonly hash: string;
+  readonly failures: number;
+  readonly nextAt: number;
+}
+
+export interface FinishedRollout {
+  readonly commit: string;
+  readonly phase: 'done' | 'halted' | 'superseded' | 'suspended';
+  readonly trigger: RolloutTrigger;
+  readonly at: number;
 }
 
 export interface InvalidCommit {
@@ -75,6 +90,11 @@ export interface ControllerState {
   /** The baseline of the rollout in progress; absent when none is needed (or an older file). */
   readonly healthBaseline?: HealthBaseline;
   readonly lastGoodCommit: string | null;
+  /** When the commit in force was recorded (absent in older files). */
+  readonly lastGoodCommitAt?: number;
+  /** The last rollout that finished (absent before the first). */
+  readonly lastRollout?: FinishedRollout;
+  /** The newest refused commit, while it is newer than the commit in force (a good commit clears it). */
   readonly lastInvalidCommit: InvalidCommit | null;
 }
 
@@ -127,8 +147,36 @@ export function withHealthBaseline(state: ControllerState, baseline: HealthBasel
   return { ...state, healthBaseline: baseline };
 }
 
-export function recordGoodCommit(state: ControllerState, commit: string): ControllerState {
-  return { ...state, lastGoodCommit: commit };
+/**
+ * The commit in force. A refusal recorded before it is over (the fix is in force), so it is
+ * cleared: an old refusal never stays red once a good commit followed it.
+ */
+export function recordGoodCommit(state: ControllerState, commit: string, at?: number): ControllerState {
+  const same = state.lastGoodCommit === commit;
+  return {
+    ...state,
+    lastGoodCommit: commit,
+    ...(at !== undefined && !same ? { lastGoodCommitAt: at } : {}),
+    lastInvalidCommit: same ? state.lastInvalidCommit : null,
+  };
+}
+
+/** A rollout finished (done, halted, superseded or suspended). */
+export function recordFinishedRollout(state: ControllerState, finished: FinishedRollout): ControllerState {
+  return { ...state, lastRollout: finished };
+}
+
+/** The site's reconciliation backoff (undefined: none). */
+export function withReconcileBackoff(
+  state: ControllerState,
+  site: string,
+  backoff: ReconcileBackoff | undefined,
+): ControllerState {
+  const { reconcile: _, ...prior } = state.sites[site] ?? {};
+  return {
+    ...state,
+    sites: { ...state.sites, [site]: { ...prior, ...(backoff ? { reconcile: backoff } : {}) } },
+  };
 }
 
 export function recordInvalidCommit(state: ControllerState, invalid: InvalidCommit): ControllerState {
