@@ -243,7 +243,7 @@ function providers(site: ApiSite, wide: boolean): string {
       const measured = wide
         ? ` ${h.latencyMs === null ? '—' : `${h.latencyMs.toFixed(1)}ms`}/${Math.round(h.loss * 100)}%`
         : '';
-      return `${h.name}:${h.state}${measured}${h.probeError ? ` (probes cannot run: ${h.probeError})` : ''}`;
+      return `${h.name}:${h.unavailable ? 'unavailable' : h.state}${measured}${h.unavailable ? ` (${h.unavailable})` : ''}${h.probeError ? ` (probes cannot run: ${h.probeError})` : ''}`;
     })
     .join(' ');
 }
@@ -309,7 +309,7 @@ export function formatSiteDetail(d: ApiSiteDetail, wide = false): string {
   if (s.health.length === 0) lines.push('  —');
   for (const h of s.health)
     lines.push(
-      `  ${h.name.padEnd(12)} ${h.state.padEnd(8)} since ${time(h.since)}  latency ${h.latencyMs === null ? '—' : `${h.latencyMs.toFixed(1)} ms`}  loss ${Math.round(h.loss * 100)}%${h.reason ? `  (${h.reason})` : ''}${h.probeError ? `  probes cannot run: ${h.probeError}` : ''}`,
+      `  ${h.name.padEnd(12)} ${h.state.padEnd(8)} since ${time(h.since)}  latency ${h.latencyMs === null ? '—' : `${h.latencyMs.toFixed(1)} ms`}  loss ${Math.round(h.loss * 100)}%${h.reason ? `  (${h.reason})` : ''}${h.unavailable ? `  unavailable: ${h.unavailable}` : ''}${h.probeError ? `  probes cannot run: ${h.probeError}` : ''}`,
     );
   lines.push(
     '',

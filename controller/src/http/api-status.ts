@@ -16,6 +16,8 @@ export type ApiSiteState = SiteState;
 export interface ApiProviderHealth {
   readonly name: string;
   readonly state: 'up' | 'down' | 'unknown';
+  /** Why the router cannot use it at all (no interface, link down, no address or gateway); null when it can. */
+  readonly unavailable: string | null;
   /** Why it is in that state: the reason of its last transition (null before the first). */
   readonly reason: string | null;
   /** Median round-trip of recent answered probes. */

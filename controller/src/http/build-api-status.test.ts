@@ -5,6 +5,7 @@ import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { reportFromStatus } from '../run/site-report.js';
 import { emptyControllerState } from '../state/index.js';
 import { buildApiStatus } from './build-api-status.js';
+import { renderFleetPage } from './status-page.js';
 
 const provider = (name: string, extra: Partial<ProviderHealth> = {}): ProviderHealth => ({
   name,
@@ -18,7 +19,10 @@ const provider = (name: string, extra: Partial<ProviderHealth> = {}): ProviderHe
 });
 
 /** A status answer as an agent sends it, checked against the protocol's strict schema. */
-function statusWith(health: ProviderHealth[]): StatusResult {
+function statusWith(
+  health: ProviderHealth[],
+  providers: StatusResult['facts']['providers'] = [],
+): StatusResult {
   return statusResult.parse({
     agent: '0.1.0',
     protocol: 1,
@@ -27,14 +31,14 @@ function statusWith(health: ProviderHealth[]): StatusResult {
     pending: null,
     lastRevert: null,
     owned: { rules: 0, routes: 0, nftRules: null, sysctls: 0 },
-    facts: { interfaces: 2, providers: [] },
+    facts: { interfaces: 2, providers },
     health,
     drift: null,
     now: 1_000,
   });
 }
 
-function apiStatus(health: ProviderHealth[]) {
+function apiStatus(health: ProviderHealth[], providers: StatusResult['facts']['providers'] = []) {
   return buildApiStatus({
     now: 2_000,
     version: 'test',
@@ -47,7 +51,7 @@ function apiStatus(health: ProviderHealth[]) {
       signatureVerification: false,
     },
     state: emptyControllerState(),
-    reports: new Map([['branch-1', reportFromStatus(statusWith(health), 1_500)]]),
+    reports: new Map([['branch-1', reportFromStatus(statusWith(health, providers), 1_500)]]),
     events: [],
   });
 }
@@ -76,5 +80,24 @@ describe('provider health in the controller views', () => {
     // Fixed on the router: the next observation drops it.
     metrics.observe(apiStatus([provider('isp1', { state: 'up' })]));
     expect(await metrics.registry.metrics()).not.toMatch(/uplink_provider_probe_error\{/);
+  });
+
+  it('an uplink the router cannot use says why, in /api/status, `uplink status` and the page', () => {
+    const lte = {
+      name: 'lte',
+      interface: 'wwan0',
+      available: false,
+      reason: 'interface wwan0 does not exist',
+    };
+    const status = apiStatus(
+      [provider('isp1', { state: 'up' }), provider('lte')],
+      [{ name: 'isp1', interface: 'eth1', available: true }, lte],
+    );
+    const [isp1, unplugged] = status.sites[0]!.health;
+    expect(isp1).toMatchObject({ unavailable: null });
+    expect(unplugged).toMatchObject({ name: 'lte', unavailable: 'interface wwan0 does not exist' });
+    expect(status.sites[0]!.state).toBe('degraded');
+    expect(formatStatus(status)).toContain('lte:unavailable (interface wwan0 does not exist)');
+    expect(renderFleetPage(status)).toContain('unavailable: interface wwan0 does not exist');
   });
 });

@@ -3,6 +3,7 @@
  * persisted state, the commit in force compiled, the agents' last reports, the rollout and
  * recent events. Pure: the daemon and `uplink status` call it with what they have.
  */
+import type { StatusResult } from '#agent/model';
 import { describeGeneration } from '../report/generation.js';
 import { assessSiteState, SITE_STATES } from '../report/site-state.js';
 import { indexPlan, type RolloutState } from '../rollout/index.js';
@@ -149,6 +150,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
       health: (status?.health ?? []).map((h) => ({
         name: h.name,
         state: h.state,
+        unavailable: unavailableReason(status, h.name),
         reason: h.transitions.at(-1)?.reason ?? null,
         latencyMs: h.latencyMs,
         loss: h.loss,
@@ -301,4 +303,11 @@ function apiRollout(r: RolloutState, startedAt: number | null): ApiRollout {
       inFlight: count((s) => s === 'applying'),
     },
   };
+}
+
+/** The agent's reason a provider cannot be used, or null when it can (or the agent did not say). */
+function unavailableReason(status: StatusResult | undefined, provider: string): string | null {
+  const facts = status?.facts.providers.find((p) => p.name === provider);
+  if (facts === undefined || facts.available) return null;
+  return facts.reason ?? `interface ${facts.interface} cannot be used`;
 }

@@ -227,7 +227,7 @@ function providerSpans(site: ApiSite): string {
   return site.health
     .map((h) => {
       const detail = `${h.latencyMs === null ? '' : `${h.latencyMs.toFixed(1)} ms, `}${Math.round(h.loss * 100)}% loss`;
-      return `<span class="prov" data-provider="${esc(h.name)}" data-state="${esc(h.state)}" title="${esc(h.reason ?? '')}">${esc(h.name)} ${badge(h.state)} <span class="muted">${esc(detail)}</span>${h.probeError ? `<div class="bad">probes cannot run: ${esc(h.probeError)}</div>` : ''}</span>`;
+      return `<span class="prov" data-provider="${esc(h.name)}" data-state="${esc(h.state)}" title="${esc(h.reason ?? '')}">${esc(h.name)} ${badge(h.state)} <span class="muted">${esc(detail)}</span>${h.unavailable ? `<div class="bad">unavailable: ${esc(h.unavailable)}</div>` : ''}${h.probeError ? `<div class="bad">probes cannot run: ${esc(h.probeError)}</div>` : ''}</span>`;
     })
     .join('');
 }

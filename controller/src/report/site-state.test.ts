@@ -131,6 +131,26 @@ const cases: [string, Partial<SiteFacts>, SiteState, SiteState[]][] = [
     ['degraded'],
   ],
   [
+    'an uplink the router cannot use (an LTE modem not plugged in): degraded, with the reason',
+    {
+      report: {
+        at: 2_000,
+        reachable: true,
+        status: status({
+          facts: {
+            interfaces: 2,
+            providers: [
+              { name: 'isp1', interface: 'eth1', available: true },
+              { name: 'lte', interface: 'wwan0', available: false, reason: 'interface wwan0 does not exist' },
+            ],
+          },
+        }),
+      },
+    },
+    'degraded',
+    ['degraded'],
+  ],
+  [
     'a break-glass apply: overridden (not out-of-date)',
     {
       report: {
@@ -220,6 +240,13 @@ describe('assessSiteState: one vocabulary, documented precedence', () => {
     expect(result.state).toBe(state);
     expect(result.conditions.map((c) => c.state)).toEqual(conditions);
     expect(result.conditions[0]!.state).toBe(state);
+  });
+
+  it("an unavailable uplink is named with the agent's reason", () => {
+    const [, over] = cases.find(([name]) => name.startsWith('an uplink the router cannot use'))!;
+    expect(assessSiteState({ ...base, ...over }).conditions.map((c) => c.message)).toEqual([
+      'provider lte unavailable: interface wwan0 does not exist',
+    ]);
   });
 
   it('every state is reachable by some case, and the precedence list names each once', () => {

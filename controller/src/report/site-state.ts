@@ -9,7 +9,8 @@
  *                and reverted, failed, unhealthy after the bake) and the site does not run it;
  *                a later success clears it
  *   drifted      the kernel differs from the confirmed state (the agent's drift items)
- *   degraded     a provider is down, or its probes cannot run
+ *   degraded     a provider is down, unavailable (its interface is missing or down, it has
+ *                no address or no gateway yet), or its probes cannot run
  *   overridden   the site runs a break-glass apply, not the target state
  *   out-of-date  the site runs another state than the target, and nothing is applying it
  *   rolling-out  a rollout (or reconciliation) is applying the target state to it
@@ -133,6 +134,11 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
       );
     } else if (h.probeError !== undefined)
       add('degraded', `provider ${h.name}: probes cannot run: ${h.probeError}`);
+  }
+  // An uplink the router cannot use at all (an LTE modem not plugged in, a PPP link not up).
+  for (const p of status?.facts.providers ?? []) {
+    if (!p.available)
+      add('degraded', `provider ${p.name} unavailable: ${p.reason ?? `interface ${p.interface}`}`);
   }
 
   const override = appliedGeneration !== undefined ? describeGeneration(appliedGeneration).override : null;
