@@ -36,6 +36,8 @@ export interface SiteUplinkOptions {
   readonly dhcpMetric?: number;
   /** Drop packets from sources the ISP did not assign to this customer (default true). */
   readonly ingressFilter?: boolean;
+  /** `subnet`/`dhcp`: more addresses of the router on the uplink (CIDRs), e.g. a /29's .59 and .60. */
+  readonly secondary?: readonly string[];
 }
 
 export interface SiteLanOptions {
@@ -138,6 +140,7 @@ export async function buildSiteTopology(lab: Lab, options: SiteTopologyOptions):
         { ns: ispNs, name: 'cust', address: `${up.gateway}/${prefix}` },
       );
     }
+    for (const extra of up.secondary ?? []) await lab.addr(router, up.name, extra);
     if (up.kind === 'dhcp') {
       await lab.run([
         'ip',

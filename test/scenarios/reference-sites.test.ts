@@ -360,3 +360,29 @@ describeSite('branch-vlan-lte', {
     });
   },
 });
+
+describeSite('office-29', {
+  routing: (get) => {
+    it('every address of the /29 and the routed DMZ block answer by ISP2; the rest by the cable line', async () => {
+      const { lab, topo, desired } = get();
+      const isp2 = desired.providers.find((p) => p.name === 'isp2')!.table;
+      const rules = (await lab.run(['ip', '-n', topo.router, 'rule', 'show'])).stdout;
+      for (const from of ['198.51.100.58', '198.51.100.59', '198.51.100.60', '203.0.113.224/29']) {
+        expect(rules).toContain(`from ${from} lookup ${isp2}`);
+      }
+      for (const from of ['198.51.100.59', '198.51.100.60']) {
+        expect((await routeGet(lab, topo.router, INTERNET_HOST, { from })).dev, from).toBe('enp3s0');
+      }
+      expect(
+        (await routeGet(lab, topo.router, INTERNET_HOST, { from: '203.0.113.226', iif: 'dmz0' })).dev,
+      ).toBe('enp3s0');
+      // The cable line's DHCP gateway carries the LAN's traffic.
+      expect(
+        await routeGet(lab, topo.router, INTERNET_HOST, { from: '172.20.40.10', iif: 'lan0' }),
+      ).toMatchObject({
+        dev: 'wan1',
+        gateway: '10.100.1.1',
+      });
+    });
+  },
+});

@@ -33,7 +33,8 @@ export type ExampleSite =
   | 'dmz-redundant'
   | 'shorewall-style'
   | 'lartc-split'
-  | 'branch-vlan-lte';
+  | 'branch-vlan-lte'
+  | 'office-29';
 
 /**
  * The lab for each reference site. Static addresses and gateways are the site file's; where
@@ -104,6 +105,21 @@ export const SITE_TOPOLOGIES: Readonly<Record<ExampleSite, SiteTopologyOptions>>
       subnets: [{ router: '172.20.30.1/24', host: '172.20.30.10/24' }],
     },
     moreLans: [{ routerIf: 'br-lan.20', subnets: [{ router: '172.20.31.1/24', host: '172.20.31.10/24' }] }],
+  },
+  // A cable line by DHCP, and a business /29 with two more addresses for DNAT-ed servers.
+  'office-29': {
+    uplinks: [
+      { name: 'wan1', kind: 'dhcp', address: '10.100.1.2/30', gateway: '10.100.1.1' },
+      {
+        name: 'enp3s0',
+        kind: 'subnet',
+        address: '198.51.100.58/29',
+        gateway: '198.51.100.57',
+        secondary: ['198.51.100.59/29', '198.51.100.60/29'],
+      },
+    ],
+    lan: { routerIf: 'lan0', subnets: [{ router: '172.20.40.1/24', host: '172.20.40.10/24' }] },
+    moreLans: [{ routerIf: 'dmz0', subnets: [{ router: '203.0.113.225/29', host: '203.0.113.226/29' }] }],
   },
 };
 
