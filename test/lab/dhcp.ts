@@ -6,9 +6,11 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ROOT } from '../build-dist.js';
 import type { Lab, LabProcess } from './lab.js';
 
-export const DHCLIENT_SCRIPT = join(import.meta.dirname, 'dhclient-script.sh');
+/** From the repository root, so bench bundles in dist/ find it too. */
+export const DHCLIENT_SCRIPT = join(ROOT, 'test/lab/dhclient-script.sh');
 
 export interface DhcpServerOptions {
   /** The server's own address on `iface`, a CIDR (the lease's gateway unless `router` says otherwise). */
