@@ -13,6 +13,8 @@ import { parseSshConnection } from '../agent/src/daemon/check-management-path.js
 import { type RunningDaemon, startDaemon } from '../agent/src/daemon/daemon.js';
 import { WIRE_MAX_LINE_BYTES, WIRE_PROTOCOL_VERSION } from '../agent/src/daemon/wire-limits.js';
 import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
+import { withFailpoints } from '../agent/src/dataplane/with-failpoints.js';
+import { Failpoints, parseFailpoints } from '../agent/src/faults/failpoints.js';
 import type { DesiredState } from '../agent/src/model/desired-state.js';
 import type { KernelState } from '../agent/src/model/kernel-state.js';
 import { LineSplitter } from '../agent/src/model/line-splitter.js';
@@ -27,6 +29,7 @@ import { JsonLinesClient } from './lab/json-lines.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
 import { parseExactResult } from './support/exact-result.js';
 import { exampleDesiredState, exampleFacts, withContentHash } from './support/example-desired-state.js';
+import * as released from './support/protocol-1-as-released.js';
 
 /** The controller reaches the router's mgmt0 (10.77.0.2) from 10.77.0.1. */
 const SSH_CONNECTION = '10.77.0.1 50022 10.77.0.2 22';
@@ -92,11 +95,12 @@ let dataplane: MemoryDataplane;
 let daemon: RunningDaemon | undefined;
 let clock: { offset: number };
 
-async function start(): Promise<RunningDaemon> {
+async function start(failpoints: Failpoints = Failpoints.none): Promise<RunningDaemon> {
   daemon = await startDaemon({
     stateDir,
     socketPath: join(stateDir, 'agent.sock'),
-    dataplane: () => dataplane,
+    dataplane: () => withFailpoints(dataplane, failpoints),
+    failpoints,
     now: () => Date.now() + clock.offset,
     log: () => {},
     revertRetryMs: 200,
@@ -173,7 +177,7 @@ describe('agent daemon: commit-confirmed', () => {
     const hello = expectOk('hello', await first.call(1, 'hello', { protocol: 1, client: 'test' }));
     expect(hello).toEqual({
       protocol: 1,
-      supported: [1, 2],
+      supported: [1, 2, 3],
       agent: `uplink-agent/${AGENT_VERSION}`,
       site: null,
     });
@@ -343,6 +347,44 @@ describe('agent daemon: restart with a pending apply', () => {
     expect(normalise(dataplane.dump())).toEqual(normalise(before));
   });
 
+  it('a revert that completed but could not be recorded (full disk) is recorded at start; no confirm can take it', async () => {
+    await start();
+    const before = dataplane.dump();
+    const c = await client();
+    expectOk('apply', await c.call(1, 'apply', applyParams('g1', exampleDesiredState(), 60_000)));
+    // The revert put the kernel and applied.json back and removed the snapshot; commit.json
+    // still says pending (its write failed), and the agent stopped.
+    const reverted = expectOk('revert', await c.call(2, 'revert', {}));
+    expect(reverted.reverted.result).toBe('ok');
+    c.end();
+    await daemon!.close();
+    const recorded = JSON.parse(await readFile(join(stateDir, 'commit.json'), 'utf8'));
+    expect(recorded.pending).toBeNull();
+    // Reconstruct what a failed write leaves: the armed record of g1, deadline still ahead.
+    const armed = {
+      ...recorded,
+      pending: {
+        generation: 'g1',
+        hash: exampleDesiredState().hash,
+        site: 'branch-1',
+        at: Date.now(),
+        deadline: Date.now() + 60_000,
+        phase: 'armed',
+        snapshotAt: '2026-01-01T00:00:00.000Z',
+        confirmWithinMs: 60_000,
+      },
+      lastRevert: null,
+    };
+    await (await import('node:fs/promises')).writeFile(join(stateDir, 'commit.json'), JSON.stringify(armed));
+    await start();
+    expect(daemon!.commit.record.pending).toBeNull();
+    expect(daemon!.commit.record.lastRevert).toMatchObject({ generation: 'g1', result: 'ok' });
+    const again = await client();
+    expectError(await again.call(1, 'confirm', { generation: 'g1' }), 'not-pending');
+    expect(normalise(dataplane.dump())).toEqual(normalise(before));
+    again.end();
+  });
+
   it('deadline not passed → re-arms the rest; a confirm still works', async () => {
     await start();
     const c = await client();
@@ -395,13 +437,13 @@ describe('agent daemon: protocol', () => {
     const c = await client();
     expect(expectOk('hello', await c.call(1, 'hello', { protocol: 1, client: 'old' }))).toMatchObject({
       protocol: 1,
-      supported: [1, 2],
+      supported: [1, 2, 3],
     });
     expect(expectOk('hello', await c.call(2, 'hello', { protocol: 2, client: 'x' })).protocol).toBe(2);
     // A controller one revision ahead, with a hello field this agent does not know, is answered.
     expect(
-      expectOk('hello', await c.call(3, 'hello', { protocol: 3, client: 'new', features: ['x'] })).protocol,
-    ).toBe(2);
+      expectOk('hello', await c.call(3, 'hello', { protocol: 4, client: 'new', features: ['x'] })).protocol,
+    ).toBe(3);
     // So is a status asked with a parameter this agent does not know.
     expectOk('status', await c.call(4, 'status', { detail: 'full' }));
     c.send({ v: 2, id: 7, method: 'hello', params: { protocol: 2, client: 'x' } });
@@ -455,6 +497,84 @@ describe('agent daemon: protocol', () => {
     expectOk('status', await c.call('alive', 'status', {}));
     expect(dataplane.applyCalls).toBe(0);
     expect(dataplane.dump()).toEqual(before);
+  });
+});
+
+describe('agent daemon: faults on the wire (D103)', () => {
+  /**
+   * The disk fills up right after verify, when applied.json is written — the bug of issue 13 —
+   * and stays full: every later write fails too (removing a file still works on a full disk).
+   */
+  const fullAfterVerify = () => {
+    let full = false;
+    return new Failpoints([
+      {
+        match: (point) => {
+          if (point === 'state.write:applied.json') full = true;
+          return full && point.startsWith('state.') && !point.startsWith('state.remove:');
+        },
+        action: { kind: 'errno', code: 'ENOSPC' },
+      },
+    ]);
+  };
+
+  it('a revision-3 session gets the fault by name, and status lists it; the change is reverted at once', async () => {
+    await start(fullAfterVerify());
+    const before = dataplane.dump();
+    const c = await client();
+    expectOk('hello', await c.call(1, 'hello', { protocol: 3, client: 'uplink-controller/0.1.0' }));
+    const error = expectError(await c.call(2, 'apply', applyParams('g1')), 'state-dir-full');
+    expect(error.message).toMatch(
+      /^state directory .* is on a full filesystem \(ENOSPC writing applied\.json\): free space on its filesystem \(the previous state was restored\)$/,
+    );
+    expect(error.retryable).toBe(false);
+    // Not "pending until it is noticed as drift": the kernel is back before the answer.
+    expect(normalise(dataplane.dump())).toEqual(normalise(before));
+    expect(daemon!.commit.record.pending).toBeNull();
+    const status = expectOk('status', await c.call(3, 'status', {}));
+    expect(status.lastRevert).toMatchObject({ generation: 'g1', reason: 'apply-failed', result: 'ok' });
+    expect(status.faults).toEqual([expect.objectContaining({ kind: 'state-dir-full', subject: stateDir })]);
+    c.end();
+  });
+
+  it.each([1, 2])(
+    'a revision-%i session gets the words it knows: same message, older codes, no new fields',
+    async (revision) => {
+      await start(fullAfterVerify());
+      const c = await client();
+      expectOk('hello', await c.call(1, 'hello', { protocol: revision, client: 'uplink-controller/0.1.0' }));
+      const answer = await c.call(2, 'apply', applyParams('g1'));
+      const error = released.errorResponse.parse(answer).error;
+      expect(error.code).toBe('internal');
+      expect(error.message).toMatch(/is on a full filesystem \(ENOSPC writing applied\.json\)/);
+      expect(error.message).not.toMatch(/this is a bug/);
+      const status = released.statusResult.parse((await c.call(3, 'status', {})).result);
+      expect(status.lastRevert).toMatchObject({
+        generation: 'g1',
+        reason: 'interrupted-apply',
+        result: 'ok',
+      });
+      expect(status).not.toHaveProperty('faults');
+      // A session with no hello at all is an older client too.
+      const bare = await client();
+      released.statusResult.parse((await bare.call(1, 'status', {})).result);
+      bare.end();
+      c.end();
+    },
+  );
+
+  it('a kernel tool that is missing is tool-missing, naming the tool and its package; nothing is left changed', async () => {
+    await start(new Failpoints(parseFailpoints('kernel.nft=tool-missing')));
+    const before = dataplane.dump();
+    const c = await client();
+    expectOk('hello', await c.call(1, 'hello', { protocol: 3, client: 'test' }));
+    const error = expectError(await c.call(2, 'apply', applyParams('g1')), 'tool-missing');
+    expect(error.message).toMatch(
+      /^nft is not installed or not executable .*install the Debian package nftables/,
+    );
+    expect(error.message).toMatch(/the previous state was restored/);
+    expect(normalise(dataplane.dump())).toEqual(normalise(before));
+    c.end();
   });
 });
 

@@ -6,6 +6,7 @@
  *   0 done / nothing to change      1 plan: changes pending      2 invalid input or usage
  *   3 conflict (nothing changed)    4 kernel refused a step      5 verify failed
  *   6 state directory problem       7 rpc: the daemon is not reachable
+ *   8 a tool is not installed       9 an interface vanished during the apply
  *   70 a bug (unexpected error)
  */
 import { realpathSync } from 'node:fs';
@@ -31,6 +32,8 @@ const loadCommands = () =>
     import('./errors.js'),
     import('./model/desired-state.js'),
     import('./model/format-issues.js'),
+    import('./faults/failpoints.js'),
+    import('./dataplane/with-failpoints.js'),
   ]);
 type Commands = Awaited<ReturnType<typeof loadCommands>>;
 
@@ -44,6 +47,8 @@ export const EXIT = {
   state: 6,
   /** rpc: the daemon is not running, or went away mid-session. */
   unavailable: 7,
+  toolMissing: 8,
+  interfaceMissing: 9,
   bug: 70,
 } as const;
 
@@ -81,7 +86,29 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     { show },
     { DEFAULT_STATE_DIR, StateStore },
     { StateError },
+    ,
+    ,
+    { Failpoints, parseFailpoints },
+    { withFailpoints },
   ] = modules;
+  // D102: failpoints for reproducing faults on a lab router; nothing is active without the variable.
+  const env = io.env ?? process.env;
+  let failpoints = Failpoints.none;
+  const failpointText = env.UPLINK_AGENT_FAILPOINTS;
+  if (failpointText !== undefined && failpointText.trim() !== '') {
+    try {
+      const log = (line: string) => io.stderr(`uplink-agent: ${line}\n`);
+      failpoints = new Failpoints(parseFailpoints(failpointText), { log });
+      log(
+        `WARNING: failpoints active (UPLINK_AGENT_FAILPOINTS=${failpointText}): this agent fails on purpose`,
+      );
+    } catch (error) {
+      io.stderr(`uplink-agent: UPLINK_AGENT_FAILPOINTS: ${(error as Error).message}\n`);
+      return EXIT.invalidInput;
+    }
+  }
+  const dataplaneFor = (options: { markMask?: number }) => withFailpoints(io.dataplane(options), failpoints);
+  const engine = (opts: { stateDir: string }) => ({ stateDir: opts.stateDir, failpoints });
   let exitCode: number = EXIT.ok;
   const program = new Command('uplink-agent')
     .description('Uplink agent: reconciles this router’s multi-uplink routing to a desired state')
@@ -107,7 +134,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(stateDir())
     .action(async (opts: { desired: string; format: Format; stateDir: string }) => {
       const desired = await readDesired(opts.desired, modules);
-      const result = await plan(io.dataplane({ markMask: desired.settings.markMask }), desired, {}, opts);
+      const result = await plan(
+        dataplaneFor({ markMask: desired.settings.markMask }),
+        desired,
+        {},
+        engine(opts),
+      );
       if (opts.format === 'json') {
         io.stdout(`${JSON.stringify(result, null, 2)}\n`);
       } else {
@@ -133,10 +165,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (opts: { desired: string; format: Format; stateDir: string }) => {
       const desired = await readDesired(opts.desired, modules);
       const report = await reconcile(
-        io.dataplane({ markMask: desired.settings.markMask }),
+        dataplaneFor({ markMask: desired.settings.markMask }),
         desired,
         {},
-        opts,
+        engine(opts),
       );
       printReport(io, opts.format, report, formatChanges);
     });
@@ -155,10 +187,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       const { desired } = applied;
       const report = await reconcile(
-        io.dataplane({ markMask: desired.settings.markMask }),
+        dataplaneFor({ markMask: desired.settings.markMask }),
         desired,
         {},
-        opts,
+        engine(opts),
       );
       printReport(io, opts.format, report, formatChanges);
     });
@@ -170,7 +202,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(stateDir())
     .action(async (opts: { format: Format; stateDir: string }) => {
       const applied = await new StateStore(opts.stateDir).readApplied();
-      const result = await show(io.dataplane({ markMask: applied?.desired.settings.markMask }), opts);
+      const result = await show(dataplaneFor({ markMask: applied?.desired.settings.markMask }), engine(opts));
       if (opts.format === 'json') {
         io.stdout(`${JSON.stringify(result, null, 2)}\n`);
         return;
@@ -208,10 +240,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(stateDir())
     .action(async (opts: { format: Format; stateDir: string }) => {
       const snapshot = await new StateStore(opts.stateDir).readSnapshot();
-      const report = await revert(io.dataplane({ markMask: snapshot?.markMask }), opts);
+      const report = await revert(dataplaneFor({ markMask: snapshot?.markMask }), engine(opts));
       if (opts.format === 'json') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       else
-        io.stdout(lines([`reverted to the state of ${report.restoredTo}`, ...formatChanges(report.changes)]));
+        io.stdout(
+          lines([
+            report.complete
+              ? `reverted to the state of ${report.restoredTo}`
+              : `the revert to the state of ${report.restoredTo} is NOT complete`,
+            ...formatChanges(report.changes),
+            ...report.skipped.map((s) => `skipped (interface ${s.interface} is gone): ${s.object}`),
+            ...report.failed.map((f) => `not restored: ${f.object}: ${f.error}`),
+          ]),
+        );
+      if (report.recordError !== undefined) throw report.recordError;
+      if (!report.complete) {
+        io.stderr('uplink-agent: the revert is not complete; run `uplink-agent revert` again\n');
+        exitCode = EXIT.kernel;
+      }
     });
 
   program
@@ -255,7 +301,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         await runDaemon({
           stateDir: opts.stateDir,
           socketPath,
-          dataplane: (markMask) => io.dataplane(markMask === undefined ? {} : { markMask }),
+          dataplane: (markMask) => dataplaneFor(markMask === undefined ? {} : { markMask }),
+          failpoints,
           stderr: io.stderr,
           ...(health === undefined ? {} : { health }),
         });
@@ -399,6 +446,10 @@ function reportError(io: CliIo, error: unknown, modules: Commands): number {
       );
       break;
     case 'state':
+    case 'state-dir':
+    case 'tool-missing':
+    case 'interface-missing':
+      out.push(`  ${revertMessage(error.revert, error.revertDetail)}`);
       break;
   }
   io.stderr(lines(out));
@@ -408,6 +459,9 @@ function reportError(io: CliIo, error: unknown, modules: Commands): number {
     kernel: EXIT.kernel,
     'verify-failed': EXIT.verifyFailed,
     state: EXIT.state,
+    'state-dir': EXIT.state,
+    'tool-missing': EXIT.toolMissing,
+    'interface-missing': EXIT.interfaceMissing,
   }[error.kind];
 }
 

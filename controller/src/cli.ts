@@ -191,7 +191,7 @@ function buildProgram(): Command {
   program
     .command('status')
     .description(
-      "the controller's view: target commit, what each router runs, rollout, per-site state; with SITE its detail and timeline. Exit 0 all in sync and healthy, 1 something needs attention, 2 usage or error",
+      "the controller's view: target commit, what each router runs, rollout, per-site state; with SITE its detail and timeline. Exit 0 all in sync and healthy, 1 something needs attention (a fault on a router included), 2 usage or error",
     )
     .argument('[site]', 'one site: its conditions, providers, drift in full and timeline')
     .option('--config <file>', 'controller config file (reads its state dir)')

@@ -161,6 +161,8 @@ export class SimSite {
       stateDir: this.stateDir,
       socketPath: join(this.stateDir, 'agent.sock'),
       dataplane: () => this.dataplane,
+      // A simulated router has no programs of its own: the host's PATH says nothing about it.
+      toolPath: null,
       ...(this.spec.health === undefined ? {} : { health: this.spec.health }),
       log: (line) => this.context.log(this.spec.name, line),
       ...(this.context.watch === undefined ? {} : { watch: { ...this.context.watch, events: this.events } }),

@@ -179,11 +179,18 @@ export class Lab {
 
   /**
    * Starts a long-running process inside `ns` (a server, tcpdump, sshd -D); it is killed by
-   * pid on cleanup. Its output is collected in the returned object.
+   * pid on cleanup. Its output is collected in the returned object. `env` is added to ours.
    */
-  start(ns: string | null, argv: readonly string[]): LabProcess {
+  start(
+    ns: string | null,
+    argv: readonly string[],
+    options: { readonly env?: Readonly<Record<string, string | undefined>> } = {},
+  ): LabProcess {
     const full = ns === null ? [...argv] : ['ip', 'netns', 'exec', ns, ...argv];
-    const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(full[0]!, full.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
+    });
     const proc = new LabProcess(child, full);
     if (child.pid !== undefined) {
       this.#children.set(child.pid, child);

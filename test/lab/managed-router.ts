@@ -92,16 +92,14 @@ export class ManagedRouter {
     return this.daemon;
   }
 
-  async startDaemon(): Promise<void> {
+  /** `env` is added to the daemon's environment (e.g. UPLINK_AGENT_FAILPOINTS, a narrower PATH). */
+  async startDaemon(env?: Readonly<Record<string, string | undefined>>): Promise<void> {
     const p = this.paths;
-    const daemon = this.lab.start(this.router, [
-      p.agent,
-      'daemon',
-      '--state-dir',
-      p.stateDir,
-      '--socket',
-      p.socket,
-    ]);
+    const daemon = this.lab.start(
+      this.router,
+      [p.agent, 'daemon', '--state-dir', p.stateDir, '--socket', p.socket],
+      env === undefined ? {} : { env },
+    );
     this.daemon = daemon;
     const deadline = Date.now() + 20_000;
     while (!daemon.stderr.includes('listening on')) {

@@ -57,10 +57,11 @@ function active() {
 
 const mode = readJson('mode.json', {});
 // `revision`: which agent to stand in for (D91). 1: an agent from before negotiation (it refuses
-// any hello revision but 1, and its results hold revision 1's fields only); 3: an agent one
+// any hello revision but 1, and its results hold revision 1's fields only); 4: an agent one
 // revision ahead (extra fields in every result, an error code this controller does not know);
-// unset: this release's agent (revision 2).
-const revision = mode.revision ?? 2;
+// unset: this release's agent (revision 3).
+const revision = mode.revision ?? 3;
+const AHEAD = 4;
 log({ event: 'session', active: active(), command: process.env.SSH_ORIGINAL_COMMAND ?? null });
 
 if (mode.mode === 'close-immediately') process.exit(0);
@@ -72,7 +73,7 @@ function send(message) {
 function future(value) {
   if (Array.isArray(value)) return value.map(future);
   if (value === null || typeof value !== 'object') return value;
-  const out = { addedInRevision3: { nested: true } };
+  const out = { addedInRevision4: { nested: true } };
   for (const [k, v] of Object.entries(value)) out[k] = future(v);
   return out;
 }
@@ -80,11 +81,11 @@ const ok = (id, result) =>
   send({
     id,
     ok: true,
-    result: revision >= 3 ? future(result) : result,
-    ...(revision >= 3 ? { trace: 'r3' } : {}),
+    result: revision >= AHEAD ? future(result) : result,
+    ...(revision >= AHEAD ? { trace: 'r4' } : {}),
   });
 const fail = (id, code, message, retryable = false) =>
-  send({ id, ok: false, error: { code, message, retryable, ...(revision >= 3 ? { hint: 'r3' } : {}) } });
+  send({ id, ok: false, error: { code, message, retryable, ...(revision >= AHEAD ? { hint: 'r4' } : {}) } });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -145,8 +146,8 @@ async function handle(req) {
       return ok(id, { changes: [{ action: 'create' }] });
     case 'apply': {
       if (mode.mode === 'refuse-apply') {
-        return revision >= 3
-          ? fail(id, 'quota-exceeded', 'a revision-3 refusal this controller has no name for')
+        return revision >= AHEAD
+          ? fail(id, 'quota-exceeded', 'a revision-4 refusal this controller has no name for')
           : fail(id, 'conflict', 'table 101 holds routes Uplink does not own');
       }
       if (mode.mode === 'no-changes') {

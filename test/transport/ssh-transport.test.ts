@@ -2,6 +2,7 @@
  * The controller's transport against a real OpenSSH sshd on 127.0.0.1 with a fake agent as
  * the forced command (see sshd.ts). No timing assertions: retries use a recording sleep.
  */
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MAX_LINE_BYTES } from '../../agent/src/model/protocol.js';
 import { parseStatusResult } from '../../controller/src/transport/agent-results.js';
@@ -12,7 +13,12 @@ import {
 import { fingerprintSha256, parsePublicKeyLine } from '../../controller/src/transport/host-key.js';
 import { mapWithConcurrency } from '../../controller/src/transport/pool.js';
 import { AgentSession } from '../../controller/src/transport/rpc-client.js';
-import { connectSsh, readKnownHosts, type SshTarget } from '../../controller/src/transport/ssh-transport.js';
+import {
+  connectSsh,
+  readKnownHosts,
+  type SshConnection,
+  type SshTarget,
+} from '../../controller/src/transport/ssh-transport.js';
 import {
   AgentError,
   HostKeyError,
@@ -52,6 +58,48 @@ async function withSession<T>(target: SshTarget, body: (session: AgentSession) =
   } finally {
     connection.close();
   }
+}
+
+/**
+ * A TCP relay to sshd that dies like a management link: from the `cutAt`-th connection on,
+ * nothing more is forwarded either way and nothing is closed — no FIN, no RST — so a
+ * polite close never completes and a new connection never gets its handshake.
+ */
+async function cuttableRelay(upstreamPort: number, cutAt: number) {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  let cut = false;
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    sockets.add(client);
+    client.on('error', () => {});
+    if (++connections >= cutAt) cut = true;
+    if (cut) return; // accepted by the kernel, never answered
+    const upstream = netConnect({ host: '127.0.0.1', port: upstreamPort, allowHalfOpen: true });
+    sockets.add(upstream);
+    upstream.on('error', () => {});
+    client.on('data', (chunk) => {
+      if (!cut) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!cut) client.write(chunk);
+    });
+    client.on('end', () => {
+      if (!cut) upstream.end();
+    });
+    upstream.on('end', () => {
+      if (!cut) client.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
@@ -94,7 +142,7 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       await session.plan(desired),
       await session.status(),
     ]);
-    expect(results[0]).toMatchObject({ agent: 'fake-agent', protocol: 2 });
+    expect(results[0]).toMatchObject({ agent: 'fake-agent', protocol: 3 });
     expect(results[1]).toEqual({ changes: [{ action: 'create' }] });
     expect(sshd.current.events().filter((e) => e.event === 'session')).toHaveLength(1);
   });
@@ -234,6 +282,45 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
     expect(sshd.current.agentState().pending).toMatchObject({ generation: 'gen-2' });
   });
 
+  it('a management link that dies right after the apply answers: unconfirmed within confirmWithin + margin, every socket gone', async () => {
+    // The second connection (the confirm's) is the moment the controller has the apply's
+    // answer: from then on the relay forwards nothing and closes nothing.
+    const relay = await cuttableRelay(sshd.current.port, 2);
+    const connections: SshConnection[] = [];
+    const confirmWithinMs = 3_000;
+    const settleMarginMs = 5_000;
+    try {
+      const started = Date.now();
+      const outcome = await applyAndConfirm(
+        sshd.current.target('branch-cut', { port: relay.port }),
+        desired,
+        'gen-cut',
+        confirmWithinMs,
+        {
+          ...fastRetry(3),
+          settleMarginMs,
+          connector: async (target, options) => {
+            const connection = await connectSsh(target, options);
+            connections.push(connection);
+            return connection;
+          },
+        },
+      );
+      const elapsed = Date.now() - started;
+      expect(outcome).toMatchObject({ outcome: 'unconfirmed', changes: 2, attempts: { apply: 1 } });
+      expect(elapsed).toBeLessThan(confirmWithinMs + settleMarginMs);
+      // The apply's connection was closed politely into a dead link: it is gone all the
+      // same (destroyed after the grace), so nothing keeps the process alive.
+      expect(connections.length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(connections.map((c) => c.closed)).toEqual(connections.map(() => true));
+      expect(sshd.current.events().filter((e) => e.method === 'confirm')).toEqual([]);
+      expect(sshd.current.agentState().pending).toMatchObject({ generation: 'gen-cut' });
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('skips the confirm when nothing changed and nothing is pending', async () => {
     sshd.current.setMode({ mode: 'no-changes' });
     const outcome = await applyAndConfirm(
@@ -304,12 +391,12 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       );
       expect(hello).toMatchObject({ protocol: 1, supported: [1], agent: 'uplink-agent/0.1.0' });
       expect(parseStatusResult(status).applied?.generation).toBe('gen-1');
-      // Each session asked for revision 2, was refused, and asked again for revision 1.
+      // Each session asked for revision 3, was refused, and asked again for revision 1.
       const hellos = sshd.current.events().filter((e) => e.event === 'request' && e.method === 'hello');
       expect(hellos.length).toBe(6);
     });
 
-    it('a session with an old agent negotiates revision 1; with this release, revision 2', async () => {
+    it('a session with an old agent negotiates revision 1; with a revision-2 agent 2; with this release, 3', async () => {
       sshd.current.setMode({ revision: 1 });
       expect(
         await withSession(sshd.current.target(), async (s) => (await s.hello(), s.protocolRevision)),
@@ -318,10 +405,16 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       expect(
         await withSession(sshd.current.target(), async (s) => (await s.hello(), s.protocolRevision)),
       ).toBe(2);
+      sshd.current.setMode({ revision: 3 });
+      const negotiated = await withSession(sshd.current.target(), async (s) => {
+        await s.hello();
+        return s.protocolRevision;
+      });
+      expect(negotiated).toBe(3);
     });
 
     it('an agent a revision ahead: fields this controller does not know are ignored everywhere', async () => {
-      sshd.current.setMode({ revision: 3 });
+      sshd.current.setMode({ revision: 4 });
       const target = sshd.current.target('new-agent');
       const outcome = await applyAndConfirm(target, desired, 'gen-1', 60_000, fastRetry());
       expect(outcome).toMatchObject({ outcome: 'applied', changes: 2, attempts: { apply: 1, confirm: 1 } });
@@ -329,15 +422,15 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
         target,
         async (s) => [await s.hello(), s.protocolRevision, await s.status()] as const,
       );
-      expect(hello).toMatchObject({ protocol: 2, supported: [1, 2, 3] });
-      expect(revision).toBe(2);
+      expect(hello).toMatchObject({ protocol: 3, supported: [1, 2, 3, 4] });
+      expect(revision).toBe(3);
       const parsed = parseStatusResult(status);
       expect(parsed.applied?.generation).toBe('gen-1');
-      expect(JSON.stringify(parsed)).not.toContain('addedInRevision3');
+      expect(JSON.stringify(parsed)).not.toContain('addedInRevision4');
     });
 
     it('an agent a revision ahead refusing with a code this controller has no name for: final, its message kept', async () => {
-      sshd.current.setMode({ revision: 3, mode: 'refuse-apply' });
+      sshd.current.setMode({ revision: 4, mode: 'refuse-apply' });
       const outcome = await applyAndConfirm(
         sshd.current.target('new-agent'),
         desired,

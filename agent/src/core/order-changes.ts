@@ -9,7 +9,7 @@
  * Revert is the same: diff(snapshot, current) → orderChanges → apply.
  */
 import type { Step } from '../model/steps.js';
-import type { ChangeSet } from './diff.js';
+import type { Change, ChangeSet } from './diff.js';
 
 export interface OrderOptions {
   /** The mark mask the nft rules are rendered with. */
@@ -17,29 +17,56 @@ export interface OrderOptions {
 }
 
 export function orderChanges(changes: ChangeSet, options: OrderOptions): Step[] {
-  const sysctls: Step[] = [];
-  const routeReplaces: Step[] = [];
-  const ruleAdds: Step[] = [];
-  const nft: Step[] = [];
-  const ruleDeletes: Step[] = [];
-  const routeDeletes: Step[] = [];
-  for (const change of changes) {
-    switch (change.kind) {
-      case 'sysctl':
-        sysctls.push({ op: 'sysctl-set', key: change.key, value: change.after });
-        break;
-      case 'route':
-        if (change.action === 'delete') routeDeletes.push({ op: 'route-delete', route: change.before });
-        else routeReplaces.push({ op: 'route-replace', route: change.after });
-        break;
-      case 'rule':
-        if (change.action === 'delete') ruleDeletes.push({ op: 'rule-delete', rule: change.before });
-        else ruleAdds.push({ op: 'rule-add', rule: change.after });
-        break;
-      case 'nft':
-        nft.push({ op: 'nft-replace', rules: change.after, markMask: options.markMask });
-        break;
-    }
+  return orderedChanges(changes).map((change) => stepOf(change, options));
+}
+
+/** The changes in the order their steps run (each change is one step). */
+export function orderedChanges(changes: ChangeSet): Change[] {
+  const phases: Change[][] = [[], [], [], [], [], []];
+  for (const change of changes) phases[phaseOf(change)]!.push(change);
+  return phases.flat();
+}
+
+/** The step that carries out one change. */
+export function stepOf(change: Change, options: OrderOptions): Step {
+  switch (change.kind) {
+    case 'sysctl':
+      return { op: 'sysctl-set', key: change.key, value: change.after };
+    case 'route':
+      return change.action === 'delete'
+        ? { op: 'route-delete', route: change.before }
+        : { op: 'route-replace', route: change.after };
+    case 'rule':
+      return change.action === 'delete'
+        ? { op: 'rule-delete', rule: change.before }
+        : { op: 'rule-add', rule: change.after };
+    case 'nft':
+      return { op: 'nft-replace', rules: change.after, markMask: options.markMask };
   }
-  return [...sysctls, ...routeReplaces, ...ruleAdds, ...nft, ...ruleDeletes, ...routeDeletes];
+}
+
+/** Position in the order above: sysctls, route replaces, rule adds, nft, rule deletes, route deletes. */
+function phaseOf(change: Change): number {
+  switch (change.kind) {
+    case 'sysctl':
+      return 0;
+    case 'route':
+      return change.action === 'delete' ? 5 : 1;
+    case 'rule':
+      return change.action === 'delete' ? 4 : 2;
+    case 'nft':
+      return 3;
+  }
+}
+
+/** What a change is about, for people: `rule priority 2000 …`, `route table 101 default`, `sysctl …`. */
+export function changeSubject(change: Change): string {
+  switch (change.kind) {
+    case 'sysctl':
+      return `sysctl ${change.key}`;
+    case 'nft':
+      return `nft ${change.key}`;
+    default:
+      return change.key;
+  }
 }

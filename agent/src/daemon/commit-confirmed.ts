@@ -3,12 +3,27 @@
  * verify → a persisted deadline; `confirm(generation)` before the deadline makes the
  * generation applied, no confirm reverts to the snapshot through the engine.
  *
+ * The invariant (D100): from the moment the kernel may change until a confirm or a
+ * completed revert, a persisted pending record with a deadline exists, and every way out of
+ * an apply ends in a recorded confirm or a revert. How the code keeps it:
+ * - the pending record (phase `applying`, with its deadline) is written and the revert
+ *   timer armed in the engine's `beforeApply` hook — after the snapshot is durable, before
+ *   the first kernel step; if that write fails, the kernel has not been touched;
+ * - once it is written, any exception, from any layer, goes to `#failedApply`, which reverts
+ *   to the snapshot now through the same converging revert the timer uses. It never assumes
+ *   the engine's own rollback worked;
+ * - a revert that is not complete — objects not restored, or a record that cannot be
+ *   written — keeps the pending record (its deadline moved to now: nothing can confirm it
+ *   any more) and retries with backoff until the kernel holds the snapshot and that is on
+ *   disk; `status.lastRevert` says what is still missing (D101);
+ * - a confirm is answered only after it is on disk: a confirm that cannot be recorded is
+ *   refused, and the apply reverts at its deadline;
+ * - kernel commands have deadlines (run-command.ts), so nothing holds the one-writer queue
+ *   forever and the timer always gets its turn; a restart finds the record and reverts at
+ *   once (interrupted apply, or deadline passed) or re-arms the rest.
+ *
  * One writer: apply, confirm, revert and the revert timer run through one SerialQueue, so
- * they never interleave; reads (status, plan) do not queue. The journal (commit.json) is
- * written before the reply that depends on it: a pending apply is on disk before the first
- * kernel change (phase `applying`) and again, with its final deadline, before `apply`
- * answers (phase `armed`). A restart finds it there and reverts at once (interrupted apply,
- * or deadline passed) or re-arms the rest.
+ * they never interleave; reads (status, plan) do not queue.
  */
 import { assemblePlan, type Plan } from '../core/assemble-plan.js';
 import type { ChangeSet } from '../core/diff.js';
@@ -18,10 +33,12 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import type { CurrentState } from '../engine/read-current.js';
 import { readCurrent, scopeFor } from '../engine/read-current.js';
 import { reconcile } from '../engine/reconcile.js';
+import { describeSkipped, describeUnrestored } from '../engine/restore-snapshot.js';
 import { revert } from '../engine/revert.js';
 import { show } from '../engine/show.js';
 import { StateStore } from '../engine/state-store.js';
-import { isAgentError } from '../errors.js';
+import { isAgentError, recordRollback, StateDirError } from '../errors.js';
+import { Failpoints } from '../faults/failpoints.js';
 import type { DesiredState } from '../model/desired-state.js';
 import {
   type ApplyResult,
@@ -38,6 +55,7 @@ import {
   type RevertResult,
   type StatusResult,
 } from '../model/protocol.js';
+import { AgentFaults } from './agent-faults.js';
 import { AGENT_NAME } from './agent-version.js';
 import { checkManagementPath, type SshConnection } from './check-management-path.js';
 import {
@@ -48,7 +66,7 @@ import {
 } from './commit-journal.js';
 import { type HealthSource, staticHealth } from './health-source.js';
 import { SerialQueue } from './serial-queue.js';
-import { WireError } from './wire-error.js';
+import { revertWords, WireError } from './wire-error.js';
 
 export interface CommitOptions {
   readonly stateDir: string;
@@ -57,10 +75,16 @@ export interface CommitOptions {
   /** Milliseconds since the epoch (injected for tests). */
   readonly now?: () => number;
   readonly log: (line: string) => void;
-  /** A failed revert is retried after this long (default 10 s). */
+  /** A revert that is not complete is retried after this long, doubling (default 1 s). */
   readonly revertRetryMs?: number;
+  /** …up to this long between attempts (default 60 s). */
+  readonly revertRetryMaxMs?: number;
   /** Provider health (probes); default: no probing, every provider up. */
   readonly health?: HealthSource;
+  /** Fault injection at every state write (D102); the dataplane factory wraps its own. */
+  readonly failpoints?: Failpoints;
+  /** Where the fault report looks tools up (default $PATH); null: it does not (a simulated router). */
+  readonly toolPath?: string | null;
 }
 
 /**
@@ -83,15 +107,21 @@ export class CommitConfirmed {
   readonly #now: () => number;
   readonly #queue = new SerialQueue();
   readonly #health: HealthSource;
+  readonly #faults: AgentFaults;
   #record: CommitRecord;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The in-memory record differs from commit.json (a write failed); written again when possible. */
+  #unrecorded = false;
+  /** The last line logged about an incomplete revert: logged again only when it changes. */
+  #lastRevertLog: string | undefined;
   readonly #listeners = new Set<(event: StateChange) => void>();
   #drift: () => DriftReport | null = () => null;
 
-  private constructor(options: CommitOptions, record: CommitRecord) {
+  private constructor(options: CommitOptions, record: CommitRecord, faults: AgentFaults) {
     this.#options = options;
-    this.#store = new StateStore(options.stateDir);
+    this.#faults = faults;
+    this.#store = new StateStore(options.stateDir, this.#storeOptions());
     this.#now = options.now ?? Date.now;
     this.#health = options.health ?? staticHealth();
     this.#record = record;
@@ -99,7 +129,18 @@ export class CommitConfirmed {
 
   /** Reads the journal and recovers a pending apply: revert now, or re-arm the rest. */
   static async open(options: CommitOptions): Promise<CommitConfirmed> {
-    const commit = new CommitConfirmed(options, await readCommitRecord(new StateStore(options.stateDir)));
+    const faults: AgentFaults = new AgentFaults({
+      stateDir: options.stateDir,
+      now: options.now ?? Date.now,
+      log: options.log,
+      path: options.toolPath,
+      probeWrite: (bytes) => store.probeWrite(bytes),
+    });
+    const store = new StateStore(options.stateDir, {
+      failpoints: options.failpoints,
+      onWrite: (o) => faults.noteWrite(o),
+    });
+    const commit = new CommitConfirmed(options, await readCommitRecord(store), faults);
     await commit.#queue.run(async () => {
       await commit.#recover();
       await commit.#changed('open');
@@ -123,6 +164,20 @@ export class CommitConfirmed {
 
   get health(): HealthSource {
     return this.#health;
+  }
+
+  /** The faults of the router's environment the daemon knows of (status.faults). */
+  get faults(): AgentFaults {
+    return this.#faults;
+  }
+
+  /** Engine options for everything that writes this state directory. */
+  get engineOptions() {
+    return {
+      stateDir: this.#options.stateDir,
+      now: () => new Date(this.#now()),
+      ...this.#storeOptions(),
+    };
   }
 
   /** Where `status` takes its drift report from (the daemon's drift watch). */
@@ -153,7 +208,11 @@ export class CommitConfirmed {
       }
       const { info, changes } = await this.#revertPending('requested');
       if (info.result === 'failed')
-        throw new WireError('kernel', `the revert failed: ${info.message ?? ''}`, true);
+        throw new WireError(
+          'kernel',
+          `the revert is not complete, the agent keeps trying: ${info.message ?? ''}`,
+          true,
+        );
       return { reverted: info, changes: summariseChanges(changes), applied: this.#record.applied };
     });
   }
@@ -162,7 +221,12 @@ export class CommitConfirmed {
   async plan(desired: DesiredState, connection: SshConnection | undefined): Promise<PlanResult> {
     const applied = await this.#store.readApplied();
     const scope = scopeFor(desired, applied?.desired);
-    const current = await readCurrent(this.#dataplane(desired, applied?.desired), scope);
+    const current = await readCurrent(this.#dataplane(desired, applied?.desired), scope).catch(
+      (error: unknown) => {
+        this.#faults.noteError(error);
+        throw error;
+      },
+    );
     const plan = assemblePlan({
       desired,
       facts: current.facts,
@@ -183,13 +247,26 @@ export class CommitConfirmed {
     };
   }
 
+  /**
+   * What is in force and how the router is. Answers even when the kernel cannot be read
+   * (a tool missing): the counts are then zero and `faults` says why.
+   */
   async status(): Promise<StatusResult> {
     const applied = await this.#store.readApplied();
-    const shown = await show(this.#options.dataplane(applied?.desired.settings.markMask), {
-      stateDir: this.#options.stateDir,
-    });
+    let shown: Awaited<ReturnType<typeof show>> | undefined;
+    let unreadable: string | undefined;
+    try {
+      shown = await show(this.#options.dataplane(applied?.desired.settings.markMask), {
+        stateDir: this.#options.stateDir,
+      });
+    } catch (error) {
+      this.#faults.noteError(error);
+      unreadable = error instanceof Error ? error.message : String(error);
+    }
+    await this.#faults.refresh(applied?.desired, shown?.facts);
+    if (this.#unrecorded && !this.#closed) void this.exclusive(() => this.#rewriteRecord());
     const unavailable = new Map(
-      applied === undefined
+      applied === undefined || shown === undefined
         ? []
         : resolve(applied.desired, shown.facts, this.#health.current()).unavailable.map((u) => [
             u.provider,
@@ -197,6 +274,7 @@ export class CommitConfirmed {
           ]),
     );
     const record = this.#record;
+    const faults = this.#faults.list();
     return {
       agent: AGENT_NAME,
       protocol: PROTOCOL_VERSION,
@@ -205,15 +283,17 @@ export class CommitConfirmed {
       pending: record.pending === null ? null : toPendingInfo(record.pending),
       lastRevert: record.lastRevert,
       owned: {
-        rules: shown.owned.rules.length,
-        routes: shown.owned.routes.length,
-        nftRules: shown.owned.nft === null ? null : shown.owned.nft.length,
-        sysctls: Object.keys(shown.owned.sysctls).length,
+        rules: shown?.owned.rules.length ?? 0,
+        routes: shown?.owned.routes.length ?? 0,
+        nftRules: shown === undefined || shown.owned.nft === null ? null : shown.owned.nft.length,
+        sysctls: shown === undefined ? 0 : Object.keys(shown.owned.sysctls).length,
       },
       facts: {
-        interfaces: Object.values(shown.facts.interfaces).filter((f) => f.exists).length,
+        interfaces:
+          shown === undefined ? 0 : Object.values(shown.facts.interfaces).filter((f) => f.exists).length,
         providers: (applied?.desired.providers ?? []).map((p) => {
-          const reason = unavailable.get(p.name);
+          const reason =
+            unreadable !== undefined ? `the kernel cannot be read: ${unreadable}` : unavailable.get(p.name);
           return {
             name: p.name,
             interface: p.interface,
@@ -225,6 +305,7 @@ export class CommitConfirmed {
       health: this.#health.report(),
       drift: this.#drift(),
       now: this.#now(),
+      ...(faults.length > 0 ? { faults } : {}),
     };
   }
 
@@ -259,7 +340,7 @@ export class CommitConfirmed {
         this.#dataplane(desired, applied?.desired),
         desired,
         this.#health.current(),
-        { stateDir: this.#options.stateDir, now: () => new Date(this.#now()) },
+        this.engineOptions,
         {
           check: (plan, current, scope) => {
             if (connection === undefined) return;
@@ -269,6 +350,7 @@ export class CommitConfirmed {
             }
           },
           beforeApply: async (snapshot) => {
+            // D100: the deadline exists — on disk, and armed — before the kernel may change.
             await this.#write({
               ...this.#record,
               pending: {
@@ -283,6 +365,7 @@ export class CommitConfirmed {
               },
             });
             pendingWritten = true;
+            this.#arm();
           },
         },
       );
@@ -307,6 +390,7 @@ export class CommitConfirmed {
         deadline: this.#now() + input.confirmWithinMs,
       };
       await this.#write({ ...this.#record, pending: armed });
+      this.#arm();
       await this.#journal({
         op: 'commit-apply',
         generation,
@@ -314,28 +398,46 @@ export class CommitConfirmed {
         deadline: iso(armed.deadline),
         result: 'pending',
       });
-      this.#arm();
       this.#options.log(
         `applied generation ${generation} (${report.changes.length} change(s)); reverting at ${iso(armed.deadline)} unless confirmed`,
       );
       await this.#changed('pending');
       return { ...base, pending: toPendingInfo(armed), applied: null };
     } catch (error) {
-      if (pendingWritten) {
-        // The engine rolled back already; if that failed too, the revert timer retries now.
-        const rolledBack = !isAgentError(error) || !('revert' in error) || error.revert !== 'revert-failed';
-        if (rolledBack) await this.#write({ ...this.#record, pending: null });
-        else {
-          await this.#write({
-            ...this.#record,
-            pending: { ...this.#record.pending!, deadline: this.#now() },
-          });
-          this.#arm();
-        }
-        await this.#changed('rolled-back');
+      if (!pendingWritten) {
+        // The kernel was not touched (refused, or the pending record could not be written).
+        this.#faults.noteError(error);
+        throw error;
       }
+      return this.#failedApply(error);
+    }
+  }
+
+  /**
+   * An apply failed after its pending record was written, so the kernel may have changed —
+   * whatever failed, and whatever the engine's own rollback managed. Revert to the snapshot
+   * now (a no-op when the kernel already holds it); the error then says how that went.
+   */
+  async #failedApply(error: unknown): Promise<never> {
+    this.#faults.noteError(error);
+    const { info } = await this.#revertPending('apply-failed');
+    const outcome = info.result === 'ok' ? 'reverted' : 'revert-failed';
+    const detail =
+      info.result === 'ok' ? undefined : `${info.message ?? 'incomplete'}; the agent keeps trying`;
+    if (error instanceof WireError) {
+      throw new WireError(error.code, `${error.message} (${revertWords(outcome, detail)})`, error.retryable);
+    }
+    if (isAgentError(error)) {
+      recordRollback(error, outcome, detail);
       throw error;
     }
+    this.#options.log(
+      `apply: unexpected error (a bug): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    throw new WireError(
+      'internal',
+      `internal error in uplink-agent (this is a bug; see the agent log); ${revertWords(outcome, detail)}`,
+    );
   }
 
   async #confirm(generation: string): Promise<ConfirmResult> {
@@ -358,10 +460,10 @@ export class CommitConfirmed {
       );
     }
     if (this.#now() >= pending.deadline) {
-      await this.#revertPending('confirm-timeout');
+      await this.#revertPending(this.#retryReason(pending) ?? 'confirm-timeout');
       throw new WireError(
         'not-pending',
-        `generation ${generation} is not pending: its deadline ${iso(pending.deadline)} passed and it was reverted`,
+        `generation ${generation} is not pending: its deadline ${iso(pending.deadline)} passed and it is being reverted`,
       );
     }
     const applied: GenerationInfo = {
@@ -370,7 +472,18 @@ export class CommitConfirmed {
       site: pending.site,
       at: pending.at,
     };
-    await this.#write({ ...this.#record, applied, pending: null });
+    try {
+      await this.#write({ ...this.#record, applied, pending: null });
+    } catch (error) {
+      // Not on disk, not confirmed: a restart would revert it, so the timer must too.
+      if (error instanceof StateDirError) {
+        throw new WireError(
+          `state-dir-${error.fault}`,
+          `${error.message}; generation ${generation} is NOT confirmed: it stays pending and is reverted at ${iso(pending.deadline)} unless a confirm can be recorded before then`,
+        );
+      }
+      throw error;
+    }
     this.#clearTimer();
     await this.#journal({ op: 'commit-confirm', generation, result: 'applied' });
     this.#options.log(`generation ${generation} confirmed`);
@@ -381,7 +494,20 @@ export class CommitConfirmed {
   async #recover(): Promise<void> {
     const pending = this.#record.pending;
     if (pending === null) return;
-    if (pending.phase === 'applying') {
+    const retry = this.#retryReason(pending);
+    const snapshot = await this.#store.readSnapshot().catch(() => undefined);
+    if (snapshot === undefined && pending.phase === 'armed' && this.#now() < pending.deadline) {
+      // Its snapshot is gone: a revert completed before the stop — one asked for, the only
+      // kind that runs before the deadline of an armed apply — but commit.json could not say
+      // so (a full disk). Never let a confirm take it now: record the revert.
+      this.#options.log(`generation ${pending.generation}: its revert had completed before a restart`);
+      await this.#revertPending('requested');
+    } else if (retry !== undefined) {
+      this.#options.log(
+        `generation ${pending.generation}: its revert (${retry}) was not complete; reverting`,
+      );
+      await this.#revertPending(retry);
+    } else if (pending.phase === 'applying') {
       this.#options.log(`generation ${pending.generation}: the agent stopped during its apply; reverting`);
       await this.#revertPending('interrupted-apply');
     } else if (this.#now() >= pending.deadline) {
@@ -397,45 +523,97 @@ export class CommitConfirmed {
     }
   }
 
-  /** Reverts the pending apply to its snapshot. Never throws for a failed revert: records it and retries. */
+  /** The reason of a revert of `pending` that began and is not complete yet, if one did. */
+  #retryReason(pending: PendingRecord): RevertReason | undefined {
+    const last = this.#record.lastRevert;
+    return last !== null && last.generation === pending.generation && last.result === 'failed'
+      ? last.reason
+      : undefined;
+  }
+
+  /**
+   * Reverts the pending apply to its snapshot. Never throws: a revert that is not complete
+   * (objects not restored, or not recorded) is recorded as `failed`, keeps the pending
+   * record with its deadline moved to now, and is tried again with backoff (D101).
+   */
   async #revertPending(reason: RevertReason): Promise<{ info: RevertInfo; changes: ChangeSet }> {
     const pending = this.#record.pending!;
     this.#clearTimer();
     const base = { generation: pending.generation, hash: pending.hash, reason };
-    const snapshot = await this.#store.readSnapshot();
+    const previous = this.#record.lastRevert;
+    const attempts =
+      previous !== null && previous.generation === pending.generation && previous.result === 'failed'
+        ? (previous.attempts ?? 1) + 1
+        : 1;
     let info: RevertInfo;
     let changes: ChangeSet = [];
-    if (snapshot === undefined) {
-      // The engine removes the snapshot when a revert completes: one ran before a restart.
-      info = { ...base, at: this.#now(), result: 'ok', message: 'the revert had completed before a restart' };
-    } else if (snapshot.createdAt !== pending.snapshotAt) {
+    let done = true;
+    try {
+      const snapshot = await this.#store.readSnapshot();
+      if (snapshot === undefined) {
+        // The engine removes the snapshot when a revert completes: one ran before a restart.
+        info = {
+          ...base,
+          at: this.#now(),
+          result: 'ok',
+          message: 'the revert had completed before a restart',
+        };
+      } else if (snapshot.createdAt !== pending.snapshotAt) {
+        info = {
+          ...base,
+          at: this.#now(),
+          result: 'failed',
+          message: `the snapshot was replaced (${snapshot.createdAt}, expected ${pending.snapshotAt}) by an apply outside the daemon; not reverting`,
+        };
+      } else {
+        const report = await revert(this.#options.dataplane(snapshot.markMask), this.engineOptions);
+        changes = report.changes;
+        const skipped = report.skipped.map((s) => s.object);
+        const notes = skipped.length > 0 ? describeSkipped(report.skipped) : undefined;
+        if (!report.complete) {
+          done = false;
+          info = {
+            ...base,
+            at: this.#now(),
+            result: 'failed',
+            message: `${describeUnrestored(report.failed)}${notes === undefined ? '' : `; ${notes}`}`,
+            unrestored: report.failed.map((f) => `${f.object}: ${f.error}`),
+            ...(skipped.length > 0 ? { skipped } : {}),
+          };
+        } else if (report.recordError !== undefined) {
+          done = false;
+          this.#faults.noteError(report.recordError);
+          info = {
+            ...base,
+            at: this.#now(),
+            result: 'failed',
+            message: `the kernel is back to the snapshot, but recording that failed: ${report.recordError.message}`,
+            ...(skipped.length > 0 ? { skipped } : {}),
+          };
+        } else {
+          info = {
+            ...base,
+            at: this.#now(),
+            result: 'ok',
+            ...(notes === undefined ? {} : { message: notes, skipped }),
+          };
+        }
+      }
+    } catch (error) {
+      // Reading the snapshot or the kernel failed (an unreadable state directory, a missing tool).
+      this.#faults.noteError(error);
+      done = false;
       info = {
         ...base,
         at: this.#now(),
         result: 'failed',
-        message: `the snapshot was replaced (${snapshot.createdAt}, expected ${pending.snapshotAt}) by an apply outside the daemon; not reverting`,
+        message: error instanceof Error ? error.message : String(error),
       };
-    } else {
-      try {
-        const report = await revert(this.#options.dataplane(snapshot.markMask), {
-          stateDir: this.#options.stateDir,
-          now: () => new Date(this.#now()),
-        });
-        changes = report.changes;
-        info = { ...base, at: this.#now(), result: 'ok' };
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        info = { ...base, at: this.#now(), result: 'failed', message };
-        await this.#write({ ...this.#record, lastRevert: info });
-        await this.#journal({ op: 'commit-revert', ...base, result: 'failed', message });
-        this.#options.log(`reverting generation ${pending.generation} FAILED (${message}); retrying`);
-        this.#arm(this.#options.revertRetryMs ?? 10_000);
-        return { info, changes };
-      }
     }
-    const stillPending =
-      info.result === 'failed' && snapshot !== undefined && snapshot.createdAt === pending.snapshotAt;
-    await this.#write({ ...this.#record, pending: stillPending ? pending : null, lastRevert: info });
+    if (!done) return { info: await this.#revertLater(pending, info, attempts), changes };
+
+    this.#lastRevertLog = undefined;
+    await this.#writeOrHold({ ...this.#record, pending: null, lastRevert: info });
     await this.#journal({
       op: 'commit-revert',
       ...base,
@@ -450,7 +628,24 @@ export class CommitConfirmed {
     return { info, changes };
   }
 
-  /** Arms the revert timer for the pending apply (or retries a failed revert after `delayMs`). */
+  /** Records an incomplete revert, keeps the apply pending (no confirm can take it now) and retries. */
+  async #revertLater(pending: PendingRecord, failed: RevertInfo, attempts: number): Promise<RevertInfo> {
+    const base = this.#options.revertRetryMs ?? 1_000;
+    const delay = Math.min(base * 2 ** (attempts - 1), this.#options.revertRetryMaxMs ?? 60_000);
+    const info: RevertInfo = { ...failed, attempts, nextAttemptAt: this.#now() + delay };
+    const still: PendingRecord = { ...pending, deadline: Math.min(pending.deadline, this.#now()) };
+    await this.#writeOrHold({ ...this.#record, pending: still, lastRevert: info });
+    const line = `reverting generation ${pending.generation} (${info.reason}) is not complete: ${info.message ?? ''}; retrying with backoff`;
+    if (line !== this.#lastRevertLog) {
+      this.#options.log(`${line} (attempt ${attempts}, next in ${delay} ms)`);
+      await this.#journal({ op: 'commit-revert', ...failed, result: 'failed', attempts });
+    }
+    this.#lastRevertLog = line;
+    this.#arm(delay);
+    return info;
+  }
+
+  /** Arms the revert timer for the pending apply (or retries a revert after `delayMs`). */
   #arm(delayMs?: number): void {
     this.#clearTimer();
     const pending = this.#record.pending;
@@ -464,11 +659,12 @@ export class CommitConfirmed {
             const current = this.#record.pending;
             if (current === null || current.generation !== pending.generation) return;
             if (this.#now() < current.deadline) return this.#arm();
-            await this.#revertPending('confirm-timeout');
+            await this.#revertPending(this.#retryReason(current) ?? 'confirm-timeout');
           })
           .catch((error: unknown) => {
+            // #revertPending never throws; anything else here is a bug, and the revert still must happen.
             this.#options.log(`revert timer: ${error instanceof Error ? error.message : String(error)}`);
-            this.#arm(this.#options.revertRetryMs ?? 10_000);
+            this.#arm(this.#options.revertRetryMs ?? 1_000);
           });
       },
       Math.min(delay, 2_147_000_000),
@@ -482,22 +678,60 @@ export class CommitConfirmed {
 
   /** The desired state in force changed: tell the health source (probes) and the listeners. */
   async #changed(event: StateChange): Promise<void> {
-    const applied = await this.#store.readApplied();
-    this.#health.configure(applied?.desired ?? null);
+    let desired: DesiredState | null = null;
+    try {
+      desired = (await this.#store.readApplied())?.desired ?? null;
+    } catch (error) {
+      this.#options.log(
+        `reading the applied state failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    this.#health.configure(desired);
     for (const listener of this.#listeners) listener(event);
   }
 
   async #write(record: CommitRecord): Promise<void> {
     await writeCommitRecord(this.#store, record);
     this.#record = record;
+    this.#unrecorded = false;
   }
 
-  #journal(entry: Record<string, unknown>): Promise<void> {
-    return this.#store.appendJournal({ at: iso(this.#now()), ...entry });
+  /**
+   * For a revert's records: the record is taken in memory even when commit.json cannot be
+   * written — the kernel already holds what it says, and a restart that reads the older file
+   * reverts again, which finds nothing to do. Written again when the directory allows.
+   */
+  async #writeOrHold(record: CommitRecord): Promise<void> {
+    try {
+      await this.#write(record);
+    } catch (error) {
+      this.#faults.noteError(error);
+      this.#record = record;
+      this.#unrecorded = true;
+    }
+  }
+
+  async #rewriteRecord(): Promise<void> {
+    if (!this.#unrecorded) return;
+    await this.#write(this.#record).catch((error: unknown) => this.#faults.noteError(error));
+  }
+
+  /** The journal is for people: a failed append is a fault to report, not a failed operation. */
+  async #journal(entry: Record<string, unknown>): Promise<void> {
+    await this.#store
+      .appendJournal({ at: iso(this.#now()), ...entry })
+      .catch((error: unknown) => this.#faults.noteError(error));
   }
 
   #dataplane(desired: DesiredState, previous: DesiredState | undefined): Dataplane {
     return this.#options.dataplane(previous?.settings.markMask ?? desired.settings.markMask);
+  }
+
+  #storeOptions() {
+    return {
+      failpoints: this.#options.failpoints ?? Failpoints.none,
+      onWrite: (outcome: Parameters<AgentFaults['noteWrite']>[0]) => this.#faults.noteWrite(outcome),
+    };
   }
 }
 

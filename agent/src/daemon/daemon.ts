@@ -17,6 +17,7 @@ import {
   PROTOCOL_VERSION,
   type Request,
   type Response,
+  resultForRevision,
   SUPPORTED_REVISIONS,
 } from '../model/protocol.js';
 import { AGENT_NAME } from './agent-version.js';
@@ -46,6 +47,8 @@ export interface RunningDaemon {
 
 interface Session {
   connection: SshConnection | undefined;
+  /** The revision negotiated in hello (1 until then): below FAULTS_REVISION faults are told in older words. */
+  revision: number;
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
@@ -96,7 +99,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
 function serveSession(socket: Socket, commit: CommitConfirmed, options: DaemonOptions): void {
   const splitter = new LineSplitter(MAX_LINE_BYTES);
-  const session: Session = { connection: undefined };
+  const session: Session = { connection: undefined, revision: 1 };
   let firstLine = true;
   let inFlight = 0;
   let inputEnded = false;
@@ -136,7 +139,13 @@ function serveSession(socket: Socket, commit: CommitConfirmed, options: DaemonOp
     inFlight++;
     dispatch(request, session, commit)
       .then(
-        (result) => send({ v: PROTOCOL_VERSION, id: request.id, ok: true, result }),
+        (result) =>
+          send({
+            v: PROTOCOL_VERSION,
+            id: request.id,
+            ok: true,
+            result: resultForRevision(request.method, result, session.revision),
+          }),
         (error: unknown) =>
           send(
             errorResponse(
@@ -146,6 +155,7 @@ function serveSession(socket: Socket, commit: CommitConfirmed, options: DaemonOp
                   `${request.method}: unexpected error (a bug): ${bug instanceof Error ? (bug.stack ?? bug.message) : String(bug)}`,
                 ),
               ),
+              { revision: session.revision },
             ),
           ),
       )
@@ -187,6 +197,7 @@ async function dispatch(request: Request, session: Session, commit: CommitConfir
     case 'hello': {
       // The highest revision both ends speak (D91): a newer controller is answered, not refused.
       const revision = Math.min(request.params.protocol, PROTOCOL_REVISION);
+      session.revision = revision;
       return {
         protocol: revision,
         supported: [...SUPPORTED_REVISIONS],

@@ -35,11 +35,13 @@ class ScriptedHealth implements HealthSource {
 }
 
 /** The part of CommitConfirmed the watch uses: a confirmed state in force, a one-writer queue. */
-function confirmedCommit(health: HealthSource): CommitConfirmed {
+function confirmedCommit(health: HealthSource, stateDir: string): CommitConfirmed {
   let queue: Promise<unknown> = Promise.resolve();
   const fake = {
     health,
-    record: { pending: null },
+    record: { pending: null, applied: null },
+    faults: { noteError: () => {} },
+    engineOptions: { stateDir },
     exclusive<T>(task: () => Promise<T>): Promise<T> {
       const run = queue.then(task);
       queue = run.catch(() => {});
@@ -76,7 +78,7 @@ async function watched(dataplane: Dataplane = new MemoryDataplane({ facts: examp
   const health = new ScriptedHealth();
   const logs: string[] = [];
   watch = new DriftWatch(
-    confirmedCommit(health),
+    confirmedCommit(health, stateDir),
     { stateDir, dataplane: () => dataplane, now: Date.now, log: (line) => logs.push(line) },
     { debounceMs: 1, fullCheckMs: 60_000 },
   );

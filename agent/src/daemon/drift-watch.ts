@@ -87,6 +87,9 @@ export class DriftWatch {
   #closed = false;
   #heal = { count: 0, last: null as number | null, nextAt: 0, delay: 0 };
   #lastFollowError: string | undefined;
+  /** The last poll and check failures logged: a failure is logged once per change of message. */
+  #lastPollError: string | undefined;
+  #lastCheckError: string | undefined;
   #healTimer = false;
   /** The uplinks' interfaces: a link or address event on one of them is followed. */
   #uplinks = new Set<string>();
@@ -95,7 +98,7 @@ export class DriftWatch {
     this.#commit = commit;
     this.#context = context;
     this.#options = options;
-    this.#store = new StateStore(context.stateDir);
+    this.#store = new StateStore(context.stateDir, commit.engineOptions);
   }
 
   /** Subscribes to events, health and commit state; the first check follows (see #onStateChange). */
@@ -180,8 +183,14 @@ export class DriftWatch {
       const fingerprint = await this.#options.fingerprint!();
       if (this.#fingerprint !== undefined && fingerprint !== this.#fingerprint) this.trigger('nft');
       this.#fingerprint = fingerprint;
+      if (this.#lastPollError !== undefined)
+        this.#context.log('drift: polling table inet uplink works again');
+      this.#lastPollError = undefined;
     } catch (error) {
-      this.#context.log(`drift: polling table inet uplink failed: ${message(error)}`);
+      this.#commit.faults.noteError(error);
+      const text = message(error);
+      if (text !== this.#lastPollError) this.#context.log(`drift: polling table inet uplink failed: ${text}`);
+      this.#lastPollError = text;
     } finally {
       this.#polling = false;
     }
@@ -197,7 +206,12 @@ export class DriftWatch {
     this.#queued = true;
     this.#running = this.#commit
       .exclusive(() => this.#check())
-      .catch((error: unknown) => this.#context.log(`drift: check failed: ${message(error)}`))
+      .catch((error: unknown) => {
+        this.#commit.faults.noteError(error);
+        const text = message(error);
+        if (text !== this.#lastCheckError) this.#context.log(`drift: check failed: ${text}`);
+        this.#lastCheckError = text;
+      })
       .finally(() => {
         this.#queued = false;
         if (this.#again) {
@@ -214,6 +228,15 @@ export class DriftWatch {
     const applied = await this.#store.readApplied();
     if (applied === undefined) {
       this.#report = null;
+      return;
+    }
+    const confirmed = this.#commit.record.applied;
+    if (confirmed !== null && confirmed.hash !== applied.desired.hash) {
+      // applied.json names a state nobody confirmed (a revert whose record could not be
+      // written yet, an apply by hand outside the daemon): never follow or heal toward it (D100).
+      const text = `drift: applied.json holds ${applied.desired.hash.slice(0, 12)}, not the confirmed ${confirmed.generation}; not following or checking it`;
+      if (text !== this.#lastCheckError) this.#context.log(text);
+      this.#lastCheckError = text;
       return;
     }
     const desired = applied.desired;
@@ -247,6 +270,7 @@ export class DriftWatch {
         await this.#settle(desired, current.facts, health, changes);
       } else this.#followNeeded = true;
     } else this.#baseline ??= baseline;
+    this.#lastCheckError = undefined;
     let findings = findDrift({ desired, facts: current.facts, health, current: current.kernel, scope });
     if (desired.settings.drift === 'heal' && findings.items.length > 0) {
       // Reported (and logged) before it is healed, so every drift leaves a trace.
@@ -262,10 +286,9 @@ export class DriftWatch {
   /** Re-applies the confirmed state with the current facts and health; false when the engine refused. */
   async #follow(dataplane: Dataplane, desired: DesiredState, health: Health): Promise<boolean> {
     try {
-      const report = await reconcile(dataplane, desired, health, {
-        stateDir: this.#context.stateDir,
-        now: () => new Date(this.#context.now()),
-      });
+      const report = await reconcile(dataplane, desired, health, this.#commit.engineOptions);
+      if (this.#lastFollowError !== undefined)
+        this.#context.log(`follow: re-applying ${desired.site} works again`);
       this.#lastFollowError = undefined;
       if (report.changes.length > 0) {
         this.#context.log(
@@ -274,6 +297,7 @@ export class DriftWatch {
       }
       return true;
     } catch (error) {
+      this.#commit.faults.noteError(error);
       const text = message(error);
       if (text !== this.#lastFollowError)
         this.#context.log(`follow: re-applying ${desired.site} failed: ${text}`);
@@ -312,7 +336,7 @@ export class DriftWatch {
     heal.nextAt = now + heal.delay;
     try {
       const report = await reconcile(dataplane, desired, health, {
-        stateDir: this.#context.stateDir,
+        ...this.#commit.engineOptions,
         now: () => new Date(now),
       });
       heal.count++;

@@ -71,6 +71,8 @@ export class IpMonitor implements KernelEvents {
   #delay: number;
   #started = 0;
   #closed = false;
+  /** Why the monitor last died, as logged: the same reason again is not logged again. */
+  #lastWhy: string | undefined;
 
   constructor(options: IpMonitorOptions) {
     this.#options = options;
@@ -129,10 +131,17 @@ export class IpMonitor implements KernelEvents {
     if (this.#child !== child || this.#closed) return;
     this.#child = undefined;
     // A monitor that ran a while was healthy: start over from the short delay.
-    if (Date.now() - startedAt > 30_000) this.#delay = this.#options.restartMs ?? 200;
-    this.#options.log(
-      `kernel monitor (${(this.#options.argv ?? IP_MONITOR_ARGV).join(' ')}) ${why}; restarting in ${this.#delay} ms`,
-    );
+    if (Date.now() - startedAt > 30_000) {
+      this.#delay = this.#options.restartMs ?? 200;
+      this.#lastWhy = undefined;
+    }
+    // Logged once per reason (a missing `ip` fails every restart the same way), not per restart.
+    if (why !== this.#lastWhy) {
+      this.#options.log(
+        `kernel monitor (${(this.#options.argv ?? IP_MONITOR_ARGV).join(' ')}) ${why}; restarting with backoff (first in ${this.#delay} ms, at most 30 s)`,
+      );
+    }
+    this.#lastWhy = why;
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       if (!this.#closed) this.#spawn();

@@ -1,5 +1,6 @@
 /** The daemon as a process: start, log to stderr (journald), stop cleanly on SIGTERM/SIGINT. */
 import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Failpoints } from '../faults/failpoints.js';
 import { startDaemon } from './daemon.js';
 import type { WatchOptions } from './drift-watch.js';
 import type { HealthSource } from './health-source.js';
@@ -9,6 +10,8 @@ export interface RunDaemonOptions {
   readonly stateDir: string;
   readonly socketPath: string;
   readonly dataplane: (markMask: number | undefined) => Dataplane;
+  /** Fault injection at every state write (D102); the dataplane factory wraps its own. */
+  readonly failpoints?: Failpoints;
   readonly stderr: (text: string) => void;
   /** Provider health (the probe engine); default: every provider up. Closed when the daemon stops. */
   readonly health?: HealthSource;
@@ -35,6 +38,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<void> {
       dataplane: options.dataplane,
       log,
       watch,
+      ...(options.failpoints === undefined ? {} : { failpoints: options.failpoints }),
       ...(options.health === undefined ? {} : { health: options.health }),
     });
   } catch (error) {

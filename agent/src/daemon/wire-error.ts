@@ -4,8 +4,14 @@
  * engine's typed errors to wire codes, and anything else to `internal` (logged locally).
  */
 import { formatChanges } from '../core/format-changes.js';
-import { isAgentError } from '../errors.js';
-import { type ErrorCode, type ErrorResponse, PROTOCOL_VERSION } from '../model/protocol.js';
+import { isAgentError, StateLockedError } from '../errors.js';
+import {
+  codeForRevision,
+  type ErrorCode,
+  type ErrorResponse,
+  PROTOCOL_REVISION,
+  PROTOCOL_VERSION,
+} from '../model/protocol.js';
 
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['busy', 'unavailable']);
 const MAX_MESSAGE = 4000;
@@ -21,14 +27,26 @@ export class WireError extends Error {
   }
 }
 
-export function errorResponse(id: string | number | null, error: WireError): ErrorResponse {
+/**
+ * The error line for `id`, in the words of the session's protocol `revision` (default: ours):
+ * below revision 3 a fault code is sent as the older code nearest to it, with the same message.
+ */
+export function errorResponse(
+  id: string | number | null,
+  error: WireError,
+  options: { readonly revision?: number } = {},
+): ErrorResponse {
   const message =
     error.message.length > MAX_MESSAGE ? `${error.message.slice(0, MAX_MESSAGE - 1)}…` : error.message;
   return {
     v: PROTOCOL_VERSION,
     id,
     ok: false,
-    error: { code: error.code, message, retryable: error.retryable },
+    error: {
+      code: codeForRevision(error.code, options.revision ?? PROTOCOL_REVISION),
+      message,
+      retryable: error.retryable,
+    },
   };
 }
 
@@ -41,6 +59,7 @@ export function toWireError(error: unknown, onBug: (error: unknown) => void): Wi
   }
   const detail = (lines: readonly string[]) =>
     lines.length === 0 ? '' : `: ${lines.slice(0, 20).join('; ')}${lines.length > 20 ? '; …' : ''}`;
+  const after = error.revert === 'not-needed' ? '' : ` (${revertWords(error.revert, error.revertDetail)})`;
   switch (error.kind) {
     case 'invalid-input':
       return new WireError('refused', `${error.message}${detail(error.problems)}`);
@@ -58,13 +77,22 @@ export function toWireError(error: unknown, onBug: (error: unknown) => void): Wi
         `${error.message}${detail(formatChanges(error.differences))} (${revertWords(error.revert, error.revertDetail)})`,
       );
     case 'state':
-      return /locked/.test(error.message)
+      return error instanceof StateLockedError
         ? new WireError('busy', error.message)
         : new WireError('internal', error.message);
+    case 'state-dir':
+      return new WireError(
+        `state-dir-${error.fault}`,
+        `${error.message}${after || ' (nothing was changed)'}`,
+      );
+    case 'tool-missing':
+      return new WireError('tool-missing', `${error.message}${after || ' (nothing was changed)'}`);
+    case 'interface-missing':
+      return new WireError('interface-missing', `${error.message}${after}`);
   }
 }
 
-function revertWords(outcome: string, detail: string | undefined): string {
+export function revertWords(outcome: string, detail: string | undefined): string {
   if (outcome === 'reverted') return 'the previous state was restored';
   if (outcome === 'revert-failed') return `restoring the previous state FAILED: ${detail ?? 'unknown'}`;
   return 'nothing was changed';

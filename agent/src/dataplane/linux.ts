@@ -20,11 +20,18 @@ import { parseIpFacts, parseIpRoutes, parseIpRules } from '../core/parse-ip-json
 import { parseNftTable } from '../core/parse-nft-json.js';
 import { type IpStep, isIpStep, renderIpBatch, renderIpBatchLine } from '../core/render-ip-batch.js';
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME, renderNftTable } from '../core/render-nft.js';
+import { ToolMissingError } from '../errors.js';
 import type { Facts, KernelState } from '../model/kernel-state.js';
 import type { Step } from '../model/steps.js';
 import { isSysctlKey, sysctlPath, sysctlToolKey } from '../model/sysctl-key.js';
 import { type Dataplane, DataplaneError, type ReadRequest } from './dataplane.js';
-import { type CommandResult, CommandRunner, formatCommand, type RunOptions } from './run-command.js';
+import {
+  type CommandResult,
+  CommandRunner,
+  formatCommand,
+  missingToolInNetnsExec,
+  type RunOptions,
+} from './run-command.js';
 import { splitJsonLines } from './split-json-lines.js';
 
 export interface LinuxDataplaneOptions {
@@ -216,6 +223,7 @@ export class LinuxDataplane implements Dataplane {
     const argv = this.#ip('-4', '-batch', '-');
     const result = await this.#runner.run(argv, { stdin: text });
     if (result.exitCode === 0) return;
+    refuseMissingTool(result);
     // iproute2 reports "Command failed -:LINE" for kernel errors and stops there; syntax
     // errors exit at once with no line number (never expected: lines are rendered).
     const lineMatch = /Command failed -:(\d+)/.exec(result.stderr);
@@ -244,6 +252,7 @@ export class LinuxDataplane implements Dataplane {
     const argv = this.#nft('-f', '-');
     const result = await this.#runner.run(argv, { stdin: text });
     if (result.exitCode === 0) return;
+    refuseMissingTool(result);
     throw new StepFailedError(
       `nft -f (step ${index}, table ${NFT_TABLE_FAMILY} ${NFT_TABLE_NAME}) failed, nothing applied: ${firstLine(result.stderr)}`,
       `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}\n--- transaction ---\n${text}`,
@@ -288,6 +297,7 @@ export class LinuxDataplane implements Dataplane {
     );
     const result = await this.#runner.run(argv);
     if (result.exitCode === 0) return;
+    refuseMissingTool(result);
     const failed = batch.findIndex((step) => result.stderr.includes(sysctlPath(step.key)));
     throw new StepFailedError(
       `sysctl (steps ${offset}..${offset + batch.length - 1}) failed: ${firstLine(result.stderr)}`,
@@ -301,6 +311,7 @@ export class LinuxDataplane implements Dataplane {
     const argv = this.#nft('-j', 'list', 'table', NFT_TABLE_FAMILY, NFT_TABLE_NAME);
     const result = await this.#runner.run(argv);
     if (result.exitCode !== 0) {
+      refuseMissingTool(result);
       if (/No such file or directory/.test(result.stderr)) return null;
       throw commandError(argv, result);
     }
@@ -326,7 +337,10 @@ export class LinuxDataplane implements Dataplane {
 
   async #mustRun(argv: readonly string[], options?: RunOptions): Promise<CommandResult> {
     const result = await this.#runner.run(argv, options);
-    if (result.exitCode !== 0) throw commandError(argv, result);
+    if (result.exitCode !== 0) {
+      refuseMissingTool(result);
+      throw commandError(argv, result);
+    }
     return result;
   }
 
@@ -359,6 +373,12 @@ export async function readSysctlFiles(
     }),
   );
   return sortedRecord(out);
+}
+
+/** `ip netns exec` ran but could not exec the tool: the tool is missing, not the kernel refusing. */
+function refuseMissingTool(result: CommandResult): void {
+  const tool = missingToolInNetnsExec(result.stderr);
+  if (tool !== undefined) throw new ToolMissingError(tool, firstLine(result.stderr));
 }
 
 function commandError(argv: readonly string[], result: CommandResult): DataplaneError {

@@ -8,11 +8,15 @@
  *   device does not exist or a gateway is not on a connected network of it;
  * - `route-delete` of a missing route fails (ESRCH);
  * - `nft-replace` swaps table inet uplink whole, `null` deletes it;
- * - `sysctl-set` of `net.ipv4.conf.IF.*` fails when IF does not exist.
+ * - `sysctl-set` of `net.ipv4.conf.IF.*` fails when IF does not exist (IF may hold dots, `eth0.7`);
+ * - deleting an interface (`deleteInterface`) takes its routes — a multipath route with any
+ *   nexthop on it too — and its `net.ipv4.conf.IF.*` / `neigh.IF.*` sysctls with it, as the
+ *   kernel does; rules naming it (iif/oif) and nft rules stay.
  * Test helpers set facts, seed foreign objects and inject faults.
  */
 import ipaddr from 'ipaddr.js';
 import { stableJson } from '../core/canonicalize-state.js';
+import { routeInterfaces } from '../core/vanished-interfaces.js';
 import type {
   Facts,
   InterfaceFacts,
@@ -103,6 +107,13 @@ export class MemoryDataplane implements Dataplane {
     if (facts === undefined) delete interfaces[name];
     else interfaces[name] = clone(facts);
     this.facts = { interfaces };
+  }
+
+  /** The interface disappears (unplugged, `ip link del`), with what the kernel removes with it. */
+  deleteInterface(name: string): void {
+    this.setInterface(name, undefined);
+    this.routes = this.routes.filter((r) => !routeInterfaces(r).includes(name));
+    for (const key of [...this.sysctls.keys()]) if (sysctlInterface(key) === name) this.sysctls.delete(key);
   }
 
   setSysctl(key: string, value: string): void {

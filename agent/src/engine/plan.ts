@@ -12,9 +12,9 @@ export async function plan(
   dataplane: Dataplane,
   desired: DesiredState,
   health: Health,
-  options: Pick<EngineOptions, 'stateDir'>,
+  options: Pick<EngineOptions, 'stateDir' | 'failpoints'>,
 ): Promise<Plan> {
-  const applied = await new StateStore(options.stateDir).readApplied();
+  const applied = await new StateStore(options.stateDir, options).readApplied();
   const scope = scopeFor(desired, applied?.desired);
   const { facts, kernel } = await readCurrent(dataplane, scope);
   return assemblePlan({ desired, facts, health, current: kernel, scope });

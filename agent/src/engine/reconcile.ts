@@ -1,6 +1,9 @@
 /**
  * Apply a desired state: read → plan → (refuse on problems/conflicts) → snapshot → apply →
- * re-read → verify. Any failure after the first kernel change rolls back to the snapshot.
+ * re-read → verify → record. Any failure after the first kernel change — a refused step, a
+ * verify difference, a record that cannot be written — rolls back to the snapshot, and the
+ * error says how that went (`revert`). A failure caused by an interface that vanished while
+ * the apply ran is an InterfaceMissingError, not a kernel refusal.
  */
 import { assemblePlan, type Plan } from '../core/assemble-plan.js';
 import { stableJson } from '../core/canonicalize-state.js';
@@ -8,19 +11,32 @@ import type { ChangeSet } from '../core/diff.js';
 import { diff } from '../core/diff.js';
 import { type OwnershipScope, owned } from '../core/owned.js';
 import type { UnavailableProvider } from '../core/resolve.js';
+import { stateInterfaces } from '../core/vanished-interfaces.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { ConflictError, InvalidInputError, KernelError, VerifyFailedError } from '../errors.js';
+import {
+  ConflictError,
+  InterfaceMissingError,
+  InvalidInputError,
+  KernelError,
+  recordRollback,
+  VerifyFailedError,
+} from '../errors.js';
+import type { Failpoints } from '../faults/failpoints.js';
 import type { DesiredState } from '../model/desired-state.js';
-import type { Health } from '../model/kernel-state.js';
+import type { Facts, Health } from '../model/kernel-state.js';
 import type { Step } from '../model/steps.js';
 import { asKernelError, type CurrentState, readCurrent, scopeFor } from './read-current.js';
 import { rollBack } from './restore-snapshot.js';
-import { type SnapshotRecord, StateStore } from './state-store.js';
+import { type SnapshotRecord, StateStore, type WriteOutcome } from './state-store.js';
 
 export interface EngineOptions {
   readonly stateDir: string;
   /** Injected clock for timestamps in the state directory. */
   readonly now?: () => Date;
+  /** Fault injection at every state write (D102); none by default. */
+  readonly failpoints?: Failpoints | undefined;
+  /** Told after every state write whether it worked (the daemon's fault report). */
+  readonly onWrite?: ((outcome: WriteOutcome) => void) | undefined;
 }
 
 export interface ReconcileReport {
@@ -49,7 +65,7 @@ export async function reconcile(
   options: EngineOptions,
   hooks: ReconcileHooks = {},
 ): Promise<ReconcileReport> {
-  const store = new StateStore(options.stateDir);
+  const store = new StateStore(options.stateDir, options);
   const now = options.now ?? (() => new Date());
   return store.withLock(async () => {
     const applied = await store.readApplied();
@@ -87,51 +103,69 @@ export async function reconcile(
     await hooks.beforeApply?.(snapshot, plan);
     const journal = { site: desired.site, hash: desired.hash, changes: plan.changes.length };
 
+    // From here the kernel may change: whatever fails, the snapshot is put back.
     try {
       await dataplane.apply(plan.steps);
-    } catch (error) {
-      const revert = await rollBack(dataplane, snapshot);
-      await store.appendJournal({
-        at: now().toISOString(),
-        op: 'apply',
-        ...journal,
-        result: 'kernel-error',
-        revert,
-      });
-      const failure = asKernelError(error, 'the kernel refused a step', revert.outcome);
-      if (failure instanceof KernelError) {
-        throw new KernelError(failure.message, failure.detail, revert.outcome, revert.detail);
+      let differences: ChangeSet;
+      try {
+        const reread = owned(await dataplane.readKernel({ sysctls: scope.sysctls }), scope);
+        differences = diff(plan.effective, reread);
+      } catch (error) {
+        throw asKernelError(error, 're-reading the kernel after apply failed', 'not-needed');
       }
+      if (differences.length > 0) throw new VerifyFailedError(differences, 'not-needed');
+      await store.writeApplied(record);
+    } catch (error) {
+      const rollback = await rollBack(dataplane, snapshot);
+      const failure = await explainFailure(dataplane, error, plan, desired, facts);
+      recordRollback(failure, rollback.outcome, rollback.detail);
+      await store
+        .appendJournal({
+          at: now().toISOString(),
+          op: 'apply',
+          ...journal,
+          result: resultWord(failure),
+          revert: { outcome: rollback.outcome, ...(rollback.detail ? { detail: rollback.detail } : {}) },
+        })
+        .catch(() => {});
       throw failure;
     }
-
-    let differences: ChangeSet;
-    try {
-      const reread = owned(await dataplane.readKernel({ sysctls: scope.sysctls }), scope);
-      differences = diff(plan.effective, reread);
-    } catch (error) {
-      const revert = await rollBack(dataplane, snapshot);
-      throw asKernelError(error, 're-reading the kernel after apply failed', revert.outcome);
-    }
-    if (differences.length > 0) {
-      const revert = await rollBack(dataplane, snapshot);
-      await store.appendJournal({
-        at: now().toISOString(),
-        op: 'apply',
-        ...journal,
-        result: 'verify-failed',
-        revert,
-      });
-      throw new VerifyFailedError(differences, revert.outcome, revert.detail);
-    }
-
-    // Independent files, each durable on its own: write them side by side.
-    await Promise.all([
-      store.writeApplied(record),
-      store.appendJournal({ at: now().toISOString(), op: 'apply', ...journal, result: 'ok' }),
-    ]);
+    // The journal is for people; the record above is what counts.
+    await store
+      .appendJournal({ at: now().toISOString(), op: 'apply', ...journal, result: 'ok' })
+      .catch(() => {});
     return { changes: plan.changes, steps: plan.steps, unavailable: plan.unavailable, verified: true };
   });
+}
+
+/**
+ * The error an apply failure is reported as: a kernel refusal or a verify difference is an
+ * InterfaceMissingError when interfaces the apply used existed when it was planned and are
+ * gone now; a dataplane error is a KernelError; everything else stays what it is.
+ */
+async function explainFailure(
+  dataplane: Dataplane,
+  error: unknown,
+  plan: Plan,
+  desired: DesiredState,
+  before: Facts,
+): Promise<unknown> {
+  const failure = asKernelError(error, 'the kernel refused a step', 'not-needed');
+  if (!(failure instanceof KernelError) && !(failure instanceof VerifyFailedError)) return failure;
+  const used = new Set([...stateInterfaces(plan.effective), ...desired.providers.map((p) => p.interface)]);
+  const after = await dataplane.readFacts().catch(() => undefined);
+  if (after === undefined) return failure;
+  const vanished = [...used]
+    .filter((name) => before.interfaces[name]?.exists === true && after.interfaces[name]?.exists !== true)
+    .sort();
+  if (vanished.length === 0) return failure;
+  return new InterfaceMissingError(vanished, failure.message);
+}
+
+function resultWord(failure: unknown): string {
+  if (failure instanceof VerifyFailedError) return 'verify-failed';
+  if (failure instanceof KernelError) return 'kernel-error';
+  return (failure as { kind?: string }).kind ?? 'failed';
 }
 
 /** Plain JSON first: both sides usually come out of the same schema, in the same key order. */

@@ -19,9 +19,9 @@ export interface ShowReport {
 
 export async function show(
   dataplane: Dataplane,
-  options: Pick<EngineOptions, 'stateDir'>,
+  options: Pick<EngineOptions, 'stateDir' | 'failpoints'>,
 ): Promise<ShowReport> {
-  const store = new StateStore(options.stateDir);
+  const store = new StateStore(options.stateDir, options);
   const applied = await store.readApplied();
   const snapshot = await store.readSnapshot();
   const base: OwnershipScope =

@@ -6,12 +6,18 @@
  * - `lock`          — held while an apply or revert runs.
  * Files are replaced atomically (temp file, fsync, rename, fsync dir), so a crash leaves the old
  * or the new version, never half of one. All I/O of the engine lives here.
+ *
+ * A write that fails because of the directory — read-only, full, not writable — throws a
+ * StateDirError naming that fault and the operation (D103), never "locked" or a bare errno;
+ * a failed write removes its temporary file. Every write, fsync, rename and the lock are
+ * failpoints (D102).
  */
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { StateError } from '../errors.js';
+import { classifyStateDirError, StateDirError, StateError, StateLockedError } from '../errors.js';
+import { Failpoints, fsError } from '../faults/failpoints.js';
 import { desiredState } from '../model/desired-state.js';
 import { formatIssues } from '../model/format-issues.js';
 import { kernelState } from '../model/kernel-state.js';
@@ -47,8 +53,28 @@ export const snapshotRecord = z
   .strict();
 export type SnapshotRecord = z.infer<typeof snapshotRecord>;
 
+export interface StateStoreOptions {
+  readonly failpoints?: Failpoints | undefined;
+  /** Told after every write whether it worked (the daemon's fault report, D103). */
+  readonly onWrite?: ((outcome: WriteOutcome) => void) | undefined;
+}
+
+/** One write's outcome; `bytes` is what it wrote or tried to (a full disk takes small writes longer). */
+export type WriteOutcome =
+  | { readonly ok: true; readonly file: string; readonly bytes: number }
+  | { readonly ok: false; readonly file: string; readonly bytes: number; readonly error: Error };
+
 export class StateStore {
-  constructor(readonly dir: string) {}
+  readonly #failpoints: Failpoints;
+  readonly #onWrite: ((outcome: WriteOutcome) => void) | undefined;
+
+  constructor(
+    readonly dir: string,
+    options: StateStoreOptions = {},
+  ) {
+    this.#failpoints = options.failpoints ?? Failpoints.none;
+    this.#onWrite = options.onWrite;
+  }
 
   readSnapshot(): Promise<SnapshotRecord | undefined> {
     return this.read('snapshot.json', snapshotRecord);
@@ -87,48 +113,95 @@ export class StateStore {
     return this.write(checkRecordName(name), value);
   }
 
+  /**
+   * Writes, fsyncs and removes a small file the way every record is written: proof that the
+   * directory takes writes again after a fault (the daemon's fault report, D103).
+   */
+  async probeWrite(bytes = 0): Promise<void> {
+    await this.write(PROBE_FILE, { probe: 'x'.repeat(Math.max(0, bytes)) });
+    await this.remove(PROBE_FILE);
+  }
+
   async appendJournal(entry: Readonly<Record<string, unknown>>): Promise<void> {
-    await this.ensureDir();
-    const file = await open(join(this.dir, 'journal.jsonl'), 'a', 0o600);
-    try {
-      await file.appendFile(`${JSON.stringify(entry)}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    const name = 'journal.jsonl';
+    const path = join(this.dir, name);
+    const line = `${JSON.stringify(entry)}\n`;
+    await this.#guard(name, `appending to ${name}`, Buffer.byteLength(line), async () => {
+      await this.ensureDir();
+      await this.#point(`state.append:${name}`, 'write', path);
+      const file = await open(path, 'a', 0o600);
+      try {
+        await file.appendFile(line);
+        await this.#point(`state.fsync:${name}`, 'fsync', path);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    });
   }
 
   /**
    * Runs `fn` holding the state directory's lock, so two applies (CLI and daemon) never
    * interleave. A lock left by a dead process is taken over.
+   *
+   * `evenIfUnwritable` (reverts): when the lock cannot be written because the directory is
+   * read-only, full or not writable, run `fn` without it — putting the kernel back must not
+   * wait for a disk, and no other writer can get an apply through that directory either
+   * (its snapshot write fails before the kernel changes).
    */
-  async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    await this.ensureDir();
+  async withLock<T>(fn: () => Promise<T>, options: { evenIfUnwritable?: boolean } = {}): Promise<T> {
+    try {
+      await this.#takeLock();
+    } catch (error) {
+      if (options.evenIfUnwritable === true && error instanceof StateDirError) return fn();
+      throw error;
+    }
+    try {
+      return await fn();
+    } finally {
+      // A lock that cannot be removed (the filesystem went read-only meanwhile) names this
+      // process, and this process takes it over next time (#takeLock).
+      await rm(join(this.dir, 'lock'), { force: true }).catch(() => {});
+    }
+  }
+
+  async #takeLock(): Promise<void> {
     const path = join(this.dir, 'lock');
     for (let attempt = 0; ; attempt++) {
+      let created = false;
       try {
-        const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-        await file.writeFile(String(process.pid));
-        await file.close();
+        await this.#guard('lock', 'taking the lock', 8, async () => {
+          await this.ensureDir();
+          await this.#point('state.lock', 'open', path);
+          try {
+            const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+            created = true;
+            try {
+              await file.writeFile(String(process.pid));
+            } finally {
+              await file.close();
+            }
+          } catch (error) {
+            // A lock file we created but could not fill (a full disk) must not stay behind.
+            if (created) await rm(path, { force: true }).catch(() => {});
+            throw error;
+          }
+        });
         break;
       } catch (error) {
-        if (!isErrno(error, 'EEXIST') || attempt > 0) {
-          throw new StateError(`state directory ${this.dir} is locked by another uplink-agent`, path);
+        if (!isErrno(error, 'EEXIST')) throw error;
+        if (attempt > 0) {
+          throw new StateLockedError(`state directory ${this.dir} is locked by another uplink-agent`, path);
         }
         const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-        if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
-          throw new StateError(
+        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+          throw new StateLockedError(
             `state directory ${this.dir} is locked by uplink-agent process ${holder}`,
             path,
           );
         }
         await rm(path, { force: true });
       }
-    }
-    try {
-      return await fn();
-    } finally {
-      await rm(path, { force: true });
     }
   }
 
@@ -158,23 +231,61 @@ export class StateStore {
   }
 
   private async write(name: string, value: unknown): Promise<void> {
-    await this.ensureDir();
     const path = join(this.dir, name);
     const temp = `${path}.tmp-${process.pid}`;
-    const file = await open(temp, 'w', 0o600);
+    let renamed = false;
+    const text = `${JSON.stringify(value, null, 2)}\n`;
     try {
-      await file.writeFile(`${JSON.stringify(value, null, 2)}\n`);
-      await file.sync();
+      await this.#guard(name, `writing ${name}`, Buffer.byteLength(text), async () => {
+        await this.ensureDir();
+        await this.#point(`state.write:${name}`, 'open', temp);
+        const file = await open(temp, 'w', 0o600);
+        try {
+          await file.writeFile(text);
+          await this.#point(`state.fsync:${name}`, 'fsync', temp);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await this.#point(`state.rename:${name}`, 'rename', path);
+        await rename(temp, path);
+        renamed = true;
+        await this.#point(`state.fsync-dir:${name}`, 'fsync', this.dir);
+        await this.syncDir();
+      });
     } finally {
-      await file.close();
+      // A half-written temporary file only takes space (and on a full disk, the last of it).
+      if (!renamed) await rm(temp, { force: true }).catch(() => {});
     }
-    await rename(temp, path);
-    await this.syncDir();
   }
 
   private async remove(name: string): Promise<void> {
-    await rm(join(this.dir, name), { force: true });
+    const path = join(this.dir, name);
+    await this.#guard(name, `removing ${name}`, 0, async () => {
+      await this.#point(`state.remove:${name}`, 'unlink', path);
+      await rm(path, { force: true });
+    });
     await this.syncDir().catch(() => {});
+  }
+
+  /** Runs one write operation; a filesystem failure becomes the StateDirError it is. */
+  async #guard(file: string, operation: string, bytes: number, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      // EEXIST is the lock held by someone else: withLock's business, not the directory's.
+      if (isErrno(error, 'EEXIST')) throw error;
+      const failure = classifyStateDirError(error, this.dir, operation) ?? error;
+      this.#onWrite?.({ ok: false, file, bytes, error: failure as Error });
+      throw failure;
+    }
+    this.#onWrite?.({ ok: true, file, bytes });
+  }
+
+  #point(point: string, syscall: string, path: string): Promise<void> | undefined {
+    return this.#failpoints.hit(point, (action) =>
+      action.kind === 'errno' ? fsError(action.code, syscall, path) : new Error(`${point}: ${action.kind}`),
+    );
   }
 
   private async ensureDir(): Promise<void> {
@@ -192,7 +303,8 @@ export class StateStore {
   }
 }
 
-const ENGINE_FILES = new Set(['snapshot.json', 'applied.json', 'journal.jsonl', 'lock']);
+const PROBE_FILE = 'write-probe.json';
+const ENGINE_FILES = new Set(['snapshot.json', 'applied.json', 'journal.jsonl', 'lock', PROBE_FILE]);
 
 function checkRecordName(name: string): string {
   if (!/^[a-z0-9][a-z0-9.-]{0,63}\.json$/.test(name) || ENGINE_FILES.has(name)) {

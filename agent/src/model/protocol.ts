@@ -11,12 +11,17 @@ import { LIMITS } from './limits.js';
 export const PROTOCOL_VERSION = 1;
 /**
  * Protocol revisions: negotiated in `hello`, the highest both ends speak (D91). Revision 2
- * (this release) adds desired-state features an older agent would refuse; the controller
- * sends a state only to an agent whose revision has every feature it uses
- * (`requiredRevision`), and a reply's fields an older controller does not know are ignored.
+ * adds desired-state features an older agent would refuse; the controller sends a state only
+ * to an agent whose revision has every feature it uses (`requiredRevision`), and a reply's
+ * fields an older controller does not know are ignored. Revision 3 adds the faults of the
+ * router's environment (D103): their error codes, `status.faults`, the revert details and
+ * the revert reason `apply-failed`; a session below it is answered in revision 2's words
+ * (`codeForRevision`, `resultForRevision`).
  */
-export const PROTOCOL_REVISION = 2;
-export const SUPPORTED_REVISIONS: readonly number[] = [1, 2];
+export const PROTOCOL_REVISION = 3;
+export const SUPPORTED_REVISIONS: readonly number[] = [1, 2, 3];
+/** The revision whose sessions get fault codes and the fields of D103. */
+export const FAULTS_REVISION = 3;
 /** A desired state of 20,000 rules fits comfortably; anything larger is refused. */
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
@@ -97,8 +102,22 @@ export const request = z.discriminatedUnion('method', [
 export type Request = z.infer<typeof request>;
 export type Method = Request['method'];
 
-/** Error codes on the wire. Only `busy` and `unavailable` are worth retrying. */
-export const errorCode = z.enum([
+/**
+ * Faults of the router's environment, each its own kind (D103): the state directory is on a
+ * read-only filesystem, a full one, or cannot be written; a tool is not installed; an
+ * interface vanished. Error codes on the wire and entries of `status.faults`.
+ */
+export const faultKind = z.enum([
+  'state-dir-read-only',
+  'state-dir-full',
+  'state-dir-unwritable',
+  'tool-missing',
+  'interface-missing',
+]);
+export type FaultKind = z.infer<typeof faultKind>;
+
+/** The codes before revision 3: what a session below FAULTS_REVISION gets. */
+export const legacyErrorCode = z.enum([
   'bad-request',
   'unsupported-version',
   'unknown-method',
@@ -113,7 +132,26 @@ export const errorCode = z.enum([
   'unavailable',
   'internal',
 ]);
+
+/** Error codes on the wire. Only `busy` and `unavailable` are worth retrying. */
+export const errorCode = z.enum([...legacyErrorCode.options, ...faultKind.options]);
 export type ErrorCode = z.infer<typeof errorCode>;
+
+/** A code in the words of `revision`: below FAULTS_REVISION a fault is `internal` (state directory) or `kernel`. */
+export function codeForRevision(code: ErrorCode, revision: number): ErrorCode {
+  if (revision >= FAULTS_REVISION) return code;
+  switch (code) {
+    case 'state-dir-read-only':
+    case 'state-dir-full':
+    case 'state-dir-unwritable':
+      return 'internal';
+    case 'tool-missing':
+    case 'interface-missing':
+      return 'kernel';
+    default:
+      return code;
+  }
+}
 
 export const errorResponse = z
   .object({
@@ -242,6 +280,8 @@ export const revertReason = z.enum([
   'deadline-passed-at-start',
   /** The agent stopped in the middle of an apply. */
   'interrupted-apply',
+  /** The apply failed after the kernel may have changed (a refused step, a full disk, …) (D100). */
+  'apply-failed',
 ]);
 export type RevertReason = z.infer<typeof revertReason>;
 
@@ -250,8 +290,16 @@ export const revertInfo = z.object({
   hash: z.string(),
   reason: revertReason,
   at: z.number().int(),
+  /** `failed`: not complete yet (objects not restored, or not recorded); the agent keeps trying. */
   result: z.enum(['ok', 'failed']),
   message: z.string().optional(),
+  /** Objects of vanished interfaces the revert left out (gone with their interface; D101). Revision 3. */
+  skipped: z.array(z.string()).optional(),
+  /** Objects that still differ from the snapshot, each with the kernel's last word. Revision 3. */
+  unrestored: z.array(z.string()).optional(),
+  /** Attempts so far, and when the next one runs, while `failed`. Revision 3. */
+  attempts: z.number().int().min(1).optional(),
+  nextAttemptAt: z.number().int().optional(),
 });
 export type RevertInfo = z.infer<typeof revertInfo>;
 
@@ -318,6 +366,16 @@ export const providerHealth = z.object({
 });
 export type ProviderHealth = z.infer<typeof providerHealth>;
 
+/** One fault in `status`: what it is, what it is about, since when (revision 3). */
+export const agentFault = z.object({
+  kind: faultKind,
+  /** The state directory, the tool (`nft`), or the interface (`enp2s0.7`). */
+  subject: z.string(),
+  message: z.string(),
+  since: z.number().int(),
+});
+export type AgentFault = z.infer<typeof agentFault>;
+
 export const statusResult = z.object({
   agent: z.string(),
   protocol: z.number().int(),
@@ -349,6 +407,8 @@ export const statusResult = z.object({
   /** Null before anything is confirmed. */
   drift: driftReport.nullable(),
   now: z.number().int(),
+  /** Faults of the router's environment while they last (D103, revision 3); absent when there is none. */
+  faults: z.array(agentFault).optional(),
 });
 export type StatusResult = z.infer<typeof statusResult>;
 
@@ -361,3 +421,33 @@ export const resultSchemas = {
   revert: revertResult,
   status: statusResult,
 } as const satisfies Record<Method, z.ZodType>;
+
+/**
+ * A result in the words of `revision`: below FAULTS_REVISION no `status.faults`, no revert
+ * details, and `apply-failed` reported as `interrupted-apply` (the nearest reason an older
+ * controller knows; its enums are strict, D91). Revision 1 controllers (before negotiation)
+ * read replies strictly, so the fields are left out rather than left to be ignored.
+ */
+export function resultForRevision(method: Method, result: unknown, revision: number): unknown {
+  if (revision >= FAULTS_REVISION) return result;
+  switch (method) {
+    case 'status': {
+      const { faults: _faults, ...status } = result as StatusResult;
+      return {
+        ...status,
+        lastRevert: status.lastRevert === null ? null : legacyRevertInfo(status.lastRevert),
+      };
+    }
+    case 'revert': {
+      const reverted = result as RevertResult;
+      return { ...reverted, reverted: legacyRevertInfo(reverted.reverted) };
+    }
+    default:
+      return result;
+  }
+}
+
+function legacyRevertInfo(info: RevertInfo): RevertInfo {
+  const { skipped: _s, unrestored: _u, attempts: _a, nextAttemptAt: _n, ...rest } = info;
+  return { ...rest, reason: info.reason === 'apply-failed' ? 'interrupted-apply' : info.reason };
+}

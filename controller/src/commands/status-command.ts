@@ -229,6 +229,15 @@ export function formatStatus(s: ApiStatus, wide = false): string {
     : ['SITE', 'STATE', 'RUNS', 'PROVIDERS'];
   const rows = s.sites.map((site) => siteRow(site, s.now, wide));
   lines.push(...table([header, ...rows]));
+  // Faults of the routers' environment (D103), each named as what it is.
+  const faulty = s.sites.filter((site) => site.faults.length > 0);
+  if (faulty.length > 0) {
+    lines.push('', 'faults on routers:');
+    for (const site of faulty) {
+      lines.push(`${site.name}:`);
+      for (const fault of site.faults) lines.push(`  fault ${fault.kind}: ${fault.message}`);
+    }
+  }
   const attention = s.attention ?? [];
   if (attention.length > 0) {
     lines.push('', `needs attention (${attention.length}):`);

@@ -29,6 +29,24 @@ export interface ApiProviderHealth {
   readonly probeError?: string;
 }
 
+/**
+ * A fault of the router's environment the agent reports (D103): a read-only, full or
+ * unwritable state directory, a missing tool, a vanished interface. Never shown as
+ * "unreachable" or "internal error".
+ */
+export interface ApiAgentFault {
+  readonly kind:
+    | 'state-dir-read-only'
+    | 'state-dir-full'
+    | 'state-dir-unwritable'
+    | 'tool-missing'
+    | 'interface-missing';
+  /** The state directory, the tool, or the interface. */
+  readonly subject: string;
+  readonly message: string;
+  readonly since: number;
+}
+
 export interface ApiDriftItem {
   readonly object: string;
   readonly kind: 'missing' | 'unexpected' | 'changed' | 'shadowed';
@@ -93,6 +111,8 @@ export interface ApiSite {
     readonly shadowed: number;
   } | null;
   readonly health: readonly ApiProviderHealth[];
+  /** Faults of the router's environment, from the agent's last status (empty: none). */
+  readonly faults: readonly ApiAgentFault[];
   /** When the agent last answered a status call; null if it never has. */
   readonly lastSeen: number | null;
   /** The last status call's error, when it failed. */

@@ -157,6 +157,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
         since: h.since,
         ...(h.probeError === undefined ? {} : { probeError: h.probeError }),
       })),
+      faults: (status?.faults ?? []).map((f) => ({ ...f })),
       lastSeen: report?.lastSeen ?? null,
       statusError: report && !report.reachable ? (report.error ?? 'unreachable') : null,
     };

@@ -232,6 +232,13 @@ function providerSpans(site: ApiSite): string {
     .join('');
 }
 
+/** Faults of the router's environment (D103), each named as what it is. */
+function faultLines(site: ApiSite): string {
+  return site.faults
+    .map((f) => `<div class="bad" data-fault="${esc(f.kind)}">${esc(f.kind)}: ${esc(f.message)}</div>`)
+    .join('');
+}
+
 function sitesSection(s: ApiStatus): string {
   const rows = s.sites.map((site) => {
     const labels = Object.keys(site.labels)
@@ -260,7 +267,8 @@ function sitesSection(s: ApiStatus): string {
       : site.drift.items.length === 0
         ? '<span class="ok">none</span>'
         : `<span class="warn">${site.drift.items.length} item${site.drift.items.length === 1 ? '' : 's'} (${esc(site.drift.policy)})</span>`;
-    return `<tr data-site="${esc(site.name)}"><td><a href="/sites/${encodeURIComponent(site.name)}"><b>${esc(site.name)}</b></a></td><td>${labels}</td><td>${badge(site.state)}${site.suspended ? ` ${badge('suspended')}` : ''}${why}${more}</td><td>${esc(site.wave ?? '—')}</td><td>${generation(site.applied?.generation)}</td><td>${pending}</td><td>${drift}</td><td>${providerSpans(site)}</td><td class="muted">${esc(ago(s.now, site.lastSeen))}</td></tr>`;
+    const faults = faultLines(site);
+    return `<tr data-site="${esc(site.name)}"><td><a href="/sites/${encodeURIComponent(site.name)}"><b>${esc(site.name)}</b></a></td><td>${labels}</td><td>${badge(site.state)}${site.suspended ? ` ${badge('suspended')}` : ''}${why}${more}${faults}</td><td>${esc(site.wave ?? '—')}</td><td>${generation(site.applied?.generation)}</td><td>${pending}</td><td>${drift}</td><td>${providerSpans(site)}</td><td class="muted">${esc(ago(s.now, site.lastSeen))}</td></tr>`;
   });
   return `<section><h2>Sites</h2><table id="sites"><thead><tr><th>site</th><th>labels</th><th>state</th><th>wave</th><th>runs</th><th>pending</th><th>drift</th><th>providers (latency, loss)</th><th>last seen</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
@@ -331,7 +339,7 @@ export function renderSitePage(
   const providers = s.health
     .map(
       (h) =>
-        `<tr data-provider="${esc(h.name)}" data-state="${esc(h.state)}"><td><b>${esc(h.name)}</b></td><td>${badge(h.state)}</td><td>${esc(time(h.since))}</td><td>${h.latencyMs === null ? '—' : `${esc(h.latencyMs.toFixed(1))} ms`}</td><td>${Math.round(h.loss * 100)}%</td><td>${esc(h.reason ?? '')}${h.probeError ? `<div class="bad">probes cannot run: ${esc(h.probeError)}</div>` : ''}</td></tr>`,
+        `<tr data-provider="${esc(h.name)}" data-state="${esc(h.state)}"><td><b>${esc(h.name)}</b></td><td>${badge(h.state)}</td><td>${esc(time(h.since))}</td><td>${h.latencyMs === null ? '—' : `${esc(h.latencyMs.toFixed(1))} ms`}</td><td>${Math.round(h.loss * 100)}%</td><td>${esc(h.reason ?? '')}${h.unavailable ? `<div class="bad">unavailable: ${esc(h.unavailable)}</div>` : ''}${h.probeError ? `<div class="bad">probes cannot run: ${esc(h.probeError)}</div>` : ''}</td></tr>`,
     )
     .join('');
   const drift = s.drift?.items ?? [];

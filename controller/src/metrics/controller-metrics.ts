@@ -148,6 +148,12 @@ export class ControllerMetrics {
     labelNames: ['site', 'provider'],
     registers: [this.registry],
   });
+  readonly agentFault = new Gauge({
+    name: 'uplink_agent_fault',
+    help: "1 while a site's agent reports a fault of its environment, by kind (state-dir-full, tool-missing, …) and subject",
+    labelNames: ['site', 'kind', 'subject'],
+    registers: [this.registry],
+  });
   readonly driftItems = new Gauge({
     name: 'uplink_site_drift_items',
     help: 'Owned objects that differ from the confirmed state, per site',
@@ -168,6 +174,7 @@ export class ControllerMetrics {
       this.providerLatency,
       this.providerLoss,
       this.providerProbeError,
+      this.agentFault,
       this.driftItems,
       this.commitRefused,
       this.lastRolloutDone,
@@ -189,6 +196,8 @@ export class ControllerMetrics {
         this.providerLoss.set(labels, p.loss);
         if (p.probeError !== undefined) this.providerProbeError.set(labels, 1);
       }
+      for (const f of site.faults ?? [])
+        this.agentFault.set({ site: name, kind: f.kind, subject: f.subject }, 1);
       if (site.drift) this.driftItems.set({ site: name }, site.drift.items.length);
     }
     this.suspended.set(status.suspended ? 1 : 0);

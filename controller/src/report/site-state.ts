@@ -62,6 +62,8 @@ export interface SiteFacts {
         readonly at: number;
         readonly reachable: boolean;
         readonly error?: string;
+        /** The agent's wire error code when it answered the status call with an error. */
+        readonly agentError?: string;
         readonly status?: StatusResult;
       }
     | undefined;
@@ -99,9 +101,15 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
 
   if (report === undefined && appliedHash === undefined && attempt === undefined)
     add('unknown', 'no status answer yet');
-  if (report !== undefined && !report.reachable)
-    add('unreachable', `status call failed at ${isoTime(report.at)}: ${report.error ?? 'no answer'}`);
-  else if (
+  if (report !== undefined && !report.reachable) {
+    // An agent that answered with an error is there; something on the router is wrong (D103).
+    if (report.agentError !== undefined)
+      add(
+        'failed',
+        `the agent answered status with ${report.agentError} at ${isoTime(report.at)}: ${report.error ?? ''}`,
+      );
+    else add('unreachable', `status call failed at ${isoTime(report.at)}: ${report.error ?? 'no answer'}`);
+  } else if (
     attempt?.outcome === 'unreachable' &&
     attempt.hash === desiredHash &&
     !runsTarget &&
@@ -117,6 +125,15 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
     !pendingTarget
   )
     add('failed', `${attempt.outcome} at ${isoTime(attempt.at)}${attempt.error ? `: ${attempt.error}` : ''}`);
+
+  // Faults of the router's environment (D103): a vanished interface degrades one uplink; a full
+  // or read-only state directory or a missing tool keeps the agent from applying anything.
+  for (const fault of status?.faults ?? []) {
+    add(
+      fault.kind === 'interface-missing' ? 'degraded' : 'failed',
+      `fault ${fault.kind} (${fault.subject}) since ${isoTime(fault.since)}: ${fault.message}`,
+    );
+  }
 
   const drift = status?.drift;
   if (drift && drift.items.length > 0)

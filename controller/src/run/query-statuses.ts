@@ -5,6 +5,7 @@
 import { UplinkError } from '../errors.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { mapWithConcurrency } from '../transport/pool.js';
+import { AgentError } from '../transport/transport-errors.js';
 import { reportFromStatus, type SiteReport, unreachableReport } from './site-report.js';
 import type { SiteTransport } from './site-transport.js';
 
@@ -31,7 +32,15 @@ export async function queryStatuses(
     try {
       return reportFromStatus(await transport.status(site), now());
     } catch (e) {
-      return unreachableReport(e instanceof Error ? e.message : String(e), now(), before, errorKindOf(e));
+      // An agent that answered with an error is there: its code says what is wrong (D103).
+      const code = e instanceof AgentError ? e.code : undefined;
+      return unreachableReport(
+        e instanceof Error ? e.message : String(e),
+        now(),
+        before,
+        errorKindOf(e),
+        code,
+      );
     }
   });
   const reports = new Map<string, SiteReport>();

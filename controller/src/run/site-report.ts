@@ -15,6 +15,11 @@ export interface SiteReport {
   readonly error?: string;
   /** What kind of failure (`transport (refused)`, `refused`, `protocol`, …), when it failed. */
   readonly errorKind?: string;
+  /**
+   * The agent's wire error code when the router answered the status call with an error
+   * (it is reachable; something on it is wrong, e.g. an unreadable state directory).
+   */
+  readonly agentError?: string;
   /** The agent's answer, when it answered. */
   readonly status?: StatusResult;
   /** When the agent last answered (kept across failed polls). */
@@ -30,12 +35,14 @@ export function unreachableReport(
   at: number,
   previous?: SiteReport,
   errorKind?: string,
+  agentError?: string,
 ): SiteReport {
   return {
     at,
     reachable: false,
     error,
     ...(errorKind ? { errorKind } : {}),
+    ...(agentError === undefined ? {} : { agentError }),
     ...(previous?.status ? { status: previous.status } : {}),
     ...(previous?.lastSeen !== undefined ? { lastSeen: previous.lastSeen } : {}),
   };

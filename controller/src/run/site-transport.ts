@@ -100,8 +100,17 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
     }
   };
   const attempts = options.statusAttempts ?? 1;
+  // hello first, on the same round trip (the agent reads lines in order): it negotiates the
+  // revision, and only a revision-3 session is told the router's faults (D91, D103).
   const status = (site: ValidSite) =>
-    session(site, async (s) => parseStatusResult(await s.status(), site.name), true);
+    session(
+      site,
+      async (s) => {
+        const [, answer] = await Promise.all([s.hello(), s.status()]);
+        return parseStatusResult(answer, site.name);
+      },
+      true,
+    );
   return {
     status: (site) =>
       attempts <= 1

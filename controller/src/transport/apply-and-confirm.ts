@@ -9,6 +9,12 @@
  * agent reverts by itself: the outcome is 'unconfirmed' (status later says 'reverted').
  * Only transient failures are retried; apply is never re-sent once it may have reached the
  * agent. Never throws: every failure becomes an outcome.
+ *
+ * Bounded whatever the network does (D104): once the apply request is written, the outcome
+ * is known — and this returns, connections closed — within `confirmWithinMs` plus
+ * `settleMarginMs` (default 10 s): the apply's answer must come within that, the confirm
+ * phase ends before it, and every close is cut off after a short grace (a dead link never
+ * completes a polite close).
  */
 import type { Logger } from 'pino';
 import type { DesiredState } from '#agent/model';
@@ -17,6 +23,7 @@ import { needsConfirm, readApplyResult } from './agent-results.js';
 import { type RetryOptions, sleep as realSleep, withRetry } from './retry.js';
 import { AgentSession, type RpcOptions } from './rpc-client.js';
 import {
+  CLOSE_GRACE_MS,
   type ConnectOptions,
   connectSsh,
   DEFAULT_CONNECT_OPTIONS,
@@ -63,9 +70,13 @@ export interface ApplyAndConfirmOptions {
   readonly now?: () => number;
   /** Stop trying to confirm this long before the agent's deadline (our clock starts after its). Default min(5 s, window/4). */
   readonly confirmMarginMs?: number;
+  /** The outcome is known at most this long after `confirmWithinMs` from sending the apply (default 10 s). */
+  readonly settleMarginMs?: number;
   readonly allowManagementChange?: boolean;
   readonly log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
 }
+
+export const DEFAULT_SETTLE_MARGIN_MS = 10_000;
 
 export async function applyAndConfirm(
   target: SshTarget,
@@ -78,6 +89,7 @@ export async function applyAndConfirm(
   try {
     return await applyThenConfirm(target, desired, generation, confirmWithinMs, options, closing);
   } finally {
+    // Each close is bounded (AgentSession.close, SshConnection.close): this never hangs.
     await Promise.all(closing);
   }
 }
@@ -109,6 +121,8 @@ async function applyThenConfirm(
   // background while connection 2 starts (the agent armed its deadline before answering, so
   // the confirm may arrive at any time); applyAndConfirm returns only after both closed.
   let applySent = false;
+  /** Once the apply is written, the outcome is due by then (D104). */
+  let settleBy = Number.POSITIVE_INFINITY;
   let applyResult: unknown;
   try {
     applyResult = await withRetry(async () => {
@@ -121,12 +135,16 @@ async function applyThenConfirm(
         const session = await AgentSession.open(connection, options.rpc);
         await session.hello();
         applySent = true;
-        const result = await session.apply({
-          desired,
-          generation,
-          confirmWithinMs,
-          allowManagementChange: options.allowManagementChange,
-        });
+        settleBy = now() + confirmWithinMs + (options.settleMarginMs ?? DEFAULT_SETTLE_MARGIN_MS);
+        const result = await session.apply(
+          {
+            desired,
+            generation,
+            confirmWithinMs,
+            allowManagementChange: options.allowManagementChange,
+          },
+          { timeoutMs: Math.max(1, settleBy - now()) },
+        );
         closing.push(
           session
             .close()
@@ -136,7 +154,7 @@ async function applyThenConfirm(
         handedOff = true;
         return result;
       } finally {
-        if (!handedOff) connection.close();
+        if (!handedOff) closing.push(connection.close());
       }
     }, retry);
   } catch (error) {
@@ -161,9 +179,10 @@ async function applyThenConfirm(
     return { site, generation, outcome: done, ...changes, attempts };
   }
 
-  // Connection 2, a new one: confirm before the agent's deadline.
+  // Connection 2, a new one: confirm before the agent's deadline, and before the outcome is
+  // due (its close must fit too).
   const margin = options.confirmMarginMs ?? Math.min(5_000, Math.floor(confirmWithinMs / 4));
-  const deadline = appliedAt + confirmWithinMs - margin;
+  const deadline = Math.min(appliedAt + confirmWithinMs - margin, settleBy - 2 * CLOSE_GRACE_MS);
   try {
     await withRetry(
       async () => {
@@ -180,14 +199,14 @@ async function applyThenConfirm(
         try {
           const session = await AgentSession.open(connection, {
             ...options.rpc,
-            callTimeoutMs: Math.min(options.rpc?.callTimeoutMs ?? remaining, remaining),
+            callTimeoutMs: Math.max(1, Math.min(options.rpc?.callTimeoutMs ?? remaining, deadline - now())),
           });
           await session.hello();
           const result = await session.confirm(generation);
-          await session.close();
+          await session.close(Math.min(CLOSE_GRACE_MS, Math.max(1, settleBy - CLOSE_GRACE_MS - now())));
           return result;
         } finally {
-          connection.close();
+          await connection.close();
         }
       },
       { ...retry, deadline, now },

@@ -129,13 +129,15 @@ export class AgentSession {
     return refused ?? this.call('plan', { desired });
   }
 
-  apply(params: ApplyRequest): Promise<unknown> {
+  /** `timeoutMs` overrides the session's call timeout for this call (applyAndConfirm's deadline, D104). */
+  apply(params: ApplyRequest, options: { readonly timeoutMs?: number } = {}): Promise<unknown> {
     const refused = this.refuseUnsupported(params.desired, 'apply');
     if (refused !== undefined) return refused;
     const { allowManagementChange, ...rest } = params;
     return this.call(
       'apply',
       allowManagementChange === undefined ? rest : { ...rest, allowManagementChange },
+      options.timeoutMs,
     );
   }
 
@@ -182,7 +184,7 @@ export class AgentSession {
     this.channel.close();
   }
 
-  private call(method: Method, params: unknown): Promise<unknown> {
+  private call(method: Method, params: unknown, timeoutMs = this.callTimeoutMs): Promise<unknown> {
     const { site } = this;
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const id = this.nextId++;
@@ -214,13 +216,13 @@ export class AgentSession {
         const error = new TransportError(
           site,
           'call-timeout',
-          `${site}: ${method}: no answer within ${this.callTimeoutMs} ms${mutation ? '; its outcome is unknown' : ''}`,
+          `${site}: ${method}: no answer within ${timeoutMs} ms${mutation ? '; its outcome is unknown' : ''}`,
           this.unsettledMutations === 0 && !mutation,
         );
         reject(error);
         // The session's state is unknown now; do not reuse it.
         this.fail(error);
-      }, this.callTimeoutMs);
+      }, timeoutMs);
       this.pending.set(id, { method, resolve, reject, timer });
       if (mutation) this.unsettledMutations++;
       this.channel.write(line);

@@ -2,8 +2,14 @@
  * SSH connections to routers, on ssh2's Client: pinned host keys (never trust-on-first-use),
  * key authentication only (no password, no agent, no forwarding), connect/exec timeouts and
  * keepalives. Errors come out typed (transport-errors.ts) with `retryable` already decided.
+ *
+ * Every operation has a deadline (D104), closing included: `close()` ends the connection
+ * politely and destroys the socket if the router has not closed its side within a grace
+ * period — over a dead link a polite end would otherwise keep the socket (and the process)
+ * alive for as long as TCP retransmits its FIN, a quarter of an hour.
  */
 import { readFile } from 'node:fs/promises';
+import { connect as netConnect, type Socket } from 'node:net';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { UplinkError } from '../errors.js';
 import { hostKeyAlgorithms } from './host-key.js';
@@ -46,6 +52,9 @@ export const DEFAULT_CONNECT_OPTIONS = {
   keepaliveCountMax: 3,
 } as const;
 
+/** How long `close()` waits for the router to close its side before destroying the socket. */
+export const CLOSE_GRACE_MS = 2_000;
+
 /** Read a known_hosts file for `SshTarget.knownHosts`. */
 export function readKnownHosts(path: string): Promise<string> {
   return readFile(path, 'utf8');
@@ -55,12 +64,15 @@ export function readKnownHosts(path: string): Promise<string> {
 export class SshConnection {
   private closedFlag = false;
   private lastError: Error | undefined;
+  private closing: Promise<void> | undefined;
 
   /** @internal use connectSsh */
   constructor(
     readonly target: SshTarget,
     private readonly client: Client,
     private readonly execTimeoutMs: number,
+    /** The TCP socket under ssh2: ssh2's own destroy() does nothing once end() was called. */
+    private readonly socket: Socket,
   ) {
     client.on('error', (error) => {
       this.lastError = error;
@@ -156,8 +168,29 @@ export class SshConnection {
     );
   }
 
-  close(): void {
-    this.client.end();
+  /**
+   * Ends the connection. Resolves once the socket is gone: when the router closed its side,
+   * or after `graceMs`, when it is destroyed (a dead link never answers). Never rejects.
+   */
+  close(graceMs: number = CLOSE_GRACE_MS): Promise<void> {
+    if (this.closedFlag) return Promise.resolve();
+    this.closing ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.socket.destroy();
+        resolve();
+      }, graceMs);
+      this.client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.client.end();
+    });
+    return this.closing;
+  }
+
+  /** Drops the connection at once, without the polite end (a deadline passed). */
+  destroy(): void {
+    this.socket.destroy();
   }
 }
 
@@ -180,7 +213,7 @@ export function connectSsh(target: SshTarget, options: ConnectOptions = {}): Pro
   const keys = trust.keys;
 
   let verdict: HostKeyVerdict | undefined;
-  const config: ConnectConfig = {
+  const config: Omit<ConnectConfig, 'sock'> = {
     host,
     port,
     username: target.user,
@@ -204,18 +237,27 @@ export function connectSsh(target: SshTarget, options: ConnectOptions = {}): Pro
 
   return new Promise((resolve, reject) => {
     const client = new Client();
+    // Our own socket, so it can be destroyed whatever state ssh2 is in (D104).
+    const socket = netConnect({ host, port });
     let settled = false;
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
-      client.end();
+      // Nothing to say politely on a connection that never became one; a half-open socket
+      // to a dead host would keep the process alive.
+      socket.destroy();
       reject(error);
     };
     client.once('ready', () => {
       if (settled) return;
       settled = true;
       resolve(
-        new SshConnection(target, client, options.execTimeoutMs ?? DEFAULT_CONNECT_OPTIONS.execTimeoutMs),
+        new SshConnection(
+          target,
+          client,
+          options.execTimeoutMs ?? DEFAULT_CONNECT_OPTIONS.execTimeoutMs,
+          socket,
+        ),
       );
     });
     client.on('error', (error) => {
@@ -251,7 +293,7 @@ export function connectSsh(target: SshTarget, options: ConnectOptions = {}): Pro
       );
     });
     try {
-      client.connect(config);
+      client.connect({ ...config, sock: socket });
     } catch (error) {
       // ssh2 validates the private key synchronously.
       fail(

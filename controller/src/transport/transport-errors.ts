@@ -92,7 +92,10 @@ export class AgentError extends UplinkError {
 /**
  * How the controller treats each wire error code. Refusals (the agent looked and said no)
  * are final; `busy` and `unavailable` mean "not now" and are the only retryable codes; a
- * kernel or verify failure means the apply ran and failed (the agent restored the previous state).
+ * kernel or verify failure means the apply ran and failed (the agent restored the previous
+ * state). A fault of the router's environment (a read-only or full state directory, a
+ * missing tool, a vanished interface; D103) is a failure that retrying does not fix — the
+ * router is reachable, something on it needs fixing.
  */
 export function classifyAgentError(code: ErrorCode | (string & {})): {
   kind: 'refused' | 'transport' | 'failed';
@@ -105,6 +108,11 @@ export function classifyAgentError(code: ErrorCode | (string & {})): {
     case 'kernel':
     case 'verify-failed':
     case 'internal':
+    case 'state-dir-read-only':
+    case 'state-dir-full':
+    case 'state-dir-unwritable':
+    case 'tool-missing':
+    case 'interface-missing':
       return { kind: 'failed', retryable: false };
     case 'bad-request':
     case 'unsupported-version':
