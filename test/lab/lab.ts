@@ -178,8 +178,8 @@ export class Lab {
   }
 
   /**
-   * Starts a long-running process inside `ns` (a server, tcpdump, sshd -D); it is killed by
-   * pid on cleanup. Its output is collected in the returned object. `env` is added to ours.
+   * Starts a long-running process inside `ns` (a server, tcpdump, sshd -D); it and whatever it
+   * forks are killed by process group (its pid) on cleanup. Its output is collected in the returned object. `env` is added to ours.
    */
   start(
     ns: string | null,
@@ -187,8 +187,10 @@ export class Lab {
     options: { readonly env?: Readonly<Record<string, string | undefined>> } = {},
   ): LabProcess {
     const full = ns === null ? [...argv] : ['ip', 'netns', 'exec', ns, ...argv];
+    // Its own process group, so cleanup reaches what it forks (socat's per-connection children).
     const child = spawn(full[0]!, full.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
       ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
     });
     const proc = new LabProcess(child, full);
@@ -232,7 +234,7 @@ export class Lab {
   cleanupSync(): void {
     for (const child of this.#children.values()) {
       try {
-        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+        if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
       } catch {
         // already gone
       }
@@ -301,22 +303,49 @@ function assertIfName(name: string): string {
   return name;
 }
 
+/** Signals the process group a started child leads (its pid), then the child itself. */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    process.kill(pid, signal);
+  }
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
+  const pid = child.pid;
+  if (pid === undefined) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) {
+    // The leader is gone; what it forked may not be.
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // no group left
+    }
     return Promise.resolve();
+  }
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       try {
-        child.kill('SIGKILL');
+        killGroup(pid, 'SIGKILL');
       } catch {
         // already gone
       }
     }, 2000);
     child.once('exit', () => {
       clearTimeout(timer);
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // no group left
+      }
       resolve();
     });
-    child.kill('SIGTERM');
+    try {
+      killGroup(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
   });
 }
 
