@@ -341,7 +341,14 @@ reconcile: { backoff: 5s, maxBackoff: 20s }
         async () => {
           const s = await api();
           const state = (n: string) => s.sites.find((x) => x.name === n)?.state;
-          return state('lartc-split') === 'degraded' && state('dmz-redundant') === 'drifted' ? s : undefined;
+          // The router sees wan1 lose carrier (unavailable, degraded at once) before its probes
+          // count isp1 down; wait for both.
+          const isp1 = s.sites.find((x) => x.name === 'lartc-split')?.health.find((h) => h.name === 'isp1');
+          return state('lartc-split') === 'degraded' &&
+            isp1?.state === 'down' &&
+            state('dmz-redundant') === 'drifted'
+            ? s
+            : undefined;
         },
         60_000,
       );
