@@ -94,6 +94,12 @@ function buildProgram(): Command {
     .option('--uid <uid>', "socket user id of the router's own traffic")
     .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
     .option('--down <provider...>', 'take these providers as down (failed health probe)')
+    .option(
+      '--facts <file>',
+      "the router's facts (`uplink-agent show --facts`, or a file of the controller's state dir)",
+    )
+    .option('--state-dir <dir>', "the controller's state dir: the site's last reported facts")
+    .option('--config <file>', 'controller config file (reads the facts in its state dir)')
     .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(explainCommand);
 

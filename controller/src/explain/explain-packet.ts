@@ -15,7 +15,7 @@ import {
   type Verdict,
 } from '#agent/sim';
 import type { ValidSite } from '../spec/valid-site.js';
-import { buildSiteView, type SiteView } from './build-site-view.js';
+import { buildSiteView, type FactsBasis, type SiteView, type SiteViewOptions } from './build-site-view.js';
 import type { ExplainRequest } from './parse-explain-request.js';
 
 /** One path of a balanced route, simulated as if the kernel's hash had picked it. */
@@ -44,10 +44,22 @@ export interface Explanation {
   readonly paths: readonly ExplainedPath[];
   readonly trace: readonly TraceStep[];
   readonly notes: readonly string[];
+  /** What the answer was computed from: the router's reported facts, or the spec's stand-ins. */
+  readonly basis: FactsBasis;
+  /**
+   * Set when only a stand-in makes the answer what it is (a source that may be an address
+   * only the router knows, a route main may hold there): the simulated verdict is then no
+   * answer, and this says why. Never set with the router's facts.
+   */
+  readonly unknown: string | null;
 }
 
-export function explainPacket(site: ValidSite, request: ExplainRequest): Explanation {
-  return explainInView(site.name, buildSiteView(site, request.down), request.packet);
+export function explainPacket(
+  site: ValidSite,
+  request: ExplainRequest,
+  options: SiteViewOptions = {},
+): Explanation {
+  return explainInView(site.name, buildSiteView(site, request.down, options), request.packet);
 }
 
 /**
@@ -63,17 +75,61 @@ export function explainInView(siteName: string, siteView: SiteView, packet: Pack
   if (paths.length > 0)
     allNotes.push('the kernel hashes each flow onto one path; the shares are of flows, by weight');
   const decidedBy = describeDecision(desired, verdict);
+  const unknown = unknownOffline(siteView, packet, verdict);
+  const outcome =
+    unknown === null
+      ? describeOutcome(verdict, uplink, paths, desired)
+      : `is unknown offline: ${unknown}; over the stand-ins it ${describeOutcome(verdict, uplink, paths, desired)}`;
   return {
     site: siteName,
     packet,
-    summary: `${describePacket(packet, verdict.kind === 'local')} ${describeOutcome(verdict, uplink, paths, desired)}`,
+    summary: `${describePacket(packet, verdict.kind === 'local')} ${outcome}`,
     decidedBy,
     verdict,
     uplink,
     paths,
     trace,
     notes: allNotes,
+    basis: siteView.basis,
+    unknown,
   };
+}
+
+/**
+ * Why a verdict over stand-ins is no answer, or null when it is one. Two cases: a source
+ * the offline router does not have, on a site where some uplink's address (or a secondary
+ * address in an uplink's subnet) is known only to the router; and no route at all, which
+ * table main on the router (a DHCP or PPP default, a VPN's route) may well give.
+ */
+function unknownOffline(siteView: SiteView, packet: Packet, verdict: Verdict): string | null {
+  const { basis, view } = siteView;
+  if (basis.kind !== 'spec' || verdict.kind === 'forward' || verdict.kind === 'local') return null;
+  const src = packet.src;
+  if (src !== undefined && packet.iif === undefined && !view.localAddresses.some((a) => a.address === src)) {
+    const owners = basis.standIns.length > 0 ? basis.standIns : subnetOwners(siteView, src);
+    if (owners.length > 0)
+      return `${src} may be an address of ${owners.join(' or ')} that only the router knows (stand-ins used); ask with the router's facts (--facts FILE or --state-dir DIR)`;
+  }
+  if (verdict.kind === 'no-route')
+    return "no route over the spec's objects, but table main on the router may hold one (a default route from DHCP or PPP, a VPN's) that only the router knows; ask with the router's facts (--facts FILE or --state-dir DIR)";
+  return null;
+}
+
+/** Providers whose connected subnet holds `address` (a secondary address there is the router's). */
+function subnetOwners(siteView: SiteView, address: string): string[] {
+  const out: string[] = [];
+  for (const p of siteView.desired.providers) {
+    const itf = siteView.view.interfaces.find((i) => i.name === p.interface);
+    if (itf?.addresses.some((a) => a.prefixLength < 31 && sameSubnet(a.address, address, a.prefixLength)))
+      out.push(p.name);
+  }
+  return out;
+}
+
+function sameSubnet(a: string, b: string, prefixLength: number): boolean {
+  const toInt = (x: string) => x.split('.').reduce((v, o) => ((v << 8) | Number(o)) >>> 0, 0);
+  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+  return (toInt(a) & mask) >>> 0 === (toInt(b) & mask) >>> 0;
 }
 
 /**
