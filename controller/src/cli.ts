@@ -138,6 +138,12 @@ function buildProgram(): Command {
     .option('--repo <dir>', 'fleet repository (a git clone)', '.')
     .requiredOption('--base <rev>', 'the revision to compare from (e.g. the target branch or merge base)')
     .option('--head <rev>', 'the revision to compare to', 'HEAD')
+    .option(
+      '--facts <site=file...>',
+      "a site's router facts from a file (`uplink-agent show --facts`): traffic classes over them, and the management-path check",
+    )
+    .option('--state-dir <dir>', "the controller's state dir: every site's last reported facts")
+    .option('--config <file>', 'controller config file (reads the facts in its state dir)')
     .addOption(
       new Option('-o, --format <format>', 'output format')
         .choices(['text', 'markdown', 'json'])
