@@ -95,6 +95,14 @@ function buildProgram(): Command {
     .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
     .option('--down <provider...>', 'take these providers as down (failed health probe)')
     .option(
+      '--inbound',
+      'the packet is the first of a connection arriving on --iif from --src: which interface and source its replies leave by',
+    )
+    .option(
+      '--dnat-to <ip[:port]>',
+      'with --inbound: the site firewall forwards the connection to this LAN host',
+    )
+    .option(
       '--facts <file>',
       "the router's facts (`uplink-agent show --facts`, or a file of the controller's state dir)",
     )

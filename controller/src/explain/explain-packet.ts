@@ -5,9 +5,11 @@
 import type { DesiredRule, DesiredState } from '#agent/model';
 import {
   type Candidate,
+  type InboundConnection,
   mapVerdictToProvider,
   type Packet,
   type RoutingView,
+  simulateConnection,
   simulatePacket,
   type TraceStep,
   tableName,
@@ -59,7 +61,84 @@ export function explainPacket(
   request: ExplainRequest,
   options: SiteViewOptions = {},
 ): Explanation {
-  return explainInView(site.name, buildSiteView(site, request.down, options), request.packet);
+  const siteView = buildSiteView(site, request.down, options);
+  if (request.inbound !== undefined)
+    return explainInbound(site.name, siteView, request.packet, request.inbound);
+  return explainInView(site.name, siteView, request.packet);
+}
+
+/**
+ * A connection arriving on an uplink (`packet.iif`), optionally DNAT'd to a LAN host by the
+ * site's firewall: where its first packet goes, and which interface and source address its
+ * replies leave by — the answer `verdict` and `uplink` describe. The trace is the first
+ * packet's, then the reply's.
+ */
+export function explainInbound(
+  siteName: string,
+  siteView: SiteView,
+  packet: Packet,
+  nat: { readonly dnatTo?: string; readonly dnatPort?: number },
+): Explanation {
+  const { desired, view, notes, basis } = siteView;
+  const conn: InboundConnection = {
+    src: packet.src!,
+    dst: packet.dst,
+    iif: packet.iif!,
+    proto: packet.proto === 'udp' ? 'udp' : 'tcp',
+    sport: packet.sport!,
+    dport: packet.dport!,
+    ...(packet.mark === undefined ? {} : { mark: packet.mark }),
+    ...(nat.dnatTo === undefined ? {} : { dnatTo: nat.dnatTo }),
+    ...(nat.dnatPort === undefined ? {} : { dnatPort: nat.dnatPort }),
+  };
+  const result = simulateConnection(view, conn, { trace: true });
+  const to =
+    nat.dnatTo === undefined
+      ? ''
+      : ` DNAT → ${nat.dnatTo}${nat.dnatPort === undefined ? '' : `:${nat.dnatPort}`}`;
+  const head = `${conn.proto} ${conn.src}:${conn.sport} → ${conn.dst}:${conn.dport} (arriving on ${conn.iif}${to})`;
+  const first = result.inbound.verdict;
+  const reply = result.reply;
+  let unknown: string | null = null;
+  if (
+    basis.kind === 'spec' &&
+    nat.dnatTo === undefined &&
+    !view.localAddresses.some((a) => a.address === conn.dst)
+  ) {
+    const owners = [...new Set([...subnetOwners(siteView, conn.dst), ...basis.standIns])];
+    if (owners.length > 0)
+      unknown = `${conn.dst} may be an address of ${owners.join(' or ')} that only the router knows (stand-ins used); ask with the router's facts (--facts FILE or --state-dir DIR)`;
+  }
+  const verdict = reply?.verdict ?? first;
+  const uplink = mapVerdictToProvider(verdict, desired.providers);
+  const paths =
+    reply !== null && result.replyPacket !== null && verdict.dev === undefined
+      ? explainPaths(view, result.replyPacket, verdict, desired)
+      : [];
+  const delivered =
+    reply === null
+      ? `is not answered: its first packet ${describeOutcome(first, mapVerdictToProvider(first, desired.providers), [], desired)}`
+      : `${first.kind === 'local' ? 'reaches the router' : `is forwarded to ${first.dev ?? 'the LAN'}`}; replies ${plural(describeOutcome(reply.verdict, uplink, paths, desired))}`;
+  const exits = verdict.dev !== undefined ? [verdict.dev] : paths.map((p) => p.dev);
+  const cameBack = reply !== null && exits.some((dev) => dev !== conn.iif);
+  const allNotes = [...notes];
+  if (cameBack)
+    allNotes.push(
+      `the replies ${exits.length > 1 ? 'may ' : ''}leave by ${exits.filter((d) => d !== conn.iif).join(' or ')}, not by ${conn.iif} where the connection arrived: the peer will likely drop them (asymmetric path); track: true on the uplink keeps them on it`,
+    );
+  return {
+    site: siteName,
+    packet,
+    summary: `${head} ${unknown === null ? delivered : `is unknown offline: ${unknown}; over the stand-ins it ${delivered}`}`,
+    decidedBy: reply === null ? describeDecision(desired, first) : describeDecision(desired, reply.verdict),
+    verdict,
+    uplink,
+    paths,
+    trace: [...result.inbound.trace, ...(reply?.trace ?? [])],
+    notes: allNotes,
+    basis,
+    unknown,
+  };
 }
 
 /**
@@ -106,7 +185,7 @@ function unknownOffline(siteView: SiteView, packet: Packet, verdict: Verdict): s
   if (basis.kind !== 'spec' || verdict.kind === 'forward' || verdict.kind === 'local') return null;
   const src = packet.src;
   if (src !== undefined && packet.iif === undefined && !view.localAddresses.some((a) => a.address === src)) {
-    const owners = basis.standIns.length > 0 ? basis.standIns : subnetOwners(siteView, src);
+    const owners = [...new Set([...subnetOwners(siteView, src), ...basis.standIns])];
     if (owners.length > 0)
       return `${src} may be an address of ${owners.join(' or ')} that only the router knows (stand-ins used); ask with the router's facts (--facts FILE or --state-dir DIR)`;
   }
@@ -264,4 +343,9 @@ function describeTable(desired: DesiredState, table: number): string {
     desired.providers.find((p) => p.table === table)?.name ??
     (table === desired.settings.balanceTable ? 'balance' : undefined);
   return owner === undefined ? tableName(table) : `${tableName(table)} (${owner})`;
+}
+
+/** `leaves via …` → `leave via …`, for "replies …". */
+function plural(outcome: string): string {
+  return outcome.replace(/^leaves /, 'leave ').replace(/^is /, 'are ');
 }

@@ -5,7 +5,7 @@ import { explainPacket } from './explain-packet.js';
 import { formatExplanation } from './format-explanation.js';
 
 /** A PPP uplink with a dynamic address, balanced with a static one; a VPN in main. */
-const site = loadSite(`lan:
+const SITE = `lan:
   - interface: lan0
     subnets: [172.20.1.0/24]
 providers:
@@ -18,7 +18,8 @@ providers:
     interface: ppp1
     gateway: point-to-point
     balance: 1
-`);
+`;
+const site = loadSite(SITE);
 
 const FACTS: RouterFacts = {
   interfaces: {
@@ -87,7 +88,9 @@ describe('explain with the router facts', () => {
       // Masquerade takes the interface's primary address, as the kernel's does.
       'tcp 198.51.100.3 → 192.0.2.25 (sent by the router) leaves via isp1 (wan1), gateway 198.51.100.1, source 198.51.100.3 SNAT → 198.51.100.2 (masquerade)',
     );
-    expect(explainPacket(site, request).unknown).toMatch(/may be an address of ppp1/);
+    expect(explainPacket(site, request).unknown).toMatch(
+      /may be an address of isp1 or ppp1 that only the router knows/,
+    );
   });
 
   it("main's own routes decide where they are more specific: the VPN route wins over the balance", () => {
@@ -105,5 +108,60 @@ describe('explain with the router facts', () => {
     expect(known.unknown).toBeNull();
     expect(known.verdict.kind).toBe('invalid');
     expect(known.notes.some((n) => n.includes('stands in'))).toBe(false);
+  });
+});
+
+describe('inbound questions: a connection arriving on an uplink, and where its replies leave', () => {
+  const ssh = {
+    packet: {
+      src: '192.0.2.9',
+      dst: '203.0.113.77',
+      iif: 'ppp1',
+      proto: 'tcp' as const,
+      sport: 40000,
+      dport: 22,
+    },
+    down: [],
+    inbound: {},
+  };
+
+  it("to the PPP link's own address: the replies leave by it, from it; offline that address is unknown", () => {
+    const known = explainPacket(site, ssh, withFacts);
+    expect(known.summary).toBe(
+      'tcp 192.0.2.9:40000 → 203.0.113.77:22 (arriving on ppp1) reaches the router; replies leave via ppp1, no gateway (point-to-point), source 203.0.113.77, mark set to 0x200',
+    );
+    expect(known.uplink).toMatchObject({ kind: 'provider', provider: 'ppp1' });
+    expect(explainPacket(site, ssh).unknown).toMatch(
+      /^203\.0\.113\.77 may be an address of ppp1 that only the router knows/,
+    );
+  });
+
+  it('DNAT to a LAN server on a secondary address: track brings the replies back to the uplink, un-NATed to that address', () => {
+    const web = {
+      packet: {
+        src: '192.0.2.9',
+        dst: '198.51.100.3',
+        iif: 'wan1',
+        proto: 'tcp' as const,
+        sport: 40000,
+        dport: 443,
+      },
+      down: [],
+      inbound: { dnatTo: '172.20.1.10' },
+    };
+    const e = explainPacket(site, web, withFacts);
+    expect(e.summary).toBe(
+      'tcp 192.0.2.9:40000 → 198.51.100.3:443 (arriving on wan1 DNAT → 172.20.1.10) is forwarded to lan0; replies leave via isp1 (wan1), gateway 198.51.100.1, source 172.20.1.10 SNAT → 198.51.100.3 (conntrack-reply), mark set to 0x100',
+    );
+    expect(e.decidedBy).toMatch(/^track \(the connection is marked as isp1's/);
+    expect(e.notes.some((n) => n.includes('asymmetric'))).toBe(false);
+    // Without track, the replies would follow the balance: half of them out ppp1.
+    const untracked = loadSite(SITE.replaceAll('    balance: 1\n', '    balance: 1\n    track: false\n'));
+    const asym = explainPacket(untracked, web, withFacts);
+    expect(asym.summary).toMatch(/; replies are balanced: ppp1 50%, isp1 50%$/);
+    expect(asym.decidedBy).toBe('the balanced default route — rule 30000, table 200 (balance)');
+    expect(asym.notes).toContain(
+      'the replies may leave by ppp1, not by wan1 where the connection arrived: the peer will likely drop them (asymmetric path); track: true on the uplink keeps them on it',
+    );
   });
 });
