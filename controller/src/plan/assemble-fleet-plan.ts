@@ -139,6 +139,11 @@ export function assembleFleetPlan(
   for (const [name, file] of [...baseInvalid].sort()) {
     notes.push(`site ${name} (${file}) is invalid at base ${short(base.commit)}: compared as new`);
   }
+  if (options.facts === undefined && sites.some((s) => s.status === 'changed')) {
+    notes.push(
+      "traffic classes are simulated from the spec alone, with stand-ins for what only the routers know, and the management path is not checked; pass --state-dir DIR (the controller's) or --facts SITE=FILE for the routers' reported facts",
+    );
+  }
   if (head.load.fleet === undefined && headErrors.length > 0) {
     notes.push('head is invalid: rollout waves are not assigned until every error is fixed');
   }
