@@ -154,6 +154,15 @@ status: { pollInterval: 2s, freshFor: 1s }
     expect(status()!.sites.find((s) => s.name === SITE)!.facts!.hash).toBe(stored.hash);
   });
 
+  it('`uplink status SITE` says when the facts were reported and shows every address', async () => {
+    const r = await uplink(['status', SITE, '--state-dir', stateDir]);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `\\nfacts: {5}reported .* \\(read on the router .*\\), hash [0-9a-f]{12}; .*ppp1 ${ppp('ppp1').address.replaceAll('.', '\\.')} peer ${ppp('ppp1').gateway.replaceAll('.', '\\.')}`,
+      ),
+    );
+  });
+
   it("explain with the stored facts gives the kernel's answers; without them, unknown where the spec cannot know", async () => {
     const facts = ['--state-dir', stateDir];
     const cases: Array<{ ask: string[]; kernel: string[] }> = [
