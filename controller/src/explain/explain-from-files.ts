@@ -26,7 +26,8 @@ export function explainFromFiles(
 ): ExplainOutcome {
   const found = findSite(files, siteName);
   if (found.kind !== 'found') return found;
-  const request = parseExplainRequest(found.site, options);
+  const routerInterfaces = Object.keys(viewOptions.facts?.record.facts.interfaces ?? {});
+  const request = parseExplainRequest(found.site, options, routerInterfaces);
   if (!request.ok) return { kind: 'usage', message: request.message };
   return { kind: 'explained', explanation: explainPacket(found.site, request.value, viewOptions) };
 }

@@ -3,6 +3,7 @@ import { type FactsRecord, type RouterFacts, routerFactsHash } from '#agent/mode
 import { loadSite } from '../../../test/support/explain-sites.js';
 import { explainPacket } from './explain-packet.js';
 import { formatExplanation } from './format-explanation.js';
+import { parseExplainRequest } from './parse-explain-request.js';
 
 /** A PPP uplink with a dynamic address, balanced with a static one; a VPN in main. */
 const SITE = `lan:
@@ -163,5 +164,22 @@ describe('inbound questions: a connection arriving on an uplink, and where its r
     expect(asym.notes).toContain(
       'the replies may leave by ppp1, not by wan1 where the connection arrived: the peer will likely drop them (asymmetric path); track: true on the uplink keeps them on it',
     );
+  });
+});
+
+describe('the router facts name interfaces the spec does not', () => {
+  it('--iif tun0 is a question only with facts that have it', () => {
+    const raw = { dst: '172.20.1.50', src: '10.9.0.1', iif: 'tun0' };
+    expect(parseExplainRequest(site, raw)).toEqual({
+      ok: false,
+      message: '--iif tun0: not an interface of site s1; write one of lan0, wan1, ppp1',
+    });
+    const parsed = parseExplainRequest(site, raw, Object.keys(FACTS.interfaces));
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok)
+      expect(explainPacket(site, parsed.value, withFacts).verdict).toMatchObject({
+        kind: 'forward',
+        dev: 'lan0',
+      });
   });
 });

@@ -38,7 +38,12 @@ export type Parsed<T> =
 
 const PROTOS: readonly ProtoName[] = ['tcp', 'udp', 'icmp'];
 
-export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Parsed<ExplainRequest> {
+export function parseExplainRequest(
+  site: ValidSite,
+  raw: RawExplainOptions,
+  /** The router's own interfaces from its facts (a VPN's tun0, mgmt0), beside the spec's. */
+  routerInterfaces: readonly string[] = [],
+): Parsed<ExplainRequest> {
   const fail = (message: string): Parsed<ExplainRequest> => ({ ok: false, message });
 
   if (raw.dst === undefined)
@@ -53,7 +58,9 @@ export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Pa
     src = checked.value;
   }
 
-  const interfaces = interfacesOf(site);
+  const interfaces = [
+    ...new Set([...interfacesOf(site), ...routerInterfaces.filter((name) => name !== 'lo')]),
+  ];
   if (raw.iif !== undefined) {
     if (raw.iif === 'lo')
       return fail(
