@@ -263,11 +263,11 @@ export class CommitConfirmed {
     let shown: Awaited<ReturnType<typeof show>> | undefined;
     let unreadable: string | undefined;
     try {
-      shown = await show(
-        this.#options.dataplane(applied?.desired.settings.markMask),
-        { stateDir: this.#options.stateDir },
-        this.#factInterfaces,
-      );
+      const dataplane = this.#options.dataplane(applied?.desired.settings.markMask);
+      // The first status lists the interfaces first, so its facts carry every one's sysctls.
+      if (this.#factInterfaces.length === 0)
+        this.#factInterfaces = Object.keys((await dataplane.readFacts()).interfaces);
+      shown = await show(dataplane, { stateDir: this.#options.stateDir }, this.#factInterfaces);
       this.#factInterfaces = Object.keys(shown.facts.interfaces);
     } catch (error) {
       this.#faults.noteError(error);
