@@ -240,6 +240,40 @@ status: { pollInterval: 2s, freshFor: 1s }
     ]);
     expect(text.stdout).toContain(`warning: site ${SITE}: would be refused:`);
 
+    // The same from facts printed on the router (no connection in them: the controller's address is given).
+    const site1 = lab.site(SITE);
+    const printed = await lab.run(site1.ns, [
+      site1.agent.bin,
+      'show',
+      '--facts',
+      '--state-dir',
+      site1.agent.stateDir,
+    ]);
+    const factsFile = join(dir, 'printed-facts.json');
+    writeFileSync(factsFile, printed.stdout);
+    expect(JSON.parse(printed.stdout).facts.routes).toContainEqual(
+      expect.objectContaining({ dst: VPN, dev: 'ppp0' }),
+    );
+    const offline = await uplink([
+      'plan',
+      '--repo',
+      lab.repo.work,
+      '--base',
+      'origin/main',
+      '--head',
+      'HEAD',
+      '--facts',
+      `${SITE}=${factsFile}`,
+      '--controller-address',
+      lab.controllerAddress,
+      '-o',
+      'json',
+    ]);
+    expect(offline.exitCode, offline.stderr).toBe(1);
+    expect(
+      JSON.parse(offline.stdout).sites.find((s: { site: string }) => s.site === SITE).managementPath.message,
+    ).toBe(site.managementPath.message);
+
     const before = await callOnSocket(lab.site(SITE).agent.socket, 'status', {}, 'status');
     await git('push', '-q', 'origin', 'main');
     const halted = await until(

@@ -151,6 +151,10 @@ function buildProgram(): Command {
       "a site's router facts from a file (`uplink-agent show --facts`): traffic classes over them, and the management-path check",
     )
     .option('--state-dir <dir>', "the controller's state dir: every site's last reported facts")
+    .option(
+      '--controller-address <ip>',
+      'the controller as the routers see it, for facts without a connection (`uplink-agent show --facts`)',
+    )
     .option('--config <file>', 'controller config file (reads the facts in its state dir)')
     .addOption(
       new Option('-o, --format <format>', 'output format')

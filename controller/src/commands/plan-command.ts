@@ -17,7 +17,9 @@ import {
   renderPlanMarkdown,
   renderPlanText,
 } from '../plan/index.js';
+import { checkAddress } from '../spec/addresses.js';
 import { loadFleet } from '../spec/load-fleet.js';
+import type { ValidSite } from '../spec/valid-site.js';
 import { factsStateDir, readSiteFacts } from './read-site-facts.js';
 
 export interface PlanOptions {
@@ -29,6 +31,11 @@ export interface PlanOptions {
   facts?: string[];
   stateDir?: string;
   config?: string;
+  /**
+   * The controller's address as the routers see it, for facts that carry no connection
+   * (`uplink-agent show --facts` on the router); the router's is the site's management address.
+   */
+  controllerAddress?: string;
 }
 
 export async function planCommand(opts: PlanOptions): Promise<void> {
@@ -40,10 +47,7 @@ export async function planCommand(opts: PlanOptions): Promise<void> {
   };
   const base = await read(opts.base);
   const head = await read(opts.head);
-  const facts = await readPlanFacts(
-    head.load.validSites.map((s) => s.name),
-    opts,
-  );
+  const facts = await readPlanFacts(head.load.validSites, opts);
   const plan = assembleFleetPlan(base, head, facts === undefined ? {} : { facts });
   const render =
     opts.format === 'json'
@@ -62,9 +66,16 @@ export async function planCommand(opts: PlanOptions): Promise<void> {
  * spec's alone, as before facts existed.
  */
 async function readPlanFacts(
-  sites: readonly string[],
+  validSites: readonly ValidSite[],
   opts: PlanOptions,
 ): Promise<Map<string, SiteViewOptions> | undefined> {
+  const sites = validSites.map((s) => s.name);
+  let controller: string | undefined;
+  if (opts.controllerAddress !== undefined) {
+    const checked = checkAddress(opts.controllerAddress);
+    if (!checked.ok) throw new UsageError(`--controller-address: ${checked.message}`);
+    controller = checked.value;
+  }
   const files = new Map<string, string>();
   for (const pair of opts.facts ?? []) {
     const m = /^([^=]+)=(.+)$/.exec(pair);
@@ -82,15 +93,22 @@ async function readPlanFacts(
   });
   if (files.size === 0 && stateDir === undefined) return undefined;
   const out = new Map<string, SiteViewOptions>();
-  for (const site of sites) {
-    const file = files.get(site);
-    out.set(
-      site,
-      await readSiteFacts(site, {
-        ...(file === undefined ? {} : { factsFile: file }),
-        ...(stateDir === undefined ? {} : { stateDir }),
-      }),
-    );
+  for (const site of validSites) {
+    const file = files.get(site.name);
+    const options = await readSiteFacts(site.name, {
+      ...(file === undefined ? {} : { factsFile: file }),
+      ...(stateDir === undefined ? {} : { stateDir }),
+    });
+    const record = options.facts?.record;
+    if (controller === undefined || record === undefined || record.facts.connection !== undefined) {
+      out.set(site.name, options);
+      continue;
+    }
+    const connection = { controller, router: site.management.address, routerPort: site.management.port };
+    out.set(site.name, {
+      ...options,
+      facts: { ...options.facts!, record: { ...record, facts: { ...record.facts, connection } } },
+    });
   }
   return out;
 }
