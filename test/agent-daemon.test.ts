@@ -25,6 +25,7 @@ import {
   PROTOCOL_VERSION,
   type resultSchemas,
 } from '../agent/src/model/protocol.js';
+import { routerFacts, routerFactsHash } from '../agent/src/model/router-facts.js';
 import { JsonLinesClient } from './lab/json-lines.js';
 import { mulberry32, randomInvalidLine } from './lab/rpc-fuzz.js';
 import { parseExactResult } from './support/exact-result.js';
@@ -177,7 +178,7 @@ describe('agent daemon: commit-confirmed', () => {
     const hello = expectOk('hello', await first.call(1, 'hello', { protocol: 1, client: 'test' }));
     expect(hello).toEqual({
       protocol: 1,
-      supported: [1, 2, 3],
+      supported: [1, 2, 3, 4],
       agent: `uplink-agent/${AGENT_VERSION}`,
       site: null,
     });
@@ -437,13 +438,13 @@ describe('agent daemon: protocol', () => {
     const c = await client();
     expect(expectOk('hello', await c.call(1, 'hello', { protocol: 1, client: 'old' }))).toMatchObject({
       protocol: 1,
-      supported: [1, 2, 3],
+      supported: [1, 2, 3, 4],
     });
     expect(expectOk('hello', await c.call(2, 'hello', { protocol: 2, client: 'x' })).protocol).toBe(2);
     // A controller one revision ahead, with a hello field this agent does not know, is answered.
     expect(
-      expectOk('hello', await c.call(3, 'hello', { protocol: 4, client: 'new', features: ['x'] })).protocol,
-    ).toBe(3);
+      expectOk('hello', await c.call(3, 'hello', { protocol: 5, client: 'new', features: ['x'] })).protocol,
+    ).toBe(4);
     // So is a status asked with a parameter this agent does not know.
     expectOk('status', await c.call(4, 'status', { detail: 'full' }));
     c.send({ v: 2, id: 7, method: 'hello', params: { protocol: 2, client: 'x' } });
@@ -534,6 +535,41 @@ describe('agent daemon: faults on the wire (D103)', () => {
     const status = expectOk('status', await c.call(3, 'status', {}));
     expect(status.lastRevert).toMatchObject({ generation: 'g1', reason: 'apply-failed', result: 'ok' });
     expect(status.faults).toEqual([expect.objectContaining({ kind: 'state-dir-full', subject: stateDir })]);
+    c.end();
+  });
+
+  it('a revision-4 session gets the router facts with their hash; the hash alone when the controller holds them', async () => {
+    await start();
+    const c = await client();
+    expectOk('hello', await c.call(1, 'hello', { protocol: 4, client: 'uplink-controller/0.1.0' }));
+    expectOk('apply', await c.call(2, 'apply', applyParams('g1')));
+    const first = expectOk('status', await c.call(3, 'status', {})).routerFacts!;
+    const facts = routerFacts.parse(first.facts);
+    expect(first.hash).toBe(routerFactsHash(facts));
+    expect(facts.interfaces.mgmt0?.addresses).toEqual([{ address: '10.77.0.2', prefixLength: 24 }]);
+    expect(facts.interfaces.ppp1).toEqual(exampleFacts().interfaces.ppp1);
+    // The kernel's default rules are not Uplink's: they are facts.
+    expect(facts.rules.map((r) => r.priority)).toEqual([0, 32766, 32767]);
+    // The controller as the router sees it, for the management-path guard offline (no port: it changes).
+    expect(facts.connection).toEqual({ controller: '10.77.0.1', router: '10.77.0.2', routerPort: 22 });
+    // Uplink's own objects are not facts.
+    expect(facts.rules.filter((r) => r.protocol === exampleDesiredState().settings.protocol)).toEqual([]);
+    const again = expectOk('status', await c.call(4, 'status', { factsHash: first.hash })).routerFacts!;
+    expect(again).toEqual({ hash: first.hash, readAt: expect.any(Number) });
+    // A readdress changes the facts: sent in full again.
+    dataplane.setInterface('ppp1', {
+      exists: true,
+      up: true,
+      addresses: [{ address: '203.0.113.77', prefixLength: 32, peer: '203.0.113.1' }],
+    });
+    const moved = expectOk('status', await c.call(5, 'status', { factsHash: first.hash })).routerFacts!;
+    expect(moved.hash).not.toBe(first.hash);
+    expect(routerFacts.parse(moved.facts).interfaces.ppp1?.addresses[0]?.address).toBe('203.0.113.77');
+    // Below revision 4, no facts.
+    const old = await client();
+    expectOk('hello', await old.call(1, 'hello', { protocol: 3, client: 'uplink-controller/0.1.0' }));
+    expect(expectOk('status', await old.call(2, 'status', {}))).not.toHaveProperty('routerFacts');
+    old.end();
     c.end();
   });
 

@@ -1,4 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist } from './build-dist.js';
 import { type CliResult, uplinkCli } from './uplink-cli.js';
 
@@ -106,6 +109,100 @@ describe('uplink explain on other sites', () => {
     expect(await verdictOf('lartc-split', ...staff, '--dport', '22')).toBe(
       'tcp 172.20.7.10 → 203.0.113.25:22 (forwarded from lan0) leaves via isp1 (wan1), gateway 203.0.113.129, source 172.20.7.10 SNAT → 203.0.113.130 (masquerade)',
     );
+  });
+});
+
+describe("uplink explain with the router's facts", () => {
+  const facts = {
+    interfaces: {
+      lan0: { exists: true, up: true, addresses: [{ address: '172.20.1.1', prefixLength: 24 }] },
+      ppp0: {
+        exists: true,
+        up: true,
+        addresses: [{ address: '203.0.113.5', prefixLength: 32, peer: '203.0.113.1' }],
+      },
+      ppp1: {
+        exists: true,
+        up: true,
+        addresses: [{ address: '198.51.100.77', prefixLength: 32, peer: '198.51.100.1' }],
+      },
+    },
+    rules: [],
+    routes: [],
+    sysctls: {},
+  };
+  const FROM_PPP1 = ['--dst', '203.0.113.25', '--src', '198.51.100.77', '--proto', 'tcp'];
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'uplink-explain-facts-'));
+    const record = { site: 'home-pppoe', hash: 'a'.repeat(64), readAt: Date.UTC(2026, 11, 4, 10, 41), facts };
+    await writeFile(join(dir, 'home-pppoe.json'), JSON.stringify(record));
+    await mkdir(join(dir, 'state', 'facts'), { recursive: true });
+    await writeFile(join(dir, 'state', 'facts', 'home-pppoe.json'), JSON.stringify(record));
+    await writeFile(
+      join(dir, 'state', 'status.json'),
+      JSON.stringify({
+        sites: [
+          {
+            name: 'home-pppoe',
+            facts: {
+              hash: record.hash,
+              readAt: record.readAt,
+              reportedAt: Date.UTC(2026, 11, 4, 10, 42),
+              facts,
+            },
+          },
+        ],
+      }),
+    );
+    await writeFile(join(dir, 'other.json'), JSON.stringify({ ...record, site: 'office-29' }));
+    await writeFile(join(dir, 'bad.json'), JSON.stringify({ ...record, facts: { interfaces: {} } }));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a source that is the PPP link's address: unknown without facts, ppp1 with them (--facts FILE)", async () => {
+    const offline = await verdictOf('home-pppoe', ...FROM_PPP1);
+    expect(offline).toMatch(
+      /^tcp 198\.51\.100\.77 → 203\.0\.113\.25 \(sent by the router\) is unknown offline: 198\.51\.100\.77 may be an address of ppp0 or ppp1 that only the router knows/,
+    );
+    const r = await explain('home-pppoe', ...FROM_PPP1, '--facts', join(dir, 'home-pppoe.json'));
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe(
+      'tcp 198.51.100.77 → 203.0.113.25 (sent by the router) leaves via ppp1, no gateway (point-to-point), source 198.51.100.77',
+    );
+    expect(r.stdout).toContain(`  · computed with facts reported by the router at 2026-12-04 10:41Z (`);
+    expect(r.stdout).not.toContain('stands in');
+  });
+
+  it("from the controller's state dir, with when the router last reported them", async () => {
+    const r = await explain('home-pppoe', ...FROM_PPP1, '--state-dir', join(dir, 'state'), '-o', 'json');
+    expect(r.code).toBe(0);
+    const answer = JSON.parse(r.stdout);
+    expect(answer.uplink).toMatchObject({ kind: 'provider', provider: 'ppp1' });
+    expect(answer.unknown).toBeNull();
+    expect(answer.basis).toMatchObject({ kind: 'router', reportedAt: Date.UTC(2026, 11, 4, 10, 42) });
+    expect(answer.notes[0]).toMatch(
+      /^computed with facts reported by the router at 2026-12-04 10:42Z \(.* kept by the controller in .*, read on the router at 2026-12-04 10:41Z; hash aaaaaaaaaaaa\)$/,
+    );
+    // A site the state dir has no facts for says so, and answers from stand-ins.
+    const none = await explain('office-29', '--dst', '203.0.113.25', '--state-dir', join(dir, 'state'));
+    expect(none.stdout).toContain(
+      `  · no facts reported by the router (none for office-29 in ${join(dir, 'state')}: its agent has not answered a controller of protocol revision 4 yet)`,
+    );
+  });
+
+  it("another site's facts, a missing file or a file that is not facts: usage errors, nothing answered", async () => {
+    const other = await explain('home-pppoe', ...FROM_PPP1, '--facts', join(dir, 'other.json'));
+    expect([other.code, other.stdout]).toEqual([2, '']);
+    expect(other.stderr).toContain('these are the facts of site office-29, not home-pppoe');
+    const missing = await explain('home-pppoe', ...FROM_PPP1, '--facts', join(dir, 'nope.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no such file');
+    const bad = await explain('home-pppoe', ...FROM_PPP1, '--facts', join(dir, 'bad.json'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${join(dir, 'bad.json')}: not router facts at facts.rules`);
   });
 });
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exampleDesiredState, exampleFacts } from '../../test/support/example-desired-state.js';
 import { EXIT, runCli } from './cli.js';
 import { MemoryDataplane } from './dataplane/memory.js';
+import { factsRecord, routerFactsHash } from './model/router-facts.js';
 
 let dir: string;
 let dataplane: MemoryDataplane;
@@ -60,6 +61,30 @@ describe('uplink-agent', () => {
     expect(dataplane.dump().rules).toEqual([]);
     expect(await run('revert')).toBe(EXIT.state);
     expect(err).toContain('nothing to revert');
+  });
+
+  it('show --facts prints the router facts: every address, the routes and rules Uplink does not own, the sysctls', async () => {
+    const vpn = { table: 254, dst: '10.9.0.0/16', type: 'unicast', dev: 'tun0', protocol: 4 } as const;
+    dataplane = new MemoryDataplane({
+      facts: exampleFacts(),
+      routes: [vpn],
+      sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ppp1.rp_filter': '2' },
+    });
+    await run('apply', '--desired', await desiredFile(exampleDesiredState()));
+    expect(await run('show', '--facts')).toBe(EXIT.ok);
+    const record = factsRecord.parse(JSON.parse(out));
+    expect(record.site).toBe(exampleDesiredState().site);
+    expect(record.hash).toBe(routerFactsHash(record.facts));
+    expect(record.facts.interfaces).toEqual(exampleFacts().interfaces);
+    // Uplink's own routes (protocol 252) are not facts; main's VPN route is.
+    expect(record.facts.routes).toEqual([vpn]);
+    expect(record.facts.rules).toEqual([]);
+    // The kernel's values, whoever set them (eth1's rp_filter is the applied state's).
+    expect(record.facts.sysctls).toEqual({
+      'net.ipv4.conf.eth1.rp_filter': '2',
+      'net.ipv4.conf.ppp1.rp_filter': '2',
+      'net.ipv4.ip_forward': '1',
+    });
   });
 
   it('reconcile re-resolves the applied desired state after a readdress', async () => {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { reconcile as reconcileFn } from './engine/reconcile.js';
 import type { DesiredState } from './model/desired-state.js';
+import type { FactsRecord } from './model/router-facts.js';
 
 // Only node builtins are imported statically. `uplink-agent rpc` runs on every SSH
 // connection and must start fast, so everything heavy (commander, zod, the engine) is
@@ -34,6 +35,7 @@ const loadCommands = () =>
     import('./model/format-issues.js'),
     import('./faults/failpoints.js'),
     import('./dataplane/with-failpoints.js'),
+    import('./model/router-facts.js'),
   ]);
 type Commands = Awaited<ReturnType<typeof loadCommands>>;
 
@@ -90,6 +92,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     ,
     { Failpoints, parseFailpoints },
     { withFailpoints },
+    { routerFactsHash },
   ] = modules;
   // D102: failpoints for reproducing faults on a lab router; nothing is active without the variable.
   const env = io.env ?? process.env;
@@ -200,9 +203,26 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('show what Uplink owns in the kernel, and the facts it resolves against')
     .addOption(format())
     .addOption(stateDir())
-    .action(async (opts: { format: Format; stateDir: string }) => {
+    .option(
+      '--facts',
+      'print the router facts as a file for `uplink explain --facts FILE` (JSON): addresses, peers, link state, gateways, the routes and rules Uplink does not own',
+    )
+    .action(async (opts: { format: Format; stateDir: string; facts?: boolean }) => {
       const applied = await new StateStore(opts.stateDir).readApplied();
-      const result = await show(dataplaneFor({ markMask: applied?.desired.settings.markMask }), engine(opts));
+      const dataplane = dataplaneFor({ markMask: applied?.desired.settings.markMask });
+      // Every interface's rp_filter and src_valid_mark: list the interfaces first.
+      const interfaces = opts.facts === true ? Object.keys((await dataplane.readFacts()).interfaces) : [];
+      const result = await show(dataplane, engine(opts), interfaces);
+      if (opts.facts === true) {
+        const record: FactsRecord = {
+          site: result.applied?.site ?? null,
+          hash: routerFactsHash(result.routerFacts),
+          readAt: Date.now(),
+          facts: result.routerFacts,
+        };
+        io.stdout(`${JSON.stringify(record, null, 2)}\n`);
+        return;
+      }
       if (opts.format === 'json') {
         io.stdout(`${JSON.stringify(result, null, 2)}\n`);
         return;

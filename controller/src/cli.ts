@@ -94,6 +94,20 @@ function buildProgram(): Command {
     .option('--uid <uid>', "socket user id of the router's own traffic")
     .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
     .option('--down <provider...>', 'take these providers as down (failed health probe)')
+    .option(
+      '--inbound',
+      'the packet is the first of a connection arriving on --iif from --src: which interface and source its replies leave by',
+    )
+    .option(
+      '--dnat-to <ip[:port]>',
+      'with --inbound: the site firewall forwards the connection to this LAN host',
+    )
+    .option(
+      '--facts <file>',
+      "the router's facts (`uplink-agent show --facts`, or a file of the controller's state dir)",
+    )
+    .option('--state-dir <dir>', "the controller's state dir: the site's last reported facts")
+    .option('--config <file>', 'controller config file (reads the facts in its state dir)')
     .addOption(new Option('-o, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(explainCommand);
 
@@ -132,6 +146,16 @@ function buildProgram(): Command {
     .option('--repo <dir>', 'fleet repository (a git clone)', '.')
     .requiredOption('--base <rev>', 'the revision to compare from (e.g. the target branch or merge base)')
     .option('--head <rev>', 'the revision to compare to', 'HEAD')
+    .option(
+      '--facts <site=file...>',
+      "a site's router facts from a file (`uplink-agent show --facts`): traffic classes over them, and the management-path check",
+    )
+    .option('--state-dir <dir>', "the controller's state dir: every site's last reported facts")
+    .option(
+      '--controller-address <ip>',
+      'the controller as the routers see it, for facts without a connection (`uplink-agent show --facts`)',
+    )
+    .option('--config <file>', 'controller config file (reads the facts in its state dir)')
     .addOption(
       new Option('-o, --format <format>', 'output format')
         .choices(['text', 'markdown', 'json'])

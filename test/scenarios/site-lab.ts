@@ -16,6 +16,7 @@ import { sysctlToolKey } from '../../agent/src/model/sysctl-key.js';
 import { compileSite } from '../../controller/src/compile/compile-site.js';
 import { readFleetFiles } from '../../controller/src/repo/read-fleet-files.js';
 import { loadFleet } from '../../controller/src/spec/load-fleet.js';
+import type { ValidSite } from '../../controller/src/spec/valid-site.js';
 // Not ../lab/index.js: that pulls in vitest (useLab), and bench/reconcile.ts uses this file too.
 import type { Lab } from '../lab/lab.js';
 import {
@@ -133,6 +134,14 @@ export async function compileExampleSite(
   site: ExampleSite,
   edit?: (text: string) => string,
 ): Promise<DesiredState> {
+  return compileSite(await loadExampleSite(site, edit));
+}
+
+/** The validated site (optionally edited in memory), as the controller loads it. */
+export async function loadExampleSite(
+  site: ExampleSite,
+  edit?: (text: string) => string,
+): Promise<ValidSite> {
   fleetFiles ??= readFleetFiles(FLEET_DIR);
   const files = new Map(await fleetFiles);
   const path = `sites/${site}.yaml`;
@@ -147,7 +156,7 @@ export async function compileExampleSite(
   if (errors.length > 0) throw new Error(`fleet does not validate: ${JSON.stringify(errors, null, 2)}`);
   const valid = load.validSites.find((s) => s.name === site);
   if (valid === undefined) throw new Error(`site ${site} is not in ${FLEET_DIR}`);
-  return compileSite(valid);
+  return valid;
 }
 
 export function buildSiteLab(lab: Lab, site: ExampleSite): Promise<SiteTopology> {

@@ -5,8 +5,8 @@
  * `down` is unreachable; `providersAfter` sets provider health once a hash is applied.
  * It records every call in order, so tests assert order and connection counts.
  */
-import type { DesiredState, StatusResult } from '#agent/model';
-import type { SiteTransport } from '../../controller/src/run/site-transport.js';
+import { type DesiredState, type RouterFacts, routerFactsHash, type StatusResult } from '#agent/model';
+import type { SiteTransport, StatusOptions } from '../../controller/src/run/site-transport.js';
 import type { ValidSite } from '../../controller/src/spec/valid-site.js';
 import type { ApplyOutcome } from '../../controller/src/transport/index.js';
 
@@ -28,6 +28,8 @@ export interface FakeCall {
   readonly method: 'status' | 'apply' | 'confirm' | 'applySettled';
   readonly site: string;
   readonly hash?: string;
+  /** status: whether the answer carried the router facts in full (not just their hash). */
+  readonly factsSent?: boolean;
 }
 
 export class FakeFleet implements SiteTransport {
@@ -49,6 +51,8 @@ export class FakeFleet implements SiteTransport {
   readonly answersLate = new Set<string>();
   /** Sites whose every apply cannot be confirmed (whatever the hash): the agent reverts it. */
   readonly neverConfirmed = new Set<string>();
+  /** Router facts a site's agent reports (revision 4); sites not listed report none. */
+  readonly routerFacts = new Map<string, RouterFacts>();
   #answer = new Map<string, () => void>();
   /** Called at the start of every apply; the apply waits for the promise it returns, if any. */
   holdApply: ((site: string, hash: string) => Promise<void> | undefined) | undefined;
@@ -83,8 +87,11 @@ export class FakeFleet implements SiteTransport {
     return agent;
   }
 
-  async status(site: ValidSite): Promise<StatusResult> {
-    this.calls.push({ method: 'status', site: site.name });
+  async status(site: ValidSite, options: StatusOptions = {}): Promise<StatusResult> {
+    const facts = this.routerFacts.get(site.name);
+    const hash = facts === undefined ? undefined : routerFactsHash(facts);
+    const factsSent = facts !== undefined && options.factsHash !== hash;
+    this.calls.push({ method: 'status', site: site.name, ...(facts === undefined ? {} : { factsSent }) });
     await this.holdStatus?.(site.name);
     await Promise.resolve();
     const a = this.agent(site);
@@ -107,6 +114,9 @@ export class FakeFleet implements SiteTransport {
       })),
       drift: null,
       now: this.clock,
+      ...(hash === undefined
+        ? {}
+        : { routerFacts: { hash, readAt: this.clock, ...(factsSent ? { facts } : {}) } }),
     };
   }
 

@@ -66,3 +66,26 @@ export function owned(current: KernelState, scope: OwnershipScope): KernelState 
     sysctls,
   });
 }
+
+/**
+ * The rules and routes of `current` that Uplink does not own — the complement of `owned`,
+ * without table local (255), which the simulator derives from the addresses. In kernel order.
+ */
+export function foreign(
+  current: KernelState,
+  scope: OwnershipScope,
+): { rules: KernelState['rules']; routes: KernelState['routes'] } {
+  const protocols = new Set(scope.protocols);
+  const tables = new Set(scope.tables);
+  const adopted = new Set(scope.adoptTables);
+  return {
+    rules: current.rules.filter((rule) => !protocols.has(rule.protocol)),
+    routes: current.routes.filter(
+      (route) =>
+        route.table !== LOCAL_TABLE &&
+        !(tables.has(route.table) && (protocols.has(route.protocol) || adopted.has(route.table))),
+    ),
+  };
+}
+
+const LOCAL_TABLE = 255;

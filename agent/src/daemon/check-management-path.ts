@@ -10,8 +10,8 @@
  * mark (track-restore in output). The management interface is where the reply leaves
  * today: the connection works now, so that is where the controller's packets come from.
  */
-import type { OwnershipScope } from '../core/owned.js';
-import type { Facts, KernelRoute, KernelRule, KernelState } from '../model/kernel-state.js';
+import { foreign as foreignPart, type OwnershipScope } from '../core/owned.js';
+import type { Facts, KernelRule, KernelState } from '../model/kernel-state.js';
 import type { ManagementPathCheck, PathVerdict } from '../model/protocol.js';
 import {
   buildViewFromState,
@@ -175,27 +175,6 @@ function describeCulprit(v: Verdict, view: RoutingView): string {
 
 function ruleText(rule: KernelRule): string {
   return renderRule(rule).replace(/^\d+:\s*/, '');
-}
-
-/**
- * The part of the kernel Uplink does not own: the complement of `owned()` in core/owned.ts
- * (same predicate; keep the two in step).
- */
-function foreignPart(
-  current: KernelState,
-  scope: OwnershipScope,
-): { rules: KernelRule[]; routes: KernelRoute[] } {
-  const protocols = new Set(scope.protocols);
-  const tables = new Set(scope.tables);
-  const adopted = new Set(scope.adoptTables);
-  return {
-    rules: current.rules.filter((rule) => !protocols.has(rule.protocol)),
-    routes: current.routes.filter(
-      (route) =>
-        route.table !== LOCAL_TABLE &&
-        !(tables.has(route.table) && (protocols.has(route.protocol) || adopted.has(route.table))),
-    ),
-  };
 }
 
 /** The simulator derives table local from the addresses. */

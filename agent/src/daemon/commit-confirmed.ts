@@ -50,11 +50,13 @@ import {
   type PendingInfo,
   type PlanResult,
   PROTOCOL_VERSION,
+  type ReportedFacts,
   type RevertInfo,
   type RevertReason,
   type RevertResult,
   type StatusResult,
 } from '../model/protocol.js';
+import { type RouterFacts, routerFactsHash } from '../model/router-facts.js';
 import { AgentFaults } from './agent-faults.js';
 import { AGENT_NAME } from './agent-version.js';
 import { checkManagementPath, type SshConnection } from './check-management-path.js';
@@ -117,6 +119,8 @@ export class CommitConfirmed {
   #lastRevertLog: string | undefined;
   readonly #listeners = new Set<(event: StateChange) => void>();
   #drift: () => DriftReport | null = () => null;
+  /** The interfaces of the last facts read, whose sysctls the next status's facts carry. */
+  #factInterfaces: readonly string[] = [];
 
   private constructor(options: CommitOptions, record: CommitRecord, faults: AgentFaults) {
     this.#options = options;
@@ -251,14 +255,20 @@ export class CommitConfirmed {
    * What is in force and how the router is. Answers even when the kernel cannot be read
    * (a tool missing): the counts are then zero and `faults` says why.
    */
-  async status(): Promise<StatusResult> {
+  async status(
+    params: { readonly factsHash?: string | undefined } = {},
+    connection?: SshConnection,
+  ): Promise<StatusResult> {
     const applied = await this.#store.readApplied();
     let shown: Awaited<ReturnType<typeof show>> | undefined;
     let unreadable: string | undefined;
     try {
-      shown = await show(this.#options.dataplane(applied?.desired.settings.markMask), {
-        stateDir: this.#options.stateDir,
-      });
+      const dataplane = this.#options.dataplane(applied?.desired.settings.markMask);
+      // The first status lists the interfaces first, so its facts carry every one's sysctls.
+      if (this.#factInterfaces.length === 0)
+        this.#factInterfaces = Object.keys((await dataplane.readFacts()).interfaces);
+      shown = await show(dataplane, { stateDir: this.#options.stateDir }, this.#factInterfaces);
+      this.#factInterfaces = Object.keys(shown.facts.interfaces);
     } catch (error) {
       this.#faults.noteError(error);
       unreadable = error instanceof Error ? error.message : String(error);
@@ -306,7 +316,31 @@ export class CommitConfirmed {
       drift: this.#drift(),
       now: this.#now(),
       ...(faults.length > 0 ? { faults } : {}),
+      ...(shown === undefined
+        ? {}
+        : { routerFacts: this.#reportedFacts(shown.routerFacts, params, connection) }),
     };
+  }
+
+  /** The facts with their hash; the hash alone when the controller holds them already (D170). */
+  #reportedFacts(
+    facts: RouterFacts,
+    params: { readonly factsHash?: string | undefined },
+    connection: SshConnection | undefined,
+  ): ReportedFacts {
+    const full: RouterFacts =
+      connection === undefined
+        ? facts
+        : {
+            ...facts,
+            connection: {
+              controller: connection.clientIp,
+              router: connection.serverIp,
+              routerPort: connection.serverPort,
+            },
+          };
+    const hash = routerFactsHash(full);
+    return { hash, readAt: this.#now(), ...(params.factsHash === hash ? {} : { facts: full }) };
   }
 
   /** The site of the applied desired state, if any (for hello). */

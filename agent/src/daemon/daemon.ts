@@ -206,7 +206,7 @@ async function dispatch(request: Request, session: Session, commit: CommitConfir
       };
     }
     case 'status':
-      return commit.status();
+      return commit.status(request.params, session.connection);
     case 'plan':
       return commit.plan(request.params.desired, session.connection);
     case 'apply':

@@ -16,12 +16,15 @@ export const PROTOCOL_VERSION = 1;
  * fields an older controller does not know are ignored. Revision 3 adds the faults of the
  * router's environment (D103): their error codes, `status.faults`, the revert details and
  * the revert reason `apply-failed`; a session below it is answered in revision 2's words
- * (`codeForRevision`, `resultForRevision`).
+ * (`codeForRevision`, `resultForRevision`). Revision 4 adds the router's facts to `status`
+ * (`routerFacts`, D170); a session below it gets none.
  */
-export const PROTOCOL_REVISION = 3;
-export const SUPPORTED_REVISIONS: readonly number[] = [1, 2, 3];
+export const PROTOCOL_REVISION = 4;
+export const SUPPORTED_REVISIONS: readonly number[] = [1, 2, 3, 4];
 /** The revision whose sessions get fault codes and the fields of D103. */
 export const FAULTS_REVISION = 3;
+/** The revision whose sessions get `status.routerFacts` (D170). */
+export const FACTS_REVISION = 4;
 /** A desired state of 20,000 rules fits comfortably; anything larger is refused. */
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
@@ -51,8 +54,12 @@ export const applyParams = z
   .strict();
 export const confirmParams = z.object({ generation }).strict();
 export const emptyParams = z.object({}).strict();
-/** `status` changes nothing: fields a newer controller adds are ignored. */
-export const statusParams = z.object({});
+/**
+ * `status` changes nothing: fields a newer controller adds are ignored. `factsHash`: the hash
+ * of the router facts the controller holds; when they are still the router's, the reply
+ * carries the hash alone (D170).
+ */
+export const statusParams = z.object({ factsHash: z.string().max(128).optional() });
 
 export const request = z.discriminatedUnion('method', [
   z
@@ -376,6 +383,19 @@ export const agentFault = z.object({
 });
 export type AgentFault = z.infer<typeof agentFault>;
 
+/**
+ * The router's facts in `status`: their content hash, when they were read, and the facts
+ * themselves unless the controller already holds this hash (`status.params.factsHash`).
+ * `facts` is checked by the receiver with `routerFacts` (model/router-facts.ts), apart from
+ * the rest of the answer: facts a newer agent words differently are dropped, the status stays.
+ */
+export const reportedFacts = z.object({
+  hash: z.string(),
+  readAt: z.number().int(),
+  facts: z.unknown().optional(),
+});
+export type ReportedFacts = z.infer<typeof reportedFacts>;
+
 export const statusResult = z.object({
   agent: z.string(),
   protocol: z.number().int(),
@@ -409,6 +429,8 @@ export const statusResult = z.object({
   now: z.number().int(),
   /** Faults of the router's environment while they last (D103, revision 3); absent when there is none. */
   faults: z.array(agentFault).optional(),
+  /** What the router knows that the spec does not (revision 4, D170); absent when the kernel cannot be read. */
+  routerFacts: reportedFacts.optional(),
 });
 export type StatusResult = z.infer<typeof statusResult>;
 
@@ -429,6 +451,10 @@ export const resultSchemas = {
  * read replies strictly, so the fields are left out rather than left to be ignored.
  */
 export function resultForRevision(method: Method, result: unknown, revision: number): unknown {
+  if (method === 'status' && revision < FACTS_REVISION) {
+    const { routerFacts: _facts, ...status } = result as StatusResult;
+    result = status;
+  }
   if (revision >= FAULTS_REVISION) return result;
   switch (method) {
     case 'status': {

@@ -8,8 +8,10 @@
  * needs attention (each thing is listed); 2 usage or error (no state to read).
  * `--watch` redraws every `--interval` until interrupted, and exits with the last view's code.
  */
+
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RouterFacts } from '#agent/model';
 import type { ControllerConfig } from '../config/index.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { GitSource } from '../git/index.js';
@@ -314,6 +316,13 @@ export function formatSiteDetail(d: ApiSiteDetail, wide = false): string {
       `reconcile: ${s.reconcile.note}${s.reconcile.nextAt ? ` (next ${time(s.reconcile.nextAt)})` : ''}`,
     );
   lines.push(`last seen: ${time(s.lastSeen)}${s.statusError ? ` — ${s.statusError}` : ''}`);
+  // A status.json from before router facts has no field at all.
+  const facts = s.facts ?? null;
+  lines.push(
+    facts === null
+      ? 'facts:     none reported (an agent older than protocol revision 4, or no answer yet): explain and plan use stand-ins'
+      : `facts:     reported ${time(facts.reportedAt)} (read on the router ${time(facts.readAt)}), hash ${facts.hash.slice(0, 12)}; ${describeAddresses(facts.facts)}`,
+  );
   lines.push('', 'providers:');
   if (s.health.length === 0) lines.push('  —');
   for (const h of s.health)
@@ -341,4 +350,19 @@ export function formatSiteDetail(d: ApiSiteDetail, wide = false): string {
 
 function formatEntry(e: ApiTimelineEntry): string {
   return `${time(e.at)}  ${e.level.padEnd(5)} ${e.kind.padEnd(16)} ${e.message}`;
+}
+
+/** `ppp0 192.0.2.2 peer 192.0.2.1, wan1 198.51.100.2/30 198.51.100.3/30` — every address, by interface. */
+function describeAddresses(facts: RouterFacts): string {
+  const parts = Object.entries(facts.interfaces)
+    .filter(([name, f]) => name !== 'lo' && f.addresses.length > 0)
+    .map(
+      ([name, f]) =>
+        `${name}${f.up ? '' : ' (down)'} ${f.addresses
+          .map((a) =>
+            a.peer === undefined ? `${a.address}/${a.prefixLength}` : `${a.address} peer ${a.peer}`,
+          )
+          .join(' ')}`,
+    );
+  return parts.length === 0 ? 'no addresses' : parts.join(', ');
 }

@@ -15,7 +15,7 @@ import {
 } from '#agent/sim';
 import { contains, networkOf, overlaps } from '../spec/addresses.js';
 import type { ValidPolicy, ValidSite } from '../spec/valid-site.js';
-import { buildSiteView } from './build-site-view.js';
+import { buildSiteView, type SiteViewOptions } from './build-site-view.js';
 import { clientAddressIn } from './synthesize-facts.js';
 
 export interface TrafficClass {
@@ -42,9 +42,11 @@ export function explainClasses(
   siteBefore: ValidSite,
   siteAfter: ValidSite,
   classes: readonly TrafficClass[],
+  /** The router's facts, for both sides (D172); stand-ins without. */
+  viewOptions: SiteViewOptions = {},
 ): ClassComparison[] {
-  const before = buildSiteView(siteBefore);
-  const after = buildSiteView(siteAfter);
+  const before = buildSiteView(siteBefore, [], viewOptions);
+  const after = buildSiteView(siteAfter, [], viewOptions);
   return classes.map((trafficClass) => {
     const choose = (side: typeof before) =>
       mapVerdictToProvider(

@@ -7,6 +7,7 @@ import { unknownSiteMessage } from '../report/suggest-names.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import type { ValidSite } from '../spec/valid-site.js';
+import type { SiteViewOptions } from './build-site-view.js';
 import { type Explanation, explainPacket } from './explain-packet.js';
 import { parseExplainRequest, type RawExplainOptions } from './parse-explain-request.js';
 
@@ -21,12 +22,14 @@ export function explainFromFiles(
   files: ReadonlyMap<string, string>,
   siteName: string,
   options: RawExplainOptions,
+  viewOptions: SiteViewOptions = {},
 ): ExplainOutcome {
   const found = findSite(files, siteName);
   if (found.kind !== 'found') return found;
-  const request = parseExplainRequest(found.site, options);
+  const routerInterfaces = Object.keys(viewOptions.facts?.record.facts.interfaces ?? {});
+  const request = parseExplainRequest(found.site, options, routerInterfaces);
   if (!request.ok) return { kind: 'usage', message: request.message };
-  return { kind: 'explained', explanation: explainPacket(found.site, request.value) };
+  return { kind: 'explained', explanation: explainPacket(found.site, request.value, viewOptions) };
 }
 
 export type FoundSite =

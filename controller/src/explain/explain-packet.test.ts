@@ -104,6 +104,8 @@ describe('explainPacket', () => {
       'the kernel hashes each flow onto one path; the shares are of flows, by weight',
     );
     expect(text).toContain('\ntrace:\n  ');
-    expect(text).toContain('\nnotes:\n  · main table has no default route here');
+    expect(text).toContain(
+      '\nnotes:\n  · no facts reported by the router: computed from the spec alone, with stand-ins for what only the router knows\n  · main table has no default route here',
+    );
   });
 });

@@ -5,9 +5,11 @@
 import type { DesiredRule, DesiredState } from '#agent/model';
 import {
   type Candidate,
+  type InboundConnection,
   mapVerdictToProvider,
   type Packet,
   type RoutingView,
+  simulateConnection,
   simulatePacket,
   type TraceStep,
   tableName,
@@ -15,7 +17,7 @@ import {
   type Verdict,
 } from '#agent/sim';
 import type { ValidSite } from '../spec/valid-site.js';
-import { buildSiteView, type SiteView } from './build-site-view.js';
+import { buildSiteView, type FactsBasis, type SiteView, type SiteViewOptions } from './build-site-view.js';
 import type { ExplainRequest } from './parse-explain-request.js';
 
 /** One path of a balanced route, simulated as if the kernel's hash had picked it. */
@@ -44,10 +46,99 @@ export interface Explanation {
   readonly paths: readonly ExplainedPath[];
   readonly trace: readonly TraceStep[];
   readonly notes: readonly string[];
+  /** What the answer was computed from: the router's reported facts, or the spec's stand-ins. */
+  readonly basis: FactsBasis;
+  /**
+   * Set when only a stand-in makes the answer what it is (a source that may be an address
+   * only the router knows, a route main may hold there): the simulated verdict is then no
+   * answer, and this says why. Never set with the router's facts.
+   */
+  readonly unknown: string | null;
 }
 
-export function explainPacket(site: ValidSite, request: ExplainRequest): Explanation {
-  return explainInView(site.name, buildSiteView(site, request.down), request.packet);
+export function explainPacket(
+  site: ValidSite,
+  request: ExplainRequest,
+  options: SiteViewOptions = {},
+): Explanation {
+  const siteView = buildSiteView(site, request.down, options);
+  if (request.inbound !== undefined)
+    return explainInbound(site.name, siteView, request.packet, request.inbound);
+  return explainInView(site.name, siteView, request.packet);
+}
+
+/**
+ * A connection arriving on an uplink (`packet.iif`), optionally DNAT'd to a LAN host by the
+ * site's firewall: where its first packet goes, and which interface and source address its
+ * replies leave by — the answer `verdict` and `uplink` describe. The trace is the first
+ * packet's, then the reply's.
+ */
+export function explainInbound(
+  siteName: string,
+  siteView: SiteView,
+  packet: Packet,
+  nat: { readonly dnatTo?: string; readonly dnatPort?: number },
+): Explanation {
+  const { desired, view, notes, basis } = siteView;
+  const conn: InboundConnection = {
+    src: packet.src!,
+    dst: packet.dst,
+    iif: packet.iif!,
+    proto: packet.proto === 'udp' ? 'udp' : 'tcp',
+    sport: packet.sport!,
+    dport: packet.dport!,
+    ...(packet.mark === undefined ? {} : { mark: packet.mark }),
+    ...(nat.dnatTo === undefined ? {} : { dnatTo: nat.dnatTo }),
+    ...(nat.dnatPort === undefined ? {} : { dnatPort: nat.dnatPort }),
+  };
+  const result = simulateConnection(view, conn, { trace: true });
+  const to =
+    nat.dnatTo === undefined
+      ? ''
+      : ` DNAT → ${nat.dnatTo}${nat.dnatPort === undefined ? '' : `:${nat.dnatPort}`}`;
+  const head = `${conn.proto} ${conn.src}:${conn.sport} → ${conn.dst}:${conn.dport} (arriving on ${conn.iif}${to})`;
+  const first = result.inbound.verdict;
+  const reply = result.reply;
+  let unknown: string | null = null;
+  if (
+    basis.kind === 'spec' &&
+    nat.dnatTo === undefined &&
+    !view.localAddresses.some((a) => a.address === conn.dst)
+  ) {
+    const owners = [...new Set([...subnetOwners(siteView, conn.dst), ...basis.standIns])];
+    if (owners.length > 0)
+      unknown = `${conn.dst} may be an address of ${owners.join(' or ')} that only the router knows (stand-ins used); ask with the router's facts (--facts FILE or --state-dir DIR)`;
+  }
+  const verdict = reply?.verdict ?? first;
+  const uplink = mapVerdictToProvider(verdict, desired.providers);
+  const paths =
+    reply !== null && result.replyPacket !== null && verdict.dev === undefined
+      ? explainPaths(view, result.replyPacket, verdict, desired)
+      : [];
+  const delivered =
+    reply === null
+      ? `is not answered: its first packet ${describeOutcome(first, mapVerdictToProvider(first, desired.providers), [], desired)}`
+      : `${first.kind === 'local' ? 'reaches the router' : `is forwarded to ${first.dev ?? 'the LAN'}`}; replies ${plural(describeOutcome(reply.verdict, uplink, paths, desired))}`;
+  const exits = verdict.dev !== undefined ? [verdict.dev] : paths.map((p) => p.dev);
+  const cameBack = reply !== null && exits.some((dev) => dev !== conn.iif);
+  const allNotes = [...notes];
+  if (cameBack)
+    allNotes.push(
+      `the replies ${exits.length > 1 ? 'may ' : ''}leave by ${exits.filter((d) => d !== conn.iif).join(' or ')}, not by ${conn.iif} where the connection arrived: the peer will likely drop them (asymmetric path); track: true on the uplink keeps them on it`,
+    );
+  return {
+    site: siteName,
+    packet,
+    summary: `${head} ${unknown === null ? delivered : `is unknown offline: ${unknown}; over the stand-ins it ${delivered}`}`,
+    decidedBy: reply === null ? describeDecision(desired, first) : describeDecision(desired, reply.verdict),
+    verdict,
+    uplink,
+    paths,
+    trace: [...result.inbound.trace, ...(reply?.trace ?? [])],
+    notes: allNotes,
+    basis,
+    unknown,
+  };
 }
 
 /**
@@ -63,17 +154,61 @@ export function explainInView(siteName: string, siteView: SiteView, packet: Pack
   if (paths.length > 0)
     allNotes.push('the kernel hashes each flow onto one path; the shares are of flows, by weight');
   const decidedBy = describeDecision(desired, verdict);
+  const unknown = unknownOffline(siteView, packet, verdict);
+  const outcome =
+    unknown === null
+      ? describeOutcome(verdict, uplink, paths, desired)
+      : `is unknown offline: ${unknown}; over the stand-ins it ${describeOutcome(verdict, uplink, paths, desired)}`;
   return {
     site: siteName,
     packet,
-    summary: `${describePacket(packet, verdict.kind === 'local')} ${describeOutcome(verdict, uplink, paths, desired)}`,
+    summary: `${describePacket(packet, verdict.kind === 'local')} ${outcome}`,
     decidedBy,
     verdict,
     uplink,
     paths,
     trace,
     notes: allNotes,
+    basis: siteView.basis,
+    unknown,
   };
+}
+
+/**
+ * Why a verdict over stand-ins is no answer, or null when it is one. Two cases: a source
+ * the offline router does not have, on a site where some uplink's address (or a secondary
+ * address in an uplink's subnet) is known only to the router; and no route at all, which
+ * table main on the router (a DHCP or PPP default, a VPN's route) may well give.
+ */
+function unknownOffline(siteView: SiteView, packet: Packet, verdict: Verdict): string | null {
+  const { basis, view } = siteView;
+  if (basis.kind !== 'spec' || verdict.kind === 'forward' || verdict.kind === 'local') return null;
+  const src = packet.src;
+  if (src !== undefined && packet.iif === undefined && !view.localAddresses.some((a) => a.address === src)) {
+    const owners = [...new Set([...subnetOwners(siteView, src), ...basis.standIns])];
+    if (owners.length > 0)
+      return `${src} may be an address of ${owners.join(' or ')} that only the router knows (stand-ins used); ask with the router's facts (--facts FILE or --state-dir DIR)`;
+  }
+  if (verdict.kind === 'no-route')
+    return "no route over the spec's objects, but table main on the router may hold one (a default route from DHCP or PPP, a VPN's) that only the router knows; ask with the router's facts (--facts FILE or --state-dir DIR)";
+  return null;
+}
+
+/** Providers whose connected subnet holds `address` (a secondary address there is the router's). */
+function subnetOwners(siteView: SiteView, address: string): string[] {
+  const out: string[] = [];
+  for (const p of siteView.desired.providers) {
+    const itf = siteView.view.interfaces.find((i) => i.name === p.interface);
+    if (itf?.addresses.some((a) => a.prefixLength < 31 && sameSubnet(a.address, address, a.prefixLength)))
+      out.push(p.name);
+  }
+  return out;
+}
+
+function sameSubnet(a: string, b: string, prefixLength: number): boolean {
+  const toInt = (x: string) => x.split('.').reduce((v, o) => ((v << 8) | Number(o)) >>> 0, 0);
+  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+  return (toInt(a) & mask) >>> 0 === (toInt(b) & mask) >>> 0;
 }
 
 /**
@@ -208,4 +343,9 @@ function describeTable(desired: DesiredState, table: number): string {
     desired.providers.find((p) => p.table === table)?.name ??
     (table === desired.settings.balanceTable ? 'balance' : undefined);
   return owner === undefined ? tableName(table) : `${tableName(table)} (${owner})`;
+}
+
+/** `leaves via …` → `leave via …`, for "replies …". */
+function plural(outcome: string): string {
+  return outcome.replace(/^leaves /, 'leave ').replace(/^is /, 'are ');
 }

@@ -1,5 +1,12 @@
 /** `uplink explain` and the traffic-class comparison `uplink plan` uses: pure, from a site's spec. */
-export { buildSiteView, type SiteView } from './build-site-view.js';
+export {
+  buildSiteView,
+  type FactsBasis,
+  formatTime,
+  type KnownFacts,
+  type SiteView,
+  type SiteViewOptions,
+} from './build-site-view.js';
 export {
   type ClassComparison,
   explainClasses,

@@ -34,6 +34,34 @@ describe('parseExplainRequest', () => {
     });
   });
 
+  it('an inbound connection: sport defaults, DNAT target with its port', () => {
+    expect(
+      parseExplainRequest(site, {
+        dst: '198.51.100.2',
+        src: '192.0.2.9',
+        iif: 'wan1',
+        proto: 'tcp',
+        dport: '443',
+        inbound: true,
+        dnatTo: '172.20.2.10:8443',
+      }),
+    ).toEqual({
+      ok: true,
+      value: {
+        packet: {
+          dst: '198.51.100.2',
+          src: '192.0.2.9',
+          iif: 'wan1',
+          proto: 'tcp',
+          sport: 40000,
+          dport: 443,
+        },
+        down: [],
+        inbound: { dnatTo: '172.20.2.10', dnatPort: 8443 },
+      },
+    });
+  });
+
   it("the router's own packet: no iif, source optional, uid applies", () => {
     expect(parseExplainRequest(site, { dst: '203.0.113.25', uid: '108', proto: 'ICMP' })).toEqual({
       ok: true,
@@ -97,6 +125,34 @@ describe('parseExplainRequest', () => {
       'bad --mark',
       { ...DST, mark: '0xg' },
       '--mark 0xg: write a 32-bit mark in hex or decimal, e.g. 0x1 or 256',
+    ],
+    [
+      '--dnat-to without --inbound',
+      { ...DST, dnatTo: '172.20.2.10' },
+      '--dnat-to 172.20.2.10: only for --inbound (a connection arriving on an uplink)',
+    ],
+    [
+      '--inbound without --iif',
+      { ...DST, inbound: true },
+      '--inbound: write the interface it arrives on and the remote peer, e.g. --iif wan1 --src 203.0.113.9',
+    ],
+    [
+      '--inbound without --dport',
+      { ...DST, inbound: true, iif: 'wan1', src: '192.0.2.9', proto: 'tcp' },
+      '--inbound: add --dport, the port the peer connected to',
+    ],
+    [
+      'bad --dnat-to',
+      {
+        ...DST,
+        inbound: true,
+        iif: 'wan1',
+        src: '192.0.2.9',
+        proto: 'tcp',
+        dport: '443',
+        dnatTo: '172.20.2.10:0',
+      },
+      '--dnat-to 172.20.2.10:0: write the LAN host it is forwarded to, IP or IP:PORT, e.g. 172.20.40.10:443',
     ],
     [
       'unknown --down',

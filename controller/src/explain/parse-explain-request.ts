@@ -18,12 +18,18 @@ export interface RawExplainOptions {
   readonly uid?: string;
   readonly mark?: string;
   readonly down?: readonly string[];
+  /** The packet is the first of a connection arriving on `iif`; the answer is its replies' way. */
+  readonly inbound?: boolean;
+  /** `IP` or `IP:PORT`: the site firewall forwards the inbound connection there (DNAT). */
+  readonly dnatTo?: string;
 }
 
 export interface ExplainRequest {
   readonly packet: Packet;
   /** Providers whose health probe is taken to have failed. */
   readonly down: readonly string[];
+  /** Set for `--inbound`: `packet` arrives on an uplink (`iif`, `sport`, `dport` set) and its replies are asked. */
+  readonly inbound?: { readonly dnatTo?: string; readonly dnatPort?: number };
 }
 
 export type Parsed<T> =
@@ -32,7 +38,12 @@ export type Parsed<T> =
 
 const PROTOS: readonly ProtoName[] = ['tcp', 'udp', 'icmp'];
 
-export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Parsed<ExplainRequest> {
+export function parseExplainRequest(
+  site: ValidSite,
+  raw: RawExplainOptions,
+  /** The router's own interfaces from its facts (a VPN's tun0, mgmt0), beside the spec's. */
+  routerInterfaces: readonly string[] = [],
+): Parsed<ExplainRequest> {
   const fail = (message: string): Parsed<ExplainRequest> => ({ ok: false, message });
 
   if (raw.dst === undefined)
@@ -47,7 +58,9 @@ export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Pa
     src = checked.value;
   }
 
-  const interfaces = interfacesOf(site);
+  const interfaces = [
+    ...new Set([...interfacesOf(site), ...routerInterfaces.filter((name) => name !== 'lo')]),
+  ];
   if (raw.iif !== undefined) {
     if (raw.iif === 'lo')
       return fail(
@@ -108,6 +121,35 @@ export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Pa
     if (!down.includes(name)) down.push(name);
   }
 
+  let inbound: ExplainRequest['inbound'];
+  if (raw.dnatTo !== undefined && raw.inbound !== true)
+    return fail(`--dnat-to ${raw.dnatTo}: only for --inbound (a connection arriving on an uplink)`);
+  if (raw.inbound === true) {
+    if (raw.iif === undefined || src === undefined)
+      return fail(
+        '--inbound: write the interface it arrives on and the remote peer, e.g. --iif wan1 --src 203.0.113.9',
+      );
+    if (proto !== 'tcp' && proto !== 'udp')
+      return fail('--inbound: a connection is tcp or udp; add --proto tcp (or udp) and --dport');
+    if (ports.dport === undefined) return fail('--inbound: add --dport, the port the peer connected to');
+    ports.sport ??= 40000;
+    inbound = {};
+    if (raw.dnatTo !== undefined) {
+      const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(raw.dnatTo);
+      const address = m === null ? undefined : checkAddress(m[1]!);
+      const port = m?.[2] === undefined ? undefined : parseInteger(m[2]);
+      if (
+        address === undefined ||
+        !address.ok ||
+        (m?.[2] !== undefined && (port === undefined || port < 1 || port > 65535))
+      )
+        return fail(
+          `--dnat-to ${raw.dnatTo}: write the LAN host it is forwarded to, IP or IP:PORT, e.g. 172.20.40.10:443`,
+        );
+      inbound = { dnatTo: address.value, ...(port === undefined ? {} : { dnatPort: port }) };
+    }
+  }
+
   const packet: Packet = {
     dst: dst.value,
     ...(src === undefined ? {} : { src }),
@@ -117,7 +159,7 @@ export function parseExplainRequest(site: ValidSite, raw: RawExplainOptions): Pa
     ...(uid === undefined ? {} : { uid }),
     ...(mark === undefined ? {} : { mark }),
   };
-  return { ok: true, value: { packet, down } };
+  return { ok: true, value: { packet, down, ...(inbound === undefined ? {} : { inbound }) } };
 }
 
 /** Decimal without sign or leading zeros. */

@@ -3,7 +3,7 @@ import { loadSite, MIXED } from '../../../test/support/explain-sites.js';
 import { clientAddressIn, synthesizeFacts } from './synthesize-facts.js';
 
 describe('synthesizeFacts', () => {
-  const { facts, notes } = synthesizeFacts(loadSite(MIXED));
+  const { facts, notes, standIns } = synthesizeFacts(loadSite(MIXED));
 
   it('gives LAN interfaces the first host of each subnet, LAN first, every interface up', () => {
     expect(Object.keys(facts.interfaces)).toEqual(['lan0', 'wan1', 'ppp0', 'wan2', 'wan3', 'wan4']);
@@ -36,10 +36,12 @@ describe('synthesizeFacts', () => {
       "fixed's gateway is detected on the router; 203.0.113.9 stands in for it",
       'gwonly has a dynamic address; 192.0.2.76 stands in for it (on-link with its gateway 192.0.2.77)',
     ]);
+    // A detected gateway is a stand-in too, but the address is the spec's own.
+    expect(standIns).toEqual(['ppp', 'dhcp', 'gwonly']);
   });
 
   it('is deterministic', () => {
-    expect(synthesizeFacts(loadSite(MIXED))).toEqual({ facts, notes });
+    expect(synthesizeFacts(loadSite(MIXED))).toEqual({ facts, notes, standIns });
   });
 });
 

@@ -13,6 +13,8 @@ export interface SynthesizedFacts {
   readonly facts: Facts;
   /** Operator sentences: which addresses are stand-ins and what was assumed. */
   readonly notes: readonly string[];
+  /** Providers whose address only the router knows (a stand-in took its place). */
+  readonly standIns: readonly string[];
 }
 
 /** 100.64.0.0/10: one /30 per provider, by its position in the spec (gateway or peer .1, router .2). */
@@ -21,6 +23,7 @@ const STAND_IN_BASE = (100 << 24) | (64 << 16);
 export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
   const interfaces: Record<string, { up: boolean; addresses: InterfaceFacts['addresses']; gw?: string }> = {};
   const notes: string[] = [];
+  const standIns: string[] = [];
   const iface = (name: string) => {
     interfaces[name] ??= { up: true, addresses: [] };
     return interfaces[name];
@@ -42,6 +45,7 @@ export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
     const entry = iface(provider.interface);
     const { address, gateway, note } = addressOf(provider, standIn);
     if (note !== undefined) notes.push(note);
+    if (provider.address === null) standIns.push(provider.name);
     entry.addresses = [...entry.addresses, address];
     if (gateway !== undefined && provider.gateway.kind === 'detect') entry.gw = gateway;
   });
@@ -55,7 +59,7 @@ export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
       ...(entry.gw === undefined ? {} : { detectedGateway: entry.gw }),
     };
   }
-  return { facts: { interfaces: out }, notes };
+  return { facts: { interfaces: out }, notes, standIns };
 }
 
 interface StandIn {

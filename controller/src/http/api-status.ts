@@ -5,6 +5,7 @@
  * field the controller does not know yet is null, never missing.
  */
 
+import type { RouterFacts } from '#agent/model';
 import type { SiteCondition, SiteState } from '../report/site-state.js';
 
 /**
@@ -117,6 +118,18 @@ export interface ApiSite {
   readonly lastSeen: number | null;
   /** The last status call's error, when it failed. */
   readonly statusError: string | null;
+  /**
+   * What the router reported knowing that the spec does not (D170): every address, peer,
+   * link state and detected gateway per interface, the rules and routes Uplink does not own,
+   * the sysctls routing reads. `readAt`: read on the router; `reportedAt`: last received or
+   * confirmed unchanged. Null before an agent of protocol revision 4 answered.
+   */
+  readonly facts: {
+    readonly hash: string;
+    readonly readAt: number;
+    readonly reportedAt: number;
+    readonly facts: RouterFacts;
+  } | null;
 }
 
 export interface ApiRolloutSite {

@@ -160,6 +160,7 @@ export function buildApiStatus(input: ApiStatusInput): ApiStatus {
       faults: (status?.faults ?? []).map((f) => ({ ...f })),
       lastSeen: report?.lastSeen ?? null,
       statusError: report && !report.reachable ? (report.error ?? 'unreachable') : null,
+      facts: report?.facts === undefined ? null : { ...report.facts },
     };
   });
   const byState = Object.fromEntries(SITE_STATES.map((s) => [s, 0])) as Record<ApiSiteState, number>;

@@ -5,11 +5,12 @@
  * classes move to another uplink. Pure: the command reads both revisions and passes them in.
  */
 import { compileSite } from '../compile/compile-site.js';
-import { explainClasses, trafficClassesOf } from '../explain/index.js';
+import { buildSiteView, explainClasses, type SiteViewOptions, trafficClassesOf } from '../explain/index.js';
 import { planRollout, type ReportedSite } from '../rollout/plan-rollout.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import type { FleetLoad } from '../spec/load-fleet.js';
 import type { ValidSite } from '../spec/valid-site.js';
+import { checkManagementOffline, type OfflineManagementCheck } from './check-management-offline.js';
 import { diffDesiredStates, type ObjectChange } from './diff-desired-states.js';
 
 export type SiteStatus = 'added' | 'removed' | 'changed' | 'unchanged' | 'invalid';
@@ -41,6 +42,19 @@ export interface SitePlan {
   /** Error diagnostics in the site's own file at head (status `invalid`). */
   readonly diagnostics: readonly Diagnostic[];
   readonly notes: readonly string[];
+  /**
+   * The agent's management-path guard run offline against the site's reported facts (D173),
+   * for a changed site when facts were asked for (`--state-dir`, `--facts`); absent otherwise.
+   */
+  readonly managementPath?: OfflineManagementCheck;
+}
+
+export interface PlanOptions {
+  /**
+   * Per site, the router's facts (or why there are none), when the plan is asked with facts:
+   * traffic classes are then simulated over them and the management path is checked.
+   */
+  readonly facts?: ReadonlyMap<string, SiteViewOptions>;
 }
 
 export interface FleetPlan {
@@ -62,7 +76,11 @@ export interface FleetPlan {
   }[];
 }
 
-export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision): FleetPlan {
+export function assembleFleetPlan(
+  base: PlannedRevision,
+  head: PlannedRevision,
+  options: PlanOptions = {},
+): FleetPlan {
   const baseSites = new Map(base.load.validSites.map((s) => [s.name, s]));
   const headSites = new Map(head.load.validSites.map((s) => [s.name, s]));
   const headInvalid = invalidSiteFiles(head);
@@ -104,7 +122,14 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
         notes: [],
       };
     }
-    return planSite(name, before, after, waves.get(name) ?? null, baseInvalid.has(name));
+    return planSite(
+      name,
+      before,
+      after,
+      waves.get(name) ?? null,
+      baseInvalid.has(name),
+      options.facts?.get(name),
+    );
   });
 
   const notes: string[] = [];
@@ -113,6 +138,11 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
   }
   for (const [name, file] of [...baseInvalid].sort()) {
     notes.push(`site ${name} (${file}) is invalid at base ${short(base.commit)}: compared as new`);
+  }
+  if (options.facts === undefined && sites.some((s) => s.status === 'changed')) {
+    notes.push(
+      "traffic classes are simulated from the spec alone, with stand-ins for what only the routers know, and the management path is not checked; pass --state-dir DIR (the controller's) or --facts SITE=FILE for the routers' reported facts",
+    );
   }
   if (head.load.fleet === undefined && headErrors.length > 0) {
     notes.push('head is invalid: rollout waves are not assigned until every error is fixed');
@@ -142,6 +172,7 @@ function planSite(
   after: ValidSite | undefined,
   wave: { wave: string; standInFrom: string | null } | null,
   invalidAtBase: boolean,
+  viewOptions: SiteViewOptions | undefined,
 ): SitePlan {
   const b = before ? compileSite(before) : null;
   const a = after ? compileSite(after) : null;
@@ -161,22 +192,41 @@ function planSite(
   if (invalidAtBase && a !== null) notes.push('invalid at base: every object is listed as new');
   if (status === 'removed')
     notes.push('the router keeps its last applied state; Uplink no longer manages it');
+  let managementPath: OfflineManagementCheck | undefined;
+  if (viewOptions !== undefined && after && status === 'changed') {
+    notes.push(buildSiteView(after, [], viewOptions).notes[0]!);
+    const record = viewOptions.facts?.record;
+    managementPath =
+      record === undefined
+        ? { checked: false, reason: 'no facts reported by the router' }
+        : before
+          ? checkManagementOffline(b!, a!, record)
+          : { checked: false, reason: 'the site is new' };
+    if (managementPath.checked && managementPath.message !== null) notes.push(managementPath.message);
+    else if (!managementPath.checked) notes.push(`management path not checked: ${managementPath.reason}`);
+  }
   return {
     site: name,
     status,
     wave: status === 'removed' ? null : (wave?.wave ?? null),
     standInFrom: status === 'removed' ? null : (wave?.standInFrom ?? null),
     changes,
-    moves: before && after && status === 'changed' ? movedClasses(before, after, notes) : [],
+    moves: before && after && status === 'changed' ? movedClasses(before, after, notes, viewOptions) : [],
     hash,
     diagnostics: [],
     notes,
+    ...(managementPath === undefined ? {} : { managementPath }),
   };
 }
 
-function movedClasses(before: ValidSite, after: ValidSite, notes: string[]): string[] {
+function movedClasses(
+  before: ValidSite,
+  after: ValidSite,
+  notes: string[],
+  viewOptions: SiteViewOptions | undefined,
+): string[] {
   try {
-    return explainClasses(before, after, trafficClassesOf(before, after))
+    return explainClasses(before, after, trafficClassesOf(before, after), viewOptions)
       .filter((c) => c.moved)
       .map((c) => c.text);
   } catch (e) {

@@ -78,6 +78,15 @@ function standInNote(plan: FleetPlan): string | undefined {
     : undefined;
 }
 
+/** `site s1: would be refused: …` for each site whose canary apply the agent's guard would refuse (D173). */
+function refusals(plan: FleetPlan): string[] {
+  return plan.sites.flatMap((s) =>
+    s.managementPath?.checked === true && s.managementPath.message !== null
+      ? [`site ${s.site}: ${s.managementPath.message}`]
+      : [],
+  );
+}
+
 function siteLine(site: SitePlan): string {
   const wave = site.wave === null ? '' : ` (${waveWords(site)})`;
   if (site.status === 'invalid') return `${TEXT_MARK.invalid} site ${site.site}: invalid at head`;
@@ -93,6 +102,7 @@ export function renderPlanText(plan: FleetPlan): string {
   if (order) out.push(order);
   const standIn = standInNote(plan);
   if (standIn) out.push(`note: ${standIn}`);
+  for (const refusal of refusals(plan)) out.push(`warning: ${refusal}`);
   for (const site of plan.sites.filter((s) => s.status !== 'unchanged')) {
     out.push('', siteLine(site));
     for (const note of site.notes) out.push(`    note: ${note}`);
@@ -142,6 +152,7 @@ export function renderPlanMarkdown(plan: FleetPlan, options: MarkdownOptions = {
   if (order) head.push(`**Rollout:** ${escapeMarkdown(order.replace(/^rollout: /, ''))}`, '');
   const standIn = standInNote(plan);
   if (standIn) head.push(`> ${escapeMarkdown(standIn)}`, '');
+  for (const refusal of refusals(plan)) head.push(`> ⚠️ **${escapeMarkdown(refusal)}**`, '');
   const listed = plan.sites.filter((s) => s.status !== 'unchanged');
   if (listed.length > 0) {
     head.push('| site | status | wave | changes | traffic moving |', '|---|---|---|---|---|');

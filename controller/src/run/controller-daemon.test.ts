@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StatusResult } from '#agent/model';
+import { factsRecord, type RouterFacts, routerFactsHash, type StatusResult } from '#agent/model';
 import { createFleetRemote, type FleetRemote } from '../../../test/git/fleet-remote.js';
 import { smallFleetFiles } from '../../../test/git/small-fleet.js';
 import { FakeFleet } from '../../../test/support/fake-site-transport.js';
@@ -237,6 +237,57 @@ describe('ControllerDaemon', () => {
     expect(s3.state).toBe('out-of-date');
     expect(s3.reconcile?.note).toMatch(/report-only/);
     expect(d.status().attention.some((a) => a.startsWith('s3: out-of-date'))).toBe(true);
+  });
+
+  it("keeps each site's reported facts in the state dir, asks for them by hash, and shows them in status", async () => {
+    const agents = new FakeFleet(NAMES);
+    const facts: RouterFacts = {
+      interfaces: {
+        ppp1: {
+          exists: true,
+          up: true,
+          addresses: [{ address: '203.0.113.77', prefixLength: 32, peer: '203.0.113.1' }],
+        },
+      },
+      rules: [],
+      routes: [{ table: 254, dst: '10.9.0.0/16', type: 'unicast', dev: 'tun0', protocol: 4 }],
+      sysctls: { 'net.ipv4.ip_forward': '1' },
+    };
+    agents.routerFacts.set('s2', facts);
+    const c1 = await remote.commit(files(1), 'v1');
+    const d = await startDaemon(agents);
+    await until('v1 done', () => finished(d, c1));
+    await d.pollStatus();
+    await d.pollStatus();
+    const file = join(stateDir, 'facts', 's2.json');
+    await until('the facts written', async () => (await readFile(file, 'utf8').catch(() => '')) !== '');
+    const stored = factsRecord.parse(JSON.parse(await readFile(file, 'utf8')));
+    expect(stored).toMatchObject({ site: 's2', hash: routerFactsHash(facts), facts });
+    // Sent in full once; every later answer is the hash alone.
+    const asked = agents.calls.filter((c) => c.method === 'status' && c.site === 's2');
+    expect(asked.length).toBeGreaterThan(2);
+    expect(asked.map((c) => c.factsSent)).toEqual([true, ...asked.slice(1).map(() => false)]);
+    const s2 = d.status().sites.find((s) => s.name === 's2')!;
+    expect(s2.facts).toMatchObject({ hash: routerFactsHash(facts), facts });
+    expect(d.status().sites.find((s) => s.name === 's1')!.facts).toBeNull();
+    await until('status.json shows them', async () =>
+      JSON.parse(await readFile(join(stateDir, 'status.json'), 'utf8')).sites.some(
+        (s: { name: string; facts: unknown }) => s.name === 's2' && s.facts !== null,
+      ),
+    );
+    // A readdress: the new facts replace the file.
+    const moved = {
+      ...facts,
+      interfaces: {
+        ppp1: {
+          ...facts.interfaces.ppp1!,
+          addresses: [{ address: '203.0.113.78', prefixLength: 32, peer: '203.0.113.1' }],
+        },
+      },
+    };
+    agents.routerFacts.set('s2', moved);
+    await d.pollStatus();
+    await until('the new facts written', async () => (await readFile(file, 'utf8')).includes('203.0.113.78'));
   });
 
   it('suspend stops a rollout at the wave boundary and starts nothing; resume continues with the sites still behind', async () => {

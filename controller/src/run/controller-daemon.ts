@@ -56,6 +56,7 @@ import {
   withRollout,
   writeFileAtomic,
 } from '../state/index.js';
+import { FACTS_DIR, writeSiteFacts } from '../state/site-facts-store.js';
 import { FLEET_TIMELINE, TimelineStore } from '../state/timeline-store.js';
 import { beginRollout } from './begin-rollout.js';
 import { backoffAfter, chooseReconcile } from './choose-reconcile.js';
@@ -123,6 +124,8 @@ export class ControllerDaemon {
   #timers: NodeJS.Timeout[] = [];
   #stopped = false;
   #statusWrite: NodeJS.Timeout | undefined;
+  /** Per site, the hash of the facts file written last (D171): unchanged facts are not written again. */
+  readonly #factsWritten = new Map<string, string>();
   readonly #now: () => number;
 
   constructor(readonly options: ControllerDaemonOptions) {
@@ -473,12 +476,34 @@ export class ControllerDaemon {
     if (this.#statusWrite || this.#stopped) return;
     this.#statusWrite = setTimeout(() => {
       this.#statusWrite = undefined;
+      void this.#storeFacts();
       void writeFileAtomic(
         join(this.options.stateDir, STATUS_FILE),
         `${JSON.stringify(this.status())}\n`,
       ).catch((e: unknown) => this.options.log.warn({ err: String(e) }, 'cannot write status.json'));
     }, 200);
     this.#statusWrite.unref?.();
+  }
+
+  /** Each site's facts to `<state-dir>/facts/SITE.json` when they changed since the last write. */
+  async #storeFacts(): Promise<void> {
+    for (const [site, report] of this.reports) {
+      const facts = report.facts;
+      if (facts === undefined || this.#factsWritten.get(site) === facts.hash) continue;
+      this.#factsWritten.set(site, facts.hash);
+      try {
+        await mkdir(join(this.options.stateDir, FACTS_DIR), { recursive: true });
+        await writeSiteFacts(this.options.stateDir, {
+          site,
+          hash: facts.hash,
+          readAt: facts.readAt,
+          facts: facts.facts,
+        });
+      } catch (e) {
+        this.#factsWritten.delete(site);
+        this.options.log.warn({ err: String(e), site }, 'cannot write the site facts');
+      }
+    }
   }
 
   async #fetchAndRoll(): Promise<void> {

@@ -19,9 +19,9 @@ export async function querySiteAnswers(
   const started = new Map<string, number>();
   const timed: SiteTransport = {
     ...transport,
-    status: (site) => {
+    status: (site, options) => {
       started.set(site.name, now());
-      return transport.status(site);
+      return transport.status(site, options);
     },
   };
   const { reports } = await queryStatuses({ sites, transport: timed, concurrency, previous: new Map(), now });

@@ -30,7 +30,10 @@ export async function queryStatuses(
     if (before && options.skip?.(site)) return before;
     asked++;
     try {
-      return reportFromStatus(await transport.status(site), now());
+      // The facts' hash: an agent whose facts are unchanged answers with the hash alone (D170).
+      const factsHash = before?.facts?.hash;
+      const status = await transport.status(site, factsHash === undefined ? {} : { factsHash });
+      return reportFromStatus(status, now(), before);
     } catch (e) {
       // An agent that answered with an error is there: its code says what is wrong (D103).
       const code = e instanceof AgentError ? e.code : undefined;

@@ -4,7 +4,7 @@
  * by the daemon (status polling) and by a rollout (the status query before planning, and
  * the check after the bake).
  */
-import type { StatusResult } from '#agent/model';
+import { type RouterFacts, routerFacts, type StatusResult } from '#agent/model';
 import type { ReportedSite } from '../rollout/plan-rollout.js';
 
 export interface SiteReport {
@@ -24,10 +24,42 @@ export interface SiteReport {
   readonly status?: StatusResult;
   /** When the agent last answered (kept across failed polls). */
   readonly lastSeen?: number;
+  /** The router's facts from its last answer that carried or confirmed them (kept across failed polls). */
+  readonly facts?: SiteFacts;
 }
 
-export function reportFromStatus(status: StatusResult, at: number): SiteReport {
-  return { at, reachable: true, status, lastSeen: at };
+/** A site's router facts as the controller holds them (D170). */
+export interface SiteFacts {
+  readonly hash: string;
+  /** When the agent read them from its kernel. */
+  readonly readAt: number;
+  /** When the controller last received them or their unchanged hash. */
+  readonly reportedAt: number;
+  readonly facts: RouterFacts;
+}
+
+/**
+ * The report of a status answer. The answer's facts — in full, or as the hash of the ones
+ * `previous` holds — become `facts`; the status keeps only their hash and time, so the facts
+ * are held once. Facts this controller cannot read (a newer agent's words) are left out.
+ */
+export function reportFromStatus(status: StatusResult, at: number, previous?: SiteReport): SiteReport {
+  const reported = status.routerFacts;
+  let facts: SiteFacts | undefined;
+  if (reported !== undefined) {
+    if (reported.facts !== undefined) {
+      const parsed = routerFacts.safeParse(reported.facts);
+      if (parsed.success)
+        facts = { hash: reported.hash, readAt: reported.readAt, reportedAt: at, facts: parsed.data };
+    } else if (previous?.facts?.hash === reported.hash) {
+      facts = { ...previous.facts, readAt: reported.readAt, reportedAt: at };
+    }
+  }
+  const slim: StatusResult =
+    reported === undefined
+      ? status
+      : { ...status, routerFacts: { hash: reported.hash, readAt: reported.readAt } };
+  return { at, reachable: true, status: slim, lastSeen: at, ...(facts === undefined ? {} : { facts }) };
 }
 
 export function unreachableReport(
@@ -45,6 +77,7 @@ export function unreachableReport(
     ...(agentError === undefined ? {} : { agentError }),
     ...(previous?.status ? { status: previous.status } : {}),
     ...(previous?.lastSeen !== undefined ? { lastSeen: previous.lastSeen } : {}),
+    ...(previous?.facts !== undefined ? { facts: previous.facts } : {}),
   };
 }
 

@@ -29,7 +29,7 @@ import { siteSshTarget } from './site-ssh-target.js';
 
 export interface SiteTransport {
   /** One status call; throws when the agent cannot be asked. */
-  status(site: ValidSite): Promise<StatusResult>;
+  status(site: ValidSite, options?: StatusOptions): Promise<StatusResult>;
   /**
    * Apply and confirm; never throws (every failure is an outcome). Once `signal` aborts (the
    * rollout gave up on the site) no confirm is sent any more — an apply that landed stays
@@ -102,20 +102,20 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
   const attempts = options.statusAttempts ?? 1;
   // hello first, on the same round trip (the agent reads lines in order): it negotiates the
   // revision, and only a revision-3 session is told the router's faults (D91, D103).
-  const status = (site: ValidSite) =>
+  const status = (site: ValidSite, statusOptions: StatusOptions = {}) =>
     session(
       site,
       async (s) => {
-        const [, answer] = await Promise.all([s.hello(), s.status()]);
+        const [, answer] = await Promise.all([s.hello(), s.status(statusOptions)]);
         return parseStatusResult(answer, site.name);
       },
       true,
     );
   return {
-    status: (site) =>
+    status: (site, statusOptions) =>
       attempts <= 1
-        ? status(site)
-        : withRetry(() => status(site), {
+        ? status(site, statusOptions)
+        : withRetry(() => status(site, statusOptions), {
             attempts,
             baseDelayMs: 1_000,
             maxDelayMs: 5_000,
@@ -144,6 +144,11 @@ export function createSshSiteTransport(options: SshSiteTransportOptions): SiteTr
       }),
     close: () => kept.closeAll(),
   };
+}
+
+/** `factsHash`: the router facts the controller holds, so unchanged ones come back as their hash. */
+export interface StatusOptions {
+  readonly factsHash?: string;
 }
 
 type Connector = NonNullable<ApplyAndConfirmOptions['connector']>;

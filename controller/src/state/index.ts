@@ -24,4 +24,11 @@ export {
   writeControllerState,
 } from './controller-state.js';
 export { CONTROLLER_STATE_VERSION } from './controller-state-schema.js';
+export {
+  FACTS_DIR,
+  parseFactsRecord,
+  readFactsFile,
+  siteFactsFile,
+  writeSiteFacts,
+} from './site-facts-store.js';
 export { writeFileAtomic } from './write-file-atomic.js';

@@ -161,8 +161,9 @@ export class AgentSession {
     return this.call('revert', {});
   }
 
-  status(): Promise<unknown> {
-    return this.call('status', {});
+  /** `factsHash`: the router facts the controller holds (D170); an older agent ignores it. */
+  status(params: { readonly factsHash?: string } = {}): Promise<unknown> {
+    return this.call('status', params.factsHash === undefined ? {} : { factsHash: params.factsHash });
   }
 
   /**
