@@ -16,6 +16,7 @@ import {
   renderPlanMarkdown,
   renderPlanText,
 } from '../plan/index.js';
+import { FleetCache } from '../spec/fleet-cache.js';
 import { loadFleet } from '../spec/load-fleet.js';
 
 export interface PlanOptions {
@@ -27,14 +28,16 @@ export interface PlanOptions {
 
 export async function planCommand(opts: PlanOptions): Promise<void> {
   const git = await GitSource.open(resolve(opts.repo));
+  // Base and head share what did not change between them: parsed, checked and compiled once (D151).
+  const cache = new FleetCache();
   const read = async (rev: string): Promise<PlannedRevision> => {
     const commit = await git.resolveRev(rev);
     const files = await git.readFleetFilesAt(commit);
-    return { rev, commit, load: loadFleet(files), files: [...files.keys()] };
+    return { rev, commit, load: loadFleet(files, cache), files: [...files.keys()] };
   };
   const base = await read(opts.base);
   const head = await read(opts.head);
-  const plan = assembleFleetPlan(base, head);
+  const plan = assembleFleetPlan(base, head, (site) => cache.compile(site));
   const render =
     opts.format === 'json'
       ? renderPlanJson

@@ -4,6 +4,7 @@
  * head (with their diagnostics), the rollout wave of each changed site, and which traffic
  * classes move to another uplink. Pure: the command reads both revisions and passes them in.
  */
+import type { DesiredState } from '#agent/model';
 import { compileSite } from '../compile/compile-site.js';
 import { explainClasses, trafficClassesOf } from '../explain/index.js';
 import { planRollout, type ReportedSite } from '../rollout/plan-rollout.js';
@@ -62,7 +63,15 @@ export interface FleetPlan {
   }[];
 }
 
-export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision): FleetPlan {
+/**
+ * `compile`: compileSite, or a cache's memoised compile (a site unchanged between base and
+ * head is then compiled once, D151).
+ */
+export function assembleFleetPlan(
+  base: PlannedRevision,
+  head: PlannedRevision,
+  compile: (site: ValidSite) => DesiredState = compileSite,
+): FleetPlan {
   const baseSites = new Map(base.load.validSites.map((s) => [s.name, s]));
   const headSites = new Map(head.load.validSites.map((s) => [s.name, s]));
   const headInvalid = invalidSiteFiles(head);
@@ -71,11 +80,11 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
   const rollout = head.load.fleet
     ? planRollout({
         fleet: head.load.fleet,
-        desired: new Map(head.load.fleet.sites.map((site) => [site.name, compileSite(site)] as const)),
+        desired: new Map(head.load.fleet.sites.map((site) => [site.name, compile(site)] as const)),
         reported: new Map(
           [...baseSites].map(([name, site]): [string, ReportedSite] => [
             name,
-            { reachable: true, appliedHash: compileSite(site).hash },
+            { reachable: true, appliedHash: compile(site).hash },
           ]),
         ),
         commit: head.commit,
@@ -99,12 +108,12 @@ export function assembleFleetPlan(base: PlannedRevision, head: PlannedRevision):
         standInFrom: null,
         changes: [],
         moves: [],
-        hash: { base: before ? compileSite(before).hash : null, head: null },
+        hash: { base: before ? compile(before).hash : null, head: null },
         diagnostics: headErrors.filter((d) => d.file === invalidFile),
         notes: [],
       };
     }
-    return planSite(name, before, after, waves.get(name) ?? null, baseInvalid.has(name));
+    return planSite(name, before, after, waves.get(name) ?? null, baseInvalid.has(name), compile);
   });
 
   const notes: string[] = [];
@@ -142,9 +151,10 @@ function planSite(
   after: ValidSite | undefined,
   wave: { wave: string; standInFrom: string | null } | null,
   invalidAtBase: boolean,
+  compile: (site: ValidSite) => DesiredState,
 ): SitePlan {
-  const b = before ? compileSite(before) : null;
-  const a = after ? compileSite(after) : null;
+  const b = before ? compile(before) : null;
+  const a = after ? compile(after) : null;
   const hash = { base: b?.hash ?? null, head: a?.hash ?? null };
   const changes = b?.hash === a?.hash ? [] : diffDesiredStates(b, a);
   const status: SiteStatus =
