@@ -5,6 +5,8 @@
  * median wall time of several runs, sites/s, peak RSS, and the same files' YAML parsing
  * alone as a baseline (the floor any validator of these files pays).
  */
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { parseDocument } from 'yaml';
 import { compileSite } from '../controller/src/compile/compile-site.js';
 import { loadFleet } from '../controller/src/spec/load-fleet.js';
@@ -47,6 +49,14 @@ function time<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
 }
 
 const files = generateFleet(SITES);
+if (process.argv[4] === 'rss-only') {
+  // A process that only validates and compiles: its peak RSS is the figure (the main process
+  // also holds the baseline's position-carrying documents).
+  validateAndCompile(files);
+  validateAndCompile(files);
+  console.log(Math.round(process.resourceUsage().maxRSS / 1024));
+  process.exit(0);
+}
 const bytes = [...files.values()].reduce((n, t) => n + t.length, 0);
 console.log(
   `fleet: ${SITES} sites, ${files.size} files, ${(bytes / 1e6).toFixed(1)} MB of YAML; ${RUNS} runs each`,
@@ -58,13 +68,13 @@ const fullCpu: number[] = [];
 const base: number[] = [];
 const baseCpu: number[] = [];
 let summary = { sites: 0, rules: 0 };
-let rssFull = 0;
+let rssAll = 0;
 for (let r = 0; r < RUNS; r++) {
   const t = time(() => validateAndCompile(files));
   full.push(t.ms);
   fullCpu.push(t.cpuMs);
   summary = t.value;
-  rssFull = Math.max(rssFull, process.resourceUsage().maxRSS / 1024);
+  rssAll = Math.max(rssAll, process.resourceUsage().maxRSS / 1024);
   const b = time(() => parseOnly(files));
   base.push(b.ms);
   baseCpu.push(b.cpuMs);
@@ -83,7 +93,17 @@ console.log(
   `baseline, YAML parse only (parseDocument + toJS): median ${s(baseWall)} wall, ${s(baseCpuMs)} CPU; ` +
     `validate+compile = ${(wall / baseWall).toFixed(2)}× baseline wall, ${(cpu / baseCpuMs).toFixed(2)}× CPU`,
 );
-console.log(`peak RSS: ${Math.round(rssFull)} MB (target ≤ 500 MB)`);
+const child = spawnSync(process.execPath, [process.argv[1]!, String(SITES), '1', 'rss-only'], {
+  encoding: 'utf8',
+});
+const rssFull = Number(child.stdout.trim());
+console.log(
+  `peak RSS, validate+compile alone (two loads, in a child process): ${rssFull} MB (target ≤ 500 MB); ` +
+    `this process with the baseline's documents too: ${Math.round(rssAll)} MB`,
+);
+console.log(
+  `target ≤ 0.3× baseline wall: ${wall / baseWall <= 0.3 ? 'met' : 'MISSED'}; load average at the end ${loadavg()[0]!.toFixed(1)}`,
+);
 console.log(
   `target ≤ 2 s wall for 10k sites: ${SITES === 10_000 ? (wall <= 2000 ? 'met' : 'MISSED') : 'n/a (not 10k sites)'}`,
 );
