@@ -99,9 +99,9 @@ try {
   const variants: (readonly string[])[] = [
     [],
     ['--max-semi-space-size=1'],
-    ['--optimize-for-size'],
-    ['--max-semi-space-size=1', '--optimize-for-size'],
     ['--lite-mode'],
+    ['--lite-mode', '--max-semi-space-size=1'],
+    ['--jitless', '--max-semi-space-size=1'],
   ];
   for (const flags of variants) {
     const w = await weigh(flags);
@@ -142,7 +142,10 @@ try {
     for (let sent = 0; sent < EVENTS; sent += chunk) {
       const lines: string[] = [];
       for (let i = 0; i < chunk / 2; i++)
-        lines.push('rule add priority 5 from 192.0.2.99 table 250', 'rule del priority 5 from 192.0.2.99 table 250');
+        lines.push(
+          'rule add priority 5 from 192.0.2.99 table 250',
+          'rule del priority 5 from 192.0.2.99 table 250',
+        );
       await writeFile(batch, `${lines.join('\n')}\n`);
       await lab.exec(topo.router, ['ip', '-batch', batch]);
     }
