@@ -84,9 +84,14 @@ export async function runController(
   args: readonly string[],
 ): Promise<{ ms: number; rssMb: number; code: number; stdout: string; stderr: string }> {
   const started = performance.now();
-  const child = spawn('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, 'dist/uplink.mjs', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // UPLINK_BENCH_CPU_PROF=DIR: a V8 CPU profile of each controller run, for where the time goes.
+  const profile = process.env.UPLINK_BENCH_CPU_PROF;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(
+    '/usr/bin/time',
+    ['-f', 'maxrss_kb=%M', process.execPath, ...flags, 'dist/uplink.mjs', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => {

@@ -5,132 +5,16 @@
  * median wall time of several runs, sites/s, peak RSS, and the same files' YAML parsing
  * alone as a baseline (the floor any validator of these files pays).
  */
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { parseDocument } from 'yaml';
 import { compileSite } from '../controller/src/compile/compile-site.js';
 import { loadFleet } from '../controller/src/spec/load-fleet.js';
-import { mulberry32 } from '../test/lab/mulberry32.js';
+import { generateFleet } from './fleet-corpus.js';
 import { upperMedian } from './median.js';
 
 const SITES = Number(process.argv[2] ?? 10_000);
 const RUNS = Math.max(3, Number(process.argv[3] ?? 5));
-
-const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEaBhMD+z0lxDQfAW10VyG7qYY4PRXHcvAYGlNrX3ReB';
-const DOC_NETS = ['192.0.2', '198.51.100', '203.0.113'] as const;
-
-function generateFleet(count: number): Map<string, string> {
-  const rand = mulberry32(42);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  const files = new Map<string, string>();
-  files.set(
-    'fleet.yaml',
-    `defaults:
-  health: { interval: 1s, timeout: 500ms }
-rollout:
-  confirmWithin: 30s
-  waves:
-    - name: canary
-      select: { labels: { canary: "true" } }
-    - name: early
-      percent: 10
-    - name: rest
-`,
-  );
-  files.set(
-    'groups/base.yaml',
-    'name: base\nlabels: { managed-by: uplink }\nsysctls:\n  net.ipv4.conf.all.rp_filter: 2\n',
-  );
-  files.set(
-    'groups/dual-isp.yaml',
-    `name: dual-isp
-extends: [base]
-lan:
-  - interface: lan0
-providers:
-  - name: isp1
-    interface: wan1
-    gateway: detect
-    balance: 1
-  - name: isp2
-    interface: wan2
-    gateway: detect
-    balance: 1
-    health: { targets: [203.0.113.1] }
-`,
-  );
-  files.set(
-    'groups/smtp-via-isp1.yaml',
-    'name: smtp-via-isp1\npolicies:\n  - name: smtp\n    proto: tcp\n    dport: [25, 587]\n    via: [isp1]\n',
-  );
-
-  for (let i = 0; i < count; i++) {
-    const name = `site-${String(i).padStart(5, '0')}`;
-    const dual = rand() < 0.5;
-    const providerCount = int(2, 4);
-    const lines: string[] = [
-      `name: ${name}`,
-      `extends: [${dual ? 'dual-isp' : 'base'}${rand() < 0.3 ? ', smtp-via-isp1' : ''}]`,
-      `labels: { region: ${pick(['eu', 'us', 'ap'])}${i % 500 === 0 ? ', canary: "true"' : ''} }`,
-      'management:',
-      `  address: ${DOC_NETS[i % 3]}.${(Math.floor(i / 3) % 250) + 1}`,
-      `  port: ${2200 + Math.floor(i / 750)}`,
-      `  hostKey: ${KEY}`,
-      'lan:',
-      '  - interface: lan0',
-      `    subnets: [172.${16 + (i % 16)}.${i % 256}.0/24]`,
-      'providers:',
-    ];
-    const providers: string[] = [];
-    for (let p = 0; p < providerCount; p++) {
-      const pname = `isp${p + 1}`;
-      providers.push(pname);
-      const sub = (p * 4 + (i % 16) * 16) % 256;
-      const inherited = dual && p < 2;
-      lines.push(`  - name: ${pname}`);
-      if (!inherited) lines.push(`    interface: wan${p + 1}`);
-      if (rand() < 0.6) {
-        lines.push(`    address: 198.51.100.${sub + 2}/30`, `    gateway: 198.51.100.${sub + 1}`);
-      } else if (!inherited) {
-        lines.push(`    gateway: ${pick(['detect', 'point-to-point'])}`);
-      }
-      if (p === 0 && !inherited) lines.push(`    balance: ${int(1, 10)}`);
-      else if (p === providerCount - 1 && p >= 2) lines.push('    fallback: true');
-      if (rand() < 0.3)
-        lines.push(`    health: { targets: [203.0.113.${int(1, 254)}], failAfter: ${int(2, 5)} }`);
-    }
-    const policyCount = int(0, 20);
-    if (policyCount > 0) lines.push('policies:');
-    for (let k = 0; k < policyCount; k++) {
-      const via = [...providers].sort(() => rand() - 0.5).slice(0, int(1, Math.min(3, providers.length)));
-      lines.push(`  - name: p${k}`);
-      switch (int(0, 4)) {
-        case 0:
-          lines.push(`    to: ${pick(DOC_NETS)}.${int(0, 15) * 16}/28`);
-          break;
-        case 1:
-          lines.push(
-            `    from: 172.${16 + (i % 16)}.${i % 256}.${int(0, 3) * 64}/26`,
-            '    traffic: forwarded',
-          );
-          break;
-        case 2:
-          lines.push(
-            `    proto: ${pick(['tcp', 'udp'])}`,
-            `    dport: [${int(1, 1000)}, ${int(1001, 2000)}]`,
-          );
-          break;
-        case 3:
-          lines.push(`    uid: ${int(100, 2000)}`);
-          break;
-        default:
-          lines.push(`    mark: 0x${int(1, 255).toString(16)}`);
-      }
-      lines.push(`    via: [${via.join(', ')}]`);
-    }
-    files.set(`sites/${name}.yaml`, `${lines.join('\n')}\n`);
-  }
-  return files;
-}
 
 function validateAndCompile(files: ReadonlyMap<string, string>): { sites: number; rules: number } {
   const result = loadFleet(files);
@@ -165,6 +49,14 @@ function time<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
 }
 
 const files = generateFleet(SITES);
+if (process.argv[4] === 'rss-only') {
+  // A process that only validates and compiles: its peak RSS is the figure (the main process
+  // also holds the baseline's position-carrying documents).
+  validateAndCompile(files);
+  validateAndCompile(files);
+  console.log(Math.round(process.resourceUsage().maxRSS / 1024));
+  process.exit(0);
+}
 const bytes = [...files.values()].reduce((n, t) => n + t.length, 0);
 console.log(
   `fleet: ${SITES} sites, ${files.size} files, ${(bytes / 1e6).toFixed(1)} MB of YAML; ${RUNS} runs each`,
@@ -176,13 +68,13 @@ const fullCpu: number[] = [];
 const base: number[] = [];
 const baseCpu: number[] = [];
 let summary = { sites: 0, rules: 0 };
-let rssFull = 0;
+let rssAll = 0;
 for (let r = 0; r < RUNS; r++) {
   const t = time(() => validateAndCompile(files));
   full.push(t.ms);
   fullCpu.push(t.cpuMs);
   summary = t.value;
-  rssFull = Math.max(rssFull, process.resourceUsage().maxRSS / 1024);
+  rssAll = Math.max(rssAll, process.resourceUsage().maxRSS / 1024);
   const b = time(() => parseOnly(files));
   base.push(b.ms);
   baseCpu.push(b.cpuMs);
@@ -201,7 +93,17 @@ console.log(
   `baseline, YAML parse only (parseDocument + toJS): median ${s(baseWall)} wall, ${s(baseCpuMs)} CPU; ` +
     `validate+compile = ${(wall / baseWall).toFixed(2)}× baseline wall, ${(cpu / baseCpuMs).toFixed(2)}× CPU`,
 );
-console.log(`peak RSS: ${Math.round(rssFull)} MB (target ≤ 500 MB)`);
+const child = spawnSync(process.execPath, [process.argv[1]!, String(SITES), '1', 'rss-only'], {
+  encoding: 'utf8',
+});
+const rssFull = Number(child.stdout.trim());
+console.log(
+  `peak RSS, validate+compile alone (two loads, in a child process): ${rssFull} MB (target ≤ 500 MB); ` +
+    `this process with the baseline's documents too: ${Math.round(rssAll)} MB`,
+);
+console.log(
+  `target ≤ 0.3× baseline wall: ${wall / baseWall <= 0.3 ? 'met' : 'MISSED'}; load average at the end ${loadavg()[0]!.toFixed(1)}`,
+);
 console.log(
   `target ≤ 2 s wall for 10k sites: ${SITES === 10_000 ? (wall <= 2000 ? 'met' : 'MISSED') : 'n/a (not 10k sites)'}`,
 );

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileSite } from '../../controller/src/compile/compile-site.js';
 import { readFleetFiles } from '../../controller/src/repo/read-fleet-files.js';
-import { loadFleet } from '../../controller/src/spec/load-fleet.js';
+import { formatDiagnostic } from '../../controller/src/spec/diagnostic.js';
+import { FleetCache } from '../../controller/src/spec/fleet-cache.js';
+import { type FleetLoad, loadFleet } from '../../controller/src/spec/load-fleet.js';
 import { mutateFleet } from './mutate-fleet.js';
 
 const MUTANTS = Number(process.env.UPLINK_FUZZ_MUTANTS ?? 400);
@@ -50,5 +52,26 @@ describe('spec pipeline under mutated input', () => {
     // The mutations must bite: most mutants are invalid, some survive.
     expect(invalid).toBeGreaterThan(MUTANTS / 4);
     expect(invalid).toBeLessThan(MUTANTS);
+  }, 300_000);
+
+  it(`${MUTANTS / 4} mutated fleets through one shared cache answer exactly as without it (D151)`, async () => {
+    const answer = (load: FleetLoad) =>
+      JSON.stringify({
+        fleet: load.fleet,
+        valid: load.validSites,
+        diagnostics: load.diagnostics.map((d) => `${formatDiagnostic(d)} [${d.path}]`),
+      });
+    const cache = new FleetCache();
+    let reused = 0;
+    for (const { files, applied } of mutateFleet(example, 2207, MUTANTS / 4)) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const cached = loadFleet(files, cache);
+      expect(answer(cached), applied.join('; ')).toBe(answer(loadFleet(files)));
+      for (const site of cached.validSites)
+        expect(cache.compile(site), `${site.name} [${applied.join('; ')}]`).toEqual(compileSite(site));
+      if (cache.stats.parsed < files.size - 1) reused++;
+    }
+    // Mutants share most files with the ones before: the cache must be doing something.
+    expect(reused).toBeGreaterThan(MUTANTS / 8);
   }, 300_000);
 });

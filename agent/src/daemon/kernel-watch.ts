@@ -8,7 +8,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { CommandRunner } from '../dataplane/run-command.js';
 
-export type KernelEventKind = 'link' | 'address' | 'rule' | 'route';
+/** `nft`: a change in table inet uplink (`nft monitor`, D152). */
+export type KernelEventKind = 'link' | 'address' | 'rule' | 'route' | 'nft';
 
 export interface KernelEvent {
   readonly kind: KernelEventKind;
@@ -54,9 +55,39 @@ export function parseMonitorLine(line: string): KernelEvent | undefined {
   return match === null ? { kind } : { kind, iface: match[1]! };
 }
 
+/**
+ * `nft monitor` prints one line per netfilter change (`add rule inet uplink postrouting …`,
+ * `delete rule inet uplink … handle 7`, `# new generation …`): the ruleset's own event
+ * stream, where a poll of `nft list` cost the idle daemon a process every 500 ms (D152).
+ */
+export const NFT_MONITOR_ARGV: readonly string[] = ['nft', 'monitor'];
+
+/** A change to table inet uplink (or the table itself) in `nft monitor` output; undefined for anything else. */
+export function parseNftMonitorLine(line: string): KernelEvent | undefined {
+  return /^(?:add|delete|destroy|replace|update|flush|reset) \S+ inet uplink(?:\s|$)/.test(line)
+    ? { kind: 'nft' }
+    : undefined;
+}
+
+/** Several event sources as one (ip monitor and nft monitor). */
+export function mergeKernelEvents(...sources: readonly KernelEvents[]): KernelEvents {
+  return {
+    onEvent: (listener) => {
+      for (const source of sources) source.onEvent(listener);
+    },
+    close: async () => {
+      await Promise.all(sources.map((source) => source.close()));
+    },
+  };
+}
+
 export interface IpMonitorOptions {
   readonly log: (line: string) => void;
   readonly argv?: readonly string[];
+  /** Classifies a line (default parseMonitorLine, for `ip monitor`). */
+  readonly parse?: (line: string) => KernelEvent | undefined;
+  /** Sent on each restart, for what happened while no monitor ran (default a link event: follow). */
+  readonly restartEvent?: KernelEvent;
   /** First restart delay after the monitor dies (doubles up to 30 s; default 200 ms). */
   readonly restartMs?: number;
   /** Called each time a monitor process has started (tests, benchmarks). */
@@ -108,7 +139,7 @@ export class IpMonitor implements KernelEvents {
       pending += chunk;
       let newline = pending.indexOf('\n');
       while (newline >= 0) {
-        const event = parseMonitorLine(pending.slice(0, newline));
+        const event = (this.#options.parse ?? parseMonitorLine)(pending.slice(0, newline));
         pending = pending.slice(newline + 1);
         if (event !== undefined) for (const listener of this.#listeners) listener(event);
         newline = pending.indexOf('\n');
@@ -124,7 +155,8 @@ export class IpMonitor implements KernelEvents {
     );
     this.#options.onStart?.();
     // Whatever happened while no monitor ran is caught by the check a restart triggers.
-    if (this.#started++ > 0) for (const listener of this.#listeners) listener({ kind: 'link' });
+    if (this.#started++ > 0)
+      for (const listener of this.#listeners) listener(this.#options.restartEvent ?? { kind: 'link' });
   }
 
   #died(child: ChildProcess, startedAt: number, why: string): void {

@@ -4,7 +4,16 @@ import type { Failpoints } from '../faults/failpoints.js';
 import { startDaemon } from './daemon.js';
 import type { WatchOptions } from './drift-watch.js';
 import type { HealthSource } from './health-source.js';
-import { IpMonitor, nftTableFingerprint } from './kernel-watch.js';
+import {
+  IpMonitor,
+  mergeKernelEvents,
+  NFT_MONITOR_ARGV,
+  nftTableFingerprint,
+  parseNftMonitorLine,
+} from './kernel-watch.js';
+
+/** With nft monitor, the table poll is a fallback only (D152). */
+export const NFT_FALLBACK_POLL_MS = 15_000;
 
 export interface RunDaemonOptions {
   readonly stateDir: string;
@@ -16,8 +25,9 @@ export interface RunDaemonOptions {
   /** Provider health (the probe engine); default: every provider up. Closed when the daemon stops. */
   readonly health?: HealthSource;
   /**
-   * Overrides for the kernel watch (follow + drift). By default it watches `ip monitor`,
-   * polls table inet uplink every 500 ms and runs a full check every 30 s.
+   * Overrides for the kernel watch (follow + drift). By default it watches `ip monitor` and
+   * `nft monitor`, polls table inet uplink every 15 s (in case nft monitor missed a change or
+   * cannot run) and runs a full check every 30 s.
    */
   readonly watch?: Partial<WatchOptions>;
 }
@@ -26,8 +36,17 @@ export interface RunDaemonOptions {
 export async function runDaemon(options: RunDaemonOptions): Promise<void> {
   const log = (line: string) => options.stderr(`uplink-agent: ${line}\n`);
   const watch: WatchOptions = {
-    events: new IpMonitor({ log }),
+    events: mergeKernelEvents(
+      new IpMonitor({ log }),
+      new IpMonitor({
+        log,
+        argv: NFT_MONITOR_ARGV,
+        parse: parseNftMonitorLine,
+        restartEvent: { kind: 'nft' },
+      }),
+    ),
     fingerprint: nftTableFingerprint(),
+    pollMs: NFT_FALLBACK_POLL_MS,
     ...options.watch,
   };
   let daemon: Awaited<ReturnType<typeof startDaemon>>;

@@ -2,7 +2,9 @@
  * The agent's persistent state, in one directory (default /var/lib/uplink-agent):
  * - `snapshot.json` — what Uplink owned before the last apply that changed something; revert target;
  * - `applied.json`  — the last desired state applied (re-resolved by `reconcile`, basis for drift);
- * - `journal.jsonl` — one line per apply/revert, for people;
+ * - `journal.jsonl` — one line per apply/revert, for people; past JOURNAL_MAX_BYTES it becomes
+ *   `journal.1.jsonl` (replacing the one before) and a new one starts, so the journal of a router
+ *   that follows a flapping uplink for years stays bounded (D154);
  * - `lock`          — held while an apply or revert runs.
  * Files are replaced atomically (temp file, fsync, rename, fsync dir), so a crash leaves the old
  * or the new version, never half of one. All I/O of the engine lives here.
@@ -13,7 +15,7 @@
  * failpoints (D102).
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { classifyStateDirError, StateDirError, StateError, StateLockedError } from '../errors.js';
@@ -23,6 +25,9 @@ import { formatIssues } from '../model/format-issues.js';
 import { kernelState } from '../model/kernel-state.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/uplink-agent';
+
+/** journal.jsonl is rotated to journal.1.jsonl when a line would take it past this (1 MiB: ~6,000 applies). */
+export const JOURNAL_MAX_BYTES = 1024 * 1024;
 
 const ownershipScopeSchema = z
   .object({
@@ -57,6 +62,8 @@ export interface StateStoreOptions {
   readonly failpoints?: Failpoints | undefined;
   /** Told after every write whether it worked (the daemon's fault report, D103). */
   readonly onWrite?: ((outcome: WriteOutcome) => void) | undefined;
+  /** Rotation size of journal.jsonl (default JOURNAL_MAX_BYTES; tests make it small). */
+  readonly journalMaxBytes?: number | undefined;
 }
 
 /** One write's outcome; `bytes` is what it wrote or tried to (a full disk takes small writes longer). */
@@ -67,6 +74,7 @@ export type WriteOutcome =
 export class StateStore {
   readonly #failpoints: Failpoints;
   readonly #onWrite: ((outcome: WriteOutcome) => void) | undefined;
+  readonly #journalMaxBytes: number;
 
   constructor(
     readonly dir: string,
@@ -74,6 +82,7 @@ export class StateStore {
   ) {
     this.#failpoints = options.failpoints ?? Failpoints.none;
     this.#onWrite = options.onWrite;
+    this.#journalMaxBytes = options.journalMaxBytes ?? JOURNAL_MAX_BYTES;
   }
 
   readSnapshot(): Promise<SnapshotRecord | undefined> {
@@ -128,6 +137,14 @@ export class StateStore {
     const line = `${JSON.stringify(entry)}\n`;
     await this.#guard(name, `appending to ${name}`, Buffer.byteLength(line), async () => {
       await this.ensureDir();
+      const size = await stat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
+      if (size > 0 && size + Buffer.byteLength(line) > this.#journalMaxBytes) {
+        await this.#point(`state.rename:${name}`, 'rename', path);
+        await rename(path, join(this.dir, 'journal.1.jsonl'));
+      }
       await this.#point(`state.append:${name}`, 'write', path);
       const file = await open(path, 'a', 0o600);
       try {
@@ -304,7 +321,14 @@ export class StateStore {
 }
 
 const PROBE_FILE = 'write-probe.json';
-const ENGINE_FILES = new Set(['snapshot.json', 'applied.json', 'journal.jsonl', 'lock', PROBE_FILE]);
+const ENGINE_FILES = new Set([
+  'snapshot.json',
+  'applied.json',
+  'journal.jsonl',
+  'journal.1.jsonl',
+  'lock',
+  PROBE_FILE,
+]);
 
 function checkRecordName(name: string): string {
   if (!/^[a-z0-9][a-z0-9.-]{0,63}\.json$/.test(name) || ENGINE_FILES.has(name)) {

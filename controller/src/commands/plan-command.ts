@@ -18,6 +18,7 @@ import {
   renderPlanText,
 } from '../plan/index.js';
 import { checkAddress } from '../spec/addresses.js';
+import { FleetCache } from '../spec/fleet-cache.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { factsStateDir, readSiteFacts } from './read-site-facts.js';
@@ -40,15 +41,20 @@ export interface PlanOptions {
 
 export async function planCommand(opts: PlanOptions): Promise<void> {
   const git = await GitSource.open(resolve(opts.repo));
+  // Base and head share what did not change between them: parsed, checked and compiled once (D151).
+  const cache = new FleetCache();
   const read = async (rev: string): Promise<PlannedRevision> => {
     const commit = await git.resolveRev(rev);
     const files = await git.readFleetFilesAt(commit);
-    return { rev, commit, load: loadFleet(files), files: [...files.keys()] };
+    return { rev, commit, load: loadFleet(files, cache), files: [...files.keys()] };
   };
   const base = await read(opts.base);
   const head = await read(opts.head);
   const facts = await readPlanFacts(head.load.validSites, opts);
-  const plan = assembleFleetPlan(base, head, facts === undefined ? {} : { facts });
+  const plan = assembleFleetPlan(base, head, {
+    compile: (site) => cache.compile(site),
+    ...(facts === undefined ? {} : { facts }),
+  });
   const render =
     opts.format === 'json'
       ? renderPlanJson

@@ -4,6 +4,7 @@
  * head (with their diagnostics), the rollout wave of each changed site, and which traffic
  * classes move to another uplink. Pure: the command reads both revisions and passes them in.
  */
+import type { DesiredState } from '#agent/model';
 import { compileSite } from '../compile/compile-site.js';
 import { buildSiteView, explainClasses, type SiteViewOptions, trafficClassesOf } from '../explain/index.js';
 import { planRollout, type ReportedSite } from '../rollout/plan-rollout.js';
@@ -55,6 +56,11 @@ export interface PlanOptions {
    * traffic classes are then simulated over them and the management path is checked.
    */
   readonly facts?: ReadonlyMap<string, SiteViewOptions>;
+  /**
+   * compileSite, or a cache's memoised compile (a site unchanged between base and head is then
+   * compiled once, D151).
+   */
+  readonly compile?: (site: ValidSite) => DesiredState;
 }
 
 export interface FleetPlan {
@@ -81,6 +87,7 @@ export function assembleFleetPlan(
   head: PlannedRevision,
   options: PlanOptions = {},
 ): FleetPlan {
+  const compile = options.compile ?? compileSite;
   const baseSites = new Map(base.load.validSites.map((s) => [s.name, s]));
   const headSites = new Map(head.load.validSites.map((s) => [s.name, s]));
   const headInvalid = invalidSiteFiles(head);
@@ -89,11 +96,11 @@ export function assembleFleetPlan(
   const rollout = head.load.fleet
     ? planRollout({
         fleet: head.load.fleet,
-        desired: new Map(head.load.fleet.sites.map((site) => [site.name, compileSite(site)] as const)),
+        desired: new Map(head.load.fleet.sites.map((site) => [site.name, compile(site)] as const)),
         reported: new Map(
           [...baseSites].map(([name, site]): [string, ReportedSite] => [
             name,
-            { reachable: true, appliedHash: compileSite(site).hash },
+            { reachable: true, appliedHash: compile(site).hash },
           ]),
         ),
         commit: head.commit,
@@ -117,7 +124,7 @@ export function assembleFleetPlan(
         standInFrom: null,
         changes: [],
         moves: [],
-        hash: { base: before ? compileSite(before).hash : null, head: null },
+        hash: { base: before ? compile(before).hash : null, head: null },
         diagnostics: headErrors.filter((d) => d.file === invalidFile),
         notes: [],
       };
@@ -129,6 +136,7 @@ export function assembleFleetPlan(
       waves.get(name) ?? null,
       baseInvalid.has(name),
       options.facts?.get(name),
+      compile,
     );
   });
 
@@ -173,9 +181,10 @@ function planSite(
   wave: { wave: string; standInFrom: string | null } | null,
   invalidAtBase: boolean,
   viewOptions: SiteViewOptions | undefined,
+  compile: (site: ValidSite) => DesiredState,
 ): SitePlan {
-  const b = before ? compileSite(before) : null;
-  const a = after ? compileSite(after) : null;
+  const b = before ? compile(before) : null;
+  const a = after ? compile(after) : null;
   const hash = { base: b?.hash ?? null, head: a?.hash ?? null };
   const changes = b?.hash === a?.hash ? [] : diffDesiredStates(b, a);
   const status: SiteStatus =

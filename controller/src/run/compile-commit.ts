@@ -7,6 +7,7 @@ import type { DesiredState } from '#agent/model';
 import { compileSite } from '../compile/compile-site.js';
 import type { GitSource, VerifyCommitOptions } from '../git/index.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
+import type { FleetCache } from '../spec/fleet-cache.js';
 import { loadFleet } from '../spec/load-fleet.js';
 import type { ValidFleet, ValidSite } from '../spec/valid-site.js';
 
@@ -31,18 +32,26 @@ export async function compileCommit(
   git: GitSource,
   commit: string,
   signatures?: VerifyCommitOptions | null,
+  cache?: FleetCache,
 ): Promise<CompiledCommit> {
   if (signatures) {
     const verdict = await git.verifyCommit(commit, signatures);
     if (!verdict.ok)
       return { ok: false, commit, reason: 'signature', message: verdict.reason, diagnostics: [] };
   }
-  return compileFiles(commit, await git.readFleetFilesAt(commit));
+  return compileFiles(commit, await git.readFleetFilesAt(commit), cache);
 }
 
-/** Pure part: the fleet files of a commit → compiled fleet or diagnostics. */
-export function compileFiles(commit: string, files: ReadonlyMap<string, string>): CompiledCommit {
-  const load = loadFleet(files);
+/**
+ * Pure part: the fleet files of a commit → compiled fleet or diagnostics. With a cache,
+ * what did not change since the commits compiled before is reused (D151).
+ */
+export function compileFiles(
+  commit: string,
+  files: ReadonlyMap<string, string>,
+  cache?: FleetCache,
+): CompiledCommit {
+  const load = loadFleet(files, cache);
   const errors = load.diagnostics.filter((d) => d.severity === 'error');
   if (!load.fleet || errors.length > 0) {
     return {
@@ -54,7 +63,8 @@ export function compileFiles(commit: string, files: ReadonlyMap<string, string>)
     };
   }
   const sites = new Map(load.fleet.sites.map((s) => [s.name, s] as const));
-  const desired = new Map(load.fleet.sites.map((s) => [s.name, compileSite(s)] as const));
+  const compile = cache ? (s: ValidSite) => cache.compile(s) : compileSite;
+  const desired = new Map(load.fleet.sites.map((s) => [s.name, compile(s)] as const));
   return {
     ok: true,
     commit,

@@ -38,6 +38,7 @@ import { buildApiStatus } from '../http/build-api-status.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { type TimelineEntry, timelineFromReport } from '../report/site-timeline.js';
 import { isTerminal } from '../rollout/index.js';
+import { FleetCache } from '../spec/fleet-cache.js';
 import {
   CONTROL_FILE,
   type Control,
@@ -109,6 +110,8 @@ export class ControllerDaemon {
   #controlStamp = '';
   #controlError: string | null = null;
   #good: Good | undefined;
+  /** Reused by every commit compiled, so a one-file commit re-checks one file (D151). */
+  readonly #fleetCache = new FleetCache();
   #run: RolloutRun | undefined;
   #runCommit: string | undefined;
   #rolloutStartedAt: number | null = null;
@@ -169,7 +172,7 @@ export class ControllerDaemon {
     const good = this.#store.state.lastGoodCommit;
     if (good) {
       // The commit in force survives a restart without a fetch (the mirror keeps its objects).
-      const compiled = await compileCommit(this.#git, good).catch(() => undefined);
+      const compiled = await compileCommit(this.#git, good, null, this.#fleetCache).catch(() => undefined);
       if (compiled?.ok) this.#good = compiled;
     }
     await this.#resume().catch((e: unknown) =>
@@ -542,7 +545,7 @@ export class ControllerDaemon {
     const { log } = this.options;
     log.info({ commit: head }, 'new commit');
     this.#event({ level: 'info', kind: 'fetched', message: `new commit ${head.slice(0, 12)}`, commit: head });
-    const compiled = await compileCommit(this.#git, head, this.options.signatures);
+    const compiled = await compileCommit(this.#git, head, this.options.signatures, this.#fleetCache);
     if (!compiled.ok) {
       this.metrics.refusedCommits.inc({ reason: compiled.reason });
       for (const d of compiled.diagnostics)
@@ -743,7 +746,9 @@ export class ControllerDaemon {
   async #resume(): Promise<void> {
     const saved = this.#store.state.rollout;
     if (!saved || isTerminal(saved)) return;
-    const compiled = await compileCommit(this.#git, saved.plan.commit).catch(() => undefined);
+    const compiled = await compileCommit(this.#git, saved.plan.commit, null, this.#fleetCache).catch(
+      () => undefined,
+    );
     if (!compiled?.ok) {
       this.options.log.error(
         { commit: saved.plan.commit },

@@ -3,16 +3,32 @@
  * → group merge → per-site semantic rules → fleet-wide rules. Pure: it takes the files'
  * text, so it serves a working directory and a git revision alike.
  */
-import { describeRange, LIMITS, protocolProblem } from '#agent/model';
+
+import type { z } from 'zod';
+import { canonicalJson, describeRange, LIMITS, protocolProblem } from '#agent/model';
 import { assignWaves } from './assign-waves.js';
 import { checkDurationRange } from './check-health.js';
 import { checkHealth, checkSite } from './check-site.js';
 import { type Diagnostic, formatDiagnostic, hasErrors, sortDiagnostics } from './diagnostic.js';
 import { parseDuration } from './duration.js';
+import {
+  checkHolds,
+  type FileStage,
+  type FleetCache,
+  reachedGroups,
+  type SiteCheckStage,
+} from './fleet-cache.js';
 import { type LoadedGroup, mergeSite } from './merge-groups.js';
 import { diagnosticAt, type ParsedFile, parseYamlFile } from './parse-yaml-file.js';
 import { validateWithSchema } from './schema-diagnostics.js';
-import { type FleetSpec, fleetSpec, groupSpec, type SiteSpec, siteSpec } from './spec-schema.js';
+import {
+  type FleetSpec,
+  fleetSpec,
+  type GroupSpec,
+  groupSpec,
+  type SiteSpec,
+  siteSpec,
+} from './spec-schema.js';
 import {
   BUILTIN_DEFAULTS,
   type FleetDefaults,
@@ -29,8 +45,34 @@ export interface FleetLoad {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-/** `files`: repository-relative path → text. Only fleet.yaml, groups/*.yaml and sites/*.yaml are read. */
-export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
+/**
+ * `files`: repository-relative path → text. Only fleet.yaml, groups/*.yaml and sites/*.yaml are read.
+ * With a `cache`, files and sites unchanged since the loads before are not checked again
+ * (D151); the answer is the same either way.
+ */
+export function loadFleet(files: ReadonlyMap<string, string>, cache?: FleetCache): FleetLoad {
+  cache?.begin();
+  try {
+    return load(files, cache);
+  } finally {
+    cache?.end();
+  }
+}
+
+/** Parse and schema-check one file (the part that depends on its path and text alone). */
+function fileStage<T>(file: string, text: string, schema: z.ZodType<T>): FileStage<T> {
+  const { parsed, diagnostics } = parseYamlFile(file, text);
+  if (diagnostics.some((x) => x.severity === 'error')) return { parsed, parseDiagnostics: diagnostics };
+  return { parsed, parseDiagnostics: diagnostics, schema: validateWithSchema(parsed, schema) };
+}
+
+function load(files: ReadonlyMap<string, string>, cache: FleetCache | undefined): FleetLoad {
+  const stageOf = <T>(file: string, schema: z.ZodType<T>): FileStage<T> => {
+    const text = files.get(file)!;
+    return cache
+      ? cache.file(file, text, () => fileStage(file, text, schema))
+      : fileStage(file, text, schema);
+  };
   const diagnostics: Diagnostic[] = [];
   const yamlFiles = [...files.keys()].filter((f) => /\.ya?ml$/.test(f)).sort();
 
@@ -65,10 +107,11 @@ export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
 
   const groups = new Map<string, LoadedGroup>();
   for (const file of yamlFiles.filter((f) => f.startsWith('groups/'))) {
-    const { parsed, diagnostics: d } = parseYamlFile(file, files.get(file)!);
-    diagnostics.push(...d);
-    if (d.some((x) => x.severity === 'error')) continue;
-    const r = validateWithSchema(parsed, groupSpec);
+    const stage = stageOf<GroupSpec>(file, groupSpec);
+    const { parsed } = stage;
+    diagnostics.push(...stage.parseDiagnostics);
+    const r = stage.schema;
+    if (r === undefined) continue;
     diagnostics.push(...r.diagnostics);
     if (!r.value) continue;
     const prior = groups.get(r.value.name);
@@ -83,8 +126,11 @@ export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
       );
       continue;
     }
-    groups.set(r.value.name, { spec: r.value, parsed });
+    // One object per group content: a cached site check compares its groups by identity.
+    stage.group ??= { spec: r.value, parsed };
+    groups.set(r.value.name, stage.group);
   }
+  const defaultsKey = cache ? canonicalJson(defaults) : '';
 
   const validSites: ValidSite[] = [];
   const siteFiles = yamlFiles.filter((f) => f.startsWith('sites/'));
@@ -92,13 +138,14 @@ export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
   const seenMgmt = new Map<string, string>();
   let invalidSites = 0;
   for (const file of siteFiles) {
-    const { parsed, diagnostics: d } = parseYamlFile(file, files.get(file)!);
-    diagnostics.push(...d);
-    if (d.some((x) => x.severity === 'error')) {
+    const stage = stageOf<SiteSpec>(file, siteSpec);
+    const { parsed } = stage;
+    diagnostics.push(...stage.parseDiagnostics);
+    const r = stage.schema;
+    if (r === undefined) {
       invalidSites++;
       continue;
     }
-    const r = validateWithSchema<SiteSpec>(parsed, siteSpec);
     diagnostics.push(...r.diagnostics);
     if (!r.value) {
       invalidSites++;
@@ -144,11 +191,21 @@ export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
     }
     seenMgmt.set(mgmtKey, spec.name);
 
-    const merged = mergeSite({ spec, parsed }, groups);
-    diagnostics.push(...merged.diagnostics);
-    const checked = checkSite(merged.merged, defaults);
-    diagnostics.push(...checked.diagnostics);
-    if (checked.site && !hasErrors(merged.diagnostics) && !mgmtDupe) validSites.push(checked.site);
+    let check = stage.check;
+    if (cache) {
+      const deps = reachedGroups(spec.extends, groups);
+      const known = deps.some(([, g]) => g === undefined) ? [...groups.keys()].sort().join('\n') : '';
+      if (check === undefined || !checkHolds(check, deps, known, defaultsKey)) {
+        check = checkStage(spec, parsed, groups, defaults, deps, known, defaultsKey);
+        stage.check = check;
+        cache.stats.checkedSites.push(spec.name);
+      }
+    } else {
+      check = checkStage(spec, parsed, groups, defaults, [], '', '');
+    }
+    diagnostics.push(...check.mergeDiagnostics);
+    diagnostics.push(...check.checkDiagnostics);
+    if (check.site && !mgmtDupe) validSites.push(check.site);
     else invalidSites++;
   }
   if (siteFiles.length === 0) {
@@ -179,6 +236,28 @@ export function loadFleet(files: ReadonlyMap<string, string>): FleetLoad {
     fleet: ok ? { defaults, rollout: rollout!, sites: validSites } : undefined,
     validSites,
     diagnostics: sorted,
+  };
+}
+
+/** A site's group merge and semantic check; `site` only when both are free of errors. */
+function checkStage(
+  spec: SiteSpec,
+  parsed: ParsedFile,
+  groups: ReadonlyMap<string, LoadedGroup>,
+  defaults: FleetDefaults,
+  deps: SiteCheckStage['deps'],
+  known: string,
+  defaultsKey: string,
+): SiteCheckStage {
+  const merged = mergeSite({ spec, parsed }, groups);
+  const checked = checkSite(merged.merged, defaults);
+  return {
+    deps,
+    known,
+    defaults: defaultsKey,
+    mergeDiagnostics: merged.diagnostics,
+    checkDiagnostics: checked.diagnostics,
+    site: checked.site && !hasErrors(merged.diagnostics) ? checked.site : undefined,
   };
 }
 

@@ -145,11 +145,14 @@ export function parseYamlFile(file: string, text: string): { parsed: ParsedFile;
       ),
     ]);
   }
-  // Positions from the events of the fast parse, indexed on the first diagnostic.
+  // Positions from the events of the fast parse, indexed on the first diagnostic. The events
+  // are parsed again then rather than kept: a valid fleet's events (two hundred per site) held
+  // until the load ends were most of its memory and its garbage collection (D150).
+  events = [];
   let index: PositionIndex | undefined;
   const locate: ParsedFile['locate'] = fast
     ? (path, opts) => {
-        index ??= indexEvents(text, events);
+        index ??= indexEvents(text, text.trim() === '' ? [] : parseEvents(text, { maxDepth: MAX_DEPTH }));
         return index.locate(path, opts);
       }
     : positions.locate;
