@@ -16,10 +16,11 @@ export const PROTOCOL_VERSION = 1;
  * fields an older controller does not know are ignored. Revision 3 adds the faults of the
  * router's environment (D103): their error codes, `status.faults`, the revert details and
  * the revert reason `apply-failed`; a session below it is answered in revision 2's words
- * (`codeForRevision`, `resultForRevision`).
+ * (`codeForRevision`, `resultForRevision`). Revision 4 adds IPv6 to the desired state (D180);
+ * its replies are revision 3's.
  */
-export const PROTOCOL_REVISION = 3;
-export const SUPPORTED_REVISIONS: readonly number[] = [1, 2, 3];
+export const PROTOCOL_REVISION = 4;
+export const SUPPORTED_REVISIONS: readonly number[] = [1, 2, 3, 4];
 /** The revision whose sessions get fault codes and the fields of D103. */
 export const FAULTS_REVISION = 3;
 /** A desired state of 20,000 rules fits comfortably; anything larger is refused. */
