@@ -126,7 +126,11 @@ function recogniseKnownRule(
   if (!Array.isArray(expr) || typeof rule.comment !== 'string') return undefined;
   if (!rule.comment.startsWith(NFT_COMMENT_PREFIX)) return undefined;
   const kind = rule.comment.slice(NFT_COMMENT_PREFIX.length);
-  const [nfproto, ...rest] = expr;
+  // nft drops `meta nfproto ipv6` in front of an `ip6 saddr` match, which implies it (NPTv6).
+  const nfprotoFree = kind === 'npt' && !isMatch(expr[0], { meta: { key: 'nfproto' } }, 'ipv6');
+  const [nfproto, ...rest] = nfprotoFree
+    ? [{ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv6' } }, ...expr]
+    : expr;
   const ipv6 = isMatch(nfproto, { meta: { key: 'nfproto' } }, 'ipv6');
   if (!ipv6 && !isMatch(nfproto, { meta: { key: 'nfproto' } }, 'ipv4')) return undefined;
   // Track rules exist for both families (D182); the rest for the one they were written for.
