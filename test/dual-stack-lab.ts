@@ -22,6 +22,8 @@ import type { Lab } from './lab/lab.js';
 import type { RouterTopology } from './lab/router-topology.js';
 
 export const SERVER6 = '2001:db8:99::10';
+/** The IPv6 probe target: carries no test traffic. */
+export const PROBE_TARGET6 = '2001:db8:99::1';
 export const LAN_HOST6 = '2001:db8:1:1::10';
 export const LAN_HOST6_VIA_ISP2 = '2001:db8:2:1::10';
 
@@ -58,6 +60,8 @@ providers:
       address: 2001:db8:ff1::2/64
       gateway: fe80::1
       prefixes: [${prefix6(1)}]
+      health:
+        targets: [${PROBE_TARGET6}]
   - name: isp2
     interface: isp2
     address: 198.51.100.10/29
@@ -71,6 +75,8 @@ providers:
       address: learned
       gateway: detect
       prefixes: [${prefix6(2)}]
+      health:
+        targets: [${PROBE_TARGET6}]
 policies:
   - name: portal6
     to: 2001:db8:99::80/128
@@ -99,6 +105,7 @@ export async function buildDualStackLab(lab: Lab): Promise<RouterTopology> {
   }
   await ip6(internet, 'addr', 'add', `${SERVER6}/128`, 'dev', 'lo');
   await ip6(internet, 'addr', 'add', '2001:db8:99::80/128', 'dev', 'lo');
+  await ip6(internet, 'addr', 'add', `${PROBE_TARGET6}/128`, 'dev', 'lo');
   for (const isp of topo.isps) {
     const n = isp.index;
     // Tests take the ISP's side of the link down to cut the uplink: keep its IPv6 addresses
@@ -173,4 +180,16 @@ export async function forwarded6(lab: Lab, topo: RouterTopology, n: number): Pro
   const { stdout } = await lab.exec(topo.isps[n - 1]!.ns, ['nft', '-j', 'list', 'table', 'ip6', 'isp']);
   const counters = [...stdout.matchAll(/"packets":\s*(\d+)/g)].map((m) => Number(m[1]));
   return counters[1] ?? 0;
+}
+
+/** An IPv6-only upstream failure: the ISP silently drops the IPv6 it would forward (IPv4 flows). */
+export async function dropUpstream6(lab: Lab, ns: string, drop: boolean): Promise<void> {
+  if (drop) {
+    await lab.exec(ns, ['nft', '-f', '-'], {
+      stdin:
+        'table ip6 blackhole {\n  chain forward {\n    type filter hook forward priority -10; policy drop;\n  }\n}\n',
+    });
+  } else {
+    await lab.exec(ns, ['nft', 'delete', 'table', 'ip6', 'blackhole']);
+  }
 }

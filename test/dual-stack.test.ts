@@ -17,10 +17,12 @@ import { buildDist } from './build-dist.js';
 import {
   buildDualStackLab,
   compileDualStackSite,
+  dropUpstream6,
   forwarded6,
   ispLinkUp,
   LAN_HOST6,
   LAN_HOST6_VIA_ISP2,
+  PROBE_TARGET6,
   SERVER6,
 } from './dual-stack-lab.js';
 import { type HealthDaemon, startHealthDaemon, until } from './health-lab.js';
@@ -157,6 +159,34 @@ describe('dual-stack site in the kernel', () => {
       'an IPv6 ping through isp1 again',
     );
     expect(await seenFrom(LAN_HOST6)).toBeGreaterThan(seen);
+  });
+
+  it('probes each family on its own: IPv6 broken on ISP1 while its IPv4 works moves only the IPv6', async () => {
+    await until(
+      async () =>
+        (await agent!.health('isp1:ipv6')).state === 'up' &&
+        (await agent!.health('isp2:ipv6')).state === 'up',
+      'both IPv6 halves up',
+    );
+    await dropUpstream6(lab.current, topo.isps[0]!.ns, true);
+    try {
+      await until(async () => (await agent!.health('isp1:ipv6')).state === 'down', 'isp1:ipv6 down');
+      expect((await agent!.health('isp1')).state).toBe('up');
+      await until(async () => (await lanRoute6(SERVER6)) === 'isp2', 'IPv6 traffic to move to isp2');
+      const viaIsp2 = await forwarded6(lab.current, topo, 2);
+      await until(lanPing6, 'an IPv6 ping from the LAN through isp2');
+      expect(await forwarded6(lab.current, topo, 2)).toBeGreaterThan(viaIsp2);
+      // IPv4 still balances over both; the dead IPv6 half kept a probe route to its target.
+      const v4 = (await inRouter(['ip', '-4', 'route', 'show', 'table', '200'])).stdout;
+      expect(v4).toContain('dev isp1');
+      expect((await inRouter(['ip', '-6', 'route', 'show', 'table', '101'])).stdout).toContain(
+        `${PROBE_TARGET6} via fe80::1 dev isp1`,
+      );
+    } finally {
+      await dropUpstream6(lab.current, topo.isps[0]!.ns, false);
+    }
+    await until(async () => (await agent!.health('isp1:ipv6')).state === 'up', 'isp1:ipv6 up again');
+    await until(async () => (await lanRoute6(SERVER6)) === 'isp1', 'IPv6 traffic back on isp1');
   });
 
   it('IPv6 drift is reported and healed; foreign IPv6 rules and routes stay as they were', async () => {

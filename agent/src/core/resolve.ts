@@ -60,6 +60,8 @@ export interface ResolveResult {
   readonly problems: readonly string[];
   /** Every available provider is down, so all are kept as if up (the last resort, D32). */
   readonly lastResort: boolean;
+  /** The same for the providers' IPv6 halves, judged on their own (D183). */
+  readonly lastResort6: boolean;
 }
 
 interface AvailableProvider {
@@ -112,8 +114,8 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     else available6.set(provider.name, result);
   }
   // The last resort holds per family: IPv6 down everywhere keeps every IPv6 half as if up.
-  if (available6.size > 0 && [...available6.values()].every((p) => p.down))
-    for (const p of available6.values()) p.down = false;
+  const lastResort6 = available6.size > 0 && [...available6.values()].every((p) => p.down);
+  if (lastResort6) for (const p of available6.values()) p.down = false;
   const declared = new Set(desired.providers.map((p) => p.name));
   const context: Context = { available, available6, declared };
 
@@ -191,6 +193,7 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     unavailable6,
     problems,
     lastResort,
+    lastResort6,
   };
 }
 
