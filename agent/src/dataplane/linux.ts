@@ -230,15 +230,17 @@ export class LinuxDataplane implements Dataplane {
     while (index < steps.length) {
       const step = steps[index]!;
       if (isIpStep(step)) {
-        // One `ip -batch` per run of steps of one family: the family is a global flag (-4/-6).
+        // One `ip -batch` per family of a run of ip steps: the family is a global flag (-4/-6),
+        // and the two families are separate rule lists and FIBs, so a run's IPv4 steps can go
+        // first and its IPv6 steps after, each in its own order (two processes, not one per
+        // alternation).
         let end = index;
-        while (
-          end < steps.length &&
-          isIpStep(steps[end]!) &&
-          ipStepFamily(steps[end] as IpStep) === ipStepFamily(step)
-        )
-          end++;
-        await this.#applyIpBatch(steps.slice(index, end) as IpStep[], index);
+        while (end < steps.length && isIpStep(steps[end]!)) end++;
+        const run = Array.from({ length: end - index }, (_, i) => index + i);
+        const v4 = run.filter((i) => ipStepFamily(steps[i] as IpStep) === undefined);
+        const v6 = run.filter((i) => ipStepFamily(steps[i] as IpStep) === 'inet6');
+        if (v4.length > 0) await this.#applyIpBatch(steps, v4, v6[0]);
+        if (v6.length > 0) await this.#applyIpBatch(steps, v6, undefined);
         index = end;
       } else if (step.op === 'nft-replace') {
         await this.#applyNft(step, index);
@@ -261,7 +263,18 @@ export class LinuxDataplane implements Dataplane {
     }
   }
 
-  async #applyIpBatch(batch: readonly IpStep[], offset: number): Promise<void> {
+  /**
+   * One `ip -batch` of `steps[i]` for each i of `indices` (all one family). `firstUnrun`: the
+   * lowest index of the run not yet applied, so a failure reports only a true prefix applied.
+   */
+  async #applyIpBatch(
+    steps: readonly Step[],
+    indices: readonly number[],
+    firstUnrun: number | undefined,
+  ): Promise<void> {
+    const batch = indices.map((i) => steps[i] as IpStep);
+    const offset = indices[0]!;
+    const appliedBefore = (failed: number) => Math.min(failed, firstUnrun ?? failed);
     const text = renderIpBatch(batch);
     const argv = this.#ip(
       batch[0] !== undefined && ipStepFamily(batch[0]) === 'inet6' ? '-6' : '-4',
@@ -277,20 +290,21 @@ export class LinuxDataplane implements Dataplane {
     const detail = `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}`;
     if (lineMatch === null) {
       throw new StepFailedError(
-        `ip -batch: failed without naming a line (steps ${offset}..${offset + batch.length - 1} may be partly applied): ${firstLine(result.stderr)}`,
+        `ip -batch: failed without naming a line (steps ${offset}..${indices.at(-1)} may be partly applied): ${firstLine(result.stderr)}`,
         `${detail}\n--- batch ---\n${text}`,
         undefined,
-        offset,
+        appliedBefore(offset),
       );
     }
     const line = Number(lineMatch[1]);
     const failed = batch[line - 1];
+    const stepIndex = indices[line - 1] ?? offset + line - 1;
     const lineText = failed === undefined ? '?' : renderIpBatchLine(failed);
     throw new StepFailedError(
-      `ip -batch line ${line} (step ${offset + line - 1}) failed: ${firstLine(result.stderr)}: ${lineText}`,
+      `ip -batch line ${line} (step ${stepIndex}) failed: ${firstLine(result.stderr)}: ${lineText}`,
       `${detail}\n--- line ${line} ---\n${lineText}`,
-      offset + line - 1,
-      offset + line - 1,
+      stepIndex,
+      appliedBefore(stepIndex),
     );
   }
 
