@@ -140,6 +140,7 @@ export function interfacesOf(site: ValidSite): string[] {
 }
 
 function exampleSource(site: ValidSite, iif: string): string {
-  const subnet = site.lan.find((l) => l.interface === iif)?.subnets[0];
+  // The simulator follows IPv4 packets: an IPv4 subnet of the LAN.
+  const subnet = site.lan.find((l) => l.interface === iif)?.subnets.find((s) => !s.includes(':'));
   return subnet === undefined ? '203.0.113.10' : clientAddressIn(subnet);
 }
