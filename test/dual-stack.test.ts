@@ -128,6 +128,15 @@ describe('dual-stack site in the kernel', () => {
     // The IPv4 half is still there, in the same tables.
     const v4 = (await inRouter(['ip', '-4', 'route', 'show', 'table', '101'])).stdout;
     expect(v4).toContain('default via 198.51.100.1 dev isp1');
+    // Status carries each provider's IPv6 half beside it: availability and health per family.
+    const status = await agent!.status();
+    expect(status.facts.providers.map((p) => [p.name, p.available])).toEqual([
+      ['isp1', true],
+      ['isp1:ipv6', true],
+      ['isp2', true],
+      ['isp2:ipv6', true],
+    ]);
+    expect(status.health.map((h) => h.name)).toEqual(['isp1', 'isp1:ipv6', 'isp2', 'isp2:ipv6']);
     const nft = (await inRouter(['nft', 'list', 'table', 'inet', 'uplink'])).stdout;
     expect(nft).toContain('oifname "isp2" ip6 saddr 2001:db8:1::/48 snat ip6 prefix to 2001:db8:2::/48');
     expect(nft).toContain('meta nfproto ipv6 iifname "isp1" ct state new');
