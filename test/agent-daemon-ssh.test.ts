@@ -120,7 +120,7 @@ describe.skipIf(!requireRoot())('agent daemon over SSH, in namespaces', () => {
   it('apply and confirm on two connections → applied; status reports it', async () => {
     await resetRouter();
     const hello = await call('hello', { protocol: 1, client: 'lab' });
-    expect(hello.supported).toEqual([1, 2, 3]);
+    expect(hello.supported).toEqual([1, 2, 3, 4]);
     const applied = await call('apply', { desired: labDesired(), generation: 'g1', confirmWithinMs: 30_000 });
     expect(applied.pending).toMatchObject({ generation: 'g1', site: 'lab-1' });
     expect(applied.managementPath).toMatchObject({

@@ -177,7 +177,7 @@ describe('agent daemon: commit-confirmed', () => {
     const hello = expectOk('hello', await first.call(1, 'hello', { protocol: 1, client: 'test' }));
     expect(hello).toEqual({
       protocol: 1,
-      supported: [1, 2, 3],
+      supported: [1, 2, 3, 4],
       agent: `uplink-agent/${AGENT_VERSION}`,
       site: null,
     });
@@ -437,13 +437,13 @@ describe('agent daemon: protocol', () => {
     const c = await client();
     expect(expectOk('hello', await c.call(1, 'hello', { protocol: 1, client: 'old' }))).toMatchObject({
       protocol: 1,
-      supported: [1, 2, 3],
+      supported: [1, 2, 3, 4],
     });
     expect(expectOk('hello', await c.call(2, 'hello', { protocol: 2, client: 'x' })).protocol).toBe(2);
     // A controller one revision ahead, with a hello field this agent does not know, is answered.
     expect(
-      expectOk('hello', await c.call(3, 'hello', { protocol: 4, client: 'new', features: ['x'] })).protocol,
-    ).toBe(3);
+      expectOk('hello', await c.call(3, 'hello', { protocol: 5, client: 'new', features: ['x'] })).protocol,
+    ).toBe(4);
     // So is a status asked with a parameter this agent does not know.
     expectOk('status', await c.call(4, 'status', { detail: 'full' }));
     c.send({ v: 2, id: 7, method: 'hello', params: { protocol: 2, client: 'x' } });

@@ -57,11 +57,11 @@ function active() {
 
 const mode = readJson('mode.json', {});
 // `revision`: which agent to stand in for (D91). 1: an agent from before negotiation (it refuses
-// any hello revision but 1, and its results hold revision 1's fields only); 4: an agent one
+// any hello revision but 1, and its results hold revision 1's fields only); 5: an agent one
 // revision ahead (extra fields in every result, an error code this controller does not know);
-// unset: this release's agent (revision 3).
-const revision = mode.revision ?? 3;
-const AHEAD = 4;
+// unset: this release's agent (revision 4).
+const revision = mode.revision ?? 4;
+const AHEAD = 5;
 log({ event: 'session', active: active(), command: process.env.SSH_ORIGINAL_COMMAND ?? null });
 
 if (mode.mode === 'close-immediately') process.exit(0);
@@ -73,7 +73,7 @@ function send(message) {
 function future(value) {
   if (Array.isArray(value)) return value.map(future);
   if (value === null || typeof value !== 'object') return value;
-  const out = { addedInRevision4: { nested: true } };
+  const out = { addedInRevision5: { nested: true } };
   for (const [k, v] of Object.entries(value)) out[k] = future(v);
   return out;
 }
@@ -82,10 +82,10 @@ const ok = (id, result) =>
     id,
     ok: true,
     result: revision >= AHEAD ? future(result) : result,
-    ...(revision >= AHEAD ? { trace: 'r4' } : {}),
+    ...(revision >= AHEAD ? { trace: 'r5' } : {}),
   });
 const fail = (id, code, message, retryable = false) =>
-  send({ id, ok: false, error: { code, message, retryable, ...(revision >= AHEAD ? { hint: 'r4' } : {}) } });
+  send({ id, ok: false, error: { code, message, retryable, ...(revision >= AHEAD ? { hint: 'r5' } : {}) } });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -147,7 +147,7 @@ async function handle(req) {
     case 'apply': {
       if (mode.mode === 'refuse-apply') {
         return revision >= AHEAD
-          ? fail(id, 'quota-exceeded', 'a revision-4 refusal this controller has no name for')
+          ? fail(id, 'quota-exceeded', 'a revision-5 refusal this controller has no name for')
           : fail(id, 'conflict', 'table 101 holds routes Uplink does not own');
       }
       if (mode.mode === 'no-changes') {

@@ -142,7 +142,7 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       await session.plan(desired),
       await session.status(),
     ]);
-    expect(results[0]).toMatchObject({ agent: 'fake-agent', protocol: 3 });
+    expect(results[0]).toMatchObject({ agent: 'fake-agent', protocol: 4 });
     expect(results[1]).toEqual({ changes: [{ action: 'create' }] });
     expect(sshd.current.events().filter((e) => e.event === 'session')).toHaveLength(1);
   });
@@ -391,12 +391,12 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       );
       expect(hello).toMatchObject({ protocol: 1, supported: [1], agent: 'uplink-agent/0.1.0' });
       expect(parseStatusResult(status).applied?.generation).toBe('gen-1');
-      // Each session asked for revision 3, was refused, and asked again for revision 1.
+      // Each session asked for revision 4, was refused, and asked again for revision 1.
       const hellos = sshd.current.events().filter((e) => e.event === 'request' && e.method === 'hello');
       expect(hellos.length).toBe(6);
     });
 
-    it('a session with an old agent negotiates revision 1; with a revision-2 agent 2; with this release, 3', async () => {
+    it('a session with an old agent negotiates revision 1; with a revision-2 agent 2; with this release, 4', async () => {
       sshd.current.setMode({ revision: 1 });
       expect(
         await withSession(sshd.current.target(), async (s) => (await s.hello(), s.protocolRevision)),
@@ -405,16 +405,16 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       expect(
         await withSession(sshd.current.target(), async (s) => (await s.hello(), s.protocolRevision)),
       ).toBe(2);
-      sshd.current.setMode({ revision: 3 });
+      sshd.current.setMode({ revision: 4 });
       const negotiated = await withSession(sshd.current.target(), async (s) => {
         await s.hello();
         return s.protocolRevision;
       });
-      expect(negotiated).toBe(3);
+      expect(negotiated).toBe(4);
     });
 
     it('an agent a revision ahead: fields this controller does not know are ignored everywhere', async () => {
-      sshd.current.setMode({ revision: 4 });
+      sshd.current.setMode({ revision: 5 });
       const target = sshd.current.target('new-agent');
       const outcome = await applyAndConfirm(target, desired, 'gen-1', 60_000, fastRetry());
       expect(outcome).toMatchObject({ outcome: 'applied', changes: 2, attempts: { apply: 1, confirm: 1 } });
@@ -422,15 +422,15 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
         target,
         async (s) => [await s.hello(), s.protocolRevision, await s.status()] as const,
       );
-      expect(hello).toMatchObject({ protocol: 3, supported: [1, 2, 3, 4] });
-      expect(revision).toBe(3);
+      expect(hello).toMatchObject({ protocol: 4, supported: [1, 2, 3, 4, 5] });
+      expect(revision).toBe(4);
       const parsed = parseStatusResult(status);
       expect(parsed.applied?.generation).toBe('gen-1');
-      expect(JSON.stringify(parsed)).not.toContain('addedInRevision4');
+      expect(JSON.stringify(parsed)).not.toContain('addedInRevision5');
     });
 
     it('an agent a revision ahead refusing with a code this controller has no name for: final, its message kept', async () => {
-      sshd.current.setMode({ revision: 4, mode: 'refuse-apply' });
+      sshd.current.setMode({ revision: 5, mode: 'refuse-apply' });
       const outcome = await applyAndConfirm(
         sshd.current.target('new-agent'),
         desired,

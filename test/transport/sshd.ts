@@ -56,10 +56,10 @@ export interface FakeAgentMode {
   /** Wait this long before answering each request (to make sessions overlap). */
   readonly holdMs?: number;
   /**
-   * The agent's protocol revision (D91): 1 behaves like an agent from before negotiation, 4
-   * like one a revision ahead (extra fields everywhere, unknown error codes). Default 3.
+   * The agent's protocol revision (D91): 1 behaves like an agent from before negotiation, 5
+   * like one a revision ahead (extra fields everywhere, unknown error codes). Default 4.
    */
-  readonly revision?: 1 | 2 | 3 | 4;
+  readonly revision?: 1 | 2 | 3 | 4 | 5;
 }
 
 export interface FakeAgentEvent {
