@@ -35,7 +35,8 @@ let topo: RouterTopology;
 let dir: string;
 let agent: HealthDaemon | undefined;
 
-const inRouter = (argv: string[]) => lab.current.exec(topo.router, argv);
+const inRouter = (argv: string[], options: { stdin?: string } = {}) =>
+  lab.current.exec(topo.router, argv, options);
 const PROTO = 252;
 
 async function rules6(): Promise<string> {
@@ -148,6 +149,43 @@ describe('dual-stack site in the kernel', () => {
     await until(lanPing6, 'an IPv6 ping from the LAN', 20_000);
     expect(await forwarded6(lab.current, topo, 1)).toBeGreaterThan(before);
     expect(await seenFrom(LAN_HOST6)).toBeGreaterThan(0);
+  });
+
+  it('track: a connection DNAT-ed in over ISP2 to a LAN server numbered from ISP1 answers via ISP2', async () => {
+    // The site's own firewall (a foreign table) forwards [isp2 address]:8080 to the LAN server.
+    await inRouter(['nft', '-f', '-'], {
+      stdin: `table ip6 sitefw {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "isp2" ip6 daddr 2001:db8:ff2::2 tcp dport 8080 dnat to [${LAN_HOST6}]:8080
+  }
+}
+`,
+    });
+    const server = lab.current.start(topo.lan!.ns, [
+      'socat',
+      'TCP6-LISTEN:8080,fork,reuseaddr',
+      'SYSTEM:true',
+    ]);
+    try {
+      // Without track the reply (source: the LAN server) would take ISP1's table by its source
+      // prefix, and ISP1 drops the un-DNAT-ed ISP2 source: the connection only works through track.
+      expect(await lanRoute6('2001:db8:ee2::2')).toBe('isp1');
+      await until(async () => {
+        const result = await lab.current.exec(
+          topo.internet,
+          ['socat', '-T2', '-u', 'OPEN:/dev/null', 'TCP6:[2001:db8:ff2::2]:8080,connect-timeout=2'],
+          { allowFailure: true },
+        );
+        return result.exitCode === 0;
+      }, 'a TCP connection from the internet to the DNAT-ed server over isp2');
+      const { stdout } = await inRouter(['conntrack', '-L', '-f', 'ipv6', '-p', 'tcp', '--dport', '8080']);
+      expect(stdout).toContain('mark=512');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      await inRouter(['nft', 'delete', 'table', 'ip6', 'sitefw']);
+    }
   });
 
   it('ISP1 down: the same host keeps IPv6 through ISP2, translated onto its prefix; back via ISP1 after', async () => {
