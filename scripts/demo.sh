@@ -167,6 +167,17 @@ Controller log: $DIR/controller.log    Lab: node dist/uplink-lab.mjs status --di
 5. Pause and resume: uplink suspend --reason "change freeze" holds any pushed commit back
    (the page and uplink status say who and why); uplink resume rolls it out.
 
+6. IPv6 failover on the dual-stack branch: a LAN host numbered from ISP1's prefix keeps IPv6
+   when ISP1's IPv6 goes dark (its IPv4 keeps working), through ISP2 and NPTv6 onto ISP2's prefix.
+     ip -n $PREFIX-branch-dualstack-router -6 route get 2001:db8:99::10 from 2001:db8:a1:1::10 iif lan0   # dev wan1
+     ip netns exec $PREFIX-branch-dualstack-isp-wan1 nft add table ip6 dark
+     ip netns exec $PREFIX-branch-dualstack-isp-wan1 nft add chain ip6 dark forward '{ type filter hook forward priority -10; policy drop; }'
+     sleep 3; ip -n $PREFIX-branch-dualstack-router -6 route get 2001:db8:99::10 from 2001:db8:a1:1::10 iif lan0   # dev wan2
+     ip netns exec $PREFIX-branch-dualstack-lan ping -6 -c1 2001:db8:99::10          # still answers
+     ip -n $PREFIX-branch-dualstack-router route get 203.0.113.10 from 172.20.50.10 iif lan0   # IPv4: wan1 still in use
+     ip netns exec $PREFIX-branch-dualstack-isp-wan1 nft delete table ip6 dark        # and back
+   The status page shows isp1:ipv6 down while isp1 (IPv4) stays up.
+
 Remove everything: make demo-down
 EOF
 }

@@ -382,8 +382,8 @@ describe.skipIf(!requireRoot())('LinuxDataplane in a namespace', () => {
       await dataplane.apply(rules.map((rule): Step => ({ op: 'rule-add', rule })));
       await dataplane.readKernel({ sysctls: ['net.ipv4.ip_forward'] });
       await dataplane.apply(rules.map((rule): Step => ({ op: 'rule-delete', rule })));
-      // apply (1) + readKernel (one ip -batch for rules and routes, nft, sysctl: 3) + apply (1)
-      expect(dataplane.commandCount - start).toBe(5);
+      // apply (1) + readKernel (ip -4 and ip -6 batches for rules and routes, nft, sysctl: 4) + apply (1)
+      expect(dataplane.commandCount - start).toBe(6);
     }
   });
 
@@ -495,7 +495,7 @@ describe.skipIf(!requireRoot())('LinuxDataplane in a namespace', () => {
     }
   });
 
-  it('readCurrent reads exactly what readFacts + readKernel read, in 3 processes instead of 6', async () => {
+  it('readCurrent reads exactly what readFacts + readKernel read, in 4 processes instead of 7', async () => {
     const [, isp2] = topo.isps;
     // Something in every listing: a foreign rule, an owned route, a main default via isp2.
     await lab.current.run([
@@ -536,8 +536,8 @@ describe.skipIf(!requireRoot())('LinuxDataplane in a namespace', () => {
       };
       const start = dataplane.commandCount;
       const fused = await dataplane.readCurrent({ sysctls });
-      // One ip -batch (addresses, rules, routes), nft, and sysctl (netns mode only).
-      expect(dataplane.commandCount - start).toBe(3);
+      // One ip -batch (addresses, rules, routes of both families), ip -6 rules, nft, and sysctl (netns mode only).
+      expect(dataplane.commandCount - start).toBe(4);
       expect(fused).toEqual(separate);
       expect(fused.facts.interfaces[isp2!.routerIf]?.detectedGateway).toBe(isp2!.gateway);
       expect(fused.kernel.rules.some((rule) => rule.priority === 4242)).toBe(true);

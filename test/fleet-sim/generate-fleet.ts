@@ -48,6 +48,12 @@ export interface FleetTemplateOptions {
   readonly waves?: string;
   /** Sites labelled canary (the first wave). Default 2. */
   readonly canaries?: number;
+  /**
+   * Every Nth site (the 4th, 8th, …) is dual-stack: both providers get an `ipv6:` block with a
+   * link-local next hop and a routed /48 (2001:db8:<2i>::/48 and <2i+1>), so fleet benchmarks
+   * carry IPv6 rules, routes and NPTv6 rules too. 0: none. Default 4.
+   */
+  readonly dualStackEvery?: number;
 }
 
 export function siteName(index: number): string {
@@ -100,10 +106,16 @@ providers:
 `,
   );
   const canaries = options.canaries ?? 2;
+  const dualStackEvery = options.dualStackEvery ?? 4;
   for (let i = 0; i < options.count; i++) {
     const name = siteName(i);
     const a = Math.floor(i / 256);
     const b = i % 256;
+    const dual = dualStackEvery > 0 && i % dualStackEvery === dualStackEvery - 1;
+    const ipv6 = (n: number) =>
+      dual
+        ? `\n    ipv6:\n      gateway: fe80::1\n      prefixes: [2001:db8:${(2 * i + n).toString(16)}::/48]`
+        : '';
     const management = options.management?.(name, i) ?? { address: '127.0.0.1', port: 20_000 + i };
     files.set(
       `sites/${name}.yaml`,
@@ -116,14 +128,14 @@ management:
   hostKey: ${options.hostKey ?? PLACEHOLDER_HOST_KEY}
 lan:
   - interface: lan0
-    subnets: [10.${100 + a}.${b}.0/24]
+    subnets: [10.${100 + a}.${b}.0/24${dual ? `, 2001:db8:${(2 * i).toString(16)}:1::/64` : ''}]
 providers:
   - name: isp1
     address: 10.${a}.${b}.2/30
-    gateway: 10.${a}.${b}.1
+    gateway: 10.${a}.${b}.1${ipv6(0)}
   - name: isp2
     address: 10.${a}.${b}.6/30
-    gateway: 10.${a}.${b}.5
+    gateway: 10.${a}.${b}.5${ipv6(1)}
 policies:
   - name: staff-web
     from: 10.${100 + a}.${b}.128/25

@@ -11,6 +11,8 @@ export interface SiteLabPlan {
   readonly uplinks: readonly SiteUplinkOptions[];
   readonly lan?: SiteLanOptions;
   readonly moreLans?: readonly SiteLanOptions[];
+  /** IPv6 hosts on the internet's lo (a web host and the IPv6 probe targets), for dual-stack sites. */
+  readonly internetHosts6?: readonly string[];
   /** Addresses on the internet namespace's lo: the usual web hosts plus every probe target. */
   readonly internetHosts: readonly string[];
   /** TCP probe targets that need a listener: `address:port`. */
@@ -21,7 +23,8 @@ const DEFAULT_INTERNET_HOSTS = ['203.0.113.10', '203.0.113.80'];
 
 export function planSiteLab(site: ValidSite): SiteLabPlan {
   let invented = 0;
-  const uplinks: SiteUplinkOptions[] = site.providers.map((p) => {
+  const uplinks: SiteUplinkOptions[] = site.providers.map((p, i) => withIpv6(p, i + 1, uplinkFor(p)));
+  function uplinkFor(p: ValidSite['providers'][number]): SiteUplinkOptions {
     const n = ++invented;
     if (p.gateway.kind === 'point-to-point') {
       return {
@@ -49,21 +52,26 @@ export function planSiteLab(site: ValidSite): SiteLabPlan {
       gateway: firstHost(address.address, address.prefixLength),
       dhcpMetric: 100 + n,
     };
-  });
+  }
   // One lab LAN per LAN interface of the spec; `br-*` names (without a VLAN dot) are bridges.
   const lans: SiteLanOptions[] = site.lan
     .filter((l) => l.subnets.length > 0)
     .map((l) => ({
       routerIf: l.interface,
       bridge: /^br-[^.]+$/.test(l.interface),
-      subnets: l.subnets.map((cidr) => {
-        const [ip, prefix] = cidr.split('/') as [string, string];
-        const network = (toInt(ip) & maskOf(Number(prefix))) >>> 0;
-        return { router: `${toIp(network + 1)}/${prefix}`, host: `${toIp(network + 10)}/${prefix}` };
-      }),
+      // IPv4 subnets first: the first one is the LAN host's default route (IPv6 ones get `::1`/`::10`).
+      subnets: [...l.subnets]
+        .sort((a, b) => Number(a.includes(':')) - Number(b.includes(':')))
+        .map((cidr) => {
+          const [ip, prefix] = cidr.split('/') as [string, string];
+          if (ip.includes(':')) return { router: `${ip}1/${prefix}`, host: `${ip}10/${prefix}` };
+          const network = (toInt(ip) & maskOf(Number(prefix))) >>> 0;
+          return { router: `${toIp(network + 1)}/${prefix}`, host: `${toIp(network + 10)}/${prefix}` };
+        }),
     }));
   const [lan, ...moreLans] = lans;
   const targets = site.providers.flatMap((p) => (p.health.enabled ? p.health.targets : []));
+  const targets6 = site.providers.flatMap((p) => (p.health.enabled ? (p.ipv6?.healthTargets ?? []) : []));
   const internetHosts = [...new Set([...DEFAULT_INTERNET_HOSTS, ...targets])];
   const tcpTargets = site.providers.flatMap((p) =>
     p.health.enabled && p.health.method === 'tcp'
@@ -72,10 +80,35 @@ export function planSiteLab(site: ValidSite): SiteLabPlan {
   );
   return {
     uplinks,
+    ...(targets6.length === 0 ? {} : { internetHosts6: [...new Set(['2001:db8:99::10', ...targets6])] }),
     ...(lan === undefined ? {} : { lan }),
     ...(moreLans.length === 0 ? {} : { moreLans }),
     internetHosts,
     tcpTargets,
+  };
+}
+
+/**
+ * A provider's IPv6 half in the lab: its static address, or for `learned` one made up in a
+ * per-uplink subnet (the lab adds it as SLAAC would); `detect` gets a stand-in RA route.
+ */
+function withIpv6(
+  p: ValidSite['providers'][number],
+  n: number,
+  uplink: SiteUplinkOptions,
+): SiteUplinkOptions {
+  if (p.ipv6 === undefined) return uplink;
+  const address = p.ipv6.address ?? { address: `2001:db8:fe${n.toString(16)}::2`, prefixLength: 64 };
+  const gateway =
+    p.ipv6.gateway.kind === 'static' ? p.ipv6.gateway.address : `2001:db8:fe${n.toString(16)}::1`;
+  return {
+    ...uplink,
+    ipv6: {
+      address: `${address.address}/${address.prefixLength}`,
+      gateway,
+      prefixes: p.ipv6.prefixes,
+      ra: p.ipv6.gateway.kind === 'detect',
+    },
   };
 }
 

@@ -382,6 +382,7 @@ async function buildSite(site: ValidSite, index: number, ctx: BuildContext): Pro
     topology = await buildSiteTopology(siteLab, {
       uplinks: plan.uplinks,
       internetHosts: plan.internetHosts,
+      ...(plan.internetHosts6 === undefined ? {} : { internetHosts6: plan.internetHosts6 }),
       ...(plan.lan === undefined ? {} : { lan: plan.lan }),
       ...(plan.moreLans === undefined ? {} : { moreLans: plan.moreLans }),
     });

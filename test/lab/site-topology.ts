@@ -38,6 +38,19 @@ export interface SiteUplinkOptions {
   readonly ingressFilter?: boolean;
   /** `subnet`/`dhcp`: more addresses of the router on the uplink (CIDRs), e.g. a /29's .59 and .60. */
   readonly secondary?: readonly string[];
+  /** The uplink's IPv6 half (a dual-stack ISP, D180). */
+  readonly ipv6?: SiteUplinkIpv6Options;
+}
+
+export interface SiteUplinkIpv6Options {
+  /** The router's CIDR on the uplink, e.g. 2001:db8:ffa1::2/64 (added `nodad`, also for `learned`). */
+  readonly address: string;
+  /** The ISP's next hop: a global address in that subnet, or a link-local one (added to `cust`). */
+  readonly gateway: string;
+  /** Prefixes the ISP routes to the router. */
+  readonly prefixes: readonly string[];
+  /** A router advertisement's default route in main (`proto ra`), for `gateway: detect`. */
+  readonly ra?: boolean;
 }
 
 export interface SiteLanOptions {
@@ -56,6 +69,8 @@ export interface SiteTopologyOptions {
   readonly uplinks: readonly SiteUplinkOptions[];
   /** Hosts on the internet's lo (default ['203.0.113.10', '203.0.113.80']). */
   readonly internetHosts?: readonly string[];
+  /** IPv6 hosts on the internet's lo when an uplink has `ipv6` (default ['2001:db8:99::10']). */
+  readonly internetHosts6?: readonly string[];
   readonly lan?: SiteLanOptions;
   /** More LAN interfaces (a guest VLAN, a DMZ), each with its own namespace `lan2`, `lan3` … */
   readonly moreLans?: readonly SiteLanOptions[];
@@ -174,9 +189,16 @@ export async function buildSiteTopology(lab: Lab, options: SiteTopologyOptions):
     );
     await lab.route(ispNs, 'default', 'via', `100.64.${index}.2`, 'dev', 'upstream');
     await lab.route(internet, customerNetwork(up.kind, up.address), 'via', `100.64.${index}.1`);
+    if (up.ipv6 !== undefined)
+      await buildUplink6(lab, { router, internet, ispNs, internetIf, index }, up.name, up.ipv6);
     uplinks.push({ index, name: up.name, kind: up.kind, ispNs, internetIf, address, gateway: up.gateway });
   }
 
+  const dual = options.uplinks.some((up) => up.ipv6 !== undefined);
+  if (dual) {
+    for (const host of options.internetHosts6 ?? ['2001:db8:99::10'])
+      await lab.run(['ip', '-n', internet, '-6', 'addr', 'add', `${host}/128`, 'dev', 'lo']);
+  }
   const lans: SiteLanHandle[] = [];
   for (const [i, options_] of [options.lan, ...(options.moreLans ?? [])].entries()) {
     if (options_ === undefined || options_.subnets.length === 0) continue;
@@ -231,6 +253,61 @@ export async function buildSiteTopology(lab: Lab, options: SiteTopologyOptions):
   };
 }
 
+/**
+ * An uplink's IPv6 half: the ISP's next hop on `cust` and its routes for the site's prefixes,
+ * an IPv6 link to the internet (2001:db8:ee<n>::/64), the internet's return routes, the ISP's
+ * BCP 38 filter (only the site's prefixes and uplink subnet leave), and — for `ra` — the
+ * default route a router advertisement would give the router in main. Every address `nodad`.
+ */
+async function buildUplink6(
+  lab: Lab,
+  at: { router: string; internet: string; ispNs: string; internetIf: string; index: number },
+  name: string,
+  v6: SiteUplinkIpv6Options,
+): Promise<void> {
+  const { router, internet, ispNs, internetIf, index } = at;
+  const ip6 = (ns: string, ...args: string[]) => lab.run(['ip', '-n', ns, '-6', ...args]);
+  for (const ns of [router, internet, ispNs])
+    await lab.exec(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
+  // Taking the ISP's side of the link down must not flush its global addresses.
+  await lab.exec(ispNs, ['sysctl', '-q', '-w', 'net.ipv6.conf.cust.keep_addr_on_down=1']);
+  const [routerAddress, length] = v6.address.split('/') as [string, string];
+  await ip6(router, 'addr', 'add', v6.address, 'dev', name, 'nodad');
+  await ip6(
+    ispNs,
+    'addr',
+    'add',
+    `${v6.gateway}/${v6.gateway.startsWith('fe80:') ? 64 : length}`,
+    'dev',
+    'cust',
+    'nodad',
+  );
+  if (v6.gateway.startsWith('fe80:')) {
+    // A link-local next hop still needs the ISP on the uplink's subnet, to route the prefixes back.
+    const isp = `${routerAddress.replace(/::[0-9a-f]*$/, '')}::1`;
+    if (isp !== routerAddress) await ip6(ispNs, 'addr', 'add', `${isp}/${length}`, 'dev', 'cust', 'nodad');
+  }
+  await ip6(ispNs, 'addr', 'add', `2001:db8:ee${index}::1/64`, 'dev', 'upstream', 'nodad');
+  await ip6(internet, 'addr', 'add', `2001:db8:ee${index}::2/64`, 'dev', internetIf, 'nodad');
+  await ip6(ispNs, 'route', 'replace', 'default', 'via', `2001:db8:ee${index}::2`, 'dev', 'upstream');
+  const subnet = `${routerAddress.replace(/::[0-9a-f]*$/, '')}::/${length}`;
+  for (const prefix of v6.prefixes)
+    await ip6(ispNs, 'route', 'replace', prefix, 'via', routerAddress, 'dev', 'cust');
+  for (const dst of [...v6.prefixes, subnet])
+    await ip6(internet, 'route', 'replace', dst, 'via', `2001:db8:ee${index}::1`, 'dev', internetIf);
+  await lab.exec(ispNs, ['nft', '-f', '-'], {
+    stdin: `table ip6 isp {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname "cust" ip6 saddr != { ${[...v6.prefixes, subnet].join(', ')} } counter drop
+  }
+}
+`,
+  });
+  if (v6.ra === true)
+    await ip6(router, 'route', 'replace', 'default', 'via', v6.gateway, 'dev', name, 'proto', 'ra');
+}
+
 /** One LAN: a namespace with a host per subnet, behind a veth or a bridge on the router. */
 async function buildLan(
   lab: Lab,
@@ -255,10 +332,14 @@ async function buildLan(
     );
   }
   for (const subnet of rest) {
-    await lab.addr(router, routerIf, subnet.router);
-    await lab.addr(ns, 'eth0', subnet.host);
+    // IPv6 LAN subnets are added `nodad`, so a test never waits on duplicate address detection.
+    const nodad = subnet.router.includes(':') ? ['nodad'] : [];
+    await lab.run(['ip', '-n', router, 'addr', 'add', subnet.router, 'dev', routerIf, ...nodad]);
+    await lab.run(['ip', '-n', ns, 'addr', 'add', subnet.host, 'dev', 'eth0', ...nodad]);
   }
   await lab.route(ns, 'default', 'via', first!.router.split('/')[0]!);
+  const v6 = options.subnets.find((subnet) => subnet.router.includes(':'));
+  if (v6 !== undefined) await lab.route(ns, '::/0', 'via', v6.router.split('/')[0]!, 'dev', 'eth0');
   return { ns, routerIf, hosts: options.subnets.map((s) => s.host.split('/')[0]!) };
 }
 

@@ -69,8 +69,8 @@ function describeSite(
       const report = await agent.apply(desired);
       expect(report.changes).toEqual([]);
       expect(report.steps).toEqual([]);
-      // A no-op reconcile only reads: one ip -batch (addresses, rules, routes), nft, sysctl.
-      expect(agent.dataplane.commandCount - spawns).toBe(3);
+      // A no-op reconcile only reads: one ip -batch (addresses, rules, routes), ip -6 rules, nft, sysctl.
+      expect(agent.dataplane.commandCount - spawns).toBe(4);
     });
 
     it('revert restores ip rule, ip route table all, nft ruleset and sysctls byte for byte', async () => {

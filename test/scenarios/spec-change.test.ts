@@ -49,8 +49,9 @@ describe.skipIf(!requireRoot())('a spec change touches only what changed (branch
     const report = await agent.apply(desired);
     expect(report.changes).toEqual(plan.changes);
     expect(report.steps).toEqual(plan.steps);
-    // Read (one ip -batch for addresses, rules and routes; nft; sysctl), one ip -batch, verify (3).
-    expect(agent.dataplane.commandCount - spawns).toBe(7);
+    // Read (one ip -batch for addresses, rules and routes; ip -6 rules; nft; sysctl), one ip -batch,
+    // verify (4).
+    expect(agent.dataplane.commandCount - spawns).toBe(9);
     const after = await kernelText(l, topo.router);
     expect(after.rules).toBe(before.rules);
     expect(after.nft).toBe(before.nft);

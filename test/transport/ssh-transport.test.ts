@@ -391,7 +391,7 @@ describe.skipIf(!requireSshd())('SSH transport against a real sshd', () => {
       );
       expect(hello).toMatchObject({ protocol: 1, supported: [1], agent: 'uplink-agent/0.1.0' });
       expect(parseStatusResult(status).applied?.generation).toBe('gen-1');
-      // Each session asked for revision 3, was refused, and asked again for revision 1.
+      // Each session asked for revision 4, was refused, and asked again for revision 1.
       const hellos = sshd.current.events().filter((e) => e.event === 'request' && e.method === 'hello');
       expect(hellos.length).toBe(6);
     });

@@ -14,12 +14,14 @@ import type {
 } from '../model/kernel-state.js';
 
 const ALL_ONES = 0xffffffff;
+/** What the kernel gives an IPv6 route written without a metric (or with metric 0). */
+export const IPV6_DEFAULT_METRIC = 1024;
 
 /** Drop fields whose value the kernel reports as "not set". */
 export function canonicalizeRule(rule: KernelRule): KernelRule {
   const out: { -readonly [K in keyof KernelRule]: KernelRule[K] } = { ...rule };
-  if (out.from === '0.0.0.0/0') delete out.from;
-  if (out.to === '0.0.0.0/0') delete out.to;
+  if (out.from === '0.0.0.0/0' || out.from === '::/0') delete out.from;
+  if (out.to === '0.0.0.0/0' || out.to === '::/0') delete out.to;
   if (out.tos === 0) delete out.tos;
   // `fwmark 0x100` is stored with mask 0xffffffff and printed without a mask.
   if (out.fwmask === ALL_ONES && out.fwmark !== undefined) delete out.fwmask;
@@ -30,8 +32,9 @@ export function canonicalizeRule(rule: KernelRule): KernelRule {
 
 export function canonicalizeRoute(route: KernelRoute): KernelRoute {
   const out: { -readonly [K in keyof KernelRoute]: KernelRoute[K] } = { ...route };
-  // IPv4 metric 0 is "no metric": ip -j omits it.
-  if (out.metric === 0) delete out.metric;
+  // IPv4 metric 0 is "no metric": ip -j omits it. IPv6 routes always have one: 1024 unless set.
+  if (out.family === 'inet6') out.metric = out.metric || IPV6_DEFAULT_METRIC;
+  else if (out.metric === 0) delete out.metric;
   // Universe scope is the default and ip -j omits it.
   if (out.scope === 'global') delete out.scope;
   if (out.nexthops !== undefined) {
@@ -39,7 +42,9 @@ export function canonicalizeRoute(route: KernelRoute): KernelRoute {
     else out.nexthops = [...out.nexthops].map(canonicalizeNexthop).sort(compareNexthops);
   }
   // iproute2 gives a unicast route with neither gateway nor nexthops `scope link`.
-  if (
+  // IPv6 routes have no scope (the kernel reports 0, universe, for every one).
+  if (out.family === 'inet6') delete out.scope;
+  else if (
     out.type === 'unicast' &&
     out.scope === undefined &&
     out.gateway === undefined &&
@@ -74,7 +79,9 @@ export function ruleIdentity(rule: KernelRule): string {
  * `ip route replace blackhole default table 101` replaces a unicast default in place — so a
  * changed type is an update, like a changed gateway.
  */
-export function routeIdentity(route: Pick<KernelRoute, 'table' | 'dst' | 'metric'>): string {
+export function routeIdentity(route: Pick<KernelRoute, 'table' | 'dst' | 'metric' | 'family'>): string {
+  if (route.family === 'inet6')
+    return `inet6 ${route.table} ${route.dst} ${route.metric || IPV6_DEFAULT_METRIC}`;
   return `${route.table} ${route.dst} ${route.metric === undefined || route.metric === 0 ? 0 : route.metric}`;
 }
 
@@ -96,7 +103,8 @@ const NFT_KIND_ORDER: Record<KernelNftRule['kind'], number> = {
   'track-save': 1,
   masquerade: 2,
   snat: 3,
-  unknown: 4,
+  npt: 4,
+  unknown: 5,
 };
 
 export function compareNftRules(a: KernelNftRule, b: KernelNftRule): number {
@@ -107,10 +115,10 @@ function compareNexthops(a: KernelNexthop, b: KernelNexthop): number {
   return compareStrings(a.dev, b.dev) || compareStrings(a.gateway ?? '', b.gateway ?? '');
 }
 
-/** Orders by network address, then by prefix length (`0.0.0.0/0` first). */
+/** Orders IPv4 before IPv6, then by network address, then by prefix length (`0.0.0.0/0` first). */
 function compareCidrs(a: string, b: string): number {
-  const [aAddr, aLen] = ipaddr.IPv4.parseCIDR(a);
-  const [bAddr, bLen] = ipaddr.IPv4.parseCIDR(b);
+  const [aAddr, aLen] = ipaddr.parseCIDR(a);
+  const [bAddr, bLen] = ipaddr.parseCIDR(b);
   return compareBytes(aAddr.toByteArray(), bAddr.toByteArray()) || aLen - bLen;
 }
 

@@ -16,11 +16,12 @@ export function describeRule(
   rule: KernelRule,
   options: { priority?: boolean; protocol?: boolean } = {},
 ): string {
-  return ruleWords(rule, {
+  const words = ruleWords(rule, {
     ...DESCRIBE_RULE,
     priority: options.priority === false ? 'none' : 'keyword',
     protocol: options.protocol === false ? 'none' : 'proto',
   }).join(' ');
+  return rule.family === 'inet6' ? `-6 ${words}` : words;
 }
 
 const DESCRIBE_RULE: RuleStyle<string> = {
@@ -36,10 +37,14 @@ const DESCRIBE_RULE: RuleStyle<string> = {
 };
 
 /** The identity part of a route: `table 101 default`, `table 101 blackhole 192.0.2.0/24 metric 10`. */
-export function describeRouteKey(route: Pick<KernelRoute, 'table' | 'dst' | 'metric'>): string {
-  const dst = route.dst === '0.0.0.0/0' ? 'default' : route.dst;
-  const metric = route.metric === undefined || route.metric === 0 ? '' : ` metric ${route.metric}`;
-  return `table ${describeTable(route.table)} ${dst}${metric}`;
+export function describeRouteKey(route: Pick<KernelRoute, 'table' | 'dst' | 'metric' | 'family'>): string {
+  const v6 = route.family === 'inet6';
+  const dst = route.dst === '0.0.0.0/0' || route.dst === '::/0' ? 'default' : route.dst;
+  const metric =
+    route.metric === undefined || route.metric === 0 || (v6 && route.metric === 1024)
+      ? ''
+      : ` metric ${route.metric}`;
+  return `${v6 ? '-6 ' : ''}table ${describeTable(route.table)} ${dst}${metric}`;
 }
 
 /** e.g. `default via 198.51.100.1 dev eth1 proto 252` (without the table). */
@@ -49,7 +54,7 @@ export function describeRoute(route: KernelRoute): string {
 
 const DESCRIBE_ROUTE: RouteStyle<string> = {
   order: ['gateway', 'dev', 'protocol', 'scope', 'src', 'metric', 'nexthops'],
-  dst: (value) => (value === '0.0.0.0/0' ? 'default' : value),
+  dst: (value) => (value === '0.0.0.0/0' || value === '::/0' ? 'default' : value),
   address: (value) => value,
   table: describeTable,
   protocolWord: 'proto',
@@ -60,13 +65,15 @@ const DESCRIBE_ROUTE: RouteStyle<string> = {
 export function describeNftRule(rule: KernelNftRule): string {
   switch (rule.kind) {
     case 'track-save':
-      return `prerouting: iif ${rule.iif} ct state new → ct mark ${hex(rule.mark)}`;
+      return `prerouting: ${rule.family === 'ipv6' ? 'ipv6 ' : ''}iif ${rule.iif} ct state new → ct mark ${hex(rule.mark)}`;
     case 'track-restore':
-      return `${rule.chain}: ct mark ${hex(rule.mark)} → meta mark`;
+      return `${rule.chain}: ${rule.family === 'ipv6' ? 'ipv6 ' : ''}ct mark ${hex(rule.mark)} → meta mark`;
     case 'masquerade':
       return `postrouting: oif ${rule.oif} masquerade`;
     case 'snat':
       return `postrouting: oif ${rule.oif} snat to ${rule.address}`;
+    case 'npt':
+      return `postrouting: oif ${rule.oif} ${rule.from} → prefix ${rule.to} (NPTv6)`;
     case 'unknown':
       return `${rule.chain}: ${rule.text} (not written by Uplink)`;
   }

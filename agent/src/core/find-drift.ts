@@ -177,14 +177,16 @@ const LOCAL_TABLE = 255;
 function findShadowing(effective: KernelState, current: KernelState, scope: OwnershipScope): DriftFinding[] {
   const ours = new Set(scope.protocols);
   const ourRules = [...effective.rules].sort(compareRules);
-  const ourPriorities = new Map<number, KernelRule>();
-  for (const rule of ourRules) if (!ourPriorities.has(rule.priority)) ourPriorities.set(rule.priority, rule);
+  // `ip rule` and `ip -6 rule` are separate lists: a priority is taken per family.
+  const slot = (rule: KernelRule) => `${rule.family ?? 'inet'} ${rule.priority}`;
+  const ourPriorities = new Map<string, KernelRule>();
+  for (const rule of ourRules) if (!ourPriorities.has(slot(rule))) ourPriorities.set(slot(rule), rule);
   const findings: DriftFinding[] = [];
 
   for (const rule of [...current.rules].sort(compareRules)) {
     if (ours.has(rule.protocol)) continue;
     const object = `foreign rule ${describeRule(rule)}`;
-    const atOurs = ourPriorities.get(rule.priority);
+    const atOurs = ourPriorities.get(slot(rule));
     if (atOurs !== undefined) {
       findings.push({
         object,
@@ -200,6 +202,7 @@ function findShadowing(effective: KernelState, current: KernelState, scope: Owne
     const fallbackDefault = hasSelector(rule) ? undefined : defaultRouteOf(current, rule);
     const captured = ourRules.filter(
       (our) =>
+        our.family === rule.family &&
         our.priority > rule.priority &&
         (fallbackDefault !== undefined || (hasSelector(our) && overlaps(rule, our))),
     );
@@ -260,7 +263,13 @@ function hasSelector(rule: KernelRule): boolean {
 function defaultRouteOf(current: KernelState, rule: KernelRule): KernelRoute | undefined {
   if (rule.action !== 'lookup') return undefined;
   const table = rule.table ?? 254;
-  return current.routes.find((r) => r.table === table && r.dst === '0.0.0.0/0' && r.type === 'unicast');
+  return current.routes.find(
+    (r) =>
+      r.family === rule.family &&
+      r.table === table &&
+      (r.dst === '0.0.0.0/0' || r.dst === '::/0') &&
+      r.type === 'unicast',
+  );
 }
 
 function capturesTraffic(rule: KernelRule): boolean {
@@ -303,8 +312,9 @@ function marksOverlap(a: KernelRule, b: KernelRule): boolean {
 }
 
 function cidrsOverlap(a: string, b: string): boolean {
-  const [addressA, bitsA] = ipaddr.IPv4.parseCIDR(a);
-  const [addressB, bitsB] = ipaddr.IPv4.parseCIDR(b);
+  if (a.includes(':') !== b.includes(':')) return false;
+  const [addressA, bitsA] = ipaddr.parseCIDR(a);
+  const [addressB, bitsB] = ipaddr.parseCIDR(b);
   const bits = Math.min(bitsA, bitsB);
   return bits === 0 || addressA.match(addressB, bits);
 }

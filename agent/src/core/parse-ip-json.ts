@@ -20,6 +20,7 @@
  * writes them.
  */
 import ipaddr from 'ipaddr.js';
+import { canonicalIpv6Cidr } from '../model/desired-state.js';
 import {
   type Facts,
   type InterfaceFacts,
@@ -37,6 +38,8 @@ export class IpJsonError extends Error {
 export interface ParseIpOptions {
   /** Called for each kernel object that is valid but not expressible in the model. */
   readonly onSkip?: (entry: unknown, reason: string) => void;
+  /** `inet6`: the listing is `ip -6`'s; the objects get `family: 'inet6'`. Default IPv4. */
+  readonly family?: 'inet6';
 }
 
 const TABLE_NAMES: Readonly<Record<string, number>> = { unspec: 0, default: 253, main: 254, local: 255 };
@@ -158,13 +161,15 @@ const ROUTE_KEYS = new Set([
 /** `ip -j -d rule show` (IPv4) → rules, in kernel order. */
 export function parseIpRules(input: string | unknown, options: ParseIpOptions = {}): KernelRule[] {
   const rules: KernelRule[] = [];
-  forEachEntry(input, 'ip rule', (entry, where) => {
+  const v6 = options.family === 'inet6';
+  forEachEntry(input, v6 ? 'ip -6 rule' : 'ip rule', (entry, where) => {
     const skip = (reason: string) => options.onSkip?.(entry, reason);
     const unknownKey = Object.keys(entry).find((key) => !RULE_KEYS.has(key));
     if (unknownKey !== undefined) return skip(`rule has "${unknownKey}", which Uplink does not model`);
     const rule: Record<string, unknown> = {
       priority: requireInteger(entry.priority, `${where}: priority`),
       protocol: parseProtocol(entry.protocol, where),
+      ...(v6 ? { family: 'inet6' } : {}),
     };
     if (entry.action === undefined) {
       rule.action = 'lookup';
@@ -176,9 +181,9 @@ export function parseIpRules(input: string | unknown, options: ParseIpOptions = 
       if (action === undefined) return skip(`rule action ${JSON.stringify(entry.action)}`);
       rule.action = action;
     }
-    const from = parsePrefix(entry.src, entry.srclen, `${where}: src`);
+    const from = parsePrefix(entry.src, entry.srclen, `${where}: src`, v6);
     if (from !== undefined) rule.from = from;
-    const to = parsePrefix(entry.dst, entry.dstlen, `${where}: dst`);
+    const to = parsePrefix(entry.dst, entry.dstlen, `${where}: dst`, v6);
     if (to !== undefined) rule.to = to;
     if (entry.iif !== undefined) rule.iif = requireString(entry.iif, `${where}: iif`);
     if (entry.oif !== undefined) rule.oif = requireString(entry.oif, `${where}: oif`);
@@ -224,7 +229,8 @@ export function parseIpRules(input: string | unknown, options: ParseIpOptions = 
  */
 export function parseIpRoutes(input: string | unknown, options: ParseIpOptions = {}): KernelRoute[] {
   const routes: KernelRoute[] = [];
-  forEachEntry(input, 'ip route', (entry, where) => {
+  const v6 = options.family === 'inet6';
+  forEachEntry(input, v6 ? 'ip -6 route' : 'ip route', (entry, where) => {
     const skip = (reason: string) => options.onSkip?.(entry, reason);
     const table = parseTable(entry.table ?? 'main', where);
     if (table === 255) return;
@@ -233,29 +239,38 @@ export function parseIpRoutes(input: string | unknown, options: ParseIpOptions =
     const type = ROUTE_TYPES[String(entry.type ?? 'unicast')];
     if (type === undefined) return skip(`route type ${JSON.stringify(entry.type)}`);
     const dstText = requireString(entry.dst, `${where}: dst`);
-    if (dstText.includes(':')) return skip('not an IPv4 route');
+    if (dstText.includes(':') !== v6 && dstText !== 'default')
+      return skip(`not an ${v6 ? 'IPv6' : 'IPv4'} route`);
+    const address = v6 ? parseAddress6 : parseAddress;
     const route: Record<string, unknown> = {
       table,
-      dst: dstText === 'default' ? '0.0.0.0/0' : parseCidr(dstText, `${where}: dst`),
+      dst:
+        dstText === 'default'
+          ? v6
+            ? '::/0'
+            : '0.0.0.0/0'
+          : (v6 ? parseCidr6 : parseCidr)(dstText, `${where}: dst`),
       type,
       protocol: parseProtocol(entry.protocol, where),
+      ...(v6 ? { family: 'inet6' } : {}),
     };
-    if (entry.gateway !== undefined) route.gateway = parseAddress(entry.gateway, `${where}: gateway`);
+    if (entry.gateway !== undefined) route.gateway = address(entry.gateway, `${where}: gateway`);
     if (entry.dev !== undefined) route.dev = requireString(entry.dev, `${where}: dev`);
-    if (entry.prefsrc !== undefined) route.src = parseAddress(entry.prefsrc, `${where}: prefsrc`);
+    if (entry.prefsrc !== undefined) route.src = address(entry.prefsrc, `${where}: prefsrc`);
     if (entry.scope !== undefined) {
       const scope = SCOPES[String(entry.scope)];
       if (scope === undefined) return skip(`route scope ${JSON.stringify(entry.scope)}`);
-      if (scope !== 'global') route.scope = scope;
+      // IPv6 routes have no scope: the kernel reports universe for all of them.
+      if (scope !== 'global' && !v6) route.scope = scope;
     }
     if (entry.metric !== undefined) {
       const metric = requireInteger(entry.metric, `${where}: metric`);
-      if (metric !== 0) route.metric = metric;
+      if (metric !== 0 || v6) route.metric = metric;
     }
     if (entry.nexthops !== undefined) {
       if (!Array.isArray(entry.nexthops)) throw new IpJsonError(`${where}: nexthops is not an array`);
       route.nexthops = entry.nexthops.map((hop: unknown, i: number) =>
-        parseNexthop(hop, `${where}: nexthops[${i}]`),
+        parseNexthop(hop, `${where}: nexthops[${i}]`, v6),
       );
     }
     const parsed = kernelRoute.safeParse(route);
@@ -266,13 +281,14 @@ export function parseIpRoutes(input: string | unknown, options: ParseIpOptions =
   return routes;
 }
 
-function parseNexthop(hop: unknown, where: string): KernelNexthop {
+function parseNexthop(hop: unknown, where: string, v6 = false): KernelNexthop {
   if (!isObject(hop)) throw new IpJsonError(`${where}: not an object`);
   const out: { dev: string; gateway?: string; weight: number } = {
     dev: requireString(hop.dev, `${where}: dev`),
     weight: hop.weight === undefined ? 1 : requireInteger(hop.weight, `${where}: weight`),
   };
-  if (hop.gateway !== undefined) out.gateway = parseAddress(hop.gateway, `${where}: gateway`);
+  if (hop.gateway !== undefined)
+    out.gateway = (v6 ? parseAddress6 : parseAddress)(hop.gateway, `${where}: gateway`);
   return out;
 }
 
@@ -285,7 +301,12 @@ function parseNexthop(hop: unknown, where: string): KernelNexthop {
  * `address` field of point-to-point addresses. `detectedGateway`: the gateway of the
  * lowest-metric default route in main that leaves by this interface (any protocol).
  */
-export function parseIpFacts(addrInput: string | unknown, mainRoutesInput: string | unknown): Facts {
+export function parseIpFacts(
+  addrInput: string | unknown,
+  mainRoutesInput: string | unknown,
+  /** `ip -6 -j route show table main` (or the `table all root ::/0` listing): IPv6 detected gateways. */
+  mainRoutes6Input?: string | unknown,
+): Facts {
   const interfaces: Record<string, InterfaceFacts> = {};
   forEachEntry(addrInput, 'ip addr', (link, where) => {
     const name = requireString(link.ifname, `${where}: ifname`);
@@ -300,9 +321,21 @@ export function parseIpFacts(addrInput: string | unknown, mainRoutesInput: strin
     if (!Array.isArray(infos)) throw new IpJsonError(`${where}: addr_info is not an array`);
     const primary: InterfaceFacts['addresses'] = [];
     const secondary: InterfaceFacts['addresses'] = [];
+    const addresses6: NonNullable<InterfaceFacts['addresses6']> = [];
     infos.forEach((info: unknown, i: number) => {
       const at = `${where}: addr_info[${i}]`;
       if (!isObject(info)) throw new IpJsonError(`${at}: not an object`);
+      if (info.family === 'inet6') {
+        // Global unicast only, and only once usable: a tentative (DAD) or failed address is not yet.
+        const global = info.scope === 'global' || info.scope === 0 || info.scope === '0';
+        if (global && info.tentative !== true && info.dadfailed !== true && typeof info.local === 'string') {
+          addresses6.push({
+            address: parseAddress6(info.local, `${at}: local`),
+            prefixLength: requireInteger(info.prefixlen, `${at}: prefixlen`),
+          });
+        }
+        return;
+      }
       if (info.family !== 'inet') return;
       const address: InterfaceFacts['addresses'][number] = {
         address: parseAddress(info.local, `${at}: local`),
@@ -313,7 +346,12 @@ export function parseIpFacts(addrInput: string | unknown, mainRoutesInput: strin
       }
       (info.secondary === true ? secondary : primary).push(address);
     });
-    interfaces[name] = { exists: true, up, addresses: [...primary, ...secondary] };
+    interfaces[name] = {
+      exists: true,
+      up,
+      addresses: [...primary, ...secondary],
+      ...(addresses6.length > 0 ? { addresses6 } : {}),
+    };
   });
   const best = new Map<string, { gateway: string; metric: number }>();
   forEachEntry(mainRoutesInput, 'ip route', (route, where) => {
@@ -334,6 +372,26 @@ export function parseIpFacts(addrInput: string | unknown, mainRoutesInput: strin
   for (const [dev, { gateway }] of best) {
     const facts = interfaces[dev];
     if (facts !== undefined) facts.detectedGateway = gateway;
+  }
+  const best6 = new Map<string, { gateway: string; metric: number }>();
+  forEachEntry(mainRoutes6Input ?? [], 'ip -6 route', (route, where) => {
+    if (route.dst !== 'default' && route.dst !== '::/0') return;
+    if (route.table !== undefined && parseTable(route.table, where) !== 254) return;
+    const type = route.type === undefined ? 'unicast' : ROUTE_TYPES[String(route.type)];
+    if (type !== 'unicast') return;
+    const metric = route.metric === undefined ? 1024 : requireInteger(route.metric, `${where}: metric`);
+    const hops = Array.isArray(route.nexthops) ? route.nexthops : [route];
+    hops.forEach((hop: unknown) => {
+      if (!isObject(hop) || typeof hop.dev !== 'string' || typeof hop.gateway !== 'string') return;
+      if (!hop.gateway.includes(':')) return;
+      const gateway = parseAddress6(hop.gateway, `${where}: gateway`);
+      const current = best6.get(hop.dev);
+      if (current === undefined || metric < current.metric) best6.set(hop.dev, { gateway, metric });
+    });
+  });
+  for (const [dev, { gateway }] of best6) {
+    const facts = interfaces[dev];
+    if (facts !== undefined) facts.detectedGateway6 = gateway;
   }
   return { interfaces };
 }
@@ -384,8 +442,14 @@ function parseProtocol(value: unknown, where: string): number {
 }
 
 /** `src`/`dst` + `srclen`/`dstlen`; undefined for "all" or 0.0.0.0/0. */
-function parsePrefix(value: unknown, length: unknown, where: string): string | undefined {
+function parsePrefix(value: unknown, length: unknown, where: string, v6 = false): string | undefined {
   if (value === undefined || value === 'all' || value === 'default') return undefined;
+  if (v6) {
+    const address = parseAddress6(value, where);
+    const bits = length === undefined ? 128 : requireInteger(length, `${where}len`);
+    if (bits < 0 || bits > 128) throw new IpJsonError(`${where}: prefix length ${bits} out of range`);
+    return bits === 0 ? undefined : parseCidr6(`${address}/${bits}`, where);
+  }
   const address = parseAddress(value, where);
   const bits = length === undefined ? 32 : requireInteger(length, `${where}len`);
   if (bits < 0 || bits > 32) throw new IpJsonError(`${where}: prefix length ${bits} out of range`);
@@ -400,6 +464,22 @@ function parseCidr(value: string, where: string): string {
     throw new IpJsonError(`${where}: ${JSON.stringify(value)} is not an IPv4 prefix`);
   const [, bits] = ipaddr.IPv4.parseCIDR(text);
   return `${ipaddr.IPv4.networkAddressFromCIDR(text).toString()}/${bits}`;
+}
+
+/** Canonical IPv6 CIDR; a bare address is a /128. */
+function parseCidr6(value: string, where: string): string {
+  const text = value.includes('/') ? value : `${value}/128`;
+  if (!ipaddr.IPv6.isValidCIDR(text))
+    throw new IpJsonError(`${where}: ${JSON.stringify(value)} is not an IPv6 prefix`);
+  const [address, bits] = ipaddr.IPv6.parseCIDR(text);
+  return canonicalIpv6Cidr(address.toString(), bits);
+}
+
+function parseAddress6(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !ipaddr.IPv6.isValid(value) || value.includes('%')) {
+    throw new IpJsonError(`${where}: ${JSON.stringify(value)} is not an IPv6 address`);
+  }
+  return ipaddr.IPv6.parse(value).toString();
 }
 
 function parseAddress(value: unknown, where: string): string {

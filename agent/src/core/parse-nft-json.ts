@@ -10,6 +10,7 @@
  * - `x and A or B` is stored as `x & (A|B) | B` (nft folds B into A).
  */
 import ipaddr from 'ipaddr.js';
+import { canonicalIpv6Cidr } from '../model/desired-state.js';
 import type { KernelNftRule } from '../model/kernel-state.js';
 import { INTERFACE_NAME_PATTERN } from '../model/names.js';
 import {
@@ -125,8 +126,16 @@ function recogniseKnownRule(
   if (!Array.isArray(expr) || typeof rule.comment !== 'string') return undefined;
   if (!rule.comment.startsWith(NFT_COMMENT_PREFIX)) return undefined;
   const kind = rule.comment.slice(NFT_COMMENT_PREFIX.length);
-  const [nfproto, ...rest] = expr;
-  if (!isMatch(nfproto, { meta: { key: 'nfproto' } }, 'ipv4')) return undefined;
+  // nft drops `meta nfproto ipv6` in front of an `ip6 saddr` match, which implies it (NPTv6).
+  const nfprotoFree = kind === 'npt' && !isMatch(expr[0], { meta: { key: 'nfproto' } }, 'ipv6');
+  const [nfproto, ...rest] = nfprotoFree
+    ? [{ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv6' } }, ...expr]
+    : expr;
+  const ipv6 = isMatch(nfproto, { meta: { key: 'nfproto' } }, 'ipv6');
+  if (!ipv6 && !isMatch(nfproto, { meta: { key: 'nfproto' } }, 'ipv4')) return undefined;
+  // Track rules exist for both families (D182); the rest for the one they were written for.
+  const family = ipv6 ? { family: 'ipv6' as const } : {};
+  if (ipv6 !== (kind === 'npt') && kind !== 'track-save' && kind !== 'track-restore') return undefined;
   switch (kind) {
     case 'track-save': {
       if (chain !== 'prerouting' || rest.length !== 3) return undefined;
@@ -134,7 +143,7 @@ function recogniseKnownRule(
       const name = matchedString(iif, 'iifname');
       if (name === undefined || !isCtStateNew(state)) return undefined;
       const mark = setMark(set, 'ct', markMask);
-      return mark === undefined || !isInterfaceName(name) ? undefined : { kind, iif: name, mark };
+      return mark === undefined || !isInterfaceName(name) ? undefined : { kind, iif: name, mark, ...family };
     }
     case 'track-restore': {
       if ((chain !== 'prerouting' && chain !== 'output') || rest.length !== 2) return undefined;
@@ -142,7 +151,24 @@ function recogniseKnownRule(
       const mark = setMark(set, 'meta', markMask);
       if (mark === undefined) return undefined;
       const tested = { '&': [{ ct: { key: 'mark' } }, markMask] };
-      return isMatch(test, tested, mark) ? { kind, chain, mark } : undefined;
+      return isMatch(test, tested, mark) ? { kind, chain, mark, ...family } : undefined;
+    }
+    case 'npt': {
+      if (chain !== 'postrouting' || rest.length !== 3) return undefined;
+      const [oif, saddr, action] = rest;
+      const name = matchedString(oif, 'oifname');
+      if (name === undefined || !isInterfaceName(name) || !isObject(saddr) || !isObject(saddr.match))
+        return undefined;
+      const { op, left, right } = saddr.match;
+      if (op !== '==' || !deepEqual(left, { payload: { protocol: 'ip6', field: 'saddr' } })) return undefined;
+      const from = prefixOf(right);
+      if (from === undefined || !isObject(action) || Object.keys(action).length !== 1) return undefined;
+      const snat = action.snat;
+      if (!isObject(snat) || snat.family !== 'ip6' || snat.flags !== 'netmap' || snat.type_flags !== 'prefix')
+        return undefined;
+      if (Object.keys(snat).length !== 4 || !isObject(snat.addr)) return undefined;
+      const to = prefixOf(snat.addr);
+      return to === undefined ? undefined : { kind, oif: name, from, to };
     }
     case 'masquerade': {
       if (chain !== 'postrouting' || rest.length !== 2) return undefined;
@@ -189,6 +215,16 @@ function setMark(value: Json, key: 'ct' | 'meta', markMask: number): number | un
   if (typeof mark !== 'number' || mark <= 0 || (mark & ~markMask) >>> 0 !== 0) return undefined;
   const keep = (~markMask | mark) >>> 0;
   return deepEqual(and, { '&': [{ [key]: { key: 'mark' } }, keep] }) ? mark : undefined;
+}
+
+/** `{"prefix": {"addr": "2001:db8::", "len": 48}}` in canonical form, or undefined. */
+function prefixOf(value: Json): string | undefined {
+  if (!isObject(value) || Object.keys(value).length !== 1 || !isObject(value.prefix)) return undefined;
+  const { addr, len } = value.prefix;
+  if (typeof addr !== 'string' || typeof len !== 'number' || !ipaddr.IPv6.isValid(addr)) return undefined;
+  if (!Number.isInteger(len) || len < 0 || len > 128) return undefined;
+  const cidr = canonicalIpv6Cidr(addr, len);
+  return cidr === `${ipaddr.IPv6.parse(addr).toString()}/${len}` ? cidr : undefined;
 }
 
 function isCtStateNew(value: Json): boolean {

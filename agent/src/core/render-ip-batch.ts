@@ -11,6 +11,7 @@
  *   delete anything that is not exactly it (e.g. an untagged route with the same prefix).
  */
 import ipaddr from 'ipaddr.js';
+import { canonicalIpv6Cidr } from '../model/desired-state.js';
 import type { KernelRoute, KernelRule } from '../model/kernel-state.js';
 import { INTERFACE_NAME_PATTERN } from '../model/names.js';
 import type { Step } from '../model/steps.js';
@@ -32,7 +33,15 @@ export function isIpStep(step: Step): step is IpStep {
   );
 }
 
-/** The batch text for `ip -4 -batch -`; line N (1-based) is `steps[N-1]`. */
+/** `inet6` for a step on an IPv6 rule or route (`ip -6 -batch`), else undefined (IPv4). */
+export function ipStepFamily(step: IpStep): 'inet6' | undefined {
+  return 'rule' in step ? step.rule.family : step.route.family;
+}
+
+/**
+ * The batch text for `ip -4 -batch -` (or `ip -6`: every step of one batch has one family,
+ * see `ipStepFamily`); line N (1-based) is `steps[N-1]`.
+ */
 export function renderIpBatch(steps: readonly IpStep[]): string {
   return steps.map((step) => `${renderIpBatchLine(step)}\n`).join('');
 }
@@ -86,8 +95,16 @@ function renderRule(rule: KernelRule): string[] {
     default:
       throw new RenderError(`rule ${rule.priority}: unknown action ${JSON.stringify(rule.action)}`);
   }
+  if (rule.family === 'inet6') return ruleWords(rule, BATCH_RULE6);
+  if (rule.family !== undefined)
+    throw new RenderError(`rule ${rule.priority}: family ${JSON.stringify(rule.family)}`);
   return ruleWords(rule, BATCH_RULE);
 }
+
+const BATCH_RULE6: RuleStyle<string> = {
+  ...BATCH_RULE,
+  address: (value, field) => cidr6(value, `rule ${field}`),
+};
 
 const ROUTE_TYPES = ['unicast', 'blackhole', 'unreachable', 'prohibit', 'throw'] as const;
 const IP_PROTOS = ['tcp', 'udp', 'icmp'] as const;
@@ -127,8 +144,17 @@ function renderRoute(route: KernelRoute): string[] {
     );
   }
   if (route.scope !== undefined) oneOf(route.scope, SCOPES, 'route scope');
+  if (route.family === 'inet6') return routeWords(route, BATCH_ROUTE6);
+  if (route.family !== undefined)
+    throw new RenderError(`route ${route.dst}: family ${JSON.stringify(route.family)}`);
   return routeWords(route, BATCH_ROUTE);
 }
+
+const BATCH_ROUTE6: RouteStyle<string> = {
+  ...BATCH_ROUTE,
+  dst: (value) => cidr6(value, 'route dst'),
+  address: (value, field) => address6(value, `route ${field}`),
+};
 
 /** Linux interface names as the model accepts them (≤15 bytes, no whitespace, '/', ':'). */
 
@@ -136,6 +162,30 @@ export function interfaceToken(value: string, what: string): string {
   if (typeof value !== 'string' || !INTERFACE_NAME_PATTERN.test(value)) {
     throw new RenderError(`${what}: ${JSON.stringify(value)} is not a valid interface name`);
   }
+  return value;
+}
+
+/** An IPv6 address in RFC 5952 form, returned as written. */
+export function address6(value: string, what: string): string {
+  if (typeof value !== 'string' || !ipaddr.IPv6.isValid(value) || value.includes('%')) {
+    throw new RenderError(`${what}: ${JSON.stringify(value)} is not an IPv6 address`);
+  }
+  const canonical = ipaddr.IPv6.parse(value).toString();
+  if (canonical !== value)
+    throw new RenderError(`${what}: write ${canonical} instead of ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** An IPv6 CIDR in canonical form (host bits zero). */
+export function cidr6(value: string, what: string): string {
+  if (typeof value !== 'string' || !ipaddr.IPv6.isValidCIDR(value)) {
+    throw new RenderError(`${what}: ${JSON.stringify(value)} is not an IPv6 CIDR`);
+  }
+  const [base, length] = value.split('/') as [string, string];
+  address6(base, what);
+  const canonical = canonicalIpv6Cidr(base, Number(length));
+  if (canonical !== value)
+    throw new RenderError(`${what}: write ${canonical} instead of ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -8,11 +8,12 @@
  *
  * Marks are written with constants only (decisions D4). nft folds `x & A | B` into
  * `x & (A|B) | B` when it stores the rule; `parse-nft-json` expects that form back.
- * Every rule matches `meta nfproto ipv4`: Uplink is IPv4-only (D1) and must not masquerade
- * or re-mark the site's IPv6 traffic that leaves by the same interface.
+ * Every rule matches one family (`meta nfproto ipv4` or `ipv6`): IPv4 rules must not
+ * masquerade or re-mark IPv6 traffic that leaves by the same interface, and a provider's IPv6
+ * half gets track rules of its own (D182); NPTv6 rules are IPv6 by construction (D181).
  */
 import type { KernelNftRule } from '../model/kernel-state.js';
-import { address, hex, interfaceToken, RenderError, uint } from './render-ip-batch.js';
+import { address, cidr6, hex, interfaceToken, RenderError, uint } from './render-ip-batch.js';
 
 export const NFT_TABLE_FAMILY = 'inet';
 export const NFT_TABLE_NAME = 'uplink';
@@ -38,6 +39,7 @@ export function nftChainOf(rule: KernelNftRule): string {
       return rule.chain;
     case 'masquerade':
     case 'snat':
+    case 'npt':
       return 'postrouting';
     case 'unknown':
       return rule.chain;
@@ -85,21 +87,29 @@ function renderNftRule(rule: KernelNftRule, markMask: number): string {
     case 'track-save': {
       const { keep, mark } = markConstants(rule.mark, markMask, 'track-save');
       const iif = interfaceToken(rule.iif, 'track-save iif');
-      return `meta nfproto ipv4 iifname "${iif}" ct state new ct mark set ct mark and ${keep} or ${mark} ${comment}`;
+      return `meta nfproto ${nfproto(rule.family)} iifname "${iif}" ct state new ct mark set ct mark and ${keep} or ${mark} ${comment}`;
     }
     case 'track-restore': {
       const { keep, mark } = markConstants(rule.mark, markMask, 'track-restore');
-      return `meta nfproto ipv4 ct mark and ${hex(markMask, 'mark mask')} == ${mark} meta mark set meta mark and ${keep} or ${mark} ${comment}`;
+      return `meta nfproto ${nfproto(rule.family)} ct mark and ${hex(markMask, 'mark mask')} == ${mark} meta mark set meta mark and ${keep} or ${mark} ${comment}`;
     }
     case 'masquerade':
       return `meta nfproto ipv4 oifname "${interfaceToken(rule.oif, 'masquerade oif')}" masquerade ${comment}`;
     case 'snat':
       return `meta nfproto ipv4 oifname "${interfaceToken(rule.oif, 'snat oif')}" snat ip to ${address(rule.address, 'snat address')} ${comment}`;
+    case 'npt':
+      return `meta nfproto ipv6 oifname "${interfaceToken(rule.oif, 'npt oif')}" ip6 saddr ${cidr6(rule.from, 'npt from')} snat ip6 prefix to ${cidr6(rule.to, 'npt to')} ${comment}`;
     case 'unknown':
       throw new RenderError(`nft rule in chain ${rule.chain}: an unknown rule cannot be written back`);
     default:
       throw new RenderError(`nft rule: unknown kind ${JSON.stringify((rule as { kind: unknown }).kind)}`);
   }
+}
+
+function nfproto(family: 'ipv6' | undefined): string {
+  if (family !== undefined && family !== 'ipv6')
+    throw new RenderError(`nft rule family ${JSON.stringify(family)}`);
+  return family ?? 'ipv4';
 }
 
 /** `keep` clears the mask bits, `mark` sets the provider's; bits outside the mask survive. */

@@ -54,10 +54,14 @@ export interface ResolveResult {
   /** Canonical and sorted, so it compares with `stableJson`. */
   readonly effective: KernelState;
   readonly unavailable: readonly UnavailableProvider[];
+  /** Providers with an IPv6 half the router cannot use (no interface, no IPv6 gateway), D180. */
+  readonly unavailable6: readonly UnavailableProvider[];
   /** Desired objects that cannot coexist (e.g. two routes with one identity); resolve keeps the first. */
   readonly problems: readonly string[];
   /** Every available provider is down, so all are kept as if up (the last resort, D32). */
   readonly lastResort: boolean;
+  /** The same for the providers' IPv6 halves, judged on their own (D183). */
+  readonly lastResort6: boolean;
 }
 
 interface AvailableProvider {
@@ -70,6 +74,20 @@ interface AvailableProvider {
   /** undefined: point-to-point without a peer address, routes go `dev IF` only. */
   readonly gateway: string | undefined;
   down: boolean;
+}
+
+/** A provider's IPv6 half the router can use: interface up and an IPv6 next hop. */
+interface AvailableProvider6 {
+  readonly provider: Provider;
+  /** Global IPv6 addresses of the interface, kernel order (may be none: a delegated prefix only). */
+  readonly addresses: readonly string[];
+  readonly gateway: string;
+  down: boolean;
+}
+
+/** The health key of a provider's IPv6 half: probes judge each family on its own (D183). */
+export function healthKey(provider: string, family?: 'inet6'): string {
+  return family === 'inet6' ? `${provider}:ipv6` : provider;
 }
 
 /** Thrown inside resolve when an object refers to an unavailable provider; the object is dropped. */
@@ -87,8 +105,19 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
   }
   const lastResort = available.size > 0 && [...available.values()].every((p) => p.down);
   if (lastResort) for (const p of available.values()) p.down = false;
+  const available6 = new Map<string, AvailableProvider6>();
+  const unavailable6: UnavailableProvider[] = [];
+  for (const provider of desired.providers) {
+    if (provider.ipv6 === undefined) continue;
+    const result = checkProvider6(provider, facts.interfaces[provider.interface], health);
+    if (typeof result === 'string') unavailable6.push({ provider: provider.name, reason: result });
+    else available6.set(provider.name, result);
+  }
+  // The last resort holds per family: IPv6 down everywhere keeps every IPv6 half as if up.
+  const lastResort6 = available6.size > 0 && [...available6.values()].every((p) => p.down);
+  if (lastResort6) for (const p of available6.values()) p.down = false;
   const declared = new Set(desired.providers.map((p) => p.name));
-  const context: Context = { available, declared };
+  const context: Context = { available, available6, declared };
 
   const problems: string[] = [];
   const attempt = <T>(subject: string, fn: () => T): T | undefined => {
@@ -125,7 +154,10 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     }
   }
 
-  for (const route of probeRoutes(available.values(), desired.settings.protocol)) {
+  for (const route of [
+    ...probeRoutes(available.values(), desired.settings.protocol),
+    ...probeRoutes6(available6.values(), desired.settings.protocol),
+  ]) {
     const identity = routeIdentity(route);
     if (!routes.has(identity)) routes.set(identity, route);
   }
@@ -139,7 +171,9 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
   const nft =
     desired.nft.length === 0
       ? null
-      : desired.nft.filter((rule) => available.has(rule.provider)).map((rule) => toKernelNftRule(rule));
+      : desired.nft
+          .filter((rule) => (isIpv6NftRule(rule) ? available6 : available).has(rule.provider))
+          .map((rule) => toKernelNftRule(rule));
 
   const sysctls: Record<string, string> = {};
   for (const [key, value] of Object.entries(desired.sysctls)) {
@@ -149,12 +183,17 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     sysctls[key] = value;
   }
 
-  unavailable.sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0));
+  const byProvider = (a: UnavailableProvider, b: UnavailableProvider) =>
+    a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0;
+  unavailable.sort(byProvider);
+  unavailable6.sort(byProvider);
   return {
     effective: canonicalizeState({ rules: [...rules.values()], routes: [...routes.values()], nft, sysctls }),
     unavailable,
+    unavailable6,
     problems,
     lastResort,
+    lastResort6,
   };
 }
 
@@ -186,8 +225,59 @@ function probeRoutes(providers: Iterable<AvailableProvider>, protocol: number): 
   return out;
 }
 
+/** The IPv6 twin of `probeRoutes`: /128s to the IPv6 targets while the IPv6 half is down. */
+function probeRoutes6(providers: Iterable<AvailableProvider6>, protocol: number): KernelRoute[] {
+  const out: KernelRoute[] = [];
+  for (const p of providers) {
+    const { health, table, interface: dev } = p.provider;
+    if (!health.enabled || !p.down) continue;
+    for (const target of p.provider.ipv6?.healthTargets ?? []) {
+      if (target === p.gateway) continue;
+      out.push(
+        canonicalizeRoute({
+          family: 'inet6',
+          table,
+          dst: `${target}/128`,
+          type: 'unicast',
+          protocol,
+          dev,
+          gateway: p.gateway,
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+function isIpv6NftRule(rule: NftRule): boolean {
+  return (
+    rule.kind === 'npt' ||
+    ((rule.kind === 'track-save' || rule.kind === 'track-restore') && rule.family === 'ipv6')
+  );
+}
+
+function checkProvider6(
+  provider: Provider,
+  iface: InterfaceFacts | undefined,
+  health: Health,
+): AvailableProvider6 | string {
+  const name = provider.interface;
+  if (iface === undefined || !iface.exists) return `interface ${name} does not exist`;
+  if (!iface.up) return `interface ${name} is down`;
+  const gatewayMode = provider.ipv6!.gateway;
+  const gateway = gatewayMode.kind === 'static' ? gatewayMode.address : iface.detectedGateway6;
+  if (gateway === undefined) return `no IPv6 gateway detected on ${name} (no router advertisement yet)`;
+  return {
+    provider,
+    addresses: [...new Set((iface.addresses6 ?? []).map((a) => a.address))],
+    gateway,
+    down: health[healthKey(provider.name, 'inet6')] === 'down',
+  };
+}
+
 interface Context {
   readonly available: ReadonlyMap<string, AvailableProvider>;
+  readonly available6: ReadonlyMap<string, AvailableProvider6>;
   readonly declared: ReadonlySet<string>;
 }
 
@@ -225,9 +315,13 @@ function checkProvider(
   };
 }
 
-function need(context: Context, name: string | undefined): AvailableProvider | undefined {
+function need(
+  context: Context,
+  name: string | undefined,
+  family?: 'inet6',
+): { readonly down: boolean } | undefined {
   if (name === undefined) return undefined;
-  const provider = context.available.get(name);
+  const provider = (family === 'inet6' ? context.available6 : context.available).get(name);
   if (provider === undefined) throw new Unresolvable(name);
   return provider;
 }
@@ -238,8 +332,18 @@ function need(context: Context, name: string | undefined): AvailableProvider | u
  * server DNAT'd on the uplink's /29) must leave by that uplink as much as the primary's.
  */
 function resolveRule(rule: DesiredRule, context: Context, protocol: number): KernelRule[] {
-  need(context, rule.requires);
+  need(context, rule.requires, rule.family);
   const { id: _id, requires: _requires, from, to, ...rest } = rule;
+  if (rule.family === 'inet6') {
+    const base6 = { ...rest, ...(to === undefined ? {} : { to: resolveNetwork6(to, context) }), protocol };
+    if (from?.kind === 'provider-host') {
+      return provider6(context, from.provider).addresses.map((address) => ({
+        ...base6,
+        from: `${address}/128`,
+      }));
+    }
+    return [{ ...base6, ...(from === undefined ? {} : { from: resolveNetwork6(from, context) }) }];
+  }
   const base = { ...rest, ...(to === undefined ? {} : { to: resolveNetwork(to, context) }), protocol };
   if (from?.kind === 'provider-host') {
     return provider(context, from.provider).addresses.map((address) => ({ ...base, from: `${address}/32` }));
@@ -247,7 +351,75 @@ function resolveRule(rule: DesiredRule, context: Context, protocol: number): Ker
   return [{ ...base, ...(from === undefined ? {} : { from: resolveNetwork(from, context) }) }];
 }
 
+function provider6(context: Context, name: string): AvailableProvider6 {
+  const found = context.available6.get(name);
+  if (found === undefined) throw new Unresolvable(name);
+  return found;
+}
+
+/** IPv6 networks: literals, and an uplink's own address as a /128 (connected networks are not named in v6 rules). */
+function resolveNetwork6(ref: NetworkRef, context: Context): string {
+  switch (ref.kind) {
+    case 'literal':
+      return ref.cidr;
+    case 'provider-host': {
+      const [first] = provider6(context, ref.provider).addresses;
+      if (first === undefined) throw new Unresolvable(ref.provider);
+      return `${first}/128`;
+    }
+    case 'provider-network':
+      throw new Unresolvable(ref.provider);
+  }
+}
+
+function resolveRoute6(route: DesiredRoute, context: Context, protocol: number): KernelRoute | undefined {
+  const required = need(context, route.requires, 'inet6');
+  if (required?.down === true && route.requiresUp === true) return undefined;
+  const base: KernelRoute = {
+    family: 'inet6',
+    table: route.table,
+    dst: resolveNetwork6(route.dst, context),
+    type: route.type,
+    protocol,
+    ...(route.metric === undefined ? {} : { metric: route.metric }),
+  };
+  const gatewayOf = (ref: AddressRef | undefined): string | undefined => {
+    if (ref === undefined) return undefined;
+    if (ref.kind === 'literal') return ref.address;
+    if (ref.kind === 'provider-gateway') return provider6(context, ref.provider).gateway;
+    const [first] = provider6(context, ref.provider).addresses;
+    if (first === undefined) throw new Unresolvable(ref.provider);
+    return first;
+  };
+  if (route.nexthops !== undefined) {
+    const nexthops: KernelNexthop[] = [];
+    for (const hop of route.nexthops) {
+      if (!context.declared.has(hop.provider)) throw new Unresolvable(hop.provider);
+      const p = context.available6.get(hop.provider);
+      if (p === undefined || p.down) continue;
+      nexthops.push({ dev: hop.dev, weight: hop.weight, ...gatewayField(gatewayOf(hop.gateway)) });
+    }
+    const [only] = nexthops;
+    if (only === undefined) return undefined;
+    if (nexthops.length === 1)
+      return canonicalizeRoute({ ...base, dev: only.dev, ...gatewayField(only.gateway) });
+    return canonicalizeRoute({ ...base, nexthops });
+  }
+  const gatewayProvider =
+    route.gateway !== undefined && route.gateway.kind !== 'literal'
+      ? context.available6.get(route.gateway.provider)
+      : undefined;
+  const dev = route.dev ?? gatewayProvider?.provider.interface;
+  return canonicalizeRoute({
+    ...base,
+    ...(dev === undefined ? {} : { dev }),
+    ...gatewayField(gatewayOf(route.gateway)),
+    ...(route.src === undefined ? {} : { src: gatewayOf(route.src) }),
+  });
+}
+
 function resolveRoute(route: DesiredRoute, context: Context, protocol: number): KernelRoute | undefined {
+  if (route.family === 'inet6') return resolveRoute6(route, context, protocol);
   const required = need(context, route.requires);
   if (required?.down === true && route.requiresUp === true) return undefined;
 

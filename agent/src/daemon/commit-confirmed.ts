@@ -28,7 +28,7 @@
 import { assemblePlan, type Plan } from '../core/assemble-plan.js';
 import type { ChangeSet } from '../core/diff.js';
 import type { OwnershipScope } from '../core/owned.js';
-import { resolve } from '../core/resolve.js';
+import { healthKey, resolve } from '../core/resolve.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { CurrentState } from '../engine/read-current.js';
 import { readCurrent, scopeFor } from '../engine/read-current.js';
@@ -275,14 +275,15 @@ export class CommitConfirmed {
     }
     await this.#faults.refresh(applied?.desired, shown?.facts);
     if (this.#unrecorded && !this.#closed) void this.exclusive(() => this.#rewriteRecord());
-    const unavailable = new Map(
+    const resolved =
       applied === undefined || shown === undefined
-        ? []
-        : resolve(applied.desired, shown.facts, this.#health.current()).unavailable.map((u) => [
-            u.provider,
-            u.reason,
-          ]),
-    );
+        ? undefined
+        : resolve(applied.desired, shown.facts, this.#health.current());
+    // A provider's IPv6 half is listed as `<provider>:ipv6`, as its health is (D183).
+    const unavailable = new Map([
+      ...(resolved?.unavailable ?? []).map((u) => [u.provider, u.reason] as const),
+      ...(resolved?.unavailable6 ?? []).map((u) => [healthKey(u.provider, 'inet6'), u.reason] as const),
+    ]);
     const record = this.#record;
     const faults = this.#faults.list();
     return {
@@ -301,16 +302,21 @@ export class CommitConfirmed {
       facts: {
         interfaces:
           shown === undefined ? 0 : Object.values(shown.facts.interfaces).filter((f) => f.exists).length,
-        providers: (applied?.desired.providers ?? []).map((p) => {
-          const reason =
-            unreadable !== undefined ? `the kernel cannot be read: ${unreadable}` : unavailable.get(p.name);
-          return {
-            name: p.name,
-            interface: p.interface,
-            available: reason === undefined,
-            ...(reason === undefined ? {} : { reason }),
-          };
-        }),
+        providers: (applied?.desired.providers ?? [])
+          .flatMap((p) => [
+            { name: p.name, interface: p.interface },
+            ...(p.ipv6 === undefined ? [] : [{ name: healthKey(p.name, 'inet6'), interface: p.interface }]),
+          ])
+          .map((p) => {
+            const reason =
+              unreadable !== undefined ? `the kernel cannot be read: ${unreadable}` : unavailable.get(p.name);
+            return {
+              name: p.name,
+              interface: p.interface,
+              available: reason === undefined,
+              ...(reason === undefined ? {} : { reason }),
+            };
+          }),
       },
       health: this.#health.report(),
       drift: this.#drift(),

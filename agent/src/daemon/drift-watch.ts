@@ -152,7 +152,10 @@ export class DriftWatch {
    */
   #onKernelEvent(event: KernelEvent): void {
     const uplink = event.iface === undefined || this.#uplinks.has(event.iface);
-    if ((event.kind === 'link' || event.kind === 'address') && uplink) this.#followNeeded = true;
+    // IPv6 address events come with every router advertisement (lifetimes) and every
+    // link-local DAD: followed only when the facts change, which the check compares (D180).
+    const addressFollowed = event.kind === 'address' && event.family === undefined;
+    if ((event.kind === 'link' || addressFollowed) && uplink) this.#followNeeded = true;
     this.trigger(event.kind);
   }
 

@@ -1,5 +1,6 @@
 /**
- * Kernel events for the daemon: `ip -4 -o monitor label link address rule route`, one line
+ * Kernel events for the daemon: `ip -o monitor label link address rule route` (both
+ * families: IPv6 rules, routes and addresses are owned and followed too, D180), one line
  * per netlink notification, classified by its `[LINK]`/`[ADDR]`/`[RULE]`/`[ROUTE]` label and
  * nothing more (the daemon re-reads the kernel itself; the line only says "look now"). The
  * daemon runs inside the router's network namespace, so the monitor sees exactly that
@@ -15,6 +16,8 @@ export interface KernelEvent {
   readonly kind: KernelEventKind;
   /** The interface of a link or address event, when the line names one. */
   readonly iface?: string;
+  /** `inet6` for an IPv6 address event (link-local DAD, lifetime refreshes on every RA). */
+  readonly family?: 'inet6';
 }
 
 /** Where kernel change notifications come from (ip monitor in production, anything in tests). */
@@ -25,7 +28,6 @@ export interface KernelEvents {
 
 export const IP_MONITOR_ARGV: readonly string[] = [
   'ip',
-  '-4',
   '-o',
   'monitor',
   'label',
@@ -52,7 +54,8 @@ export function parseMonitorLine(line: string): KernelEvent | undefined {
   if (kind === undefined) return undefined;
   if (kind !== 'link' && kind !== 'address') return { kind };
   const match = /^(?:Deleted )?\d+: ([^\s:@]+)/.exec(line.slice(end + 1));
-  return match === null ? { kind } : { kind, iface: match[1]! };
+  const family = kind === 'address' && /\sinet6\s/.test(line) ? { family: 'inet6' as const } : {};
+  return match === null ? { kind, ...family } : { kind, iface: match[1]!, ...family };
 }
 
 /**

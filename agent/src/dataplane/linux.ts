@@ -4,8 +4,9 @@
  * renderers in agent/src/core.
  *
  * Process count is constant in the number of rules. One `ip -batch` process prints several
- * JSON listings, so readKernel runs 2 commands (ip, nft; +1 sysctl in netns mode — on a router
- * sysctls are read from /proc/sys files), readCurrent 2 as well (addresses join the ip batch;
+ * JSON listings, so readKernel runs 3 commands (ip -4, ip -6, nft; +1 sysctl in netns mode — on
+ * a router sysctls are read from /proc/sys files), readCurrent 3 as well (addresses and both
+ * families' routes join one ip batch, IPv6 rules need `ip -6` of their own;
  * the detected gateways come from main's routes in the `table all` listing), readFacts 2, apply
  * one per contiguous group of steps of the same tool. A process costs ~2.5 ms here whatever it does,
  * so fewer processes, not cheaper ones, is what makes a reconcile fast.
@@ -18,7 +19,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseIpFacts, parseIpRoutes, parseIpRules } from '../core/parse-ip-json.js';
 import { parseNftTable } from '../core/parse-nft-json.js';
-import { type IpStep, isIpStep, renderIpBatch, renderIpBatchLine } from '../core/render-ip-batch.js';
+import {
+  type IpStep,
+  ipStepFamily,
+  isIpStep,
+  renderIpBatch,
+  renderIpBatchLine,
+} from '../core/render-ip-batch.js';
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME, renderNftTable } from '../core/render-nft.js';
 import { ToolMissingError } from '../errors.js';
 import type { Facts, KernelState } from '../model/kernel-state.js';
@@ -98,20 +105,22 @@ export class LinuxDataplane implements Dataplane {
   }
 
   async readFacts(): Promise<Facts> {
-    const [addresses, main] = await Promise.all([
+    const [addresses, main, main6] = await Promise.all([
       this.#mustRun(this.#ip('-j', 'addr', 'show')),
       this.#mustRun(this.#ip('-4', '-N', '-j', 'route', 'show', 'table', 'main')),
+      this.#mustRun(this.#ip('-6', '-N', '-j', 'route', 'show', 'table', 'main')),
     ]);
-    return parseIpFacts(addresses.stdout, main.stdout);
+    return parseIpFacts(addresses.stdout, main.stdout, main6.stdout);
   }
 
   async readKernel(request: ReadRequest): Promise<KernelState> {
-    const [listings, nft, sysctls] = await Promise.all([
+    const [listings, listings6, nft, sysctls] = await Promise.all([
       this.#readRulesAndRoutes(),
+      this.#readRulesAndRoutes6(),
       this.#readNft(),
       this.#readSysctls(request.sysctls),
     ]);
-    return this.#kernelState(listings, nft, sysctls);
+    return this.#kernelState(listings, listings6, nft, sysctls);
   }
 
   /**
@@ -119,30 +128,37 @@ export class LinuxDataplane implements Dataplane {
    * lists addresses, rules and routes, beside nft (and sysctl in netns mode).
    */
   async readCurrent(request: ReadRequest): Promise<{ facts: Facts; kernel: KernelState }> {
-    const [listings, nft, sysctls] = await Promise.all([
+    const [listings, rules6, nft, sysctls] = await Promise.all([
       this.#readAllListings(),
+      this.#mustRun(this.#ip('-6', '-N', '-j', '-d', 'rule', 'show')),
       this.#readNft(),
       this.#readSysctls(request.sysctls),
     ]);
     // `table all` holds table main's routes (with `table: 254` under -d): the same entries
     // `ip -4 -N -j route show table main` lists, which is all parseIpFacts looks at.
-    const facts = parseIpFacts(listings.addresses, listings.routes);
-    return { facts, kernel: this.#kernelState(listings, nft, sysctls) };
+    const facts = parseIpFacts(listings.addresses, listings.routes, listings.routes6);
+    const listings6 = { rules: rules6.stdout, routes: listings.routes6 };
+    return { facts, kernel: this.#kernelState(listings, listings6, nft, sysctls) };
   }
 
   #kernelState(
     listings: { rules: unknown; routes: unknown },
+    listings6: { rules: unknown; routes: unknown },
     nft: KernelState['nft'],
     sysctls: Record<string, string>,
   ): KernelState {
     const skipped: SkippedObject[] = [];
+    const onSkip = (source: SkippedObject['source']) => (entry: unknown, reason: string) =>
+      skipped.push({ source, entry, reason });
     const state: KernelState = {
-      rules: parseIpRules(listings.rules, {
-        onSkip: (entry, reason) => skipped.push({ source: 'rule', entry, reason }),
-      }),
-      routes: parseIpRoutes(listings.routes, {
-        onSkip: (entry, reason) => skipped.push({ source: 'route', entry, reason }),
-      }),
+      rules: [
+        ...parseIpRules(listings.rules, { onSkip: onSkip('rule') }),
+        ...parseIpRules(listings6.rules, { onSkip: onSkip('rule'), family: 'inet6' }),
+      ],
+      routes: [
+        ...parseIpRoutes(listings.routes, { onSkip: onSkip('route') }),
+        ...parseIpRoutes(listings6.routes, { onSkip: onSkip('route'), family: 'inet6' }),
+      ],
       nft,
       sysctls,
     };
@@ -156,18 +172,39 @@ export class LinuxDataplane implements Dataplane {
    * `root 0.0.0.0/0` keeps `route show` to IPv4 (byte-identical to the `-4` listings). `-d`
    * and `-N` add fields to and number the scopes of `addr show`, which the facts ignore.
    */
-  async #readAllListings(): Promise<{ addresses: unknown; rules: unknown; routes: unknown }> {
+  async #readAllListings(): Promise<{
+    addresses: unknown;
+    rules: unknown;
+    routes: unknown;
+    routes6: unknown;
+  }> {
     const result = await this.#runner.run(this.#ip('-N', '-j', '-d', '-batch', '-'), {
-      stdin: 'addr show\nrule show\nroute show table all root 0.0.0.0/0\n',
+      stdin: 'addr show\nrule show\nroute show table all root 0.0.0.0/0\nroute show table all root ::/0\n',
     });
-    const listings = result.exitCode === 0 ? splitJsonLines(result.stdout, 3) : undefined;
-    if (listings !== undefined) return { addresses: listings[0], rules: listings[1], routes: listings[2] };
+    const listings = result.exitCode === 0 ? splitJsonLines(result.stdout, 4) : undefined;
+    if (listings !== undefined)
+      return { addresses: listings[0], rules: listings[1], routes: listings[2], routes6: listings[3] };
     // An iproute2 that refuses or prints this differently: the separate listings.
-    const [addresses, rest] = await Promise.all([
+    const [addresses, rest, rest6] = await Promise.all([
       this.#mustRun(this.#ip('-j', 'addr', 'show')),
       this.#readRulesAndRoutes(),
+      this.#readRulesAndRoutes6(),
     ]);
-    return { addresses: addresses.stdout, ...rest };
+    return { addresses: addresses.stdout, ...rest, routes6: rest6.routes };
+  }
+
+  /** `ip -6 -N -j -d rule show` and `… route show table all` in one process (IPv6 is its own list). */
+  async #readRulesAndRoutes6(): Promise<{ rules: unknown; routes: unknown }> {
+    const result = await this.#mustRun(this.#ip('-6', '-N', '-j', '-d', '-batch', '-'), {
+      stdin: 'rule show\nroute show table all\n',
+    });
+    const listings = splitJsonLines(result.stdout, 2);
+    if (listings !== undefined) return { rules: listings[0], routes: listings[1] };
+    const [rules, routes] = await Promise.all([
+      this.#mustRun(this.#ip('-6', '-N', '-j', '-d', 'rule', 'show')),
+      this.#mustRun(this.#ip('-6', '-N', '-j', '-d', 'route', 'show', 'table', 'all')),
+    ]);
+    return { rules: rules.stdout, routes: routes.stdout };
   }
 
   /**
@@ -193,9 +230,17 @@ export class LinuxDataplane implements Dataplane {
     while (index < steps.length) {
       const step = steps[index]!;
       if (isIpStep(step)) {
+        // One `ip -batch` per family of a run of ip steps: the family is a global flag (-4/-6),
+        // and the two families are separate rule lists and FIBs, so a run's IPv4 steps can go
+        // first and its IPv6 steps after, each in its own order (two processes, not one per
+        // alternation).
         let end = index;
         while (end < steps.length && isIpStep(steps[end]!)) end++;
-        await this.#applyIpBatch(steps.slice(index, end) as IpStep[], index);
+        const run = Array.from({ length: end - index }, (_, i) => index + i);
+        const v4 = run.filter((i) => ipStepFamily(steps[i] as IpStep) === undefined);
+        const v6 = run.filter((i) => ipStepFamily(steps[i] as IpStep) === 'inet6');
+        if (v4.length > 0) await this.#applyIpBatch(steps, v4, v6[0]);
+        if (v6.length > 0) await this.#applyIpBatch(steps, v6, undefined);
         index = end;
       } else if (step.op === 'nft-replace') {
         await this.#applyNft(step, index);
@@ -218,9 +263,24 @@ export class LinuxDataplane implements Dataplane {
     }
   }
 
-  async #applyIpBatch(batch: readonly IpStep[], offset: number): Promise<void> {
+  /**
+   * One `ip -batch` of `steps[i]` for each i of `indices` (all one family). `firstUnrun`: the
+   * lowest index of the run not yet applied, so a failure reports only a true prefix applied.
+   */
+  async #applyIpBatch(
+    steps: readonly Step[],
+    indices: readonly number[],
+    firstUnrun: number | undefined,
+  ): Promise<void> {
+    const batch = indices.map((i) => steps[i] as IpStep);
+    const offset = indices[0]!;
+    const appliedBefore = (failed: number) => Math.min(failed, firstUnrun ?? failed);
     const text = renderIpBatch(batch);
-    const argv = this.#ip('-4', '-batch', '-');
+    const argv = this.#ip(
+      batch[0] !== undefined && ipStepFamily(batch[0]) === 'inet6' ? '-6' : '-4',
+      '-batch',
+      '-',
+    );
     const result = await this.#runner.run(argv, { stdin: text });
     if (result.exitCode === 0) return;
     refuseMissingTool(result);
@@ -230,20 +290,21 @@ export class LinuxDataplane implements Dataplane {
     const detail = `${formatCommand(argv)} exited ${result.exitCode ?? result.signal}\n${result.stderr}`;
     if (lineMatch === null) {
       throw new StepFailedError(
-        `ip -batch: failed without naming a line (steps ${offset}..${offset + batch.length - 1} may be partly applied): ${firstLine(result.stderr)}`,
+        `ip -batch: failed without naming a line (steps ${offset}..${indices.at(-1)} may be partly applied): ${firstLine(result.stderr)}`,
         `${detail}\n--- batch ---\n${text}`,
         undefined,
-        offset,
+        appliedBefore(offset),
       );
     }
     const line = Number(lineMatch[1]);
     const failed = batch[line - 1];
+    const stepIndex = indices[line - 1] ?? offset + line - 1;
     const lineText = failed === undefined ? '?' : renderIpBatchLine(failed);
     throw new StepFailedError(
-      `ip -batch line ${line} (step ${offset + line - 1}) failed: ${firstLine(result.stderr)}: ${lineText}`,
+      `ip -batch line ${line} (step ${stepIndex}) failed: ${firstLine(result.stderr)}: ${lineText}`,
       `${detail}\n--- line ${line} ---\n${lineText}`,
-      offset + line - 1,
-      offset + line - 1,
+      stepIndex,
+      appliedBefore(stepIndex),
     );
   }
 

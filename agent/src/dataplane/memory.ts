@@ -4,7 +4,7 @@
  * namespaces. Mirrors what matters to the engine:
  * - steps run one by one; a failing step leaves the earlier ones applied (like `ip -batch`);
  * - `rule-add` of an identical rule fails (EEXIST), `rule-delete` of a missing one fails;
- * - `route-replace` upserts by (table, dst, metric) — the IPv4 FIB identity; it fails when the
+ * - `route-replace` upserts by (family, table, dst, metric) — the FIB identity; it fails when the
  *   device does not exist or a gateway is not on a connected network of it;
  * - `route-delete` of a missing route fails (ESRCH);
  * - `nft-replace` swaps table inet uplink whole, `null` deletes it;
@@ -15,7 +15,7 @@
  * Test helpers set facts, seed foreign objects and inject faults.
  */
 import ipaddr from 'ipaddr.js';
-import { stableJson } from '../core/canonicalize-state.js';
+import { routeIdentity, stableJson } from '../core/canonicalize-state.js';
 import { routeInterfaces } from '../core/vanished-interfaces.js';
 import type {
   Facts,
@@ -246,10 +246,16 @@ function selectorKey(rule: KernelRule): string {
 }
 
 function sameRouteSlot(a: KernelRoute, b: KernelRoute): boolean {
-  return a.table === b.table && a.dst === b.dst && (a.metric ?? 0) === (b.metric ?? 0);
+  return routeIdentity(a) === routeIdentity(b);
 }
 
 function onLink(iface: InterfaceFacts, gateway: string): boolean {
+  if (gateway.includes(':')) {
+    // IPv6: a link-local next hop is on every link; a global one inside a prefix of the interface.
+    const address6 = ipaddr.IPv6.parse(gateway);
+    if (address6.range() === 'linkLocal') return true;
+    return (iface.addresses6 ?? []).some((a) => address6.match(ipaddr.IPv6.parse(a.address), a.prefixLength));
+  }
   const address = ipaddr.IPv4.parse(gateway);
   return iface.addresses.some((a) => {
     const base = a.peer ?? a.address;

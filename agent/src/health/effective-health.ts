@@ -4,7 +4,7 @@
  * their traffic was not moved anywhere. Acting on the raw verdicts then (flushing every
  * uplink's conntrack entries) would cut every connection while routing is unchanged.
  */
-import { resolve } from '../core/resolve.js';
+import { healthKey, resolve } from '../core/resolve.js';
 import type { DesiredState } from '../model/desired-state.js';
 import type { Facts, Health } from '../model/kernel-state.js';
 
@@ -13,12 +13,18 @@ import type { Facts, Health } from '../model/kernel-state.js';
  * resort reads `up`. An unavailable provider keeps its verdict: its objects are gone anyway.
  */
 export function effectiveHealth(desired: DesiredState, facts: Facts, health: Health): Health {
-  const { lastResort, unavailable } = resolve(desired, facts, health);
-  if (!lastResort) return { ...health };
-  const gone = new Set(unavailable.map((u) => u.provider));
+  const { lastResort, lastResort6, unavailable, unavailable6 } = resolve(desired, facts, health);
+  if (!lastResort && !lastResort6) return { ...health };
+  // Each family has its own last resort: the IPv6 halves' keys are `<provider>:ipv6` (D183).
+  const gone = new Set([
+    ...unavailable.map((u) => u.provider),
+    ...unavailable6.map((u) => healthKey(u.provider, 'inet6')),
+  ]);
+  const v6 = new Set(desired.providers.map((p) => healthKey(p.name, 'inet6')));
   const effective: Record<string, 'up' | 'down'> = {};
   for (const [name, verdict] of Object.entries(health)) {
-    effective[name] = verdict === 'down' && !gone.has(name) ? 'up' : verdict;
+    const kept = v6.has(name) ? lastResort6 : lastResort;
+    effective[name] = verdict === 'down' && kept && !gone.has(name) ? 'up' : verdict;
   }
   return effective;
 }

@@ -12,8 +12,12 @@ import type { CommandRunner } from '../dataplane/run-command.js';
 
 type Runner = Pick<CommandRunner, 'run'>;
 
-export function conntrackFlushCommand(mark: number, markMask: number): string[] {
-  return ['conntrack', '-D', '-f', 'ipv4', '-m', `${hex(mark)}/${hex(markMask)}`];
+export function conntrackFlushCommand(
+  mark: number,
+  markMask: number,
+  family: 'ipv4' | 'ipv6' = 'ipv4',
+): string[] {
+  return ['conntrack', '-D', '-f', family, '-m', `${hex(mark)}/${hex(markMask)}`];
 }
 
 /** `address` is a validated IPv4 address (from the facts or the spec). */
@@ -22,8 +26,13 @@ export function conntrackNatFlushCommand(address: string): string[] {
 }
 
 /** Resolves with how many entries were deleted; throws when conntrack fails. */
-export function flushConntrackMark(runner: Runner, mark: number, markMask: number): Promise<number> {
-  return deleted(runner, conntrackFlushCommand(mark, markMask));
+export function flushConntrackMark(
+  runner: Runner,
+  mark: number,
+  markMask: number,
+  family: 'ipv4' | 'ipv6' = 'ipv4',
+): Promise<number> {
+  return deleted(runner, conntrackFlushCommand(mark, markMask, family));
 }
 
 /** Resolves with how many entries NATed to `address` were deleted; throws when conntrack fails. */

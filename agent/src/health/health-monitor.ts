@@ -9,6 +9,8 @@
  * waits for either. Probes that cannot run count neither way (D83); their error is logged
  * once per provider and error, and shown in `status`.
  */
+
+import { healthKey } from '../core/resolve.js';
 import type { HealthSource } from '../daemon/health-source.js';
 import { CommandRunner } from '../dataplane/run-command.js';
 import type { DesiredState, Provider } from '../model/desired-state.js';
@@ -30,8 +32,8 @@ export interface HealthMonitorOptions {
   readonly readFacts: () => Promise<Facts>;
   readonly log: (line: string) => void;
   readonly probe?: ProbeRunner;
-  /** Flushes the conntrack entries of a mark (default: `conntrack -D -m MARK/MASK`). */
-  readonly flushConntrack?: (mark: number, markMask: number) => Promise<number>;
+  /** Flushes the conntrack entries of a mark (default: `conntrack -D -f FAMILY -m MARK/MASK`). */
+  readonly flushConntrack?: (mark: number, markMask: number, family?: 'ipv4' | 'ipv6') => Promise<number>;
   /** Flushes the entries NATed to an address (default: `conntrack -D --reply-dst ADDRESS`). */
   readonly flushNat?: (address: string) => Promise<number>;
   /** Path of the operator's hook, run on transitions. */
@@ -43,6 +45,8 @@ export interface HealthMonitorOptions {
 interface Probed {
   /** Updated in place when a new desired state changes nothing the probes use. */
   provider: Provider;
+  /** `inet6`: the provider's IPv6 half, probed and judged on its own (D183). */
+  readonly family: 'inet6' | undefined;
   /** Identity of what is probed and how; a change restarts the loop (the verdict is kept). */
   readonly key: string;
   state: VerdictState;
@@ -58,7 +62,7 @@ const FACTS_TTL_MS = 5_000;
 export class HealthMonitor implements HealthSource {
   readonly #options: HealthMonitorOptions;
   readonly #probe: ProbeRunner;
-  readonly #flush: (mark: number, markMask: number) => Promise<number>;
+  readonly #flush: (mark: number, markMask: number, family?: 'ipv4' | 'ipv6') => Promise<number>;
   readonly #flushNat: (address: string) => Promise<number>;
   readonly #hook: TransitionHook | undefined;
   readonly #now: () => number;
@@ -81,7 +85,8 @@ export class HealthMonitor implements HealthSource {
     this.#now = options.now ?? Date.now;
     this.#probe = options.probe ?? processProbeRunner();
     const runner = new CommandRunner();
-    this.#flush = options.flushConntrack ?? ((mark, mask) => flushConntrackMark(runner, mark, mask));
+    this.#flush =
+      options.flushConntrack ?? ((mark, mask, family) => flushConntrackMark(runner, mark, mask, family));
     this.#flushNat = options.flushNat ?? ((address) => flushConntrackNat(runner, address));
     this.#hook =
       options.onTransition === undefined
@@ -106,23 +111,29 @@ export class HealthMonitor implements HealthSource {
   configure(desired: DesiredState | null): void {
     if (this.#closed) return;
     this.#desired = desired;
-    const wanted = new Map((desired?.providers ?? []).map((p) => [p.name, p]));
+    // One verdict per provider and family: `isp1` (IPv4) and `isp1:ipv6` (D183).
+    const wanted = new Map<string, { provider: Provider; family: 'inet6' | undefined }>();
+    for (const p of desired?.providers ?? []) {
+      wanted.set(p.name, { provider: p, family: undefined });
+      if (p.ipv6 !== undefined) wanted.set(healthKey(p.name, 'inet6'), { provider: p, family: 'inet6' });
+    }
     for (const [name, probed] of this.#providers) {
-      const provider = wanted.get(name);
-      if (provider === undefined || probeKey(provider) !== probed.key) {
+      const entry = wanted.get(name);
+      if (entry === undefined || probeKey(entry.provider, entry.family) !== probed.key) {
         this.#stop(probed);
         this.#providers.delete(name);
-        if (provider !== undefined) this.#start(provider, probed.state, probed.loggedProbeError);
+        if (entry !== undefined)
+          this.#start(entry.provider, entry.family, probed.state, probed.loggedProbeError);
         else {
           this.#flushed.delete(name);
           this.#natFlushed.delete(name);
         }
       } else {
-        probed.provider = provider;
+        probed.provider = entry.provider;
       }
     }
-    for (const provider of wanted.values()) {
-      if (!this.#providers.has(provider.name)) this.#start(provider, initialVerdict);
+    for (const [name, entry] of wanted) {
+      if (!this.#providers.has(name)) this.#start(entry.provider, entry.family, initialVerdict);
     }
     this.#lastDown = downKey(this.current());
   }
@@ -136,6 +147,17 @@ export class HealthMonitor implements HealthSource {
     const desired = this.#desired;
     if (desired === null) return;
     for (const provider of desired.providers) {
+      const v6 = healthKey(provider.name, 'inet6');
+      if (provider.ipv6 !== undefined && effective[v6] !== 'down') this.#flushed.delete(v6);
+      if (provider.ipv6 !== undefined && effective[v6] === 'down' && !this.#flushed.has(v6)) {
+        this.#flushed.add(v6);
+        try {
+          const deleted = await this.#flush(provider.mark, desired.settings.markMask, 'ipv6');
+          this.#options.log(`health: ${v6} down: flushed ${deleted} IPv6 conntrack entries of its mark`);
+        } catch (error) {
+          this.#options.log(`health: ${v6}: conntrack flush failed: ${message(error)}`);
+        }
+      }
       // Down in the probes but kept by the last resort: its connections still route by it.
       if (effective[provider.name] !== 'down') {
         this.#flushed.delete(provider.name);
@@ -220,16 +242,22 @@ export class HealthMonitor implements HealthSource {
     await Promise.all([...this.#hooks]);
   }
 
-  #start(provider: Provider, state: VerdictState, loggedProbeError: string | null = null): void {
+  #start(
+    provider: Provider,
+    family: 'inet6' | undefined,
+    state: VerdictState,
+    loggedProbeError: string | null = null,
+  ): void {
     const probed: Probed = {
       provider,
-      key: probeKey(provider),
+      family,
+      key: probeKey(provider, family),
       state,
       timer: undefined,
       stopped: false,
       loggedProbeError,
     };
-    this.#providers.set(provider.name, probed);
+    this.#providers.set(healthKey(provider.name, family), probed);
     if (!provider.health.enabled) return;
     probed.timer = setTimeout(() => void this.#round(probed), 0);
   }
@@ -245,10 +273,14 @@ export class HealthMonitor implements HealthSource {
     const { health } = probed.provider;
     let outcomes: ProbeOutcome[];
     try {
-      const targets = await this.#targets(probed.provider);
+      const targets =
+        probed.family === 'inet6'
+          ? await this.#targets6(probed.provider)
+          : await this.#targets(probed.provider);
       outcomes = await Promise.all(
         targets.map((target) =>
           this.#probe({
+            ...(probed.family === 'inet6' ? { family: 'inet6' as const } : {}),
             method: health.method,
             target,
             tcpPort: health.tcpPort,
@@ -268,10 +300,11 @@ export class HealthMonitor implements HealthSource {
     this.#logProbeError(probed);
     if (result.transition !== undefined) {
       const t = result.transition;
-      this.#options.log(`health: ${probed.provider.name} ${t.from} → ${t.to}: ${t.reason}`);
+      const name = healthKey(probed.provider.name, probed.family);
+      this.#options.log(`health: ${name} ${t.from} → ${t.to}: ${t.reason}`);
       this.#unreported.push({
         site: this.#desired?.site ?? '',
-        provider: probed.provider.name,
+        provider: name,
         state: t.to,
         previous: t.from,
         reason: t.reason,
@@ -287,7 +320,7 @@ export class HealthMonitor implements HealthSource {
   #logProbeError(probed: Probed): void {
     const error = probed.state.probeError;
     if (error === probed.loggedProbeError) return;
-    const name = probed.provider.name;
+    const name = healthKey(probed.provider.name, probed.family);
     if (error !== null) {
       this.#options.log(
         `health: ${name}: probes cannot run, they count neither up nor down (verdict stays ${probed.state.verdict}): ${error}`,
@@ -322,6 +355,16 @@ export class HealthMonitor implements HealthSource {
     return gateway === undefined ? [] : [gateway];
   }
 
+  /** The IPv6 targets, else the IPv6 gateway (static, or the RA's). */
+  async #targets6(provider: Provider): Promise<string[]> {
+    const ipv6 = provider.ipv6;
+    if (ipv6 === undefined) return [];
+    if (ipv6.healthTargets.length > 0) return [...ipv6.healthTargets];
+    if (ipv6.gateway.kind === 'static') return [ipv6.gateway.address];
+    const gateway = (await this.#readFacts()).interfaces[provider.interface]?.detectedGateway6;
+    return gateway === undefined ? [] : [gateway];
+  }
+
   #readFacts(): Promise<Facts> {
     const now = this.#now();
     if (this.#facts === undefined || now - this.#facts.at > FACTS_TTL_MS) {
@@ -335,8 +378,10 @@ export class HealthMonitor implements HealthSource {
   }
 }
 
-function probeKey(p: Provider): string {
-  return JSON.stringify([p.interface, p.mark, p.gateway, p.health]);
+function probeKey(p: Provider, family?: 'inet6'): string {
+  return family === 'inet6'
+    ? JSON.stringify([p.interface, p.mark, p.ipv6?.gateway, p.ipv6?.healthTargets, p.health])
+    : JSON.stringify([p.interface, p.mark, p.gateway, p.health]);
 }
 
 function downKey(health: Health): string {

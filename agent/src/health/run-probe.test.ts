@@ -18,6 +18,33 @@ describe('probe commands', () => {
     ).toEqual(['ping', '-n', '-c', '1', '-W', '0.400', '-m', '512', '-I', 'wan1', '203.0.113.1']);
   });
 
+  it('IPv6: ping -6 and socat TCP6 with the address in brackets (D183)', () => {
+    const base = {
+      family: 'inet6' as const,
+      target: '2001:db8:99::1',
+      interface: 'wan1',
+      mark: 0x200,
+      timeoutMs: 400,
+    };
+    expect(probeCommand({ ...base, method: 'icmp' })).toEqual([
+      'ping',
+      '-6',
+      '-n',
+      '-c',
+      '1',
+      '-W',
+      '0.400',
+      '-m',
+      '512',
+      '-I',
+      'wan1',
+      '2001:db8:99::1',
+    ]);
+    expect(probeCommand({ ...base, method: 'tcp', tcpPort: 443 }).at(-1)).toBe(
+      'TCP6:[2001:db8:99::1]:443,connect-timeout=0.400,so-bindtodevice=wan1,setsockopt-int=1:36:512',
+    );
+  });
+
   it('tcp: socat with SO_BINDTODEVICE and SO_MARK (SOL_SOCKET=1, SO_MARK=36)', () => {
     expect(
       probeCommand({

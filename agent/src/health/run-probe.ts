@@ -18,6 +18,8 @@ import { spawn } from 'node:child_process';
 import type { ProbeOutcome } from './provider-verdict.js';
 
 export interface ProbeRequest {
+  /** `inet6`: an IPv6 probe (`ping -6`, socat `TCP6`) of the provider's IPv6 half (D183). */
+  readonly family?: 'inet6' | undefined;
   readonly method: 'icmp' | 'tcp';
   readonly target: string;
   readonly tcpPort?: number | undefined;
@@ -37,6 +39,7 @@ export function probeCommand(request: ProbeRequest): string[] {
   if (request.method === 'icmp') {
     return [
       'ping',
+      ...(request.family === 'inet6' ? ['-6'] : []),
       '-n',
       '-c',
       '1',
@@ -56,7 +59,7 @@ export function probeCommand(request: ProbeRequest): string[] {
     seconds,
     '-u',
     'OPEN:/dev/null',
-    `TCP4:${request.target}:${request.tcpPort},connect-timeout=${seconds},so-bindtodevice=${request.interface},setsockopt-int=${SOL_SOCKET}:${SO_MARK}:${request.mark}`,
+    `${request.family === 'inet6' ? `TCP6:[${request.target}]` : `TCP4:${request.target}`}:${request.tcpPort},connect-timeout=${seconds},so-bindtodevice=${request.interface},setsockopt-int=${SOL_SOCKET}:${SO_MARK}:${request.mark}`,
   ];
 }
 

@@ -14,7 +14,19 @@ export interface DesiredFeature {
 }
 
 /** Every desired-state feature newer than revision 1, oldest first. */
-export const DESIRED_FEATURES: readonly DesiredFeature[] = [];
+export const DESIRED_FEATURES: readonly DesiredFeature[] = [
+  {
+    // IPv6 rules, routes and nft rules and providers' ipv6 halves (D180): an agent before
+    // revision 4 would refuse them, or worse, apply the IPv4 half only.
+    name: 'IPv6 (dual-stack providers)',
+    revision: 4,
+    usedBy: (state) =>
+      state.providers.some((p) => p.ipv6 !== undefined) ||
+      state.rules.some((r) => r.family !== undefined) ||
+      state.routes.some((r) => r.family !== undefined) ||
+      state.nft.some((r) => r.kind === 'npt' || ('family' in r && r.family !== undefined)),
+  },
+];
 
 /** The lowest revision that accepts `state`, and the features that need it. */
 export function requiredRevision(state: DesiredState): { revision: number; features: string[] } {

@@ -6,7 +6,8 @@
  * `KernelState` using live facts and provider health. The agent defines this schema and
  * the controller imports it, so the agent never accepts what it cannot apply.
  *
- * IPv4 only (see docs/decisions.md). Every limit and name rule comes from limits.ts,
+ * Dual-stack (D180): IPv4 objects carry no `family`, IPv6 ones `family: 'inet6'`, so an
+ * IPv4-only state is byte-identical to what it was before IPv6. Every limit and name rule comes from limits.ts,
  * names.ts and sysctl-key.ts, which the controller's validation uses too (D89); the rules
  * that relate fields (reserved tables and protocols, references between objects) are
  * `checkDesiredState` below, part of the schema.
@@ -46,6 +47,29 @@ export const ipv4Cidr = z
       `${String(issue.input)} has host bits set; write its network address (${canonicalCidr(String(issue.input))})`,
   });
 
+/** An IPv6 address in RFC 5952 form (lower case, `::` compression), as iproute2 prints it. */
+export const ipv6Address = z.string().refine(isCanonicalIpv6, {
+  error: (issue) => `${String(issue.input)} is not an IPv6 address in RFC 5952 form (e.g. 2001:db8::1)`,
+});
+
+/** An IPv6 CIDR in canonical form (host bits zero), e.g. 2001:db8::/32. `::/0` is the default route. */
+export const ipv6Cidr = z.string().refine(isCanonicalIpv6Cidr, {
+  error: (issue) =>
+    `${String(issue.input)} is not a canonical IPv6 CIDR (e.g. 2001:db8::/32, host bits zero)`,
+});
+
+/** Either family, chosen by the text (a `:` is IPv6), so errors speak of the family written. */
+const eitherFamily = (v4: z.ZodType<string>, v6: z.ZodType<string>) =>
+  z.string().superRefine((text, ctx) => {
+    const result = (text.includes(':') ? v6 : v4).safeParse(text);
+    if (!result.success)
+      for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+  });
+export const ipAddress = eitherFamily(ipv4Address, ipv6Address);
+export const ipCidr = eitherFamily(ipv4Cidr, ipv6Cidr);
+/** The family of an object that has one: absent is IPv4. */
+export const family = z.literal('inet6');
+
 export const u32 = z.number().int().min(0).max(0xffffffff);
 export const tableId = int(LIMITS.table);
 export const priority = int(LIMITS.rulePriority);
@@ -61,7 +85,7 @@ export const ipProto = z.enum(['tcp', 'udp', 'icmp']);
  * - `provider-gateway`: the uplink's gateway (static, detected, or the PPP peer)
  */
 export const addressRef = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('literal'), address: ipv4Address }).strict(),
+  z.object({ kind: z.literal('literal'), address: ipAddress }).strict(),
   z.object({ kind: z.literal('provider-address'), provider: z.string() }).strict(),
   z.object({ kind: z.literal('provider-gateway'), provider: z.string() }).strict(),
 ]);
@@ -69,7 +93,7 @@ export type AddressRef = z.infer<typeof addressRef>;
 
 /** A destination/source network the agent resolves: a literal CIDR or an uplink's connected subnet. */
 export const networkRef = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('literal'), cidr: ipv4Cidr }).strict(),
+  z.object({ kind: z.literal('literal'), cidr: ipCidr }).strict(),
   z.object({ kind: z.literal('provider-network'), provider: z.string() }).strict(),
   /** The uplink's own address as a /32 — in a rule's `from`, one rule per address of the interface (D92). */
   z.object({ kind: z.literal('provider-host'), provider: z.string() }).strict(),
@@ -112,6 +136,27 @@ export const healthSettings = z
   .strict();
 export type HealthSettings = z.infer<typeof healthSettings>;
 
+/** The IPv6 half of a provider (D180): present when the uplink carries IPv6. */
+export const providerIpv6 = z
+  .object({
+    /** A global or link-local next hop on the provider's interface, or the RA's default route. */
+    gateway: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('static'), address: ipv6Address }).strict(),
+      z.object({ kind: z.literal('detect') }).strict(),
+    ]),
+    /** Prefixes the ISP routes to the site: replies from them leave by this uplink. */
+    prefixes: z.array(ipv6Cidr).max(LIMITS.ipv6Prefixes.max),
+    /**
+     * NPTv6 onto this uplink (D181): traffic from another provider's prefix that leaves here
+     * (failover) gets the same-length prefix of this one. Empty: none.
+     */
+    npt: z.array(z.object({ from: ipv6Cidr, to: ipv6Cidr }).strict()).max(LIMITS.ipv6Prefixes.max * 4),
+    /** IPv6 probe targets; empty means the IPv6 gateway. */
+    healthTargets: z.array(ipv6Address).max(LIMITS.health.targets.max),
+  })
+  .strict();
+export type ProviderIpv6 = z.infer<typeof providerIpv6>;
+
 export const provider = z
   .object({
     name: z.string().regex(OBJECT_NAME_PATTERN),
@@ -127,6 +172,7 @@ export const provider = z
     track: z.boolean(),
     snat: snatMode,
     health: healthSettings,
+    ipv6: providerIpv6.optional(),
   })
   .strict();
 export type Provider = z.infer<typeof provider>;
@@ -140,6 +186,7 @@ export type Provider = z.infer<typeof provider>;
 export const desiredRule = z
   .object({
     priority,
+    family: family.optional(),
     /** Stable identity used in diffs and drift reports, e.g. `policy:mail/isp1`. */
     id: z.string().min(LIMITS.objectIdLength.min).max(LIMITS.objectIdLength.max),
     action: z.enum(['lookup', 'blackhole', 'unreachable', 'prohibit']),
@@ -155,7 +202,7 @@ export const desiredRule = z
     sport: portRange.optional(),
     dport: portRange.optional(),
     tos: int(LIMITS.tos).optional(),
-    suppressPrefixlength: z.number().int().min(0).max(32).optional(),
+    suppressPrefixlength: z.number().int().min(0).max(128).optional(),
     requires: z.string().optional(),
   })
   .strict();
@@ -179,6 +226,7 @@ export type DesiredNexthop = z.infer<typeof desiredNexthop>;
 export const desiredRoute = z
   .object({
     id: z.string().min(LIMITS.objectIdLength.min).max(LIMITS.objectIdLength.max),
+    family: family.optional(),
     table: tableId,
     dst: networkRef,
     type: z.enum(['unicast', 'blackhole', 'unreachable', 'prohibit', 'throw']),
@@ -197,7 +245,15 @@ export type DesiredRoute = z.infer<typeof desiredRoute>;
 /** The netfilter objects Uplink emits, in semantic form; rendered to `nft -f` by the agent. */
 export const nftRule = z.discriminatedUnion('kind', [
   /** prerouting: a new connection arriving on the uplink gets the uplink's mark in ct mark. */
-  z.object({ kind: z.literal('track-save'), provider: z.string(), iif: interfaceName, mark: u32 }).strict(),
+  z
+    .object({
+      kind: z.literal('track-save'),
+      provider: z.string(),
+      iif: interfaceName,
+      mark: u32,
+      family: z.literal('ipv6').optional(),
+    })
+    .strict(),
   /** prerouting/output: packets of a tracked connection get the ct mark copied into the packet mark. */
   z
     .object({
@@ -205,6 +261,7 @@ export const nftRule = z.discriminatedUnion('kind', [
       chain: z.enum(['prerouting', 'output']),
       provider: z.string(),
       mark: u32,
+      family: z.literal('ipv6').optional(),
     })
     .strict(),
   /** postrouting: source NAT to whatever address the uplink has. */
@@ -212,6 +269,16 @@ export const nftRule = z.discriminatedUnion('kind', [
   /** postrouting: source NAT to a fixed address. */
   z
     .object({ kind: z.literal('snat'), provider: z.string(), oif: interfaceName, address: ipv4Address })
+    .strict(),
+  /** postrouting: NPTv6, another provider's prefix mapped onto this uplink's (D181). */
+  z
+    .object({
+      kind: z.literal('npt'),
+      provider: z.string(),
+      oif: interfaceName,
+      from: ipv6Cidr,
+      to: ipv6Cidr,
+    })
     .strict(),
 ]);
 export type NftRule = z.infer<typeof nftRule>;
@@ -376,6 +443,16 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
     if (rule.requires !== undefined) known(rule.requires, at('requires'));
     refs(rule.from, at('from'));
     refs(rule.to, at('to'));
+    for (const key of ['from', 'to'] as const) {
+      const ref = rule[key];
+      if (ref?.kind === 'literal' && isIpv6Cidr(ref.cidr) !== (rule.family === 'inet6'))
+        add(
+          at(key),
+          `${ref.cidr} is not an ${rule.family === 'inet6' ? 'IPv6' : 'IPv4'} prefix like the rule`,
+        );
+    }
+    if (rule.suppressPrefixlength !== undefined && rule.family !== 'inet6' && rule.suppressPrefixlength > 32)
+      add(at('suppressPrefixlength'), 'an IPv4 rule suppresses prefix lengths 0–32');
   });
   state.routes.forEach((route, i) => {
     const at = (...rest: (string | number)[]) => ['routes', i, ...rest];
@@ -386,6 +463,18 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
       );
     if (route.requires !== undefined) known(route.requires, at('requires'));
     refs(route.dst, at('dst'));
+    if (route.dst.kind === 'literal' && isIpv6Cidr(route.dst.cidr) !== (route.family === 'inet6'))
+      add(
+        at('dst'),
+        `${route.dst.cidr} is not an ${route.family === 'inet6' ? 'IPv6' : 'IPv4'} prefix like the route`,
+      );
+    for (const ref of [route.gateway, route.src, ...(route.nexthops ?? []).map((hop) => hop.gateway)]) {
+      if (ref?.kind === 'literal' && ref.address.includes(':') !== (route.family === 'inet6'))
+        add(
+          at('gateway'),
+          `${ref.address} is not an ${route.family === 'inet6' ? 'IPv6' : 'IPv4'} address like the route`,
+        );
+    }
     refs(route.gateway, at('gateway'));
     refs(route.src, at('src'));
     route.nexthops?.forEach((hop, j) => {
@@ -395,6 +484,33 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
   });
   for (const [i, rule] of state.nft.entries()) known(rule.provider, ['nft', i, 'provider']);
   return problems;
+}
+
+function isCanonicalIpv6(text: string): boolean {
+  return (
+    typeof text === 'string' &&
+    ipaddr.IPv6.isValid(text) &&
+    !text.includes('%') &&
+    ipaddr.IPv6.parse(text).toString() === text
+  );
+}
+
+function isCanonicalIpv6Cidr(text: string): boolean {
+  if (typeof text !== 'string') return false;
+  const slash = text.indexOf('/');
+  if (slash < 0 || !isCanonicalIpv6(text.slice(0, slash))) return false;
+  const lengthText = text.slice(slash + 1);
+  if (!/^(12[0-8]|1[01]\d|[1-9]?\d)$/.test(lengthText)) return false;
+  return canonicalIpv6Cidr(text.slice(0, slash), Number(lengthText)) === text;
+}
+
+/** The network of `address/length` in RFC 5952 form. */
+export function canonicalIpv6Cidr(address: string, length: number): string {
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${address}/${length}`).toString()}/${length}`;
+}
+
+export function isIpv6Cidr(text: string): boolean {
+  return text.includes(':');
 }
 
 function isCanonicalCidr(text: string): boolean {

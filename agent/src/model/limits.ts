@@ -27,6 +27,8 @@ export const LIMITS = {
   nftRules: { min: 0, max: 1_000 },
   sysctls: { min: 0, max: 1_000 },
   adoptTables: { min: 0, max: 64 },
+  /** Routed IPv6 prefixes (and their NPTv6 mappings) per provider. */
+  ipv6Prefixes: { min: 0, max: 16 },
   /** Weight in the balanced multipath route (the kernel's nexthop weight is 1–256). */
   balanceWeight: { min: 1, max: 256 },
   fallbackOrder: { min: 1, max: 99 },

@@ -17,7 +17,8 @@ export const PROTOCOL_VERSION = 1;
  * router's environment (D103): their error codes, `status.faults`, the revert details and
  * the revert reason `apply-failed`; a session below it is answered in revision 2's words
  * (`codeForRevision`, `resultForRevision`). Revision 4 adds the router's facts to `status`
- * (`routerFacts`, D170); a session below it gets none.
+ * (`routerFacts`, D170) and IPv6 to the desired state (D180); a session below it gets no facts
+ * and is sent no IPv6.
  */
 export const PROTOCOL_REVISION = 4;
 export const SUPPORTED_REVISIONS: readonly number[] = [1, 2, 3, 4];

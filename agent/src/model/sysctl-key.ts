@@ -12,21 +12,22 @@
  * - `net.ipv4.conf.<dev>.<leaf>`         dev: an interface name, `all` or `default`
  * - `net.ipv4.neigh.<dev>.<leaf>`
  * - `net.ipv4.route.<leaf>`
+ * and the same four under `net.ipv6` (forwarding, accept_ra on uplinks; D180),
  * where a leaf is lower-case letters, digits and `_`. Nothing else: no `..`, no `/`.
  */
 import { INTERFACE_NAME_PATTERN } from './names.js';
 
-export const SYSCTL_FAMILIES = ['ipv4'] as const;
+export const SYSCTL_FAMILIES = ['ipv4', 'ipv6'] as const;
 export type SysctlFamily = (typeof SYSCTL_FAMILIES)[number];
 
 /** The forms above, for messages. */
 export const SYSCTL_KEY_FORMS =
-  'net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name>';
+  'net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name>, net.ipv4.route.<name> or the same under net.ipv6';
 
 const LEAF = /^[a-z0-9_]+$/;
-const PER_DEVICE = /^net\.(ipv4)\.(conf|neigh)\.(.+)\.([a-z0-9_]+)$/;
-const ROUTE = /^net\.(ipv4)\.route\.([a-z0-9_]+)$/;
-const TOP = /^net\.(ipv4)\.([a-z0-9_]+)$/;
+const PER_DEVICE = /^net\.(ipv4|ipv6)\.(conf|neigh)\.(.+)\.([a-z0-9_]+)$/;
+const ROUTE = /^net\.(ipv4|ipv6)\.route\.([a-z0-9_]+)$/;
+const TOP = /^net\.(ipv4|ipv6)\.([a-z0-9_]+)$/;
 
 export type SysctlKey =
   | {
@@ -52,7 +53,7 @@ export function parseSysctlKey(key: string): SysctlKey | undefined {
     };
   }
   // `net.ipv4.conf.x` with no leaf, or a section name used as a leaf, is not a key.
-  if (/^net\.ipv4\.(conf|neigh)(\.|$)/.test(key)) return undefined;
+  if (/^net\.ipv[46]\.(conf|neigh)(\.|$)/.test(key)) return undefined;
   const route = ROUTE.exec(key);
   if (route !== null) return { family: route[1] as SysctlFamily, section: 'route', leaf: route[2]! };
   const top = TOP.exec(key);

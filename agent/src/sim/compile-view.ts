@@ -365,6 +365,8 @@ export function compileView(view: RoutingView): CompiledView {
 
   const building = new Map<number, Map<number, Map<number, CompiledRoute[]>>>();
   for (const route of view.routes) {
+    // The simulator follows IPv4 packets: the IPv6 half of a dual-stack state is another FIB.
+    if (route.family !== undefined) continue;
     if (route.table === TABLE_LOCAL) {
       warnings.push(`${renderRoute(route)}: ignored; the local table is derived from the local addresses`);
       continue;
@@ -399,7 +401,7 @@ export function compileView(view: RoutingView): CompiledView {
 
   // The view's rules are taken as they are (buildView adds the defaults); kernel order is
   // by priority with ties in list order, and Array.prototype.sort is stable.
-  const ruleList = [...view.rules].sort((a, b) => a.priority - b.priority);
+  const ruleList = view.rules.filter((r) => r.family === undefined).sort((a, b) => a.priority - b.priority);
   const compiled: CompiledView = {
     view,
     rules: ruleList.map((r) => compileRule(r, interfaces)),

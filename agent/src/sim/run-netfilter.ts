@@ -25,6 +25,8 @@ export function describeNft(rule: KernelNftRule, mask: number): string {
       return `oifname ${rule.oif} masquerade`;
     case 'snat':
       return `oifname ${rule.oif} snat to ${rule.address}`;
+    case 'npt':
+      return `oifname ${rule.oif} ip6 saddr ${rule.from} snat ip6 prefix to ${rule.to}`;
     default:
       return rule.text;
   }
@@ -42,6 +44,8 @@ export function runMarkRules(
 ): number {
   const mask = cv.markMask;
   for (const rule of rules) {
+    // The simulator follows IPv4 packets; the IPv6 twins of the track rules do not match them.
+    if ((rule.kind === 'track-save' || rule.kind === 'track-restore') && rule.family === 'ipv6') continue;
     if (rule.kind === 'track-save') {
       const applies = rule.iif === iif && ct.isNew;
       if (applies) ct.ctMark = ((ct.ctMark & ~mask) | (rule.mark & mask)) >>> 0;

@@ -66,7 +66,10 @@ export function compileSite(site: ValidSite): DesiredState {
     });
   });
 
-  for (const policy of site.policies) rules.push(...policyRules(policy, providers, settings.balanceTable));
+  for (const policy of site.policies) {
+    if (policy.families === undefined || policy.families.includes('inet'))
+      rules.push(...policyRules(policy, providers, settings.balanceTable));
+  }
 
   const balanced = providers.filter((p) => p.balance !== null);
   if (balanced.length > 0) {
@@ -114,22 +117,41 @@ export function compileSite(site: ValidSite): DesiredState {
     });
   }
 
+  const dual = providers.filter((p) => p.ipv6 !== undefined);
+  if (dual.length > 0) compileIpv6(site, dual, rules, routes);
+
+  const tracked6 = tracked.filter((p) => p.ipv6 !== undefined);
   for (const p of tracked) {
     nft.push({ kind: 'track-save', provider: p.name, iif: p.interface, mark: p.mark });
   }
+  for (const p of tracked6) {
+    nft.push({ kind: 'track-save', provider: p.name, iif: p.interface, mark: p.mark, family: 'ipv6' });
+  }
   for (const chain of ['prerouting', 'output'] as const) {
     for (const p of tracked) nft.push({ kind: 'track-restore', chain, provider: p.name, mark: p.mark });
+    for (const p of tracked6)
+      nft.push({ kind: 'track-restore', chain, provider: p.name, mark: p.mark, family: 'ipv6' });
   }
   for (const p of providers) {
     if (p.snat.kind === 'masquerade') nft.push({ kind: 'masquerade', provider: p.name, oif: p.interface });
     else if (p.snat.kind === 'address')
       nft.push({ kind: 'snat', provider: p.name, oif: p.interface, address: p.snat.address });
   }
+  for (const p of dual) {
+    for (const map of nptMappings(p, dual))
+      nft.push({ kind: 'npt', provider: p.name, oif: p.interface, ...map });
+  }
 
   const sysctls: Record<string, string> = {};
   if (site.lan.length > 0) sysctls['net.ipv4.ip_forward'] = '1';
   for (const p of providers) {
     sysctls[interfaceSysctlKey(p.interface, 'rp_filter')] = RP_FILTER[p.rpFilter];
+  }
+  if (dual.length > 0 && site.lan.length > 0) sysctls['net.ipv6.conf.all.forwarding'] = '1';
+  for (const p of dual) {
+    // A forwarding router ignores router advertisements unless accept_ra is 2 (D180).
+    if (p.ipv6!.address === null || p.ipv6!.gateway.kind === 'detect')
+      sysctls[interfaceSysctlKey(p.interface, 'accept_ra', 'ipv6')] = '2';
   }
   Object.assign(sysctls, site.sysctls);
 
@@ -154,6 +176,16 @@ export function compileSite(site: ValidSite): DesiredState {
       track: p.track,
       snat: p.snat,
       health: p.health,
+      ...(p.ipv6 === undefined
+        ? {}
+        : {
+            ipv6: {
+              gateway: p.ipv6.gateway,
+              prefixes: [...p.ipv6.prefixes],
+              npt: nptMappings(p, dual),
+              healthTargets: [...p.ipv6.healthTargets],
+            },
+          }),
     })),
     rules,
     routes,
@@ -165,11 +197,154 @@ export function compileSite(site: ValidSite): DesiredState {
 
 const RP_FILTER = { off: '0', strict: '1', loose: '2' } as const;
 
+/**
+ * The IPv6 half of the layout (D180): the same bands in the `ip -6 rule` list — suppress
+ * main, track, source (the uplink's addresses and its routed prefixes), policies, balance,
+ * fallback — and an IPv6 default route in each provider's table beside the IPv4 one.
+ */
+function compileIpv6(
+  site: ValidSite,
+  dual: readonly ValidProvider[],
+  rules: DesiredRule[],
+  routes: DesiredRoute[],
+): void {
+  const { settings } = site;
+  const bands = settings.priorities;
+  const family = 'inet6' as const;
+  rules.push({
+    id: 'main-specific-routes:ipv6',
+    family,
+    priority: bands.suppressMain,
+    action: 'lookup',
+    table: 254,
+    suppressPrefixlength: 0,
+  });
+  // Priorities follow the provider's index among all providers, as the IPv4 rules do.
+  const index = (p: ValidProvider) => site.providers.indexOf(p);
+  const tracked = site.providers.filter((p) => p.track);
+  for (const p of dual) {
+    if (!p.track) continue;
+    rules.push({
+      id: `track:${p.name}:ipv6`,
+      family,
+      priority: bands.track[0] + tracked.indexOf(p),
+      action: 'lookup',
+      table: p.table,
+      fwmark: p.mark,
+      fwmask: settings.markMask,
+      requires: p.name,
+    });
+  }
+  for (const p of dual) {
+    rules.push({
+      id: `source:${p.name}:ipv6`,
+      family,
+      priority: bands.source[0] + index(p),
+      action: 'lookup',
+      table: p.table,
+      from: { kind: 'provider-host', provider: p.name },
+      requires: p.name,
+    });
+    p.ipv6!.prefixes.forEach((cidr, r) => {
+      rules.push({
+        id: `source:${p.name}:prefix#${r}`,
+        family,
+        priority: bands.source[0] + index(p),
+        action: 'lookup',
+        table: p.table,
+        from: { kind: 'literal', cidr },
+        requires: p.name,
+      });
+    });
+  }
+  for (const policy of site.policies) {
+    if (policy.families?.includes('inet6'))
+      rules.push(...policyRules(policy, dual, settings.balanceTable, family));
+  }
+  const balanced = dual.filter((p) => p.balance !== null);
+  if (balanced.length > 0) {
+    rules.push({
+      id: 'balance:ipv6',
+      family,
+      priority: bands.balance,
+      action: 'lookup',
+      table: settings.balanceTable,
+    });
+    routes.push({
+      id: 'balance:default:ipv6',
+      family,
+      table: settings.balanceTable,
+      dst: { kind: 'literal', cidr: '::/0' },
+      type: 'unicast',
+      nexthops: balanced.map((p) => ({
+        provider: p.name,
+        dev: p.interface,
+        gateway: { kind: 'provider-gateway' as const, provider: p.name },
+        weight: p.balance!,
+      })),
+    });
+  }
+  const fallbacks = site.providers
+    .filter((p) => p.fallback !== null)
+    .sort((a, b) => a.fallback! - b.fallback! || a.name.localeCompare(b.name));
+  fallbacks.forEach((p, i) => {
+    if (p.ipv6 === undefined) return;
+    rules.push({
+      id: `fallback:${p.name}:ipv6`,
+      family,
+      priority: bands.fallback[0] + i,
+      action: 'lookup',
+      table: p.table,
+      requires: p.name,
+    });
+  });
+  for (const p of dual) {
+    routes.push({
+      id: `provider:${p.name}:default:ipv6`,
+      family,
+      table: p.table,
+      dst: { kind: 'literal', cidr: '::/0' },
+      type: 'unicast',
+      dev: p.interface,
+      gateway: { kind: 'provider-gateway', provider: p.name },
+      requires: p.name,
+      requiresUp: true,
+    });
+  }
+}
+
+/**
+ * NPTv6 onto `p` (D181): each other provider's prefix, mapped onto `p`'s first prefix of the
+ * same length (validation makes sure there is one), so a LAN host numbered from a dead ISP's
+ * prefix keeps working through this one.
+ */
+export function nptMappings(
+  p: ValidProvider,
+  dual: readonly ValidProvider[],
+): { from: string; to: string }[] {
+  if (p.ipv6 === undefined || !p.ipv6.npt) return [];
+  const own = p.ipv6.prefixes;
+  const out: { from: string; to: string }[] = [];
+  for (const other of dual) {
+    if (other === p || other.ipv6 === undefined) continue;
+    for (const from of other.ipv6.prefixes) {
+      const to = own.find((prefix) => prefixLength(prefix) === prefixLength(from));
+      if (to !== undefined) out.push({ from, to });
+    }
+  }
+  return out;
+}
+
+function prefixLength(cidr: string): number {
+  return Number(cidr.slice(cidr.indexOf('/') + 1));
+}
+
 /** One policy → consecutive rules: per provider in `via` order, every selector combination. */
 function policyRules(
   policy: ValidPolicy,
   providers: readonly ValidProvider[],
   balanceTable: number,
+  family?: 'inet6',
 ): DesiredRule[] {
   // `main` and `balance` look a table up like a provider does, without a provider to require.
   const table =
@@ -177,18 +352,22 @@ function policyRules(
   const axis = <T>(xs: readonly T[]): (T | undefined)[] => (xs.length > 0 ? [...xs] : [undefined]);
   const targets: (ValidProvider | undefined)[] =
     policy.action === 'route'
-      ? policy.via.map((name) => providers.find((p) => p.name === name)!)
+      ? policy.via.flatMap((name) => providers.filter((p) => p.name === name))
       : [undefined];
+  // Each family's rules take its own addresses (a rule has one family).
+  const v6 = family === 'inet6';
+  const ofFamily = (cidrs: readonly string[]) => cidrs.filter((cidr) => cidr.includes(':') === v6);
   const out: DesiredRule[] = [];
   let priority = policy.priority;
   for (const provider of targets) {
-    for (const from of axis(policy.from)) {
-      for (const to of axis(policy.to)) {
+    for (const from of axis(ofFamily(policy.from))) {
+      for (const to of axis(ofFamily(policy.to))) {
         for (const iif of axis(policy.iif)) {
           for (const dport of axis(policy.dport)) {
             for (const sport of axis(policy.sport)) {
               const rule: DesiredRule = {
-                id: `policy:${policy.name}${provider ? `:${provider.name}` : ''}#${out.length}`,
+                id: `policy:${policy.name}${provider ? `:${provider.name}` : ''}${v6 ? ':ipv6' : ''}#${out.length}`,
+                ...(v6 ? { family } : {}),
                 priority: priority++,
                 action:
                   policy.action === 'route' || table !== undefined

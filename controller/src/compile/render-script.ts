@@ -24,7 +24,7 @@ import {
 export function renderScript(state: DesiredState): string {
   const providers = new Map(state.providers.map((p) => [p.name, p]));
   const vars = new Map<string, string>();
-  const variable = (provider: string, what: 'ADDR' | 'GW' | 'NET'): string => {
+  const variable = (provider: string, what: 'ADDR' | 'GW' | 'NET' | 'ADDR6' | 'GW6'): string => {
     const p = providers.get(provider);
     if (!p) throw new Error(`unknown provider ${provider}`);
     const name = `${provider.toUpperCase().replaceAll('-', '_')}_${what}`;
@@ -32,19 +32,37 @@ export function renderScript(state: DesiredState): string {
       const dev = p.interface;
       vars.set(
         name,
-        what === 'ADDR'
-          ? `$(ip -4 -o addr show dev ${dev} | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of ${dev}`
-          : what === 'NET'
-            ? `$(ip -4 -o route show dev ${dev} scope link proto kernel | awk '{print $1; exit}')  # subnet of ${dev}`
-            : p.gateway.kind === 'static'
-              ? `${p.gateway.address}`
-              : p.gateway.kind === 'detect'
-                ? `$(ip -4 route show default dev ${dev} | awk '{print $3; exit}')  # gateway: detect (DHCP)`
-                : `$(ip -4 -o addr show dev ${dev} | awk '{for (i = 1; i < NF; i++) if ($i == "peer") {split($(i+1), a, "/"); print a[1]; exit}}')  # PPP peer of ${dev}`,
+        what === 'ADDR6'
+          ? `$(ip -6 -o addr show dev ${dev} scope global -tentative | awk '{split($4, a, "/"); print a[1]; exit}')  # current IPv6 address of ${dev}`
+          : what === 'GW6'
+            ? `$(ip -6 route show default dev ${dev} | awk '{print $3; exit}')  # IPv6 gateway: detect (the RA's)`
+            : what === 'ADDR'
+              ? `$(ip -4 -o addr show dev ${dev} | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of ${dev}`
+              : what === 'NET'
+                ? `$(ip -4 -o route show dev ${dev} scope link proto kernel | awk '{print $1; exit}')  # subnet of ${dev}`
+                : p.gateway.kind === 'static'
+                  ? `${p.gateway.address}`
+                  : p.gateway.kind === 'detect'
+                    ? `$(ip -4 route show default dev ${dev} | awk '{print $3; exit}')  # gateway: detect (DHCP)`
+                    : `$(ip -4 -o addr show dev ${dev} | awk '{for (i = 1; i < NF; i++) if ($i == "peer") {split($(i+1), a, "/"); print a[1]; exit}}')  # PPP peer of ${dev}`,
       );
     }
     return `"$${name}"`;
   };
+  // IPv6 objects (D180) name the IPv6 half of a provider: its IPv6 address and gateway.
+  const addr6 = (ref: AddressRef): string => {
+    if (ref.kind === 'literal') return ref.address;
+    const gateway = providers.get(ref.provider)?.ipv6?.gateway;
+    if (ref.kind === 'provider-gateway')
+      return gateway?.kind === 'static' ? gateway.address : variable(ref.provider, 'GW6');
+    return variable(ref.provider, 'ADDR6');
+  };
+  const net6 = (ref: NetworkRef): string =>
+    ref.kind === 'literal'
+      ? ref.cidr === '::/0'
+        ? 'default'
+        : ref.cidr.replace(/\/128$/, '')
+      : variable(ref.provider, 'ADDR6');
   const addr = (ref: AddressRef): string => {
     if (ref.kind === 'literal') return ref.address;
     if (ref.kind === 'provider-gateway') {
@@ -79,13 +97,22 @@ export function renderScript(state: DesiredState): string {
     body.push(
       `# table ${table}: ${owner ? `provider ${owner.name} (${owner.interface})` : 'balanced default route'}`,
     );
-    for (const route of state.routes.filter((r) => r.table === table))
-      body.push(routeLine(route, p, net, addr));
+    for (const route of state.routes.filter((r) => r.table === table)) {
+      body.push(
+        route.family === 'inet6'
+          ? `ip -6 ${routeLine(route, p, net6, addr6).slice(3)}`
+          : routeLine(route, p, net, addr),
+      );
+    }
   }
 
   body.push('', '# Policy rules, in priority order');
   for (const rule of [...state.rules].sort((a, b) => a.priority - b.priority)) {
-    body.push(`ip rule add ${ruleSelectors(rule, net)} protocol ${p}  # ${rule.id}`);
+    body.push(
+      rule.family === 'inet6'
+        ? `ip -6 rule add ${ruleSelectors(rule, net6)} protocol ${p}  # ${rule.id}`
+        : `ip rule add ${ruleSelectors(rule, net)} protocol ${p}  # ${rule.id}`,
+    );
   }
 
   if (state.nft.length > 0) {

@@ -77,12 +77,16 @@ export function trafficClassesOf(siteBefore: ValidSite, siteAfter: ValidSite): T
     out.push({ name: taken ? `${name} (as before)` : name, packet });
   };
 
+  // The simulator follows IPv4 packets: IPv6-only policies and IPv6 LAN prefixes have no IPv4 class.
   for (const site of sites) {
-    for (const policy of site.policies) add(`policy ${policy.name}`, policyPacket(policy, site, internet));
+    for (const policy of site.policies) {
+      if (policy.families !== undefined && !policy.families.includes('inet')) continue;
+      add(`policy ${policy.name}`, policyPacket(ipv4Half(policy), site, internet));
+    }
   }
   for (const site of sites) {
     for (const lan of site.lan) {
-      for (const subnet of lan.subnets) {
+      for (const subnet of lan.subnets.filter(isIpv4)) {
         add(`default traffic from ${subnet} (${lan.interface})`, {
           dst: internet,
           src: clientAddressIn(subnet),
@@ -95,6 +99,12 @@ export function trafficClassesOf(siteBefore: ValidSite, siteAfter: ValidSite): T
   return out;
 }
 
+const isIpv4 = (cidr: string) => !cidr.includes(':');
+
+function ipv4Half(policy: ValidPolicy): ValidPolicy {
+  return { ...policy, from: policy.from.filter(isIpv4), to: policy.to.filter(isIpv4) };
+}
+
 /** The first packet a policy's selectors match: first value of every list, first port of every range. */
 function policyPacket(policy: ValidPolicy, site: ValidSite, internet: string): Packet {
   const from = policy.from[0] === undefined ? undefined : clientAddressIn(policy.from[0]);
@@ -103,9 +113,10 @@ function policyPacket(policy: ValidPolicy, site: ValidSite, internet: string): P
   const iif = local
     ? undefined
     : (policy.iif[0] ??
-      site.lan.find((l) => from !== undefined && l.subnets.some((s) => contains(s, from)))?.interface ??
+      site.lan.find((l) => from !== undefined && l.subnets.filter(isIpv4).some((s) => contains(s, from)))
+        ?.interface ??
       site.lan[0]?.interface);
-  const lanSubnet = site.lan.find((l) => l.interface === iif)?.subnets[0];
+  const lanSubnet = site.lan.find((l) => l.interface === iif)?.subnets.find(isIpv4);
   const src =
     iif === undefined ? from : (from ?? (lanSubnet === undefined ? undefined : clientAddressIn(lanSubnet)));
   const ported = policy.dport.length > 0 || policy.sport.length > 0;
@@ -143,7 +154,8 @@ function internetAddress(sites: readonly ValidSite[]): string {
     for (const policy of site.policies) networks.push(...policy.to, ...policy.from);
   }
   return (
-    INTERNET_CANDIDATES.find((a) => !networks.some((n) => overlaps(n, `${a}/32`))) ?? INTERNET_CANDIDATES[0]!
+    INTERNET_CANDIDATES.find((a) => !networks.filter(isIpv4).some((n) => overlaps(n, `${a}/32`))) ??
+    INTERNET_CANDIDATES[0]!
   );
 }
 

@@ -77,7 +77,11 @@ describe('parseExplainRequest', () => {
       { dst: '203.0.113.256' },
       '--dst: "203.0.113.256" is not an IPv4 address; write e.g. 198.51.100.1',
     ],
-    ['IPv6 --dst', { dst: '2001:db8::1' }, '--dst: "2001:db8::1" is IPv6; Uplink supports IPv4 only for now'],
+    [
+      'IPv6 --dst',
+      { dst: '2001:db8::1' },
+      '--dst: "2001:db8::1" is IPv6; this field takes an IPv4 address: uplink explain simulates IPv4 packets only',
+    ],
     ['bad --src', { ...DST, src: 'lan' }, '--src: "lan" is not an IPv4 address; write e.g. 198.51.100.1'],
     [
       '--iif without --src',

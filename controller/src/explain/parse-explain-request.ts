@@ -48,13 +48,16 @@ export function parseExplainRequest(
 
   if (raw.dst === undefined)
     return fail('--dst: required; write the destination address, e.g. --dst 203.0.113.25');
+  // The simulator follows IPv4 packets only (README "IPv6": not yet for IPv6 packets).
+  const ipv4Only = (c: { message: string; ipv6?: true }) =>
+    c.ipv6 ? `${c.message}: uplink explain simulates IPv4 packets only` : c.message;
   const dst = checkAddress(raw.dst);
-  if (!dst.ok) return fail(`--dst: ${dst.message}`);
+  if (!dst.ok) return fail(`--dst: ${ipv4Only(dst)}`);
 
   let src: string | undefined;
   if (raw.src !== undefined) {
     const checked = checkAddress(raw.src);
-    if (!checked.ok) return fail(`--src: ${checked.message}`);
+    if (!checked.ok) return fail(`--src: ${ipv4Only(checked)}`);
     src = checked.value;
   }
 
@@ -182,6 +185,7 @@ export function interfacesOf(site: ValidSite): string[] {
 }
 
 function exampleSource(site: ValidSite, iif: string): string {
-  const subnet = site.lan.find((l) => l.interface === iif)?.subnets[0];
+  // The simulator follows IPv4 packets: an IPv4 subnet of the LAN.
+  const subnet = site.lan.find((l) => l.interface === iif)?.subnets.find((s) => !s.includes(':'));
   return subnet === undefined ? '203.0.113.10' : clientAddressIn(subnet);
 }

@@ -21,7 +21,15 @@ export interface SynthesizedFacts {
 const STAND_IN_BASE = (100 << 24) | (64 << 16);
 
 export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
-  const interfaces: Record<string, { up: boolean; addresses: InterfaceFacts['addresses']; gw?: string }> = {};
+  const interfaces: Record<
+    string,
+    {
+      up: boolean;
+      addresses: InterfaceFacts['addresses'];
+      gw?: string;
+      addresses6?: { address: string; prefixLength: number }[];
+    }
+  > = {};
   const notes: string[] = [];
   const standIns: string[] = [];
   const iface = (name: string) => {
@@ -35,6 +43,14 @@ export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
     for (const subnet of lan.subnets) {
       const [network, length] = subnet.split('/') as [string, string];
       const prefixLength = Number(length);
+      if (network.includes(':')) {
+        // IPv6 LAN prefixes (D180): the router has `::1` in each.
+        entry.addresses6 = [
+          ...(entry.addresses6 ?? []),
+          { address: `${network.replace(/::$/, '')}::1`, prefixLength },
+        ];
+        continue;
+      }
       const address = prefixLength >= 31 ? network : offset(network, 1);
       entry.addresses = [...entry.addresses, { address, prefixLength }];
     }
@@ -48,6 +64,7 @@ export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
     if (provider.address === null) standIns.push(provider.name);
     entry.addresses = [...entry.addresses, address];
     if (gateway !== undefined && provider.gateway.kind === 'detect') entry.gw = gateway;
+    if (provider.ipv6?.address) entry.addresses6 = [...(entry.addresses6 ?? []), provider.ipv6.address];
   });
 
   const out: Record<string, InterfaceFacts> = {};
@@ -57,6 +74,7 @@ export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
       up: entry.up,
       addresses: entry.addresses,
       ...(entry.gw === undefined ? {} : { detectedGateway: entry.gw }),
+      ...(entry.addresses6 === undefined ? {} : { addresses6: entry.addresses6 }),
     };
   }
   return { facts: { interfaces: out }, notes, standIns };

@@ -21,18 +21,24 @@ import type {
 
 type Context = Pick<DesiredState, 'providers' | 'settings'>;
 
-function network(ref: NetworkRef): string {
+/** IPv6 objects (D180) name a provider's IPv6 half: `address6(isp1)`, `gateway6(isp1)`. */
+function network(ref: NetworkRef, family?: 'inet6'): string {
   switch (ref.kind) {
     case 'literal':
       return ref.cidr;
     case 'provider-host':
-      return `address(${ref.provider})`;
+      return family === 'inet6' ? `address6(${ref.provider})` : `address(${ref.provider})`;
     case 'provider-network':
       return `network(${ref.provider})`;
   }
 }
 
-function address(ref: AddressRef, context: Context): string {
+function address(ref: AddressRef, context: Context, family?: 'inet6'): string {
+  if (family === 'inet6' && ref.kind !== 'literal') {
+    const gateway = context.providers.find((p) => p.name === ref.provider)?.ipv6?.gateway;
+    if (ref.kind === 'provider-address') return `address6(${ref.provider})`;
+    return gateway?.kind === 'static' ? gateway.address : `gateway6(${ref.provider})`;
+  }
   switch (ref.kind) {
     case 'literal':
       return ref.address;
@@ -48,13 +54,15 @@ function address(ref: AddressRef, context: Context): string {
 /** e.g. `priority 2000 from address(isp1) lookup 100 proto 252`. */
 export function describeDesiredRule(rule: DesiredRule, context: Context): string {
   // describeRule only prints these fields, so symbolic addresses can stand in for CIDRs.
+  const f = rule.family;
   const lowered = {
     priority: rule.priority,
     action: rule.action,
     protocol: context.settings.protocol,
+    ...(f === undefined ? {} : { family: f }),
     ...(rule.table === undefined ? {} : { table: rule.table }),
-    ...(rule.from === undefined ? {} : { from: network(rule.from) }),
-    ...(rule.to === undefined ? {} : { to: network(rule.to) }),
+    ...(rule.from === undefined ? {} : { from: network(rule.from, f) }),
+    ...(rule.to === undefined ? {} : { to: network(rule.to, f) }),
     ...(rule.iif === undefined ? {} : { iif: rule.iif }),
     ...(rule.oif === undefined ? {} : { oif: rule.oif }),
     ...(rule.fwmark === undefined ? {} : { fwmark: rule.fwmark }),
@@ -71,19 +79,25 @@ export function describeDesiredRule(rule: DesiredRule, context: Context): string
 
 /** The route's identity part: `table 100 default`. */
 export function describeDesiredRouteKey(route: DesiredRoute): string {
-  return describeRouteKey({ table: route.table, dst: network(route.dst), metric: route.metric });
+  return describeRouteKey({
+    table: route.table,
+    dst: network(route.dst, route.family),
+    metric: route.metric,
+    ...(route.family === undefined ? {} : { family: route.family }),
+  });
 }
 
 /** e.g. `default via 198.51.100.1 dev wan1 proto 252 (removed while isp1 is down)`. */
 export function describeDesiredRoute(route: DesiredRoute, context: Context): string {
+  const f = route.family;
   const lowered = {
     table: route.table,
-    dst: network(route.dst),
+    dst: network(route.dst, f),
     type: route.type,
     protocol: context.settings.protocol,
     ...(route.dev === undefined ? {} : { dev: route.dev }),
-    ...(route.gateway === undefined ? {} : { gateway: address(route.gateway, context) }),
-    ...(route.src === undefined ? {} : { src: address(route.src, context) }),
+    ...(route.gateway === undefined ? {} : { gateway: address(route.gateway, context, f) }),
+    ...(route.src === undefined ? {} : { src: address(route.src, context, f) }),
     ...(route.scope === undefined ? {} : { scope: route.scope }),
     ...(route.metric === undefined ? {} : { metric: route.metric }),
     ...(route.nexthops === undefined
@@ -92,7 +106,7 @@ export function describeDesiredRoute(route: DesiredRoute, context: Context): str
           nexthops: route.nexthops.map((n) => ({
             dev: n.dev,
             weight: n.weight,
-            ...(n.gateway === undefined ? {} : { gateway: address(n.gateway, context) }),
+            ...(n.gateway === undefined ? {} : { gateway: address(n.gateway, context, f) }),
           })),
         }),
   } satisfies KernelRoute;
@@ -133,6 +147,11 @@ export function providerFields(provider: Provider): Record<string, string> {
         : provider.snat.kind === 'masquerade'
           ? 'masquerade'
           : 'none',
+    ...(provider.ipv6 === undefined
+      ? {}
+      : {
+          ipv6: `gateway ${provider.ipv6.gateway.kind === 'static' ? provider.ipv6.gateway.address : 'detect'}, prefixes ${provider.ipv6.prefixes.join(',') || 'none'}${provider.ipv6.npt.length > 0 ? `, NPTv6 from ${provider.ipv6.npt.map((m) => m.from).join(',')}` : ''}`,
+        }),
     health: h.enabled
       ? `${h.method}${h.tcpPort === undefined ? '' : `:${h.tcpPort}`} ${h.targets.length === 0 ? 'gateway' : h.targets.join(',')} every ${h.intervalMs}ms timeout ${h.timeoutMs}ms down after ${h.failAfter} up after ${h.recoverAfter} min ${h.minTargetsUp}`
       : 'off',

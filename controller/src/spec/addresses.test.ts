@@ -20,7 +20,7 @@ describe('checkAddress', () => {
     ],
     [
       '2001:db8::1',
-      { ok: false, message: '"2001:db8::1" is IPv6; Uplink supports IPv4 only for now', ipv6: true },
+      { ok: false, message: '"2001:db8::1" is IPv6; this field takes an IPv4 address', ipv6: true },
     ],
     [
       'gw.example.net',
@@ -43,7 +43,7 @@ describe('checkNetwork', () => {
     ],
     [
       '2001:db8::/32',
-      { ok: false, message: '"2001:db8::/32" is IPv6; Uplink supports IPv4 only for now', ipv6: true },
+      { ok: false, message: '"2001:db8::/32" is IPv6; this field takes an IPv4 address', ipv6: true },
     ],
   ])('%s', (text, expected) => {
     expect(checkNetwork(text)).toEqual(expected);

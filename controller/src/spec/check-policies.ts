@@ -3,7 +3,7 @@
  * policy band — consecutive rule priorities per policy, each block starting on a multiple of
  * POLICY_STRIDE so editing one policy rarely renumbers the next.
  */
-import { checkNetwork } from './addresses.js';
+import { checkNetworkAny } from './addresses.js';
 import type { Merged, Origin } from './merge-groups.js';
 import type { SiteCheck } from './site-check.js';
 import type { PolicySpec } from './spec-schema.js';
@@ -22,6 +22,8 @@ export function checkPolicies(
   balanced: boolean,
   lan: readonly { interface: string }[],
   markMask: number,
+  /** Providers with an IPv6 half: a policy has IPv6 rules only through them (D180). */
+  ipv6Providers: ReadonlySet<string> = new Set(),
 ): ValidPolicy[] {
   const { site, err, field } = check;
   const [bandStart, bandEnd] = defaults.priorities.policy;
@@ -29,7 +31,9 @@ export function checkPolicies(
   const blocks: { name: string; start: number; end: number; explicit: boolean }[] = [];
   const policies: ValidPolicy[] = [];
   for (const item of site.policies) {
-    const policy = checkPolicy(item, providerNames, balanced, lan, markMask, (o, m) => err(o, m));
+    const policy = checkPolicy(item, providerNames, balanced, lan, markMask, ipv6Providers, (o, m) =>
+      err(o, m),
+    );
     if (!policy) continue;
     const start = item.value.priority ?? cursor;
     const end = start + policy.ruleCount - 1;
@@ -81,6 +85,7 @@ function checkPolicy(
   balanced: boolean,
   lan: readonly { interface: string }[],
   markMask: number,
+  ipv6Providers: ReadonlySet<string>,
   err: (origin: Origin, message: string) => void,
 ): Omit<ValidPolicy, 'priority'> | undefined {
   const p = item.value;
@@ -98,7 +103,7 @@ function checkPolicy(
 
   const nets = (key: 'from' | 'to') =>
     list(p[key]).flatMap((text, i) => {
-      const c = checkNetwork(text);
+      const c = checkNetworkAny(text);
       if (c.ok) return [c.value];
       fail(at(key, ...(Array.isArray(p[key]) ? [i] : [])), `${label}: ${key} ${c.message}`);
       return [];
@@ -212,13 +217,50 @@ function checkPolicy(
   }
 
   if (!ok) return undefined;
-  const combos =
-    Math.max(1, from.length) *
-    Math.max(1, to.length) *
+  // One family per rule (D180): each family's rules combine only its own addresses. With no
+  // address selector a policy is about both; with some, about the families every listed
+  // selector has addresses of.
+  const v6 = (cidr: string) => cidr.includes(':');
+  const count = (fromN: number, toN: number, viaN: number) =>
+    Math.max(1, fromN) *
+    Math.max(1, toN) *
     Math.max(1, iif.length) *
     Math.max(1, dport.length) *
-    Math.max(1, sport.length);
-  const ruleCount = combos * (action === 'route' ? via.length : 1);
+    Math.max(1, sport.length) *
+    (action === 'route' ? viaN : 1);
+  const has = (list: readonly string[], ipv6: boolean) =>
+    list.length === 0 || list.some((c) => v6(c) === ipv6);
+  const addressed = from.length + to.length > 0;
+  const wants4 = has(from, false) && has(to, false);
+  const wants6 = has(from, true) && has(to, true);
+  const via6 = via.filter((name) => ipv6Providers.has(name));
+  const some6 = ipv6Providers.size > 0 && (action !== 'route' || via6.length > 0);
+  if (addressed && !wants4 && !wants6) {
+    err(
+      at(from.length > 0 ? 'to' : 'from'),
+      `${label}: from and to are of different families (IPv4 and IPv6); a rule matches one family, so list addresses of the same family in both (or split the policy in two)`,
+    );
+    return undefined;
+  }
+  if (addressed && wants6 && !wants4 && !some6) {
+    err(
+      at(from.some(v6) ? 'from' : 'to'),
+      ipv6Providers.size === 0
+        ? `${label}: IPv6 addresses, but no provider has ipv6:; add an ipv6: block to the providers that carry IPv6`
+        : `${label}: IPv6 addresses, but none of via (${via.join(', ')}) has ipv6:; route it via ${[...ipv6Providers].join(', ')}`,
+    );
+    return undefined;
+  }
+  const families: ('inet' | 'inet6')[] = [];
+  if (wants4) families.push('inet');
+  if (wants6 && some6) families.push('inet6');
+  const rules4 = wants4
+    ? count(from.filter((c) => !v6(c)).length, to.filter((c) => !v6(c)).length, via.length)
+    : 0;
+  const rules6 = families.includes('inet6')
+    ? count(from.filter(v6).length, to.filter(v6).length, via6.length)
+    : 0;
+  const ruleCount = Math.max(rules4, rules6);
   if (ruleCount > MAX_RULES_PER_POLICY) {
     err(
       item.origin,
@@ -240,5 +282,6 @@ function checkPolicy(
     via,
     action,
     ruleCount,
+    ...(families.includes('inet6') ? { families } : {}),
   };
 }

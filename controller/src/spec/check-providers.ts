@@ -13,8 +13,9 @@ import {
   overlaps,
 } from './addresses.js';
 import { checkHealth } from './check-health.js';
+import { checkIpv6Prefixes, checkProviderIpv6 } from './check-provider-ipv6.js';
 import type { SiteCheck } from './site-check.js';
-import type { FleetDefaults, ValidProvider } from './valid-site.js';
+import type { FleetDefaults, ValidProvider, ValidProviderIpv6 } from './valid-site.js';
 
 export interface ProviderContext {
   readonly markMask: number;
@@ -86,7 +87,10 @@ export function checkProviders(
     } else {
       const c = checkAddress(p.gateway);
       if (!c.ok) {
-        err(at('gateway'), `${label}: gateway ${c.message}${c.ipv6 ? '' : ', or detect, or point-to-point'}`);
+        err(
+          at('gateway'),
+          `${label}: gateway ${c.message}${c.ipv6 ? ' (an IPv6 gateway goes under ipv6: gateway:)' : ', or detect, or point-to-point'}`,
+        );
       } else {
         gateway = { kind: 'static', address: c.value };
         if (address) {
@@ -222,6 +226,17 @@ export function checkProviders(
       ),
     );
 
+    let ipv6: ValidProviderIpv6 | undefined;
+    if (p.ipv6 !== undefined && p.ipv6 !== null) {
+      const base = at('ipv6');
+      ipv6 = checkProviderIpv6(
+        p.ipv6,
+        { label, interface: p.interface },
+        (...path) => ({ parsed: base.parsed, path: [...base.path, ...path] }),
+        err,
+      );
+    }
+
     providers.push({
       name: p.name,
       interface: p.interface,
@@ -236,8 +251,20 @@ export function checkProviders(
       snat,
       rpFilter: p.rpFilter ?? 'loose',
       health,
+      ...(ipv6 === undefined ? {} : { ipv6 }),
     });
   }
+  checkIpv6Prefixes(
+    providers,
+    (name) => {
+      const item = site.providers.find((i) => i.value.name === name)!;
+      const base = field(item, 'ipv6');
+      return item.value.ipv6?.prefixes !== undefined
+        ? { parsed: base.parsed, path: [...base.path, 'prefixes'] }
+        : base;
+    },
+    err,
+  );
   if (providers.length > LIMITS.providers.max) {
     err(
       check.site.providers[LIMITS.providers.max]!.origin,

@@ -15,7 +15,7 @@ import {
   SYSCTL_KEY_FORMS,
   suggestSysctlKey,
 } from '#agent/model';
-import { checkAddress, checkNetwork } from './addresses.js';
+import { checkAddress, checkNetworkAny } from './addresses.js';
 import { checkPolicies } from './check-policies.js';
 import { checkProviders } from './check-providers.js';
 import type { Diagnostic } from './diagnostic.js';
@@ -46,6 +46,7 @@ export function checkSite(
     providers.some((p) => p.balance !== null),
     lan,
     settings.markMask,
+    new Set(providers.filter((p) => p.ipv6 !== undefined).map((p) => p.name)),
   );
   checkRuleCount(check, providers, policies);
   const sysctls = checkSysctls(check);
@@ -116,7 +117,7 @@ function checkLan(check: SiteCheck): ValidSite['lan'] {
   return site.lan.map((l) => {
     const subnets: string[] = [];
     (l.value.subnets ?? []).forEach((text, i) => {
-      const c = checkNetwork(text);
+      const c = checkNetworkAny(text);
       if (c.ok) subnets.push(c.value);
       else
         err(

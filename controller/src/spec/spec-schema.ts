@@ -46,6 +46,25 @@ export const healthSpec = z
   .strict();
 export type HealthSpec = z.infer<typeof healthSpec>;
 
+/** The IPv6 half of a provider: the same uplink, its own address, gateway and prefixes (D180). */
+export const providerIpv6Spec = z
+  .object({
+    /** `2001:db8:ff01::2/64`, or `learned` (SLAAC/DHCPv6: the agent reads it from the interface). */
+    address: text.optional(),
+    /** A global or link-local next hop (`fe80::1`, or `fe80::1%eth1`), or `detect` (the RA's default route). */
+    gateway: text.optional(),
+    /** Prefixes the ISP routes to the site (the LANs number from them). */
+    prefixes: z.array(text).optional(),
+    /** Map other providers' prefixes onto this one's when their traffic fails over to it (NPTv6, D181). */
+    npt: z.boolean().optional(),
+    health: z
+      .object({ targets: z.array(text).max(LIMITS.health.targets.max) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type ProviderIpv6Spec = z.infer<typeof providerIpv6Spec>;
+
 export const providerSpec = z
   .object({
     name,
@@ -65,6 +84,8 @@ export const providerSpec = z
     snat: text.optional(),
     rpFilter: z.enum(['off', 'strict', 'loose']).optional(),
     health: healthSpec.optional(),
+    /** `null` removes an inherited IPv6 half. */
+    ipv6: providerIpv6Spec.nullable().optional(),
   })
   .strict();
 export type ProviderSpec = z.infer<typeof providerSpec>;

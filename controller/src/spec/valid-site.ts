@@ -63,6 +63,20 @@ export interface ValidProvider {
   readonly snat: SnatMode;
   readonly rpFilter: 'off' | 'strict' | 'loose';
   readonly health: HealthSettings;
+  /** Absent: the uplink carries IPv4 only. */
+  readonly ipv6?: ValidProviderIpv6;
+}
+
+/** A provider's IPv6 half, checked (D180). */
+export interface ValidProviderIpv6 {
+  /** Static address with prefix length; null: learned (SLAAC/DHCPv6), read by the agent. */
+  readonly address: { readonly address: string; readonly prefixLength: number } | null;
+  readonly gateway: { kind: 'static'; address: string } | { kind: 'detect' };
+  /** Prefixes the ISP routes to the site. */
+  readonly prefixes: readonly string[];
+  /** NPTv6 onto this uplink for other providers' prefixes (D181). */
+  readonly npt: boolean;
+  readonly healthTargets: readonly string[];
 }
 
 export interface ValidPolicy {
@@ -80,8 +94,13 @@ export interface ValidPolicy {
   readonly action: 'route' | 'main' | 'balance' | 'blackhole' | 'unreachable' | 'prohibit';
   /** First rule priority; the policy's rules are consecutive from here. */
   readonly priority: number;
-  /** Number of `ip rule`s the policy expands to. */
+  /**
+   * Number of `ip rule` priorities the policy takes: the larger of its IPv4 and IPv6 rule
+   * counts (the two families are separate rule lists, laid out in the same band).
+   */
   readonly ruleCount: number;
+  /** Which families the policy has rules in; absent means IPv4 only. */
+  readonly families?: readonly ('inet' | 'inet6')[];
 }
 
 export interface ValidSite {

@@ -186,7 +186,7 @@ const cases: Case[] = [
     expected: [
       'sites/s1.yaml:7:15: error: lan lan0: subnet "172.20.1.1/24" has host bits set; write 172.20.1.0/24',
       'sites/s1.yaml:13:14: error: providers isp1: balance 0 must be a weight from 1 to 256',
-      'sites/s1.yaml:16:14: error: providers isp2: gateway "2001:db8::1" is IPv6; Uplink supports IPv4 only for now',
+      'sites/s1.yaml:16:14: error: providers isp2: gateway "2001:db8::1" is IPv6; this field takes an IPv4 address (an IPv6 gateway goes under ipv6: gateway:)',
     ],
   },
   {
@@ -532,7 +532,7 @@ const cases: Case[] = [
     name: 'IPv6 gateway',
     files: { 'sites/s1.yaml': site('s1').replace('gateway: 198.51.100.1', 'gateway: 2001:db8::1') },
     expected: [
-      'sites/s1.yaml:12:14: error: providers isp1: gateway "2001:db8::1" is IPv6; Uplink supports IPv4 only for now',
+      'sites/s1.yaml:12:14: error: providers isp1: gateway "2001:db8::1" is IPv6; this field takes an IPv4 address (an IPv6 gateway goes under ipv6: gateway:)',
     ],
   },
   {
@@ -541,7 +541,7 @@ const cases: Case[] = [
       'sites/s1.yaml': site('s1', 'policies:\n  - name: v6\n    to: 2001:db8::/32\n    via: [isp1]\n'),
     },
     expected: [
-      'sites/s1.yaml:20:9: error: policies v6: to "2001:db8::/32" is IPv6; Uplink supports IPv4 only for now',
+      'sites/s1.yaml:20:9: error: policies v6: IPv6 addresses, but no provider has ipv6:; add an ipv6: block to the providers that carry IPv6',
     ],
   },
   {
@@ -868,10 +868,10 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'sysctl outside net.ipv4',
-    files: { 'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv6.conf.all.forwarding: 1\n') },
+    name: 'sysctl outside net.ipv4 and net.ipv6',
+    files: { 'sites/s1.yaml': site('s1', 'sysctls:\n  net.core.rmem_max: 1\n') },
     expected: [
-      'sites/s1.yaml:19:3: error: sysctls: "net.ipv6.conf.all.forwarding" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name> (the agent owns routing sysctls only)',
+      'sites/s1.yaml:19:3: error: sysctls: "net.core.rmem_max" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name>, net.ipv4.route.<name> or the same under net.ipv6 (the agent owns routing sysctls only)',
     ],
   },
   {
@@ -881,7 +881,7 @@ const cases: Case[] = [
       'sites/s1.yaml': site('s1', 'extends: [base]\n'),
     },
     expected: [
-      'groups/base.yaml:3:3: error: site s1: sysctls: "kernel.panic" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name> (the agent owns routing sysctls only)',
+      'groups/base.yaml:3:3: error: site s1: sysctls: "kernel.panic" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name>, net.ipv4.route.<name> or the same under net.ipv6 (the agent owns routing sysctls only)',
     ],
   },
   {
@@ -890,7 +890,7 @@ const cases: Case[] = [
       'sites/s1.yaml': site('s1', 'sysctls:\n  net.ipv4.conf.all.rp_filter/../../../../kernel/panic: 1\n'),
     },
     expected: [
-      'sites/s1.yaml:19:3: error: sysctls: "net.ipv4.conf.all.rp_filter/../../../../kernel/panic" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name> or net.ipv4.route.<name> (the agent owns routing sysctls only)',
+      'sites/s1.yaml:19:3: error: sysctls: "net.ipv4.conf.all.rp_filter/../../../../kernel/panic" is not managed by Uplink; write one of net.ipv4.<name>, net.ipv4.conf.<interface|all|default>.<name>, net.ipv4.neigh.<interface|all|default>.<name>, net.ipv4.route.<name> or the same under net.ipv6 (the agent owns routing sysctls only)',
     ],
   },
   {
