@@ -5,7 +5,7 @@ import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { reportFromStatus, unreachableReport } from '../run/site-report.js';
 import { emptyControllerState } from '../state/index.js';
 import { buildApiStatus } from './build-api-status.js';
-import { renderFleetPage } from './status-page.js';
+import { renderFleetPage, renderSitePage } from './status-page.js';
 
 const provider = (name: string, extra: Partial<ProviderHealth> = {}): ProviderHealth => ({
   name,
@@ -187,5 +187,63 @@ describe('a status call the agent answered with an error', () => {
     expect(await metrics.registry.metrics()).toContain(
       'uplink_agent_fault{site="branch-1",kind="state-dir-full",subject="/var/lib/uplink-agent"} 1',
     );
+  });
+});
+
+describe('router facts in the controller views (D170)', () => {
+  function withFacts(readAt: number | null) {
+    const report = reportFromStatus(statusWith([provider('isp1', { state: 'up' })]), 1_500);
+    return buildApiStatus({
+      now: 120_000,
+      version: 'test',
+      controller: {
+        repo: null,
+        branch: null,
+        pollIntervalMs: null,
+        lastFetchAt: null,
+        lastFetchError: null,
+        signatureVerification: false,
+      },
+      state: emptyControllerState(),
+      reports: new Map([
+        [
+          'branch-1',
+          readAt === null
+            ? report
+            : {
+                ...report,
+                facts: {
+                  hash: 'f'.repeat(64),
+                  readAt,
+                  reportedAt: 1_500,
+                  facts: { interfaces: {}, rules: [], routes: [], sysctls: {} },
+                },
+              },
+        ],
+      ]),
+      events: [],
+    });
+  }
+
+  it('metrics: when the router read them, only for a site that reported any', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.observe(withFacts(60_000));
+    expect(await metrics.registry.metrics()).toContain(
+      'uplink_site_facts_read_timestamp_seconds{site="branch-1"} 60',
+    );
+    metrics.observe(withFacts(null));
+    expect(await metrics.registry.metrics()).not.toMatch(/uplink_site_facts_read_timestamp_seconds\{/);
+  });
+
+  it('the site page says how old they are, or that explain uses stand-ins', () => {
+    const page = (status: ReturnType<typeof withFacts>) =>
+      renderSitePage(
+        { now: status.now, target: status.target, site: status.sites[0]!, timeline: [] },
+        status.controller,
+      );
+    expect(page(withFacts(60_000))).toMatch(
+      /<th>router facts<\/th><td>read 1m ago <code>ffffffffffff<\/code>/,
+    );
+    expect(page(withFacts(null))).toContain('none reported: explain and plan use the spec');
   });
 });

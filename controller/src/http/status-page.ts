@@ -333,6 +333,12 @@ export function renderSitePage(
         .join('') || '—',
     ],
     ['last seen', esc(ago(d.now, s.lastSeen))],
+    [
+      'router facts',
+      s.facts === null
+        ? '<span class="muted">none reported: explain and plan use the spec\'s stand-ins</span>'
+        : `read ${esc(ago(d.now, s.facts.readAt))} <code>${esc(s.facts.hash.slice(0, 12))}</code>`,
+    ],
   ]
     .map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`)
     .join('');

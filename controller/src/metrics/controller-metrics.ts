@@ -31,6 +31,12 @@ export class ControllerMetrics {
     labelNames: ['site'],
     registers: [this.registry],
   });
+  readonly siteFactsRead = new Gauge({
+    name: 'uplink_site_facts_read_timestamp_seconds',
+    help: "When the router read the facts explain and plan use for the site (Unix time, D170)",
+    labelNames: ['site'],
+    registers: [this.registry],
+  });
   readonly siteSuspended = new Gauge({
     name: 'uplink_site_suspended',
     help: '1 while the site is suspended (uplink suspend SITE)',
@@ -167,6 +173,7 @@ export class ControllerMetrics {
       this.sitesByState,
       this.siteState,
       this.siteLastStatus,
+      this.siteFactsRead,
       this.siteSuspended,
       this.siteOverride,
       this.providerUp,
@@ -186,6 +193,7 @@ export class ControllerMetrics {
       const name = site.name;
       this.siteState.set({ site: name, state: site.state }, 1);
       if (site.lastSeen !== null) this.siteLastStatus.set({ site: name }, seconds(site.lastSeen));
+      if (site.facts !== null) this.siteFactsRead.set({ site: name }, seconds(site.facts.readAt));
       if (site.suspended) this.siteSuspended.set({ site: name }, 1);
       if (site.override) this.siteOverride.set({ site: name }, seconds(site.override.at));
       for (const p of site.health) {
