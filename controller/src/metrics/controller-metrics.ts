@@ -33,7 +33,7 @@ export class ControllerMetrics {
   });
   readonly siteFactsRead = new Gauge({
     name: 'uplink_site_facts_read_timestamp_seconds',
-    help: "When the router read the facts explain and plan use for the site (Unix time, D170)",
+    help: 'When the router read the facts explain and plan use for the site (Unix time, D170)',
     labelNames: ['site'],
     registers: [this.registry],
   });
