@@ -66,7 +66,9 @@ export function planSiteLab(site: ValidSite): SiteLabPlan {
           const [ip, prefix] = cidr.split('/') as [string, string];
           if (ip.includes(':')) return { router: `${ip}1/${prefix}`, host: `${ip}10/${prefix}` };
           const network = (toInt(ip) & maskOf(Number(prefix))) >>> 0;
-          return { router: `${toIp(network + 1)}/${prefix}`, host: `${toIp(network + 10)}/${prefix}` };
+          // The host is .10, or the last host of a smaller subnet (a /29 DMZ: .6).
+          const host = Math.min(10, 2 ** (32 - Number(prefix)) - 2);
+          return { router: `${toIp(network + 1)}/${prefix}`, host: `${toIp(network + host)}/${prefix}` };
         }),
     }));
   const [lan, ...moreLans] = lans;

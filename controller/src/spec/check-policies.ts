@@ -232,7 +232,16 @@ function checkPolicy(
     list.length === 0 || list.some((c) => v6(c) === ipv6);
   const addressed = from.length + to.length > 0;
   const wants4 = has(from, false) && has(to, false);
-  const wants6 = has(from, true) && has(to, true);
+  // `proto: icmp` is ICMPv4 (IP protocol 1); an IPv6 rule with it would never match IPv6's ICMP.
+  const icmp = p.proto === 'icmp';
+  const wants6 = has(from, true) && has(to, true) && !(icmp && !addressed);
+  if (icmp && addressed && (from.some(v6) || to.some(v6))) {
+    err(
+      at(from.some(v6) ? 'from' : 'to'),
+      `${label}: proto icmp is ICMPv4 and matches no IPv6 packet; list IPv4 addresses only, or leave proto out for IPv6`,
+    );
+    return undefined;
+  }
   const via6 = via.filter((name) => ipv6Providers.has(name));
   const some6 = ipv6Providers.size > 0 && (action !== 'route' || via6.length > 0);
   if (addressed && !wants4 && !wants6) {

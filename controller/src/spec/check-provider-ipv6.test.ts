@@ -136,6 +136,14 @@ describe('dual-stack validation', () => {
       ],
     },
     {
+      name: 'proto icmp with IPv6 addresses',
+      edit: (t: string) => t,
+      extra: 'policies:\n  - name: ping6\n    to: 2001:db8:99::/48\n    proto: icmp\n    via: [isp1]\n',
+      expected: [
+        'sites/s1.yaml:28:9: error: policies ping6: proto icmp is ICMPv4 and matches no IPv6 packet; list IPv4 addresses only, or leave proto out for IPv6',
+      ],
+    },
+    {
       name: 'an IPv6 policy via an IPv4-only provider',
       edit: (t: string) =>
         t.replace(
@@ -198,6 +206,13 @@ describe('dual-stack compile', () => {
       site((t) => t.replace('prefixes: [2001:db8:2::/48]', 'prefixes: [2001:db8:2::/48]\n      npt: false')),
     );
     expect(state.nft.filter((r) => r.kind === 'npt').map((r) => r.provider)).toEqual(['isp1']);
+  });
+
+  it('proto icmp without addresses is IPv4 only (ICMPv4 never matches an IPv6 packet)', () => {
+    const state = compile(site((t) => t, 'policies:\n  - name: ping\n    proto: icmp\n    via: [isp2]\n'));
+    expect(state.rules.filter((r) => r.id.startsWith('policy:ping')).map((r) => r.family ?? 'inet')).toEqual([
+      'inet',
+    ]);
   });
 
   it('an IPv4-only site compiles as before (no IPv6 object, revision 1)', () => {
