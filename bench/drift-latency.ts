@@ -1,11 +1,11 @@
 // Usage (as root, from the repository root): npx esbuild bench/drift-latency.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-drift.mjs && node dist/bench-drift.mjs [trials=25]
 /**
  * Drift detection latency against the real kernel: the agent daemon (runDaemon with ip
- * monitor and the nft poll, drift policy `report`, periodic check left at 30 s so only
- * events and the poll count) runs in a router namespace; each trial changes the kernel by
+ * monitor, nft monitor and the 15 s nft poll, drift policy `report`, periodic check left at
+ * 30 s so only events and the poll count) runs in a router namespace; each trial changes the kernel by
  * hand and polls `status` every 10 ms until the drift item appears. Reported: the median
  * and max from the kernel change to the item in status, for `ip rule del` (an rtnetlink
- * event) and `nft flush table inet uplink` (seen by the poll). Baseline, measured the same
+ * event) and `nft flush table inet uplink` (seen by nft monitor, D152; the poll before). Baseline, measured the same
  * way: one `status` round trip over the socket, the resolution of the measurement.
  *
  * Target (issue 5/8): median ≤ 1 s after a kernel change.
@@ -85,7 +85,7 @@ try {
     console.log('| kernel change | trials | median to drift in status | max | × status round trip |');
     console.log('|---|---|---|---|---|');
     console.log(row('`ip rule del` (rtnetlink event)', rule));
-    console.log(row('`nft flush table inet uplink` (500 ms poll)', nft));
+    console.log(row('`nft flush table inet uplink` (nft monitor, D152)', nft));
   } finally {
     await daemon.close();
   }

@@ -155,7 +155,8 @@ cat > "$bin/uplink-agent.new" <<WRAPPER
 : "\${UPLINK_AGENT_SOCKET:=$run_dir/agent.sock}"
 export UPLINK_AGENT_SOCKET
 if [ "\$#" = 1 ] && [ "\$1" = rpc ]; then exec $rpc_exec; fi
-exec $node $lib/uplink-agent.mjs "\$@"
+# UPLINK_AGENT_NODE_FLAGS: node flags for the daemon (the systemd unit sets --lite-mode, D153).
+exec $node \${UPLINK_AGENT_NODE_FLAGS-} $lib/uplink-agent.mjs "\$@"
 WRAPPER
 chmod 0755 "$bin/uplink-agent.new"
 mv -f "$bin/uplink-agent.new" "$bin/uplink-agent"
