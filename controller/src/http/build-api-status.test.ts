@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type ProviderHealth, type StatusResult, statusResult } from '#agent/model';
 import { formatStatus } from '../commands/status-command.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
-import { reportFromStatus, unreachableReport } from '../run/site-report.js';
+import { reportFromStatus, type SiteReport, unreachableReport } from '../run/site-report.js';
 import { emptyControllerState } from '../state/index.js';
 import { buildApiStatus } from './build-api-status.js';
 import { renderFleetPage, renderSitePage } from './status-page.js';
@@ -36,9 +36,10 @@ function statusWith(health: ProviderHealth[], extra: Partial<StatusResult> = {})
   });
 }
 
-function apiStatus(health: ProviderHealth[], extra: Partial<StatusResult> = {}) {
+/** The controller's view of one site, branch-1, from its last report. */
+function statusOf(report: SiteReport, now = 2_000) {
   return buildApiStatus({
-    now: 2_000,
+    now,
     version: 'test',
     controller: {
       repo: null,
@@ -49,9 +50,13 @@ function apiStatus(health: ProviderHealth[], extra: Partial<StatusResult> = {}) 
       signatureVerification: false,
     },
     state: emptyControllerState(),
-    reports: new Map([['branch-1', reportFromStatus(statusWith(health, extra), 1_500)]]),
+    reports: new Map([['branch-1', report]]),
     events: [],
   });
+}
+
+function apiStatus(health: ProviderHealth[], extra: Partial<StatusResult> = {}) {
+  return statusOf(reportFromStatus(statusWith(health, extra), 1_500));
 }
 
 describe('provider health in the controller views', () => {
@@ -144,22 +149,7 @@ describe('agent faults in the controller views (D103)', () => {
 
 describe('a status call the agent answered with an error', () => {
   it('is a failed site with the agent’s words, not an unreachable one', () => {
-    const input = (report: ReturnType<typeof unreachableReport>) =>
-      buildApiStatus({
-        now: 2_000,
-        version: 'test',
-        controller: {
-          repo: null,
-          branch: null,
-          pollIntervalMs: null,
-          lastFetchAt: null,
-          lastFetchError: null,
-          signatureVerification: false,
-        },
-        state: emptyControllerState(),
-        reports: new Map([['branch-1', report]]),
-        events: [],
-      }).sites[0]!;
+    const input = (report: SiteReport) => statusOf(report).sites[0]!;
     const message = 'branch-1: status failed: internal: cannot read /var/lib/uplink-agent/applied.json: EIO';
     expect(input(unreachableReport(message, 1_500, undefined, 'agent', 'internal'))).toMatchObject({
       state: 'failed',
@@ -193,36 +183,13 @@ describe('a status call the agent answered with an error', () => {
 describe('router facts in the controller views (D170)', () => {
   function withFacts(readAt: number | null) {
     const report = reportFromStatus(statusWith([provider('isp1', { state: 'up' })]), 1_500);
-    return buildApiStatus({
-      now: 120_000,
-      version: 'test',
-      controller: {
-        repo: null,
-        branch: null,
-        pollIntervalMs: null,
-        lastFetchAt: null,
-        lastFetchError: null,
-        signatureVerification: false,
-      },
-      state: emptyControllerState(),
-      reports: new Map([
-        [
-          'branch-1',
-          readAt === null
-            ? report
-            : {
-                ...report,
-                facts: {
-                  hash: 'f'.repeat(64),
-                  readAt,
-                  reportedAt: 1_500,
-                  facts: { interfaces: {}, rules: [], routes: [], sysctls: {} },
-                },
-              },
-        ],
-      ]),
-      events: [],
-    });
+    const facts = { interfaces: {}, rules: [], routes: [], sysctls: {} };
+    return statusOf(
+      readAt === null
+        ? report
+        : { ...report, facts: { hash: 'f'.repeat(64), readAt, reportedAt: 1_500, facts } },
+      120_000,
+    );
   }
 
   it('metrics: when the router read them, only for a site that reported any', async () => {
