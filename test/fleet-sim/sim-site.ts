@@ -140,8 +140,8 @@ export class SimSite {
     await applyDrift(this.dataplane, change);
     if (change === 'delete-rule' || change === 'foreign-rule') this.events.emit({ kind: 'rule' });
     else if (change === 'delete-route') this.events.emit({ kind: 'route' });
-    // No netlink event for these: on a router the nft fingerprint poll (1 s) or the periodic
-    // check finds them; here the simulator stands in for that poll.
+    // No netlink event for these: on a router `nft monitor` (D152) or the periodic
+    // check finds them; here the simulator stands in for them.
     else this.#daemon?.watch?.trigger(change === 'flush-nft' ? 'nft' : 'periodic');
   }
 
