@@ -93,7 +93,10 @@ function buildProgram(): Command {
     .option('--sport <port>', 'source port (tcp/udp)')
     .option('--uid <uid>', "socket user id of the router's own traffic")
     .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
-    .option('--down <provider...>', 'take these providers as down (failed health probe); NAME:ipv6 only its IPv6 half')
+    .option(
+      '--down <provider...>',
+      'take these providers as down (failed health probe); NAME:ipv6 only its IPv6 half',
+    )
     .option(
       '--inbound',
       'the packet is the first of a connection arriving on --iif from --src: which interface and source its replies leave by',
