@@ -34,7 +34,9 @@ import {
   routeGetBatch,
 } from './differential-oracle.js';
 import { buildDualStackLab, dualStackYaml } from './dual-stack-lab.js';
+import { planSiteLab } from './lab/fleet-lab-sites.js';
 import { type Lab, requireRoot, type SiteTopology, useLab } from './lab/index.js';
+import { buildSiteTopology } from './lab/site-topology.js';
 import {
   buildSiteLab,
   type ExampleSite,
@@ -437,88 +439,158 @@ function poolsFor6(desired: DesiredState, facts: Facts): PacketPools6 {
   };
 }
 
+/** Main's IPv6 routes Uplink does not own (a VPN-style /48 on the first uplink, one via its gateway). */
+const MAIN_EXTRAS6 = ['2001:db8:77::/48', '2001:db8:88::/48'] as const;
+
+async function addMainExtras6(lab: Lab, router: string, site: ValidSite): Promise<void> {
+  const first = site.providers.find((p) => p.ipv6 !== undefined && p.ipv6.gateway.kind === 'static')!;
+  const gateway = (first.ipv6!.gateway as { address: string }).address;
+  await lab.run([
+    'ip',
+    '-n',
+    router,
+    '-6',
+    'route',
+    'add',
+    MAIN_EXTRAS6[0],
+    'dev',
+    first.interface,
+    'proto',
+    'static',
+  ]);
+  await lab.run([
+    'ip',
+    '-n',
+    router,
+    '-6',
+    'route',
+    'add',
+    MAIN_EXTRAS6[1],
+    'via',
+    gateway,
+    'dev',
+    first.interface,
+    'proto',
+    'static',
+  ]);
+}
+
 /**
- * IPv6 (D185): the dual-stack lab (two ISPs, a link-local and an RA gateway, routed /48s, a
- * LAN numbered from ISP1's prefix) applied by the real engine, then `ip -6 route get` against
- * the simulator's IPv6 pipeline in the same three views, with every provider up, each
- * provider's IPv6 half down (its probes), and each provider down whole (both halves).
+ * IPv6 (D185): each dual-stack lab — the one of test/dual-stack-lab.ts (a link-local and an
+ * RA gateway, routed /48s, a LAN numbered from ISP1's prefix) and the reference site
+ * branch-dualstack as the fleet lab builds it (planSiteLab) — applied by the real engine, plus
+ * IPv6 routes in main Uplink does not own; then `ip -6 route get` against the simulator's IPv6
+ * pipeline in the same three views, with every provider up, each provider's IPv6 half down
+ * (its probes), and each provider down whole (both halves).
  */
-describe.skipIf(!requireRoot())('simulator vs kernel (ip -6 route get) on the dual-stack lab', () => {
-  const lab = useLab('df6');
-  let topo: SiteTopologyLike;
-  let agent: SiteAgent;
-  let valid: ValidSite;
-  let desired: DesiredState;
-
-  beforeAll(async () => {
-    valid = dualStackSite();
-    desired = compileSite(valid);
-    topo = await buildDualStackLab(lab.current);
-    agent = await SiteAgent.create(topo.router, desired.settings.markMask);
-  }, 120_000);
-  afterAll(async () => {
-    await agent?.dispose();
-  });
-
-  it('agrees with the kernel on every generated IPv6 packet, all up, each IPv6 half down, each provider down', async () => {
-    const states: Array<{ label: string; health: Health }> = [
-      { label: 'all up', health: {} },
-      ...desired.providers.map((p) => ({
-        label: `${p.name}:ipv6 down`,
-        health: { [`${p.name}:ipv6`]: 'down' as const },
-      })),
-      ...desired.providers.map((p) => ({
-        label: `${p.name} down`,
-        health: { [p.name]: 'down' as const, [`${p.name}:ipv6`]: 'down' as const },
-      })),
-    ];
-    let checked = 0;
-    const routesSeen = new Set<string>();
-    for (const { label, health } of states) {
-      const report = await agent.apply(desired, health);
-      expect(report.verified).toBe(true);
-      expect(report.unavailable).toEqual([]);
-      const back = await readBack(agent);
-      const views = {
-        kernel: kernelView(back, desired.settings.markMask),
-        effective: effectiveView(back, desired, health),
-        explain: explainView(valid, await reportedFacts(agent), health),
-      };
-      const seed = seedOf('dualstack6', label);
-      const packets = generatePackets6(seed, PACKETS_PER_STATE, poolsFor6(desired, back.facts));
-      const answers = await routeGetBatch(lab.current, topo.router, packets, '-6');
-      const disagreements: string[] = [];
-      packets.forEach((packet, i) => {
-        const answer = answers[i]!;
-        if (answer.ok) routesSeen.add(`${answer.type} ${answer.dev} ${answer.gateway ?? ''}`);
-        for (const [name, view] of Object.entries(views)) {
-          const { verdict } = simulatePacket(view, { ...packet, connected: false } as Packet, {
-            trace: false,
-          });
-          const problem = compareAnswer(packet, answer, verdict);
-          if (problem !== null)
-            disagreements.push(
-              `[${label} seed ${seed} #${i}, ${name} view] ${JSON.stringify(packet)}: ${problem}`,
-            );
-        }
+const DUAL_STACK_LABS: Array<{
+  name: string;
+  site: () => Promise<ValidSite>;
+  build: (lab: Lab, site: ValidSite) => Promise<{ router: string }>;
+}> = [
+  { name: 'dual-stack lab', site: async () => dualStackSite(), build: (lab) => buildDualStackLab(lab) },
+  {
+    name: 'branch-dualstack',
+    site: () => loadExampleSite('branch-dualstack'),
+    build: (lab, site) => {
+      const plan = planSiteLab(site);
+      return buildSiteTopology(lab, {
+        uplinks: plan.uplinks,
+        internetHosts: plan.internetHosts,
+        ...(plan.internetHosts6 === undefined ? {} : { internetHosts6: plan.internetHosts6 }),
+        ...(plan.lan === undefined ? {} : { lan: plan.lan }),
+        ...(plan.moreLans === undefined ? {} : { moreLans: plan.moreLans }),
       });
-      totals6.push({ state: label, packets: packets.length });
-      checked += packets.length;
-      expect(disagreements.slice(0, 20), `${disagreements.length} disagreements`).toEqual([]);
-    }
-    expect(checked).toBe(PACKETS_PER_STATE * states.length);
-    // The packets reach every kind of answer: both uplinks (link-local and global gateway), the LAN, local delivery.
-    for (const seen of ['unicast isp1 fe80::1', 'unicast isp2 2001:db8:ff2::1', 'unicast lan0 ', 'local lo '])
-      expect([...routesSeen]).toContain(seen);
-  }, 240_000);
-});
+    },
+  },
+];
 
-type SiteTopologyLike = Awaited<ReturnType<typeof buildDualStackLab>>;
-const totals6: Array<{ state: string; packets: number }> = [];
+for (const dual of DUAL_STACK_LABS) {
+  describe.skipIf(!requireRoot())(`simulator vs kernel (ip -6 route get) on ${dual.name}`, () => {
+    const lab = useLab(dual.name === 'branch-dualstack' ? 'df6b' : 'df6');
+    let router: string;
+    let agent: SiteAgent;
+    let valid: ValidSite;
+    let desired: DesiredState;
+
+    beforeAll(async () => {
+      valid = await dual.site();
+      desired = compileSite(valid);
+      router = (await dual.build(lab.current, valid)).router;
+      await addMainExtras6(lab.current, router, valid);
+      agent = await SiteAgent.create(router, desired.settings.markMask);
+    }, 120_000);
+    afterAll(async () => {
+      await agent?.dispose();
+    });
+
+    it('agrees with the kernel on every generated IPv6 packet, all up, each IPv6 half down, each provider down', async () => {
+      const states: Array<{ label: string; health: Health }> = [
+        { label: 'all up', health: {} },
+        ...desired.providers.map((p) => ({
+          label: `${p.name}:ipv6 down`,
+          health: { [`${p.name}:ipv6`]: 'down' as const },
+        })),
+        ...desired.providers.map((p) => ({
+          label: `${p.name} down`,
+          health: { [p.name]: 'down' as const, [`${p.name}:ipv6`]: 'down' as const },
+        })),
+      ];
+      let checked = 0;
+      const devsSeen = new Set<string>();
+      for (const { label, health } of states) {
+        const report = await agent.apply(desired, health);
+        expect(report.verified).toBe(true);
+        expect(report.unavailable).toEqual([]);
+        const back = await readBack(agent);
+        const views = {
+          kernel: kernelView(back, desired.settings.markMask),
+          effective: effectiveView(back, desired, health),
+          explain: explainView(valid, await reportedFacts(agent), health),
+        };
+        const seed = seedOf(`${dual.name}/ipv6`, label);
+        const pools = poolsFor6(desired, back.facts);
+        const packets = generatePackets6(seed, PACKETS_PER_STATE, {
+          ...pools,
+          networks: [...pools.networks, ...MAIN_EXTRAS6],
+        });
+        const answers = await routeGetBatch(lab.current, router, packets, '-6');
+        const disagreements: string[] = [];
+        packets.forEach((packet, i) => {
+          const answer = answers[i]!;
+          if (answer.ok) devsSeen.add(`${answer.type} ${answer.dev}`);
+          for (const [name, view] of Object.entries(views)) {
+            const { verdict } = simulatePacket(view, { ...packet, connected: false } as Packet, {
+              trace: false,
+            });
+            const problem = compareAnswer(packet, answer, verdict);
+            if (problem !== null)
+              disagreements.push(
+                `[${label} seed ${seed} #${i}, ${name} view] ${JSON.stringify(packet)}: ${problem}`,
+              );
+          }
+        });
+        totals6.push({ lab: dual.name, state: label, packets: packets.length });
+        checked += packets.length;
+        expect(disagreements.slice(0, 20), `${disagreements.length} disagreements`).toEqual([]);
+      }
+      expect(checked).toBe(PACKETS_PER_STATE * states.length);
+      // The packets reach every uplink, the LAN and the router itself.
+      const expected = [
+        ...desired.providers.map((p) => `unicast ${p.interface}`),
+        ...valid.lan.map((l) => `unicast ${l.interface}`),
+        'local lo',
+      ];
+      for (const seen of expected) expect([...devsSeen]).toContain(seen);
+    }, 240_000);
+  });
+}
+
+const totals6: Array<{ lab: string; state: string; packets: number }> = [];
 afterAll(() => {
   if (totals6.length === 0) return;
   const sum = totals6.reduce((s, t) => s + t.packets, 0);
   process.stdout.write(
-    `differential test (IPv6): ${sum} packets compared in 3 views on the dual-stack lab, 0 disagreements (${totals6.map((t) => `${t.state}: ${t.packets}`).join(', ')})\n`,
+    `differential test (IPv6): ${sum} packets compared in 3 views, 0 disagreements (${totals6.map((t) => `${t.lab} ${t.state}: ${t.packets}`).join(', ')})\n`,
   );
 });
