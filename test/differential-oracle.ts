@@ -183,8 +183,8 @@ function address6(rand: () => number, pools: PacketPools6): string {
 
 /**
  * `count` IPv6 packets, as generatePackets: locally generated (with or without a source,
- * uids, socket marks) and arriving on an interface. No ICMP, no `oif` (the simulator only prefers a
- * nexthop on it, unproven), no tos, and no uid on arrival (`ip -6 route get iif` looks up with
+ * uids, socket marks, a bound device) and arriving on an interface. No ICMP (the simulator only prefers a
+ * no tos, and no uid on arrival (`ip -6 route get iif` looks up with
  * the uid it is given, a real forwarded packet with uid 0).
  */
 export function generatePackets6(seed: number, count: number, pools: PacketPools6): Packet[] {
@@ -206,7 +206,13 @@ export function generatePackets6(seed: number, count: number, pools: PacketPools
       const src =
         rand() < 0.7 ? undefined : rand() < 0.85 ? pick(rand, pools.localAddresses) : address6(rand, pools);
       const uid = rand() < 0.5 ? undefined : int(rand, 70000);
-      out.push({ ...common, ...(src !== undefined ? { src } : {}), ...(uid !== undefined ? { uid } : {}) });
+      const oif = rand() < 0.15 ? pick(rand, pools.interfaces) : undefined;
+      out.push({
+        ...common,
+        ...(src !== undefined ? { src } : {}),
+        ...(uid !== undefined ? { uid } : {}),
+        ...(oif !== undefined ? { oif } : {}),
+      });
     } else {
       out.push({ ...common, src: address6(rand, pools), iif: pick(rand, pools.interfaces) });
     }

@@ -315,4 +315,29 @@ describe('simulatePacket: IPv6', () => {
     expect(withSix).toEqual(without);
     expect(withSix.verdict).toMatchObject({ dev: 'wan1', table: 101 });
   });
+
+  it('a bound device without a source is strict: only its nexthops, else the next rule, else no route', () => {
+    // Table 102 (mark 0x200) has only wan2: bound to wan1 the lookup falls through to the balanced table.
+    const bound = simulatePacket(view(), { dst: '2001:db8:99::10', mark: 0x200, oif: 'wan1' }).verdict;
+    expect(bound).toMatchObject({
+      kind: 'forward',
+      dev: 'wan1',
+      gateway: 'fe80::1',
+      table: 200,
+      src: '2001:db8:ffa1::2',
+    });
+    // Nothing via lan0 to the internet: Network is unreachable (no on-link guess as in IPv4).
+    expect(simulatePacket(view(), { dst: '2001:db8:99::10', oif: 'lan0' }).verdict).toMatchObject({
+      kind: 'no-route',
+      errno: 'ENETUNREACH',
+    });
+    // With a source the device is only a preference: the fwmark rule's table still decides.
+    const sourced = simulatePacket(view(), {
+      src: '2001:db8:a1:1::1',
+      dst: '2001:db8:99::10',
+      mark: 0x200,
+      oif: 'wan1',
+    });
+    expect(sourced.verdict).toMatchObject({ dev: 'wan2', table: 102 });
+  });
 });

@@ -454,20 +454,31 @@ interface Hit {
   readonly nexthops: readonly Nexthop6[];
 }
 
-/** Longest prefix, then lowest metric; with an output device, a route with a nexthop on it is preferred within the prefix. */
+/**
+ * Longest prefix, then lowest metric. With an output device and no source the lookup is
+ * strict (ip6_route_output_flags: RT6_LOOKUP_F_IFACE when `oif && any_src`): only a nexthop
+ * on that device counts, the search backtracks to shorter prefixes, and a table without one
+ * has no route (no on-link guess, unlike IPv4). With a source the device is only preferred
+ * among the routes of the matching prefix, and a multipath route is hashed as without it.
+ */
 function lookupTable(cv: CompiledView6, id: number, f: Flow6): Hit | null | undefined {
   const table = cv.tables.get(id);
   if (!table) return undefined;
   for (const length of table.lengths) {
     const list = table.slots.get(length)!.get(f.dst & prefixMask6(length));
     if (!list) continue;
-    if (f.oif !== null) {
-      for (const route of list) {
-        const nh = route.nexthops.find((n) => n.dev === f.oif);
-        if (nh) return { route, nexthops: [nh] };
-      }
+    if (f.oif === null) return { route: list[0]!, nexthops: list[0]!.nexthops };
+    if (f.src !== 0n) {
+      // rt6_select prefers a route with a nexthop on oif; fib6_select_path still hashes a
+      // multipath route over all its nexthops (a non-strict score never rejects one).
+      const route = list.find((r) => r.nexthops.some((n) => n.dev === f.oif)) ?? list[0]!;
+      return { route, nexthops: route.nexthops };
     }
-    return { route: list[0]!, nexthops: list[0]!.nexthops };
+    for (const route of list) {
+      if (route.type !== 'unicast' && route.type !== 'local') return { route, nexthops: route.nexthops };
+      const nh = route.nexthops.find((n) => n.dev === f.oif);
+      if (nh) return { route, nexthops: [nh] };
+    }
   }
   return null;
 }
