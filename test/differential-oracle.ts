@@ -156,6 +156,8 @@ export interface PacketPools6 {
   readonly hosts: readonly string[];
   readonly marks: readonly number[];
   readonly ports: readonly number[];
+  /** Traffic class bytes worth trying (policy tos values); empty: no tos. */
+  readonly tos: readonly number[];
 }
 
 /** A random host of an IPv6 network (ipaddr.js does the bytes). */
@@ -184,22 +186,30 @@ function address6(rand: () => number, pools: PacketPools6): string {
 /**
  * `count` IPv6 packets, as generatePackets: locally generated (with or without a source,
  * uids, socket marks, a bound device) and arriving on an interface. No ICMP (the simulator only prefers a
- * no tos, and no uid on arrival (`ip -6 route get iif` looks up with
+ * and no uid on arrival (`ip -6 route get iif` looks up with
  * the uid it is given, a real forwarded packet with uid 0).
  */
 export function generatePackets6(seed: number, count: number, pools: PacketPools6): Packet[] {
   const rand = mulberry32(seed);
   const out: Packet[] = [];
   // mark() and protoPart() read only marks and ports.
-  const shared: PacketPools = { ...pools, uids: [], tos: [] };
+  const shared: PacketPools = { ...pools, uids: [] };
   for (let i = 0; i < count; i++) {
     const dst = address6(rand, pools);
     const m = mark(rand, shared);
+    // The traffic class: a policy's DSCP with ECN bits, or anything.
+    const tos =
+      pools.tos.length > 0 && rand() < 0.3
+        ? rand() < 0.6
+          ? pick(rand, pools.tos) | int(rand, 4)
+          : int(rand, 256)
+        : undefined;
     // ICMP is ICMPv4 (the spec's `proto icmp`); `ip -6 route get ipproto icmp` is refused.
     const { proto, ...ports } = protoPart(rand, shared);
     const common = {
       dst,
       ...(m !== undefined ? { mark: m } : {}),
+      ...(tos !== undefined ? { tos } : {}),
       ...(proto === 'icmp' ? {} : { ...(proto !== undefined ? { proto } : {}), ...ports }),
     };
     if (rand() < 0.45) {

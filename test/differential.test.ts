@@ -416,12 +416,14 @@ function poolsFor6(desired: DesiredState, facts: Facts): PacketPools6 {
     for (const a of f.addresses6 ?? []) networks.add(networkOf6(a.address, a.prefixLength));
   }
   const marks = new Set<number>([0]);
+  const tos = new Set<number>();
   for (const p of desired.providers) {
     marks.add(p.mark);
     for (const prefix of p.ipv6?.prefixes ?? []) networks.add(prefix);
   }
   for (const r of desired.rules) {
     if (r.family !== 'inet6') continue;
+    if (r.tos !== undefined) tos.add(r.tos);
     for (const ref of [r.from, r.to]) {
       if (ref?.kind === 'literal') {
         if (ref.cidr.endsWith('/128')) hosts.add(ref.cidr.slice(0, -4));
@@ -436,6 +438,7 @@ function poolsFor6(desired: DesiredState, facts: Facts): PacketPools6 {
     hosts: [...hosts],
     marks: [...marks],
     ports: [22, 25, 53, 80, 443],
+    tos: [...tos],
   };
 }
 
@@ -478,7 +481,7 @@ async function addMainExtras6(lab: Lab, router: string, site: ValidSite): Promis
 /**
  * IPv6 (D185): each dual-stack lab — the one of test/dual-stack-lab.ts (a link-local and an
  * RA gateway, routed /48s, a LAN numbered from ISP1's prefix) and the reference site
- * branch-dualstack as the fleet lab builds it (planSiteLab) — applied by the real engine, plus
+ * branch-dualstack (plus a tos policy) as the fleet lab builds it (planSiteLab) — applied by the real engine, plus
  * IPv6 routes in main Uplink does not own; then `ip -6 route get` against the simulator's IPv6
  * pipeline in the same three views, with every provider up, each provider's IPv6 half down
  * (its probes), and each provider down whole (both halves).
@@ -490,8 +493,13 @@ const DUAL_STACK_LABS: Array<{
 }> = [
   { name: 'dual-stack lab', site: async () => dualStackSite(), build: (lab) => buildDualStackLab(lab) },
   {
+    // Plus a policy by traffic class, which has IPv6 rules too (no addresses: both families).
     name: 'branch-dualstack',
-    site: () => loadExampleSite('branch-dualstack'),
+    site: () =>
+      loadExampleSite(
+        'branch-dualstack',
+        (text) => `${text.trimEnd()}\n  - name: sel-tos\n    tos: 0x10\n    via: [isp2]\n`,
+      ),
     build: (lab, site) => {
       const plan = planSiteLab(site);
       return buildSiteTopology(lab, {
