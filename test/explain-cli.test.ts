@@ -338,6 +338,36 @@ describe('uplink explain of IPv6 packets on branch-dualstack', () => {
     expect(r.stdout).toContain("isp2's IPv6 half is unavailable");
   });
 
+  it('an inbound IPv6 connection DNAT-ed to a LAN host: replies go back by the uplink it came in on', async () => {
+    const args = [
+      '--inbound',
+      '--iif',
+      'wan1',
+      '--src',
+      '2001:db8:99::10',
+      '--proto',
+      'tcp',
+      '--dport',
+      '443',
+    ];
+    const dnat = await verdictOf(
+      'branch-dualstack',
+      ...args,
+      '--dst',
+      '2001:db8:ffa1::2',
+      '--dnat-to',
+      '[2001:db8:a1:1::10]:8443',
+    );
+    expect(dnat).toBe(
+      'tcp 2001:db8:99::10:40000 → 2001:db8:ffa1::2:443 (arriving on wan1 DNAT → 2001:db8:a1:1::10:8443) is forwarded to lan0; replies leave via isp1 (wan1), gateway fe80::1, source 2001:db8:a1:1::10 SNAT → 2001:db8:ffa1::2 (conntrack-reply), mark set to 0x100',
+    );
+    // To the router's own IPv6 address: known from the spec, so an answer, not "unknown offline".
+    const own = await verdictOf('branch-dualstack', ...args, '--dst', '2001:db8:ffa1::2');
+    expect(own).toBe(
+      'tcp 2001:db8:99::10:40000 → 2001:db8:ffa1::2:443 (arriving on wan1) reaches the router; replies leave via isp1 (wan1), gateway fe80::1, source 2001:db8:ffa1::2, mark set to 0x100',
+    );
+  });
+
   it('mixed families and bad IPv6 are usage errors', async () => {
     const mixed = await explain(
       'branch-dualstack',

@@ -104,7 +104,8 @@ export function explainInbound(
   if (
     basis.kind === 'spec' &&
     nat.dnatTo === undefined &&
-    !view.localAddresses.some((a) => a.address === conn.dst)
+    !view.localAddresses.some((a) => a.address === conn.dst) &&
+    !view.interfaces.some((i) => i.addresses6?.some((a) => a.address === conn.dst))
   ) {
     const owners = [...new Set([...subnetOwners(siteView, conn.dst), ...basis.standIns])];
     if (owners.length > 0)
