@@ -10,6 +10,7 @@
  * real packets and conntrack.
  */
 
+import ipaddr from 'ipaddr.js';
 import type { Packet, Verdict } from '../agent/src/sim/index.js';
 import type { Lab } from './lab/lab.js';
 import { mulberry32 } from './lab/mulberry32.js';
@@ -145,6 +146,90 @@ export function generatePackets(seed: number, count: number, pools: PacketPools)
   return out;
 }
 
+/** IPv6 packet pools: like PacketPools, addresses and networks IPv6. */
+export interface PacketPools6 {
+  /** Interfaces a packet may arrive on (uplinks, LAN; not lo). */
+  readonly interfaces: readonly string[];
+  readonly localAddresses: readonly string[];
+  /** IPv6 networks (LAN /64s, uplink /64s, routed /48s, policy `to`s). */
+  readonly networks: readonly string[];
+  readonly hosts: readonly string[];
+  readonly marks: readonly number[];
+  readonly ports: readonly number[];
+  /** Traffic class bytes worth trying (policy tos values); empty: no tos. */
+  readonly tos: readonly number[];
+}
+
+/** A random host of an IPv6 network (ipaddr.js does the bytes). */
+function hostIn6(rand: () => number, cidr: string): string {
+  const [net, len] = ipaddr.IPv6.parseCIDR(cidr);
+  const bytes = net.toByteArray();
+  for (let i = 0; i < 16; i++) {
+    const keep = Math.max(0, Math.min(8, len - i * 8));
+    const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
+    bytes[i] = (bytes[i]! & mask) | (int(rand, 256) & ~mask & 0xff);
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Global unicast only: the simulator refuses link-local, multicast, loopback and unspecified destinations. */
+const DOC_NETS6 = ['2001:db8::/32', '2001:db8:99::/48', '2001:db8:cafe::/48', '2400::/6'];
+
+function address6(rand: () => number, pools: PacketPools6): string {
+  const r = rand();
+  if (r < 0.15) return pick(rand, pools.hosts);
+  if (r < 0.5) return hostIn6(rand, pick(rand, pools.networks));
+  if (r < 0.6) return pick(rand, pools.localAddresses);
+  return hostIn6(rand, pick(rand, DOC_NETS6));
+}
+
+/**
+ * `count` IPv6 packets, as generatePackets: locally generated (with or without a source,
+ * uids, socket marks, a bound device) and arriving on an interface. No ICMP (the simulator only prefers a
+ * and no uid on arrival (`ip -6 route get iif` looks up with
+ * the uid it is given, a real forwarded packet with uid 0).
+ */
+export function generatePackets6(seed: number, count: number, pools: PacketPools6): Packet[] {
+  const rand = mulberry32(seed);
+  const out: Packet[] = [];
+  // mark() and protoPart() read only marks and ports.
+  const shared: PacketPools = { ...pools, uids: [] };
+  for (let i = 0; i < count; i++) {
+    const dst = address6(rand, pools);
+    const m = mark(rand, shared);
+    // The traffic class: a policy's DSCP with ECN bits, or anything.
+    const tos =
+      pools.tos.length > 0 && rand() < 0.3
+        ? rand() < 0.6
+          ? pick(rand, pools.tos) | int(rand, 4)
+          : int(rand, 256)
+        : undefined;
+    // ICMP is ICMPv4 (the spec's `proto icmp`); `ip -6 route get ipproto icmp` is refused.
+    const { proto, ...ports } = protoPart(rand, shared);
+    const common = {
+      dst,
+      ...(m !== undefined ? { mark: m } : {}),
+      ...(tos !== undefined ? { tos } : {}),
+      ...(proto === 'icmp' ? {} : { ...(proto !== undefined ? { proto } : {}), ...ports }),
+    };
+    if (rand() < 0.45) {
+      const src =
+        rand() < 0.7 ? undefined : rand() < 0.85 ? pick(rand, pools.localAddresses) : address6(rand, pools);
+      const uid = rand() < 0.5 ? undefined : int(rand, 70000);
+      const oif = rand() < 0.15 ? pick(rand, pools.interfaces) : undefined;
+      out.push({
+        ...common,
+        ...(src !== undefined ? { src } : {}),
+        ...(uid !== undefined ? { uid } : {}),
+        ...(oif !== undefined ? { oif } : {}),
+      });
+    } else {
+      out.push({ ...common, src: address6(rand, pools), iif: pick(rand, pools.interfaces) });
+    }
+  }
+  return out;
+}
+
 /** One `ip route get` line for the batch, the same question the simulator is asked. */
 export function routeGetLine(p: Packet): string {
   const args = ['route', 'get', p.dst];
@@ -188,9 +273,12 @@ export async function routeGetBatch(
   lab: Lab,
   ns: string,
   packets: readonly Packet[],
+  /** `-6` for IPv6 queries. */
+  family?: '-6',
 ): Promise<KernelAnswer[]> {
   const input = `${packets.map(routeGetLine).join('\n')}\n`;
-  const result = await lab.run(['ip', '-j', '-force', '-n', ns, '-batch', '-'], {
+  const flags = family === undefined ? [] : [family];
+  const result = await lab.run(['ip', ...flags, '-j', '-force', '-n', ns, '-batch', '-'], {
     stdin: input,
     allowFailure: true,
     timeoutMs: 120_000,

@@ -22,9 +22,21 @@ import { type FactsRecord, factsRecord, routerFactsHash } from '../agent/src/mod
 import { buildViewFromState, type Packet, type RoutingView, simulatePacket } from '../agent/src/sim/index.js';
 import { compileSite } from '../controller/src/compile/compile-site.js';
 import { buildSiteView } from '../controller/src/explain/build-site-view.js';
+import { networkOf6 } from '../controller/src/spec/addresses.js';
+import { loadFleet } from '../controller/src/spec/load-fleet.js';
 import type { ValidSite } from '../controller/src/spec/valid-site.js';
-import { compareAnswer, generatePackets, type PacketPools, routeGetBatch } from './differential-oracle.js';
+import {
+  compareAnswer,
+  generatePackets,
+  generatePackets6,
+  type PacketPools,
+  type PacketPools6,
+  routeGetBatch,
+} from './differential-oracle.js';
+import { buildDualStackLab, dualStackYaml } from './dual-stack-lab.js';
+import { planSiteLab } from './lab/fleet-lab-sites.js';
 import { type Lab, requireRoot, type SiteTopology, useLab } from './lab/index.js';
+import { buildSiteTopology } from './lab/site-topology.js';
 import {
   buildSiteLab,
   type ExampleSite,
@@ -47,6 +59,7 @@ async function readBack(agent: SiteAgent): Promise<ReadBack> {
   const names = Object.keys(facts.interfaces);
   const sysctls = [
     'net.ipv4.ip_forward',
+    'net.ipv6.conf.all.forwarding',
     'net.ipv4.conf.all.rp_filter',
     'net.ipv4.conf.all.src_valid_mark',
     ...names.flatMap((n) => [`net.ipv4.conf.${n}.rp_filter`, `net.ipv4.conf.${n}.src_valid_mark`]),
@@ -378,4 +391,214 @@ describe.skipIf(!requireRoot())('simulator vs kernel (ip route get) on every ref
       }, 180_000);
     });
   }
+});
+
+/** The dual-stack lab's site (test/dual-stack-lab.ts), validated as the controller does. */
+function dualStackSite(): ValidSite {
+  const load = loadFleet(
+    new Map([
+      ['fleet.yaml', 'rollout:\n  waves:\n    - name: all\n'],
+      ['sites/dualstack.yaml', dualStackYaml()],
+    ]),
+  );
+  expect(load.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  return load.validSites[0]!;
+}
+
+function poolsFor6(desired: DesiredState, facts: Facts): PacketPools6 {
+  const localAddresses = Object.values(facts.interfaces).flatMap((f) =>
+    (f.addresses6 ?? []).map((a) => a.address),
+  );
+  const networks = new Set<string>();
+  const hosts = new Set<string>(['2001:db8:99::10', '2001:db8:99::80', '2001:db8:99::1']);
+  for (const f of Object.values(facts.interfaces)) {
+    if (f.detectedGateway6) hosts.add(f.detectedGateway6);
+    for (const a of f.addresses6 ?? []) networks.add(networkOf6(a.address, a.prefixLength));
+  }
+  const marks = new Set<number>([0]);
+  const tos = new Set<number>();
+  for (const p of desired.providers) {
+    marks.add(p.mark);
+    for (const prefix of p.ipv6?.prefixes ?? []) networks.add(prefix);
+  }
+  for (const r of desired.rules) {
+    if (r.family !== 'inet6') continue;
+    if (r.tos !== undefined) tos.add(r.tos);
+    for (const ref of [r.from, r.to]) {
+      if (ref?.kind === 'literal') {
+        if (ref.cidr.endsWith('/128')) hosts.add(ref.cidr.slice(0, -4));
+        else networks.add(ref.cidr);
+      }
+    }
+  }
+  return {
+    interfaces: Object.keys(facts.interfaces).filter((n) => n !== 'lo'),
+    localAddresses,
+    networks: [...networks],
+    hosts: [...hosts],
+    marks: [...marks],
+    ports: [22, 25, 53, 80, 443],
+    tos: [...tos],
+  };
+}
+
+/** Main's IPv6 routes Uplink does not own (a VPN-style /48 on the first uplink, one via its gateway). */
+const MAIN_EXTRAS6 = ['2001:db8:77::/48', '2001:db8:88::/48'] as const;
+
+async function addMainExtras6(lab: Lab, router: string, site: ValidSite): Promise<void> {
+  const first = site.providers.find((p) => p.ipv6 !== undefined && p.ipv6.gateway.kind === 'static')!;
+  const gateway = (first.ipv6!.gateway as { address: string }).address;
+  await lab.run([
+    'ip',
+    '-n',
+    router,
+    '-6',
+    'route',
+    'add',
+    MAIN_EXTRAS6[0],
+    'dev',
+    first.interface,
+    'proto',
+    'static',
+  ]);
+  await lab.run([
+    'ip',
+    '-n',
+    router,
+    '-6',
+    'route',
+    'add',
+    MAIN_EXTRAS6[1],
+    'via',
+    gateway,
+    'dev',
+    first.interface,
+    'proto',
+    'static',
+  ]);
+}
+
+/**
+ * IPv6 (D185): each dual-stack lab — the one of test/dual-stack-lab.ts (a link-local and an
+ * RA gateway, routed /48s, a LAN numbered from ISP1's prefix) and the reference site
+ * branch-dualstack (plus a tos policy) as the fleet lab builds it (planSiteLab) — applied by the real engine, plus
+ * IPv6 routes in main Uplink does not own; then `ip -6 route get` against the simulator's IPv6
+ * pipeline in the same three views, with every provider up, each provider's IPv6 half down
+ * (its probes), and each provider down whole (both halves).
+ */
+const DUAL_STACK_LABS: Array<{
+  name: string;
+  site: () => Promise<ValidSite>;
+  build: (lab: Lab, site: ValidSite) => Promise<{ router: string }>;
+}> = [
+  { name: 'dual-stack lab', site: async () => dualStackSite(), build: (lab) => buildDualStackLab(lab) },
+  {
+    // Plus a policy by traffic class, which has IPv6 rules too (no addresses: both families).
+    name: 'branch-dualstack',
+    site: () =>
+      loadExampleSite(
+        'branch-dualstack',
+        (text) => `${text.trimEnd()}\n  - name: sel-tos\n    tos: 0x10\n    via: [isp2]\n`,
+      ),
+    build: (lab, site) => {
+      const plan = planSiteLab(site);
+      return buildSiteTopology(lab, {
+        uplinks: plan.uplinks,
+        internetHosts: plan.internetHosts,
+        ...(plan.internetHosts6 === undefined ? {} : { internetHosts6: plan.internetHosts6 }),
+        ...(plan.lan === undefined ? {} : { lan: plan.lan }),
+        ...(plan.moreLans === undefined ? {} : { moreLans: plan.moreLans }),
+      });
+    },
+  },
+];
+
+for (const dual of DUAL_STACK_LABS) {
+  describe.skipIf(!requireRoot())(`simulator vs kernel (ip -6 route get) on ${dual.name}`, () => {
+    const lab = useLab(dual.name === 'branch-dualstack' ? 'df6b' : 'df6');
+    let router: string;
+    let agent: SiteAgent;
+    let valid: ValidSite;
+    let desired: DesiredState;
+
+    beforeAll(async () => {
+      valid = await dual.site();
+      desired = compileSite(valid);
+      router = (await dual.build(lab.current, valid)).router;
+      await addMainExtras6(lab.current, router, valid);
+      agent = await SiteAgent.create(router, desired.settings.markMask);
+    }, 120_000);
+    afterAll(async () => {
+      await agent?.dispose();
+    });
+
+    it('agrees with the kernel on every generated IPv6 packet, all up, each IPv6 half down, each provider down', async () => {
+      const states: Array<{ label: string; health: Health }> = [
+        { label: 'all up', health: {} },
+        ...desired.providers.map((p) => ({
+          label: `${p.name}:ipv6 down`,
+          health: { [`${p.name}:ipv6`]: 'down' as const },
+        })),
+        ...desired.providers.map((p) => ({
+          label: `${p.name} down`,
+          health: { [p.name]: 'down' as const, [`${p.name}:ipv6`]: 'down' as const },
+        })),
+      ];
+      let checked = 0;
+      const devsSeen = new Set<string>();
+      for (const { label, health } of states) {
+        const report = await agent.apply(desired, health);
+        expect(report.verified).toBe(true);
+        expect(report.unavailable).toEqual([]);
+        const back = await readBack(agent);
+        const views = {
+          kernel: kernelView(back, desired.settings.markMask),
+          effective: effectiveView(back, desired, health),
+          explain: explainView(valid, await reportedFacts(agent), health),
+        };
+        const seed = seedOf(`${dual.name}/ipv6`, label);
+        const pools = poolsFor6(desired, back.facts);
+        const packets = generatePackets6(seed, PACKETS_PER_STATE, {
+          ...pools,
+          networks: [...pools.networks, ...MAIN_EXTRAS6],
+        });
+        const answers = await routeGetBatch(lab.current, router, packets, '-6');
+        const disagreements: string[] = [];
+        packets.forEach((packet, i) => {
+          const answer = answers[i]!;
+          if (answer.ok) devsSeen.add(`${answer.type} ${answer.dev}`);
+          for (const [name, view] of Object.entries(views)) {
+            const { verdict } = simulatePacket(view, { ...packet, connected: false } as Packet, {
+              trace: false,
+            });
+            const problem = compareAnswer(packet, answer, verdict);
+            if (problem !== null)
+              disagreements.push(
+                `[${label} seed ${seed} #${i}, ${name} view] ${JSON.stringify(packet)}: ${problem}`,
+              );
+          }
+        });
+        totals6.push({ lab: dual.name, state: label, packets: packets.length });
+        checked += packets.length;
+        expect(disagreements.slice(0, 20), `${disagreements.length} disagreements`).toEqual([]);
+      }
+      expect(checked).toBe(PACKETS_PER_STATE * states.length);
+      // The packets reach every uplink, the LAN and the router itself.
+      const expected = [
+        ...desired.providers.map((p) => `unicast ${p.interface}`),
+        ...valid.lan.map((l) => `unicast ${l.interface}`),
+        'local lo',
+      ];
+      for (const seen of expected) expect([...devsSeen]).toContain(seen);
+    }, 240_000);
+  });
+}
+
+const totals6: Array<{ lab: string; state: string; packets: number }> = [];
+afterAll(() => {
+  if (totals6.length === 0) return;
+  const sum = totals6.reduce((s, t) => s + t.packets, 0);
+  process.stdout.write(
+    `differential test (IPv6): ${sum} packets compared in 3 views, 0 disagreements (${totals6.map((t) => `${t.lab} ${t.state}: ${t.packets}`).join(', ')})\n`,
+  );
 });

@@ -245,3 +245,140 @@ describe('uplink explain usage and formats', () => {
     expect(json.notes).toContain('vpn has a dynamic address; 100.64.0.10 stands in for it (peer 100.64.0.9)');
   });
 });
+
+describe('uplink explain of IPv6 packets on branch-dualstack', () => {
+  /** The router as its agent reports it: isp2's IPv6 address and gateway learned (SLAAC, the RA's). */
+  const facts = {
+    interfaces: {
+      lan0: {
+        exists: true,
+        up: true,
+        addresses: [{ address: '172.20.50.1', prefixLength: 24 }],
+        addresses6: [
+          { address: '2001:db8:a1:1::1', prefixLength: 64 },
+          { address: '2001:db8:b2:1::1', prefixLength: 64 },
+        ],
+      },
+      wan1: {
+        exists: true,
+        up: true,
+        addresses: [{ address: '198.51.100.34', prefixLength: 30 }],
+        addresses6: [{ address: '2001:db8:ffa1::2', prefixLength: 64 }],
+      },
+      wan2: {
+        exists: true,
+        up: true,
+        addresses: [{ address: '192.0.2.70', prefixLength: 29 }],
+        detectedGateway: '192.0.2.65',
+        addresses6: [{ address: '2001:db8:ffb2::5c', prefixLength: 64 }],
+        detectedGateway6: 'fe80::b2',
+      },
+    },
+    rules: [],
+    routes: [],
+    sysctls: {},
+  };
+  const FROM_ISP1_PREFIX = ['--dst', '2001:db8:99::10', '--src', '2001:db8:a1:1::10', '--iif', 'lan0'];
+  let file: string;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'uplink-explain-ipv6-'));
+    file = join(dir, 'branch-dualstack.json');
+    const record = {
+      site: 'branch-dualstack',
+      hash: 'b'.repeat(64),
+      readAt: Date.UTC(2026, 11, 4, 10, 41),
+      facts,
+    };
+    await writeFile(file, JSON.stringify(record));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a LAN host numbered from ISP1 leaves by ISP1 via its link-local gateway; the trace is the IPv6 rule list', async () => {
+    const r = await explain(
+      'branch-dualstack',
+      ...FROM_ISP1_PREFIX,
+      '--proto',
+      'tcp',
+      '--dport',
+      '443',
+      '--facts',
+      file,
+    );
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual([
+      'tcp 2001:db8:a1:1::10 → 2001:db8:99::10:443 (forwarded from lan0) leaves via isp1 (wan1), gateway fe80::1, source 2001:db8:a1:1::10',
+      "decided by the source address is isp1's, so it must leave by isp1 — rule 2000, table 100 (isp1)",
+    ]);
+    expect(r.stdout).toContain('    ✓ 2000: from 2001:db8:a1::/48 lookup 100 — matches');
+    expect(r.stdout).toContain('      → table 100: ::/0 via fe80::1 dev wan1 metric 1024 table 100');
+  });
+
+  it('isp1 down: the same host leaves by ISP2, its source translated onto ISP2’s prefix (NPTv6)', async () => {
+    for (const down of ['isp1', 'isp1:ipv6']) {
+      const line = await verdictOf('branch-dualstack', ...FROM_ISP1_PREFIX, '--down', down, '--facts', file);
+      expect(line).toBe(
+        'ip 2001:db8:a1:1::10 → 2001:db8:99::10 (forwarded from lan0) leaves via isp2 (wan2), gateway fe80::b2, source 2001:db8:a1:1::10 SNAT → 2001:db8:b2:1::10 (npt)',
+      );
+    }
+  });
+
+  it("the IPv6-only partner policy sends the router's own traffic by ISP2 from ISP2's address", async () => {
+    const line = await verdictOf('branch-dualstack', '--dst', '2001:db8:cafe::1', '--facts', file);
+    expect(line).toBe(
+      'ip to 2001:db8:cafe::1 (sent by the router) leaves via isp2 (wan2), gateway fe80::b2, source 2001:db8:ffb2::5c',
+    );
+  });
+
+  it("without facts, isp2's learned IPv6 half is unavailable and the answer says so", async () => {
+    const r = await explain('branch-dualstack', '--dst', '2001:db8:cafe::1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("isp2's IPv6 half is unavailable");
+  });
+
+  it('an inbound IPv6 connection DNAT-ed to a LAN host: replies go back by the uplink it came in on', async () => {
+    const args = [
+      '--inbound',
+      '--iif',
+      'wan1',
+      '--src',
+      '2001:db8:99::10',
+      '--proto',
+      'tcp',
+      '--dport',
+      '443',
+    ];
+    const dnat = await verdictOf(
+      'branch-dualstack',
+      ...args,
+      '--dst',
+      '2001:db8:ffa1::2',
+      '--dnat-to',
+      '[2001:db8:a1:1::10]:8443',
+    );
+    expect(dnat).toBe(
+      'tcp 2001:db8:99::10:40000 → 2001:db8:ffa1::2:443 (arriving on wan1 DNAT → 2001:db8:a1:1::10:8443) is forwarded to lan0; replies leave via isp1 (wan1), gateway fe80::1, source 2001:db8:a1:1::10 SNAT → 2001:db8:ffa1::2 (conntrack-reply), mark set to 0x100',
+    );
+    // To the router's own IPv6 address: known from the spec, so an answer, not "unknown offline".
+    const own = await verdictOf('branch-dualstack', ...args, '--dst', '2001:db8:ffa1::2');
+    expect(own).toBe(
+      'tcp 2001:db8:99::10:40000 → 2001:db8:ffa1::2:443 (arriving on wan1) reaches the router; replies leave via isp1 (wan1), gateway fe80::1, source 2001:db8:ffa1::2, mark set to 0x100',
+    );
+  });
+
+  it('mixed families and bad IPv6 are usage errors', async () => {
+    const mixed = await explain(
+      'branch-dualstack',
+      '--dst',
+      '2001:db8:99::10',
+      '--src',
+      '172.20.50.10',
+      '--iif',
+      'lan0',
+    );
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain("a packet's source and destination are one family, write an IPv6 source");
+  });
+});

@@ -82,7 +82,7 @@ function buildProgram(): Command {
     .argument('<site>', 'site name')
     .option('--repo <dir>', 'fleet repository working directory', '.')
     .option('--rev <rev>', 'read the spec as committed at this revision (--repo must be a git repository)')
-    .option('--dst <ip>', 'destination address (required)')
+    .option('--dst <ip>', 'destination address, IPv4 or IPv6 (required)')
     .option('--src <ip>', 'source address (required with --iif)')
     .option(
       '--iif <interface>',
@@ -93,7 +93,10 @@ function buildProgram(): Command {
     .option('--sport <port>', 'source port (tcp/udp)')
     .option('--uid <uid>', "socket user id of the router's own traffic")
     .option('--mark <mark>', 'packet mark on arrival (or socket mark), hex or decimal')
-    .option('--down <provider...>', 'take these providers as down (failed health probe)')
+    .option(
+      '--down <provider...>',
+      'take these providers as down (failed health probe); NAME:ipv6 only its IPv6 half',
+    )
     .option(
       '--inbound',
       'the packet is the first of a connection arriving on --iif from --src: which interface and source its replies leave by',

@@ -139,7 +139,8 @@ export async function compileExampleSite(
 
 /** The validated site (optionally edited in memory), as the controller loads it. */
 export async function loadExampleSite(
-  site: ExampleSite,
+  /** A reference site with a lab topology, or any other site of the example fleet. */
+  site: ExampleSite | 'branch-dualstack',
   edit?: (text: string) => string,
 ): Promise<ValidSite> {
   fleetFiles ??= readFleetFiles(FLEET_DIR);

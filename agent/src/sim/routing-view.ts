@@ -32,6 +32,13 @@ export interface ViewInterface {
   readonly rpFilter?: 0 | 1 | 2;
   /** net.ipv4.conf.<if>.src_valid_mark: the reverse-path lookup uses the packet mark. */
   readonly srcValidMark?: boolean;
+  /** Global IPv6 addresses in kernel order (facts' `addresses6`); link-local ones are not known. */
+  readonly addresses6?: readonly ViewAddress6[];
+}
+
+export interface ViewAddress6 {
+  readonly address: string;
+  readonly prefixLength: number;
 }
 
 export interface LocalAddress {
@@ -53,6 +60,8 @@ export interface RoutingView {
   readonly markMask: number;
   /** net.ipv4.ip_forward. */
   readonly forwarding: boolean;
+  /** net.ipv6.conf.all.forwarding (absent: unknown, taken as on). */
+  readonly forwarding6?: boolean;
 }
 
 /** The three rules every IPv4 namespace starts with. */
@@ -92,6 +101,7 @@ export interface ViewParts {
   readonly nft?: readonly KernelNftRule[] | null;
   readonly markMask?: number;
   readonly forwarding?: boolean;
+  readonly forwarding6?: boolean;
   /** Add default rules where absent (default true). */
   readonly defaultRules?: boolean;
   /** Add the main-table prefix routes the kernel creates for each address (default false here). */
@@ -120,6 +130,7 @@ export function buildView(parts: ViewParts): RoutingView {
     nft: parts.nft ?? [],
     markMask: parts.markMask ?? DEFAULT_MARK_MASK,
     forwarding: parts.forwarding ?? true,
+    ...(parts.forwarding6 !== undefined ? { forwarding6: parts.forwarding6 } : {}),
   };
 }
 
@@ -204,9 +215,11 @@ export function buildViewFromState(state: KernelState, facts: Facts, env: ViewEn
         ),
         rpFilter: Math.min(rp, 2) as 0 | 1 | 2,
         srcValidMark: svm === '1',
+        ...(f.addresses6?.length ? { addresses6: f.addresses6.map((a) => ({ ...a })) } : {}),
       };
     });
   const forward = sysctls['net.ipv4.ip_forward'];
+  const forward6 = sysctls['net.ipv6.conf.all.forwarding'];
   return buildView({
     rules: [...(env.rules ?? []), ...state.rules],
     routes: mergeRoutes(state.routes, env.routes ?? []),
@@ -215,6 +228,7 @@ export function buildViewFromState(state: KernelState, facts: Facts, env: ViewEn
     nft: state.nft,
     markMask: env.markMask,
     forwarding: forward === undefined ? true : forward !== '0',
+    ...(forward6 !== undefined ? { forwarding6: forward6 !== '0' } : {}),
     connectedRoutes: env.connectedRoutes ?? true,
   });
 }

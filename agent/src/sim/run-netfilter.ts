@@ -34,18 +34,24 @@ export function describeNft(rule: KernelNftRule, mask: number): string {
 
 /** Uplink's mark rules of one hook; returns the new packet mark (ct.ctMark is updated in place). */
 export function runMarkRules(
-  cv: CompiledView,
+  cv: Pick<CompiledView, 'markMask'>,
   rules: readonly KernelNftRule[],
   hook: 'prerouting' | 'output',
   iif: string,
   mark: number,
   ct: CtState,
   t: Tracer | null,
+  family: 'ipv4' | 'ipv6' = 'ipv4',
 ): number {
   const mask = cv.markMask;
   for (const rule of rules) {
-    // The simulator follows IPv4 packets; the IPv6 twins of the track rules do not match them.
-    if ((rule.kind === 'track-save' || rule.kind === 'track-restore') && rule.family === 'ipv6') continue;
+    // Each track rule matches one family (`meta nfproto`): an IPv4 packet only the rules
+    // without `family`, an IPv6 packet only their `family: ipv6` twins.
+    if (
+      (rule.kind === 'track-save' || rule.kind === 'track-restore') &&
+      (rule.family === 'ipv6') !== (family === 'ipv6')
+    )
+      continue;
     if (rule.kind === 'track-save') {
       const applies = rule.iif === iif && ct.isNew;
       if (applies) ct.ctMark = ((ct.ctMark & ~mask) | (rule.mark & mask)) >>> 0;

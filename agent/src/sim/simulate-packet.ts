@@ -1,5 +1,5 @@
 /**
- * Routes one IPv4 packet the way Linux does: netfilter mark logic of table inet uplink
+ * Routes one IPv4 packet the way Linux does (IPv6 packets: simulate-packet6.ts): netfilter mark logic of table inet uplink
  * (prerouting/output/postrouting), fib rules in priority order, longest-prefix match
  * per table, multipath, source selection and source validation. Pure; see
  * agent/src/sim/README.md for the kernel semantics modelled and their sources.
@@ -11,6 +11,7 @@ import { formatIpv4, parseIpv4Fast } from './ipv4.js';
 import { isMartianSource, type PathOutcome, routeInput, routeOutput } from './route-packet.js';
 import type { RoutingView } from './routing-view.js';
 import { type CtState, runMarkRules, runNat } from './run-netfilter.js';
+import { simulatePacket6 } from './simulate-packet6.js';
 import type { Candidate, TraceStep } from './trace.js';
 
 export type ProtoName = 'tcp' | 'udp' | 'icmp';
@@ -75,7 +76,7 @@ export interface Snat {
   readonly from: string;
   readonly to: string;
   /** `conntrack-reply`: no rule, the reply of a DNAT'd connection is un-NATed by conntrack. */
-  readonly reason: 'snat' | 'masquerade' | 'conntrack-reply';
+  readonly reason: 'snat' | 'masquerade' | 'npt' | 'conntrack-reply';
   readonly rule?: KernelNftRule;
 }
 
@@ -136,7 +137,11 @@ export function simulatePacket(
   packet: Packet,
   options: SimulateOptions = {},
 ): SimResult {
-  const cv = 'rules' in view && 'tables' in view ? (view as CompiledView) : compileView(view as RoutingView);
+  const compiled = 'rules' in view && 'tables' in view;
+  // An IPv6 destination (or source) is the IPv6 pipeline's, over the view's inet6 objects.
+  if (packet.dst.includes(':') || (packet.src?.includes(':') ?? false))
+    return simulatePacket6(compiled ? (view as CompiledView).view : (view as RoutingView), packet, options);
+  const cv = compiled ? (view as CompiledView) : compileView(view as RoutingView);
   const t = options.trace === false ? null : new Tracer();
   const origin: Verdict['origin'] = packet.iif === undefined ? 'local-out' : 'forwarded';
   const dst0 = parseIpv4Fast(packet.dst);

@@ -96,7 +96,7 @@ export type TraceStep =
     })
   | (Base & {
       readonly step: 'nat';
-      readonly kind: 'dnat' | 'snat' | 'masquerade' | 'conntrack-reply';
+      readonly kind: 'dnat' | 'snat' | 'masquerade' | 'npt' | 'conntrack-reply';
       readonly from: string;
       readonly to: string;
     })

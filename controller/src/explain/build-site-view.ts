@@ -40,6 +40,8 @@ export interface SiteView {
   readonly view: RoutingView;
   /** What the offline router assumes, in operator words. */
   readonly notes: readonly string[];
+  /** What it assumes about the providers' IPv6 halves: said only with an IPv6 packet. */
+  readonly notes6: readonly string[];
   readonly basis: FactsBasis;
 }
 
@@ -58,7 +60,19 @@ export function buildSiteView(
   options: SiteViewOptions = {},
 ): SiteView {
   const desired = compileSite(site);
-  const health: Health = Object.fromEntries(down.map((name) => [name, 'down' as const]));
+  // `--down isp1` takes the whole provider down (both halves, as a dead link does); `isp1:ipv6`
+  // only its IPv6 half, as its IPv6 probes do (D183, D185).
+  const health: Health = Object.fromEntries(
+    down.flatMap((name) => {
+      const provider = site.providers.find((p) => p.name === name);
+      return provider?.ipv6
+        ? [
+            [name, 'down' as const],
+            [`${name}:ipv6`, 'down' as const],
+          ]
+        : [[name, 'down' as const]];
+    }),
+  );
   const known = options.facts;
   const notes: string[] = [];
   let view: RoutingView;
@@ -99,12 +113,17 @@ export function buildSiteView(
       'every provider is down: the agent keeps them all as a last resort (D32), so traffic still tries them',
     );
   for (const u of unavailable) notes.push(`${u.provider} is unavailable: ${u.reason}`);
+  const notes6 = result.unavailable6.map(
+    (u) => `${u.provider}'s IPv6 half is unavailable: ${u.reason}; its IPv6 rules and routes are left out`,
+  );
+  if (result.lastResort6)
+    notes6.push("every provider's IPv6 half is down: the agent keeps them all as a last resort (D183)");
   for (const p of problems) notes.push(`problem in the desired state: ${p}`);
   if (basis.kind === 'spec')
     notes.push(
       'main table has no default route here; on the router one from DHCP or PPP may exist, which only rule 32766 (main, last) would use',
     );
-  return { desired, view, notes, basis };
+  return { desired, view, notes, notes6, basis };
 }
 
 /** `computed with facts reported by the router at 2026-12-04 10:42Z (12 min before this answer; …)`. */

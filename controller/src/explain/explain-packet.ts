@@ -16,6 +16,7 @@ import {
   type UplinkChoice,
   type Verdict,
 } from '#agent/sim';
+import { contains6, networkOf6 } from '../spec/addresses.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { buildSiteView, type FactsBasis, type SiteView, type SiteViewOptions } from './build-site-view.js';
 import type { ExplainRequest } from './parse-explain-request.js';
@@ -103,7 +104,8 @@ export function explainInbound(
   if (
     basis.kind === 'spec' &&
     nat.dnatTo === undefined &&
-    !view.localAddresses.some((a) => a.address === conn.dst)
+    !view.localAddresses.some((a) => a.address === conn.dst) &&
+    !view.interfaces.some((i) => i.addresses6?.some((a) => a.address === conn.dst))
   ) {
     const owners = [...new Set([...subnetOwners(siteView, conn.dst), ...basis.standIns])];
     if (owners.length > 0)
@@ -150,7 +152,7 @@ export function explainInView(siteName: string, siteView: SiteView, packet: Pack
   const { verdict, trace } = simulatePacket(view, packet, { trace: true });
   const uplink = mapVerdictToProvider(verdict, desired.providers);
   const paths = verdict.dev === undefined ? explainPaths(view, packet, verdict, desired) : [];
-  const allNotes = [...notes];
+  const allNotes = [...notes, ...(packet.dst.includes(':') ? siteView.notes6 : [])];
   if (paths.length > 0)
     allNotes.push('the kernel hashes each flow onto one path; the shares are of flows, by weight');
   const decidedBy = describeDecision(desired, verdict);
@@ -184,7 +186,11 @@ function unknownOffline(siteView: SiteView, packet: Packet, verdict: Verdict): s
   const { basis, view } = siteView;
   if (basis.kind !== 'spec' || verdict.kind === 'forward' || verdict.kind === 'local') return null;
   const src = packet.src;
-  if (src !== undefined && packet.iif === undefined && !view.localAddresses.some((a) => a.address === src)) {
+  const own =
+    src !== undefined &&
+    (view.localAddresses.some((a) => a.address === src) ||
+      view.interfaces.some((i) => i.addresses6?.some((a) => a.address === src)));
+  if (src !== undefined && packet.iif === undefined && !own) {
     const owners = [...new Set([...subnetOwners(siteView, src), ...basis.standIns])];
     if (owners.length > 0)
       return `${src} may be an address of ${owners.join(' or ')} that only the router knows (stand-ins used); ask with the router's facts (--facts FILE or --state-dir DIR)`;
@@ -199,8 +205,12 @@ function subnetOwners(siteView: SiteView, address: string): string[] {
   const out: string[] = [];
   for (const p of siteView.desired.providers) {
     const itf = siteView.view.interfaces.find((i) => i.name === p.interface);
-    if (itf?.addresses.some((a) => a.prefixLength < 31 && sameSubnet(a.address, address, a.prefixLength)))
-      out.push(p.name);
+    const inSubnet = address.includes(':')
+      ? itf?.addresses6?.some(
+          (a) => a.prefixLength < 127 && contains6(networkOf6(a.address, a.prefixLength), address),
+        )
+      : itf?.addresses.some((a) => a.prefixLength < 31 && sameSubnet(a.address, address, a.prefixLength));
+    if (inSubnet) out.push(p.name);
   }
   return out;
 }

@@ -34,6 +34,39 @@ describe('parseExplainRequest', () => {
     });
   });
 
+  it('an IPv6 packet: addresses canonical, IPv6 DNAT target as [IP]:PORT or bare', () => {
+    expect(
+      parseExplainRequest(site, { dst: '2001:DB8:99::0010', src: '2001:db8:a1:1::10', iif: 'lan0' }),
+    ).toEqual({
+      ok: true,
+      value: { packet: { dst: '2001:db8:99::10', src: '2001:db8:a1:1::10', iif: 'lan0' }, down: [] },
+    });
+    const inbound = (dnatTo: string) =>
+      parseExplainRequest(site, {
+        dst: '2001:db8:ffa1::2',
+        src: '2001:db8:99::10',
+        iif: 'wan1',
+        proto: 'tcp',
+        dport: '443',
+        inbound: true,
+        dnatTo,
+      });
+    expect(inbound('[2001:db8:a1:1::10]:8443')).toMatchObject({
+      ok: true,
+      value: { inbound: { dnatTo: '2001:db8:a1:1::10', dnatPort: 8443 } },
+    });
+    expect(inbound('2001:db8:a1:1::10')).toMatchObject({
+      ok: true,
+      value: { inbound: { dnatTo: '2001:db8:a1:1::10' } },
+    });
+    expect(inbound('172.20.2.10')).toMatchObject({ ok: false });
+    expect(parseExplainRequest(site, { dst: '2001:db8::1', iif: 'lan0' })).toEqual({
+      ok: false,
+      message:
+        '--src: required with --iif (a forwarded packet already has a source); write e.g. --src 2001:db8:99::10',
+    });
+  });
+
   it('an inbound connection: sport defaults, DNAT target with its port', () => {
     expect(
       parseExplainRequest(site, {
@@ -78,9 +111,19 @@ describe('parseExplainRequest', () => {
       '--dst: "203.0.113.256" is not an IPv4 address; write e.g. 198.51.100.1',
     ],
     [
-      'IPv6 --dst',
-      { dst: '2001:db8::1' },
-      '--dst: "2001:db8::1" is IPv6; this field takes an IPv4 address: uplink explain simulates IPv4 packets only',
+      'IPv6 --dst with an IPv4 --src',
+      { dst: '2001:db8::1', src: '172.20.2.50' },
+      "--src 172.20.2.50: --dst 2001:db8::1 is IPv6; a packet's source and destination are one family, write an IPv6 source",
+    ],
+    [
+      'IPv4 --dst with an IPv6 --src',
+      { ...DST, src: '2001:db8::5' },
+      "--src 2001:db8::5: --dst 203.0.113.25 is IPv4; a packet's source and destination are one family, write an IPv4 source",
+    ],
+    [
+      '--down NAME:ipv6 of a provider without ipv6:',
+      { ...DST, down: ['isp1:ipv6'] },
+      '--down isp1:ipv6: not a provider of site s1; write one of isp1, isp2',
     ],
     ['bad --src', { ...DST, src: 'lan' }, '--src: "lan" is not an IPv4 address; write e.g. 198.51.100.1'],
     [
@@ -156,7 +199,7 @@ describe('parseExplainRequest', () => {
         dport: '443',
         dnatTo: '172.20.2.10:0',
       },
-      '--dnat-to 172.20.2.10:0: write the LAN host it is forwarded to, IP or IP:PORT, e.g. 172.20.40.10:443',
+      "--dnat-to 172.20.2.10:0: write the LAN host it is forwarded to, IP or IP:PORT (IPv6: [IP]:PORT), of the packet's family (IPv4), e.g. 172.20.40.10:443",
     ],
     [
       'unknown --down',

@@ -3,7 +3,7 @@
  * every problem is a message that names the flag and says what to write instead.
  */
 import type { Packet, ProtoName } from '#agent/sim';
-import { checkAddress } from '../spec/addresses.js';
+import { checkAddress, checkAddress6 } from '../spec/addresses.js';
 import type { ValidSite } from '../spec/valid-site.js';
 import { clientAddressIn } from './synthesize-facts.js';
 
@@ -48,16 +48,19 @@ export function parseExplainRequest(
 
   if (raw.dst === undefined)
     return fail('--dst: required; write the destination address, e.g. --dst 203.0.113.25');
-  // The simulator follows IPv4 packets only (README "IPv6": not yet for IPv6 packets).
-  const ipv4Only = (c: { message: string; ipv6?: true }) =>
-    c.ipv6 ? `${c.message}: uplink explain simulates IPv4 packets only` : c.message;
-  const dst = checkAddress(raw.dst);
-  if (!dst.ok) return fail(`--dst: ${ipv4Only(dst)}`);
+  // IPv4 or IPv6; source and destination of one packet are one family.
+  const dst = checkAnyAddress(raw.dst);
+  if (!dst.ok) return fail(`--dst: ${dst.message}`);
+  const family = dst.value.includes(':') ? 'IPv6' : 'IPv4';
 
   let src: string | undefined;
   if (raw.src !== undefined) {
-    const checked = checkAddress(raw.src);
-    if (!checked.ok) return fail(`--src: ${ipv4Only(checked)}`);
+    const checked = checkAnyAddress(raw.src);
+    if (!checked.ok) return fail(`--src: ${checked.message}`);
+    if (checked.value.includes(':') !== (family === 'IPv6'))
+      return fail(
+        `--src ${raw.src}: --dst ${raw.dst} is ${family}; a packet's source and destination are one family, write an ${family} source`,
+      );
     src = checked.value;
   }
 
@@ -75,7 +78,7 @@ export function parseExplainRequest(
       );
     if (src === undefined)
       return fail(
-        `--src: required with --iif (a forwarded packet already has a source); write e.g. --src ${exampleSource(site, raw.iif)}`,
+        `--src: required with --iif (a forwarded packet already has a source); write e.g. --src ${exampleSource(site, raw.iif, family)}`,
       );
   }
 
@@ -116,7 +119,8 @@ export function parseExplainRequest(
       return fail(`--mark ${raw.mark}: write a 32-bit mark in hex or decimal, e.g. 0x1 or 256`);
   }
 
-  const names = site.providers.map((p) => p.name);
+  // A provider's IPv6 half is judged on its own (D183): `isp1:ipv6` takes only it down.
+  const names = site.providers.flatMap((p) => (p.ipv6 ? [p.name, `${p.name}:ipv6`] : [p.name]));
   const down: string[] = [];
   for (const name of raw.down ?? []) {
     if (!names.includes(name))
@@ -138,16 +142,21 @@ export function parseExplainRequest(
     ports.sport ??= 40000;
     inbound = {};
     if (raw.dnatTo !== undefined) {
-      const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(raw.dnatTo);
-      const address = m === null ? undefined : checkAddress(m[1]!);
-      const port = m?.[2] === undefined ? undefined : parseInteger(m[2]);
+      // IP, IP:PORT, or for IPv6 [IP]:PORT.
+      const m = /^(?:\[([^\]]+)\]|([^:]+)|([0-9a-fA-F:.]+))(?::(\d{1,5}))?$/.exec(raw.dnatTo);
+      const bare6 = m?.[3] !== undefined && m[4] === undefined ? raw.dnatTo : undefined;
+      const text = m === null ? undefined : (m[1] ?? m[2] ?? bare6);
+      const address = text === undefined ? undefined : checkAnyAddress(text);
+      const portText = bare6 === undefined ? m?.[4] : undefined;
+      const port = portText === undefined ? undefined : parseInteger(portText);
       if (
         address === undefined ||
         !address.ok ||
-        (m?.[2] !== undefined && (port === undefined || port < 1 || port > 65535))
+        address.value.includes(':') !== (family === 'IPv6') ||
+        (portText !== undefined && (port === undefined || port < 1 || port > 65535))
       )
         return fail(
-          `--dnat-to ${raw.dnatTo}: write the LAN host it is forwarded to, IP or IP:PORT, e.g. 172.20.40.10:443`,
+          `--dnat-to ${raw.dnatTo}: write the LAN host it is forwarded to, IP or IP:PORT (IPv6: [IP]:PORT), of the packet's family (${family}), e.g. ${family === 'IPv6' ? '[2001:db8:1::10]:443' : '172.20.40.10:443'}`,
         );
       inbound = { dnatTo: address.value, ...(port === undefined ? {} : { dnatPort: port }) };
     }
@@ -184,8 +193,19 @@ export function interfacesOf(site: ValidSite): string[] {
   return out;
 }
 
-function exampleSource(site: ValidSite, iif: string): string {
-  // The simulator follows IPv4 packets: an IPv4 subnet of the LAN.
-  const subnet = site.lan.find((l) => l.interface === iif)?.subnets.find((s) => !s.includes(':'));
-  return subnet === undefined ? '203.0.113.10' : clientAddressIn(subnet);
+function exampleSource(site: ValidSite, iif: string, family: 'IPv4' | 'IPv6'): string {
+  // A subnet of the LAN of the packet's family.
+  const subnet = site.lan
+    .find((l) => l.interface === iif)
+    ?.subnets.find((s) => s.includes(':') === (family === 'IPv6'));
+  if (subnet === undefined) return family === 'IPv6' ? '2001:db8:99::10' : '203.0.113.10';
+  return family === 'IPv6' ? `${subnet.split('/')[0]!.replace(/::$/, '')}::10` : clientAddressIn(subnet);
+}
+
+/** An IPv4 or IPv6 address, canonical (RFC 5952 for IPv6). */
+function checkAnyAddress(text: string): { ok: true; value: string } | { ok: false; message: string } {
+  const v4 = checkAddress(text);
+  if (v4.ok || !v4.ipv6) return v4;
+  const v6 = checkAddress6(text);
+  return v6.ok ? v6 : { ok: false, message: v4.message };
 }
