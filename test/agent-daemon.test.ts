@@ -641,7 +641,20 @@ describe('wire helpers', () => {
       serverIp: '192.0.2.2',
       serverPort: 22,
     });
-    expect(parseSshConnection('::1 50000 ::1 22')).toBeUndefined();
+    // IPv6, canonical; an IPv4-mapped peer (a dual-stack socket) is its IPv4 address.
+    expect(parseSshConnection('2001:DB8:C0:0::5 50000 2001:db8:e0::2 22')).toEqual({
+      clientIp: '2001:db8:c0::5',
+      clientPort: 50000,
+      serverIp: '2001:db8:e0::2',
+      serverPort: 22,
+    });
+    expect(parseSshConnection('::ffff:192.0.2.1 50000 ::ffff:192.0.2.2 22')).toMatchObject({
+      clientIp: '192.0.2.1',
+      serverIp: '192.0.2.2',
+    });
+    expect(parseSshConnection('fe80::1%eth0 50000 fe80::2%eth0 22')).toBeUndefined();
+    expect(parseSshConnection('192.0.2.1 50000 2001:db8::2 22')).toBeUndefined();
+    expect(parseSshConnection('192.0.2.1 0x16 192.0.2.2 22')).toBeUndefined();
     expect(parseSshConnection('192.0.2.1 0 192.0.2.2 22')).toBeUndefined();
     expect(parseSshConnection(undefined)).toBeUndefined();
   });

@@ -46,7 +46,7 @@ export async function writeSshdFiles(lab: Lab, options: SshdOptions): Promise<Ss
   await writeFile(
     config,
     [
-      `ListenAddress ${options.address}:${port}`,
+      `ListenAddress ${hostPort(options.address, port)}`,
       `HostKey ${hostKeyFile}`,
       'PidFile none',
       `AuthorizedKeysFile ${options.authorizedKeysFile}`,
@@ -70,6 +70,11 @@ export async function writeSshdFiles(lab: Lab, options: SshdOptions): Promise<Ss
   return { config, knownHosts, hostKey };
 }
 
+/** `address:port`, an IPv6 address in brackets (as sshd_config and `ss` write it). */
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** Waits until something listens on address:port in `ns`; `exited()` returning a message aborts. */
 export async function waitTcpListening(
   lab: Lab,
@@ -82,7 +87,7 @@ export async function waitTcpListening(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const listening = await lab.exec(ns, ['ss', '-Hltn', `sport = :${port}`], { allowFailure: true });
-    if (listening.stdout.includes(`${address}:${port}`)) return;
+    if (listening.stdout.includes(hostPort(address, port))) return;
     const gone = exited();
     if (gone !== undefined) throw new Error(gone);
     if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port} in ${ns}`);

@@ -10,6 +10,7 @@
  * mark (track-restore in output). The management interface is where the reply leaves
  * today: the connection works now, so that is where the controller's packets come from.
  */
+import ipaddr from 'ipaddr.js';
 import { foreign as foreignPart, type OwnershipScope } from '../core/owned.js';
 import type { Facts, KernelRule, KernelState } from '../model/kernel-state.js';
 import type { ManagementPathCheck, PathVerdict } from '../model/protocol.js';
@@ -32,15 +33,32 @@ export interface SshConnection {
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
-/** Parses SSH_CONNECTION; undefined when absent or not IPv4 (the guard then cannot run). */
+/**
+ * An address as SSH_CONNECTION gives it, canonical: IPv4 dotted, IPv6 compressed (an
+ * IPv4-mapped IPv6 address, as a dual-stack socket reports IPv4 peers, is its IPv4 address);
+ * undefined for anything else, a zoned (link-local) address included.
+ */
+function connectionAddress(text: string): string | undefined {
+  if (IPV4.test(text)) return text;
+  if (text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined;
+  const v6 = ipaddr.IPv6.parse(text);
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toRFC5952String();
+}
+
+/** Parses SSH_CONNECTION; undefined when absent or malformed (the guard then cannot run). */
 export function parseSshConnection(value: string | undefined | null): SshConnection | undefined {
   if (value === undefined || value === null) return undefined;
   const parts = value.trim().split(/\s+/);
   if (parts.length !== 4) return undefined;
-  const [clientIp, clientPort, serverIp, serverPort] = parts as [string, string, string, string];
+  const [clientText, clientPort, serverText, serverPort] = parts as [string, string, string, string];
   const ports = [Number(clientPort), Number(serverPort)];
-  if (!IPV4.test(clientIp) || !IPV4.test(serverIp)) return undefined;
-  if (!ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) return undefined;
+  const clientIp = connectionAddress(clientText);
+  const serverIp = connectionAddress(serverText);
+  if (clientIp === undefined || serverIp === undefined) return undefined;
+  // One connection is one family; a mix is not something sshd reports.
+  if (IPV4.test(clientIp) !== IPV4.test(serverIp)) return undefined;
+  if (![clientPort, serverPort].every((p) => /^\d{1,5}$/.test(p)) || !ports.every((p) => p > 0 && p < 65536))
+    return undefined;
   return { clientIp, clientPort: ports[0]!, serverIp, serverPort: ports[1]! };
 }
 
