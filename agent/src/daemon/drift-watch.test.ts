@@ -153,4 +153,33 @@ describe('DriftWatch follows facts that change during a follow', () => {
     expect(logs.filter((l) => /^drift: /.test(l))).toEqual([]);
     expect(watch!.report()?.items).toEqual([]);
   });
+  it('an uplink pulled out under the follow that brings it in: followed again at once, no failure, no drift', async () => {
+    const memory = new MemoryDataplane({ facts: exampleFacts() });
+    let beforeApply: (() => void) | undefined;
+    const dataplane: Dataplane = {
+      readFacts: () => memory.readFacts(),
+      readKernel: (request) => memory.readKernel(request),
+      apply: async (steps) => {
+        const hook = beforeApply;
+        beforeApply = undefined;
+        hook?.();
+        await memory.apply(steps);
+      },
+    };
+    const facts = exampleFacts();
+    const ppp1 = facts.interfaces.ppp1!;
+    memory.setInterface('ppp1', undefined);
+    const { logs } = await watched(dataplane);
+    // ppp1 appears; the follow that brings isp2 in finds it gone when it writes.
+    beforeApply = () => memory.setInterface('ppp1', undefined);
+    memory.setInterface('ppp1', ppp1);
+    watch!.trigger('link');
+    await until(() => logs.some((l) => /went away while .* was re-applied/.test(l)), 'the vanish noticed');
+    await until(
+      () => watch!.report()?.checkedAt !== undefined && memory.dump().rules.every((r) => r.table !== 102),
+      'isp2 gone again',
+    );
+    expect(logs.filter((l) => /^drift: |failed/.test(l))).toEqual([]);
+    expect(watch!.report()?.items).toEqual([]);
+  });
 });

@@ -28,6 +28,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import { readCurrent } from '../engine/read-current.js';
 import { reconcile } from '../engine/reconcile.js';
 import { StateStore } from '../engine/state-store.js';
+import { InterfaceMissingError } from '../errors.js';
 import { effectiveHealth } from '../health/effective-health.js';
 import type { DesiredState } from '../model/desired-state.js';
 import type { Facts, Health } from '../model/kernel-state.js';
@@ -259,7 +260,7 @@ export class DriftWatch {
     this.#followNeeded = false;
     if (follow) {
       const followed = await this.#follow(dataplane, desired, health);
-      if (followed) {
+      if (followed === true) {
         this.#baseline = baseline;
         current = await readCurrent(dataplane, scope);
         if (JSON.stringify(current.facts) !== baseline.facts) {
@@ -271,7 +272,23 @@ export class DriftWatch {
           return;
         }
         await this.#settle(desired, current.facts, health, changes);
-      } else this.#followNeeded = true;
+      } else if (
+        followed instanceof InterfaceMissingError &&
+        JSON.stringify((await readCurrent(dataplane, scope)).facts) !== baseline.facts
+      ) {
+        // An interface went away under the re-apply (a modem pulled out as the follow ran):
+        // that is a change of facts, so follow them again now; the kernel holds neither
+        // state, and comparing it with the older facts would report drift that is not.
+        this.#context.log(
+          `follow: ${followed.interfaces.join(', ')} went away while ${desired.site} was re-applied; following the new facts`,
+        );
+        this.#followNeeded = true;
+        this.trigger('state');
+        return;
+      } else {
+        if (followed instanceof InterfaceMissingError) this.#followFailed(desired, followed);
+        this.#followNeeded = true;
+      }
     } else this.#baseline ??= baseline;
     this.#lastCheckError = undefined;
     let findings = findDrift({ desired, facts: current.facts, health, current: current.kernel, scope });
@@ -286,8 +303,16 @@ export class DriftWatch {
     this.#record(desired, findings.items, findings.shadowed);
   }
 
-  /** Re-applies the confirmed state with the current facts and health; false when the engine refused. */
-  async #follow(dataplane: Dataplane, desired: DesiredState, health: Health): Promise<boolean> {
+  /**
+   * Re-applies the confirmed state with the current facts and health; false when the engine
+   * refused; an interface that vanished during it is returned for the caller to judge (the
+   * facts changed: follow again; or they did not: a failure like any other).
+   */
+  async #follow(
+    dataplane: Dataplane,
+    desired: DesiredState,
+    health: Health,
+  ): Promise<boolean | InterfaceMissingError> {
     try {
       const report = await reconcile(dataplane, desired, health, this.#commit.engineOptions);
       if (this.#lastFollowError !== undefined)
@@ -300,13 +325,18 @@ export class DriftWatch {
       }
       return true;
     } catch (error) {
-      this.#commit.faults.noteError(error);
-      const text = message(error);
-      if (text !== this.#lastFollowError)
-        this.#context.log(`follow: re-applying ${desired.site} failed: ${text}`);
-      this.#lastFollowError = text;
+      if (error instanceof InterfaceMissingError) return error;
+      this.#followFailed(desired, error);
       return false;
     }
+  }
+
+  #followFailed(desired: DesiredState, error: unknown): void {
+    this.#commit.faults.noteError(error);
+    const text = message(error);
+    if (text !== this.#lastFollowError)
+      this.#context.log(`follow: re-applying ${desired.site} failed: ${text}`);
+    this.#lastFollowError = text;
   }
 
   /**
