@@ -320,11 +320,12 @@ function deviceForGateway(
   return undefined;
 }
 
-function addToTable(
-  tables: Map<number, Map<number, Map<number, CompiledRoute[]>>>,
+/** Files a route under its table, prefix length and network (either family's key). */
+export function addToTable<K, R extends { readonly length: number; readonly network: K }>(
+  tables: Map<number, Map<number, Map<K, R[]>>>,
   id: number,
-  r: CompiledRoute,
-) {
+  r: R,
+): void {
   let byLength = tables.get(id);
   if (!byLength) {
     byLength = new Map();

@@ -1,6 +1,6 @@
 import { PROTO_NAMES } from './compile-view.js';
 import { formatIpv4, hex, prefixMask } from './ipv4.js';
-import type { ProtoName } from './simulate-packet.js';
+import type { Errno, ProtoName, SimResult, Verdict } from './simulate-packet.js';
 import type { FlowSummary, LookupPurpose, TraceStep } from './trace.js';
 
 export const PROTO_BY_NAME: Readonly<Record<ProtoName, number>> = { tcp: 6, udp: 17, icmp: 1 };
@@ -32,9 +32,19 @@ export class Tracer {
 }
 
 export function flowSummary(f: Flow): FlowSummary {
+  return summaryOf(f, formatIpv4(f.src), formatIpv4(f.dst), f.tos);
+}
+
+/** A flow of either family as the trace shows it (`tos`: the TOS byte or IPv6 traffic class). */
+export function summaryOf(
+  f: Pick<Flow, 'iif' | 'oif' | 'mark' | 'uid' | 'proto' | 'sport' | 'dport'>,
+  src: string,
+  dst: string,
+  tos: number,
+): FlowSummary {
   return {
-    src: formatIpv4(f.src),
-    dst: formatIpv4(f.dst),
+    src,
+    dst,
     iif: f.iif,
     ...(f.oif !== null ? { oif: f.oif } : {}),
     mark: f.mark,
@@ -42,9 +52,26 @@ export function flowSummary(f: Flow): FlowSummary {
     ...(f.proto ? { proto: PROTO_NAMES[f.proto] ?? String(f.proto) } : {}),
     ...(f.sport ? { sport: f.sport } : {}),
     ...(f.dport ? { dport: f.dport } : {}),
-    ...(f.tos ? { tos: f.tos } : {}),
+    ...(tos ? { tos } : {}),
   };
 }
+
+/** A packet the simulator refuses before routing it (an address it cannot parse, …). */
+export function invalid(
+  reason: string,
+  origin: Verdict['origin'],
+  t: Tracer | null,
+  errno: Errno = 'EINVAL',
+): SimResult {
+  if (t) t.push({ step: 'note', text: reason });
+  return {
+    verdict: { kind: 'invalid', origin, errno, reason, mark: 0, ctMark: 0, markSet: false },
+    trace: t?.steps ?? [],
+  };
+}
+
+/** The trace of a run without tracing. */
+export const EMPTY: TraceStep[] = [];
 
 export const PURPOSE_TEXT: Readonly<Record<LookupPurpose, string>> = {
   route: 'route lookup',

@@ -6,7 +6,7 @@
  */
 import type { KernelNftRule } from '../model/kernel-state.js';
 import { type CompiledView, compileView, tableName } from './compile-view.js';
-import { type Flow, PROTO_BY_NAME, Tracer } from './flow.js';
+import { EMPTY, type Flow, invalid, PROTO_BY_NAME, Tracer } from './flow.js';
 import { formatIpv4, parseIpv4Fast } from './ipv4.js';
 import { isMartianSource, type PathOutcome, routeInput, routeOutput } from './route-packet.js';
 import type { RoutingView } from './routing-view.js';
@@ -112,21 +112,6 @@ export interface SimResult {
   readonly verdict: Verdict;
   readonly trace: TraceStep[];
 }
-
-function invalid(
-  reason: string,
-  origin: Verdict['origin'],
-  t: Tracer | null,
-  errno: Errno = 'EINVAL',
-): SimResult {
-  if (t) t.push({ step: 'note', text: reason });
-  return {
-    verdict: { kind: 'invalid', origin, errno, reason, mark: 0, ctMark: 0, markSet: false },
-    trace: t?.steps ?? [],
-  };
-}
-
-const EMPTY: TraceStep[] = [];
 
 /**
  * Route one packet through the view. `view` may be a RoutingView (compiled once and

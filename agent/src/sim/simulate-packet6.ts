@@ -9,8 +9,8 @@
  */
 
 import type { KernelNftRule, KernelRoute, KernelRule } from '../model/kernel-state.js';
-import { renderRoute, renderRule, tableName } from './compile-view.js';
-import { PROTO_BY_NAME, Tracer } from './flow.js';
+import { addToTable, renderRoute, renderRule, tableName } from './compile-view.js';
+import { EMPTY, invalid, PROTO_BY_NAME, summaryOf, Tracer } from './flow.js';
 import { hex } from './ipv4.js';
 import {
   commonPrefixLength,
@@ -265,22 +265,6 @@ function connected(dst: string, dev: string): KernelRoute {
   };
 }
 
-function addToTable(building: Map<number, Map<number, Map<bigint, Route6[]>>>, id: number, r: Route6): void {
-  let byLength = building.get(id);
-  if (!byLength) {
-    byLength = new Map();
-    building.set(id, byLength);
-  }
-  let slot = byLength.get(r.length);
-  if (!slot) {
-    slot = new Map();
-    byLength.set(r.length, slot);
-  }
-  const list = slot.get(r.network);
-  if (list) list.push(r);
-  else slot.set(r.network, [r]);
-}
-
 function localRoute(address: bigint, dev: string): Route6 {
   return {
     text: `local ${formatIpv6(address)} dev ${dev} table local`,
@@ -378,18 +362,7 @@ export function compileView6(view: RoutingView): CompiledView6 {
 }
 
 function summary(f: Flow6): FlowSummary {
-  return {
-    src: formatIpv6(f.src),
-    dst: formatIpv6(f.dst),
-    iif: f.iif,
-    ...(f.oif !== null ? { oif: f.oif } : {}),
-    mark: f.mark,
-    uid: f.uid,
-    ...(f.proto ? { proto: PROTO_NAMES[f.proto] ?? String(f.proto) } : {}),
-    ...(f.sport ? { sport: f.sport } : {}),
-    ...(f.dport ? { dport: f.dport } : {}),
-    ...(f.tclass ? { tos: f.tclass } : {}),
-  };
+  return summaryOf(f, formatIpv6(f.src), formatIpv6(f.dst), f.tclass);
 }
 
 function describeFlow(f: Flow6): string {
@@ -855,21 +828,6 @@ function runNpt(
   }
   return { src };
 }
-
-function invalid(
-  reason: string,
-  origin: Verdict['origin'],
-  t: Tracer | null,
-  errno: Errno = 'EINVAL',
-): SimResult {
-  if (t) t.push({ step: 'note', text: reason });
-  return {
-    verdict: { kind: 'invalid', origin, errno, reason, mark: 0, ctMark: 0, markSet: false },
-    trace: t?.steps ?? [],
-  };
-}
-
-const EMPTY: TraceStep[] = [];
 
 /** Route one IPv6 packet through the IPv6 half of `view`. */
 export function simulatePacket6(view: RoutingView, packet: Packet, options: SimulateOptions = {}): SimResult {
