@@ -244,7 +244,13 @@ describe('dual-stack site in the kernel', () => {
     await until(async () => {
       const rules = await rules6();
       const table = (await inRouter(['ip', '-6', 'route', 'show', 'table', '102'])).stdout;
-      return rules.includes('2001:db8:2::/48') && table.includes('default via 2001:db8:ff2::1');
+      // The daemon records the check after the heal once it has read the kernel back.
+      const items = (await agent!.status()).drift?.items ?? [];
+      return (
+        rules.includes('2001:db8:2::/48') &&
+        table.includes('default via 2001:db8:ff2::1') &&
+        items.length === 0
+      );
     }, 'the IPv6 rule and route to be healed');
     const drift = (await agent!.status()).drift;
     expect(drift?.items ?? []).toEqual([]);
