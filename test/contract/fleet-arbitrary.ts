@@ -77,6 +77,8 @@ const cidr = fc
 interface ProviderDraft {
   readonly spec: Record<string, unknown>;
   readonly facts: InterfaceFacts;
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
 }
 
 const MASKS = [0xff00, 0xff0000, 0xf000, 0x3f00, 0xff000000] as const;
@@ -105,6 +107,14 @@ function providerArb(iface: string, i: number, siteIndex: number, explicitTable:
   const net = `10.${i + 1}.${siteIndex % 250}`;
   return fc
     .record({
+      // The first provider always carries IPv4 (the policies route through the IPv4 ones).
+      family:
+        i === 0 ? fc.constantFrom('ipv4', 'dual') : fc.constantFrom('ipv4', 'ipv4', 'dual', 'ipv6-only'),
+      ipv6: fc.record({
+        address: fc.constantFrom('learned', 'static'),
+        gateway: fc.constantFrom('detect', 'link-local', 'global'),
+        npt: fc.option(fc.boolean(), { nil: undefined }),
+      }),
       gateway: fc.constantFrom('static', 'detect', 'point-to-point', 'ppp'),
       withAddress: fc.boolean(),
       balance: fc.option(fc.integer(LIMITS.balanceWeight), { nil: undefined }),
@@ -145,6 +155,35 @@ function providerArb(iface: string, i: number, siteIndex: number, explicitTable:
       if (explicitTable) spec.table = 1000 + i;
       // A block the ISP routes to the router, one per provider, never on an interface.
       if (d.routed) spec.routed = [`192.0.2.${16 + 8 * i}/29`];
+      if (d.family !== 'ipv4') {
+        // One /48 per provider and an uplink /64 (D180): all the same length, so NPTv6 maps.
+        const uplink = `2001:db8:f${i}0${siteIndex}`;
+        const ipv6: Record<string, unknown> = { prefixes: [ipv6PrefixOf(i, siteIndex)] };
+        const staticAddress = d.ipv6.address === 'static' || d.ipv6.gateway === 'global';
+        if (staticAddress) ipv6.address = `${uplink}::2/64`;
+        else ipv6.address = 'learned';
+        ipv6.gateway =
+          d.ipv6.gateway === 'global'
+            ? `${uplink}::1`
+            : d.ipv6.gateway === 'link-local'
+              ? 'fe80::1'
+              : 'detect';
+        if (d.ipv6.npt !== undefined) ipv6.npt = d.ipv6.npt;
+        spec.ipv6 = ipv6;
+        facts = {
+          ...facts,
+          addresses6: [{ address: `${uplink}::2`, prefixLength: 64 }],
+          ...(ipv6.gateway === 'detect' ? { detectedGateway6: 'fe80::1' } : {}),
+        };
+      }
+      if (d.family === 'ipv6-only') {
+        // No IPv4 at all (D165): nothing IPv4 is written, the interface has no IPv4 address.
+        for (const key of ['gateway', 'address', 'routed', 'rpFilter']) delete spec[key];
+        if (typeof spec.snat === 'string' && spec.snat !== 'auto' && spec.snat !== 'none') delete spec.snat;
+        spec.ipv4 = false;
+        const { detectedGateway: _gw, ...rest } = facts;
+        facts = { ...rest, addresses: [] };
+      }
       if (d.health !== undefined) {
         const h = d.health;
         const health: Record<string, unknown> = {};
@@ -162,15 +201,20 @@ function providerArb(iface: string, i: number, siteIndex: number, explicitTable:
         }
         if (h.failAfter !== undefined) health.failAfter = h.failAfter;
         if (h.recoverAfter !== undefined) health.recoverAfter = h.recoverAfter;
-        if (h.targets !== undefined) {
+        if (h.targets !== undefined && d.family !== 'ipv6-only') {
           health.targets = Array.from({ length: h.targets }, (_, t) => `192.0.2.${t + 1}`);
           if (h.minTargetsUp !== undefined && h.minTargetsUp <= h.targets)
             health.minTargetsUp = h.minTargetsUp;
         }
         spec.health = health;
       }
-      return { spec, facts };
+      return { spec, facts, ipv6: d.family !== 'ipv4', ipv4: d.family !== 'ipv6-only' };
     });
+}
+
+/** The /48 the ISP of provider `i` routes to site `siteIndex`. */
+function ipv6PrefixOf(i: number, siteIndex: number): string {
+  return `2001:db8:${(0x100 * (i + 1) + siteIndex).toString(16)}::/48`;
 }
 
 function parseMs(text: string): number {
@@ -272,15 +316,15 @@ function siteArb(index: number) {
       const ifaces = base.names.slice(0, providerCount);
       const lanIface = base.lan ? base.names[providerCount]! : undefined;
       return fc
-        .tuple(
-          fc.tuple(...ifaces.map((iface, i) => providerArb(iface, i, index, base.explicitTables))),
+        .tuple(...ifaces.map((iface, i) => providerArb(iface, i, index, base.explicitTables)))
+        .chain((providers) =>
+          // Addressed and ICMP policies are IPv4 ones: they route via the providers with IPv4.
           policiesArb(
-            ifaces.map((_, i) => `p${i}`),
+            providers.flatMap((p, i) => (p.ipv4 ? [`p${i}`] : [])),
             lanIface !== undefined,
             base.markMask,
-          ),
-        )
-        .map(([providers, policies]) => ({ base, providers, policies, lanIface }));
+          ).map((policies) => ({ base, providers, policies, lanIface })),
+        );
     });
 }
 
@@ -312,11 +356,20 @@ export const fleetArbitrary: fc.Arbitrary<GeneratedFleet> = fc
         const interfaces: Record<string, InterfaceFacts> = {};
         for (const p of providers) interfaces[p.spec.interface as string] = p.facts;
         if (lanIface !== undefined) {
-          site.lan = [{ interface: lanIface, subnets: [`172.20.${i}.0/24`] }];
+          // The LAN is numbered from every IPv6 provider's prefix too (D180).
+          const lan6 = providers.flatMap((p, n) =>
+            p.ipv6 ? [ipv6PrefixOf(n, i).replace('::/48', ':1::/64')] : [],
+          );
+          site.lan = [{ interface: lanIface, subnets: [`172.20.${i}.0/24`, ...lan6] }];
           interfaces[lanIface] = {
             exists: true,
             up: true,
             addresses: [{ address: `172.20.${i}.1`, prefixLength: 24 }],
+            ...(lan6.length > 0
+              ? {
+                  addresses6: lan6.map((net) => ({ address: net.replace('::/64', '::1'), prefixLength: 64 })),
+                }
+              : {}),
           };
         }
         const settings: Record<string, unknown> = { markMask: `0x${base.markMask.toString(16)}` };

@@ -2,7 +2,8 @@
  * The contract between controller and agent as a property (D89): for every valid fleet the
  * generator can draw, `uplink validate` finds no error, every compiled site parses under the
  * agent's own intake schema (the wire's, hash check included), the memory dataplane applies
- * its plan on a router with that site's interfaces, and planning again is a no-op.
+ * its plan on a router with that site's interfaces, and planning again is a no-op. Providers
+ * are IPv4, dual-stack or IPv6-only (D165, D180).
  *
  * Seeded, so a failure names the seed and path that reproduce it. `UPLINK_PROPERTY_RUNS`
  * sets the number of fleets (default 800, about 2,000 sites in `make test`); `npm run test:contract-long`
@@ -23,6 +24,9 @@ import { fleetArbitrary, type GeneratedFleet } from './fleet-arbitrary.js';
 
 const RUNS = Number(process.env.UPLINK_PROPERTY_RUNS ?? 800);
 const SEED = Number(process.env.UPLINK_PROPERTY_SEED ?? 20261203);
+
+/** How many dual-stack and IPv6-only uplinks the run applied: the generator must reach both. */
+const coverage = { dual: 0, ipv6Only: 0 };
 
 async function holdsContract(fleet: GeneratedFleet): Promise<void> {
   // Let the worker's event loop breathe (vitest's RPC to the main process times out otherwise).
@@ -54,6 +58,23 @@ async function holdsContract(fleet: GeneratedFleet): Promise<void> {
     ).toEqual([]);
     expect(first.unavailable, site.name).toEqual([]);
     await dataplane.apply(first.steps);
+    // Each IPv6 half has its default route in the provider's table; an IPv6-only uplink's
+    // table holds no IPv4 route (D165).
+    const routes = (await dataplane.readKernel({ sysctls: scope.sysctls })).routes;
+    for (const p of desired.providers.filter((p) => p.ipv6 !== undefined)) {
+      const inTable = routes.filter((r) => r.table === p.table);
+      expect(
+        inTable.some((r) => r.family === 'inet6' && r.dst === '::/0'),
+        `${site.name}: ${p.name} has its IPv6 default route`,
+      ).toBe(true);
+      if (p.gateway.kind === 'none') {
+        coverage.ipv6Only++;
+        expect(
+          inTable.filter((r) => r.family !== 'inet6'),
+          `${site.name}: ${p.name} is IPv6-only`,
+        ).toEqual([]);
+      } else coverage.dual++;
+    }
     const second = await plan();
     expect(second.changes, `${site.name}: a second plan must be a no-op`).toEqual([]);
   }
@@ -66,5 +87,7 @@ describe('controller ↔ agent contract, over generated fleets', () => {
       numRuns: RUNS,
       endOnFailure: true,
     });
+    expect(coverage.dual).toBeGreaterThan(0);
+    expect(coverage.ipv6Only).toBeGreaterThan(0);
   }, 600_000);
 });

@@ -99,6 +99,8 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
   const available = new Map<string, AvailableProvider>();
   const unavailable: UnavailableProvider[] = [];
   for (const provider of desired.providers) {
+    // An IPv6-only uplink has no IPv4 half to be available or not (D165).
+    if (provider.gateway.kind === 'none') continue;
     const result = checkProvider(provider, facts.interfaces[provider.interface], health);
     if (typeof result === 'string') unavailable.push({ provider: provider.name, reason: result });
     else available.set(provider.name, result);
@@ -303,6 +305,8 @@ function checkProvider(
     case 'point-to-point':
       gateway = primary.peer;
       break;
+    case 'none':
+      return `${provider.name} is IPv6-only`;
   }
   return {
     provider,

@@ -114,7 +114,7 @@ export class HealthMonitor implements HealthSource {
     // One verdict per provider and family: `isp1` (IPv4) and `isp1:ipv6` (D183).
     const wanted = new Map<string, { provider: Provider; family: 'inet6' | undefined }>();
     for (const p of desired?.providers ?? []) {
-      wanted.set(p.name, { provider: p, family: undefined });
+      if (p.gateway.kind !== 'none') wanted.set(p.name, { provider: p, family: undefined });
       if (p.ipv6 !== undefined) wanted.set(healthKey(p.name, 'inet6'), { provider: p, family: 'inet6' });
     }
     for (const [name, probed] of this.#providers) {
@@ -349,6 +349,7 @@ export class HealthMonitor implements HealthSource {
   async #targets(provider: Provider): Promise<string[]> {
     if (provider.health.targets.length > 0) return [...provider.health.targets];
     if (provider.gateway.kind === 'static') return [provider.gateway.address];
+    if (provider.gateway.kind === 'none') return [];
     const iface = (await this.#readFacts()).interfaces[provider.interface];
     const gateway = provider.gateway.kind === 'detect' ? iface?.detectedGateway : iface?.addresses[0]?.peer;
     // No gateway known yet: a round without targets fails.

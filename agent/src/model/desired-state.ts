@@ -107,6 +107,8 @@ export const gatewayMode = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('detect') }).strict(),
   /** Point-to-point link (PPP, tunnels): routes go `dev IF` with no next hop. */
   z.object({ kind: z.literal('point-to-point') }).strict(),
+  /** No IPv4 on this uplink (IPv6-only, D165): the provider has an `ipv6` half and nothing else. */
+  z.object({ kind: z.literal('none') }).strict(),
 ]);
 export type GatewayMode = z.infer<typeof gatewayMode>;
 
@@ -396,6 +398,8 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
         `mark 0x${p.mark.toString(16)} is not a non-zero value inside the mark mask 0x${s.markMask.toString(16)}`,
       );
     }
+    if (p.gateway.kind === 'none' && p.ipv6 === undefined)
+      add(['providers', i, 'gateway'], "none (IPv6-only) needs the provider's ipv6 half");
     const h = p.health;
     if (h.timeoutMs > h.intervalMs)
       add(

@@ -31,8 +31,12 @@ export function compileSite(site: ValidSite): DesiredState {
   });
 
   const providers = site.providers;
+  // The IPv4 layout skips IPv6-only uplinks (D165); priorities keep the index among all.
+  const hasIpv4 = (p: ValidProvider) => p.gateway.kind !== 'none';
+  const providers4 = providers.filter(hasIpv4);
   const tracked = providers.filter((p) => p.track);
   tracked.forEach((p, i) => {
+    if (!hasIpv4(p)) return;
     rules.push({
       id: `track:${p.name}`,
       priority: bands.track[0] + i,
@@ -44,6 +48,7 @@ export function compileSite(site: ValidSite): DesiredState {
     });
   });
   providers.forEach((p, i) => {
+    if (!hasIpv4(p)) return;
     // Replies from any address of the uplink — the agent makes one rule per address it finds
     // on the interface — or from a prefix the ISP routes to the router leave by that uplink.
     rules.push({
@@ -68,10 +73,10 @@ export function compileSite(site: ValidSite): DesiredState {
 
   for (const policy of site.policies) {
     if (policy.families === undefined || policy.families.includes('inet'))
-      rules.push(...policyRules(policy, providers, settings.balanceTable));
+      rules.push(...policyRules(policy, providers4, settings.balanceTable));
   }
 
-  const balanced = providers.filter((p) => p.balance !== null);
+  const balanced = providers4.filter((p) => p.balance !== null);
   if (balanced.length > 0) {
     rules.push({ id: 'balance', priority: bands.balance, action: 'lookup', table: settings.balanceTable });
     routes.push({
@@ -93,6 +98,7 @@ export function compileSite(site: ValidSite): DesiredState {
     .filter((p) => p.fallback !== null)
     .sort((a, b) => a.fallback! - b.fallback! || a.name.localeCompare(b.name));
   fallbacks.forEach((p, i) => {
+    if (!hasIpv4(p)) return;
     rules.push({
       id: `fallback:${p.name}`,
       priority: bands.fallback[0] + i,
@@ -102,7 +108,7 @@ export function compileSite(site: ValidSite): DesiredState {
     });
   });
 
-  for (const p of providers) {
+  for (const p of providers4) {
     routes.push({
       id: `provider:${p.name}:default`,
       table: p.table,
@@ -121,14 +127,15 @@ export function compileSite(site: ValidSite): DesiredState {
   if (dual.length > 0) compileIpv6(site, dual, rules, routes);
 
   const tracked6 = tracked.filter((p) => p.ipv6 !== undefined);
-  for (const p of tracked) {
+  const tracked4 = tracked.filter(hasIpv4);
+  for (const p of tracked4) {
     nft.push({ kind: 'track-save', provider: p.name, iif: p.interface, mark: p.mark });
   }
   for (const p of tracked6) {
     nft.push({ kind: 'track-save', provider: p.name, iif: p.interface, mark: p.mark, family: 'ipv6' });
   }
   for (const chain of ['prerouting', 'output'] as const) {
-    for (const p of tracked) nft.push({ kind: 'track-restore', chain, provider: p.name, mark: p.mark });
+    for (const p of tracked4) nft.push({ kind: 'track-restore', chain, provider: p.name, mark: p.mark });
     for (const p of tracked6)
       nft.push({ kind: 'track-restore', chain, provider: p.name, mark: p.mark, family: 'ipv6' });
   }
@@ -144,7 +151,7 @@ export function compileSite(site: ValidSite): DesiredState {
 
   const sysctls: Record<string, string> = {};
   if (site.lan.length > 0) sysctls['net.ipv4.ip_forward'] = '1';
-  for (const p of providers) {
+  for (const p of providers4) {
     sysctls[interfaceSysctlKey(p.interface, 'rp_filter')] = RP_FILTER[p.rpFilter];
   }
   if (dual.length > 0 && site.lan.length > 0) sysctls['net.ipv6.conf.all.forwarding'] = '1';
@@ -161,7 +168,7 @@ export function compileSite(site: ValidSite): DesiredState {
     settings: {
       protocol: settings.protocol,
       markMask: settings.markMask,
-      balanceTable: balanced.length > 0 ? settings.balanceTable : null,
+      balanceTable: providers.some((p) => p.balance !== null) ? settings.balanceTable : null,
       adoptTables: [...settings.adoptTables].sort((a, b) => a - b),
       drift: settings.drift,
     },

@@ -59,12 +59,14 @@ export function synthesizeFacts(site: ValidSite): SynthesizedFacts {
   site.providers.forEach((provider, index) => {
     const standIn = standInFor(index);
     const entry = iface(provider.interface);
+    if (provider.ipv6?.address) entry.addresses6 = [...(entry.addresses6 ?? []), provider.ipv6.address];
+    // An IPv6-only uplink (D165) has no IPv4 address to stand in for.
+    if (provider.gateway.kind === 'none') return;
     const { address, gateway, note } = addressOf(provider, standIn);
     if (note !== undefined) notes.push(note);
     if (provider.address === null) standIns.push(provider.name);
     entry.addresses = [...entry.addresses, address];
     if (gateway !== undefined && provider.gateway.kind === 'detect') entry.gw = gateway;
-    if (provider.ipv6?.address) entry.addresses6 = [...(entry.addresses6 ?? []), provider.ipv6.address];
   });
 
   const out: Record<string, InterfaceFacts> = {};
@@ -97,6 +99,8 @@ function addressOf(
   const { name, gateway } = provider;
   const given = provider.address;
   switch (gateway.kind) {
+    case 'none':
+      throw new Error(`${name} is IPv6-only: it has no IPv4 address`);
     case 'point-to-point':
       if (given !== null) return { address: { address: given.address, prefixLength: given.prefixLength } };
       return {

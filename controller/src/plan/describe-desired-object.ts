@@ -135,7 +135,9 @@ export function providerFields(provider: Provider): Record<string, string> {
         ? provider.gateway.address
         : provider.gateway.kind === 'detect'
           ? 'detect'
-          : 'point-to-point',
+          : provider.gateway.kind === 'none'
+            ? 'none (IPv6-only)'
+            : 'point-to-point',
     table: String(provider.table),
     mark: hex(provider.mark),
     balance: provider.balance === null ? 'no' : String(provider.balance),

@@ -24,6 +24,8 @@ export function checkPolicies(
   markMask: number,
   /** Providers with an IPv6 half: a policy has IPv6 rules only through them (D180). */
   ipv6Providers: ReadonlySet<string> = new Set(),
+  /** IPv6-only providers (`ipv4: false`, D165): a policy has no IPv4 rules through them. */
+  ipv6OnlyProviders: ReadonlySet<string> = new Set(),
 ): ValidPolicy[] {
   const { site, err, field } = check;
   const [bandStart, bandEnd] = defaults.priorities.policy;
@@ -31,8 +33,14 @@ export function checkPolicies(
   const blocks: { name: string; start: number; end: number; explicit: boolean }[] = [];
   const policies: ValidPolicy[] = [];
   for (const item of site.policies) {
-    const policy = checkPolicy(item, providerNames, balanced, lan, markMask, ipv6Providers, (o, m) =>
-      err(o, m),
+    const policy = checkPolicy(
+      item,
+      providerNames,
+      balanced,
+      lan,
+      markMask,
+      { ipv6: ipv6Providers, ipv6Only: ipv6OnlyProviders },
+      (o, m) => err(o, m),
     );
     if (!policy) continue;
     const start = item.value.priority ?? cursor;
@@ -85,9 +93,10 @@ function checkPolicy(
   balanced: boolean,
   lan: readonly { interface: string }[],
   markMask: number,
-  ipv6Providers: ReadonlySet<string>,
+  families: { readonly ipv6: ReadonlySet<string>; readonly ipv6Only: ReadonlySet<string> },
   err: (origin: Origin, message: string) => void,
 ): Omit<ValidPolicy, 'priority'> | undefined {
+  const ipv6Providers = families.ipv6;
   const p = item.value;
   const label = `policies ${p.name}`;
   const at = (name: string, ...rest: (string | number)[]): Origin => {
@@ -244,6 +253,9 @@ function checkPolicy(
   }
   const via6 = via.filter((name) => ipv6Providers.has(name));
   const some6 = ipv6Providers.size > 0 && (action !== 'route' || via6.length > 0);
+  const via4 = via.filter((name) => !families.ipv6Only.has(name));
+  const with4 = [...providers].filter((name) => !families.ipv6Only.has(name));
+  const some4 = with4.length > 0 && (action !== 'route' || via4.length > 0);
   if (addressed && !wants4 && !wants6) {
     err(
       at(from.length > 0 ? 'to' : 'from'),
@@ -260,13 +272,27 @@ function checkPolicy(
     );
     return undefined;
   }
-  const families: ('inet' | 'inet6')[] = [];
-  if (wants4) families.push('inet');
-  if (wants6 && some6) families.push('inet6');
-  const rules4 = wants4
-    ? count(from.filter((c) => !v6(c)).length, to.filter((c) => !v6(c)).length, via.length)
+  if (addressed && wants4 && !wants6 && !some4) {
+    err(
+      at(from.length > 0 ? 'from' : 'to'),
+      `${label}: IPv4 addresses, but ${via.join(', ')} ${via.length === 1 ? 'is' : 'are'} IPv6-only (ipv4: false); ${with4.length > 0 ? `route it via ${with4.join(', ')}` : 'no provider carries IPv4'}`,
+    );
+    return undefined;
+  }
+  const ruleFamilies: ('inet' | 'inet6')[] = [];
+  if (wants4 && some4) ruleFamilies.push('inet');
+  if (wants6 && some6) ruleFamilies.push('inet6');
+  if (ruleFamilies.length === 0) {
+    err(
+      at(action === 'route' ? 'via' : 'action'),
+      `${label}: matches IPv4 packets only, but ${via.join(', ')} ${via.length === 1 ? 'is' : 'are'} IPv6-only (ipv4: false); route it via ${with4.join(', ') || 'a provider with IPv4'}`,
+    );
+    return undefined;
+  }
+  const rules4 = ruleFamilies.includes('inet')
+    ? count(from.filter((c) => !v6(c)).length, to.filter((c) => !v6(c)).length, via4.length)
     : 0;
-  const rules6 = families.includes('inet6')
+  const rules6 = ruleFamilies.includes('inet6')
     ? count(from.filter(v6).length, to.filter(v6).length, via6.length)
     : 0;
   const ruleCount = Math.max(rules4, rules6);
@@ -291,6 +317,6 @@ function checkPolicy(
     via,
     action,
     ruleCount,
-    ...(families.includes('inet6') ? { families } : {}),
+    ...(ruleFamilies.length === 1 && ruleFamilies[0] === 'inet' ? {} : { families: ruleFamilies }),
   };
 }

@@ -53,7 +53,7 @@ export function checkProviders(
     const label = `providers ${p.name}`;
     if (!p.interface) {
       err(item.origin, `${label}: interface is required; add interface: <uplink device, e.g. eth1 or ppp0>`);
-      if (p.gateway === undefined) err(item.origin, gatewayRequired(label));
+      if (p.gateway === undefined && p.ipv4 !== false) err(item.origin, gatewayRequired(label, false));
       continue;
     }
     if (context.lanInterfaces.includes(p.interface))
@@ -77,9 +77,45 @@ export function checkProviders(
       else err(at('address'), `${label}: address ${c.message}`);
     }
 
+    // An IPv6-only uplink (D165): nothing IPv4 may be written for it, here or inherited.
+    const ipv6Only = p.ipv4 === false;
+    if (ipv6Only) {
+      const own = at('ipv4').parsed.file;
+      const ipv4Keys = [
+        ['address', p.address !== undefined],
+        ['gateway', p.gateway !== undefined],
+        ['routed', (p.routed ?? []).length > 0],
+        ['snat', p.snat !== undefined && p.snat !== 'auto' && p.snat !== 'none'],
+        ['rpFilter', p.rpFilter !== undefined],
+        ['health.targets', p.health?.targets !== undefined && p.health.targets.length > 0],
+      ] as const;
+      for (const [key, written] of ipv4Keys) {
+        if (!written) continue;
+        const where = key === 'health.targets' ? field(item, 'health') : at(key);
+        const file = where.parsed.file;
+        err(
+          where,
+          `${label}: an IPv6-only uplink (ipv4: false) has no IPv4 ${key}; ${
+            key === 'health.targets'
+              ? 'IPv6 probe targets go under ipv6: health: targets:'
+              : file !== own
+                ? `${key} is inherited from ${file}; write ${key}: null here`
+                : `remove ${key}`
+          }`,
+        );
+      }
+      if (p.ipv6 === undefined || p.ipv6 === null)
+        err(
+          at('ipv4'),
+          `${label}: ipv4: false leaves the uplink no address family; add an ipv6: block (e.g. gateway: detect) or remove ipv4: false`,
+        );
+    }
+
     let gateway: ValidProvider['gateway'] = { kind: 'detect' };
-    if (p.gateway === undefined) {
-      err(item.origin, gatewayRequired(label));
+    if (ipv6Only) {
+      gateway = { kind: 'none' };
+    } else if (p.gateway === undefined) {
+      err(item.origin, gatewayRequired(label, p.ipv6 !== undefined && p.ipv6 !== null));
     } else if (p.gateway === 'detect') {
       gateway = { kind: 'detect' };
     } else if (p.gateway === 'point-to-point' || p.gateway === 'ppp') {
@@ -211,7 +247,7 @@ export function checkProviders(
       );
     }
 
-    let snat: SnatMode = { kind: 'masquerade' };
+    let snat: SnatMode = { kind: ipv6Only ? 'none' : 'masquerade' };
     if (p.snat === 'none') snat = { kind: 'none' };
     else if (p.snat !== undefined && p.snat !== 'auto') {
       const c = checkAddress(p.snat);
@@ -219,7 +255,9 @@ export function checkProviders(
       else err(at('snat'), `${label}: snat ${c.message}${c.ipv6 ? '' : ', or auto, or none'}`);
     }
 
-    const health = checkHealth({ ...defaults.health }, p.health, (path, message) =>
+    // The fleet's default IPv4 targets are not an IPv6-only uplink's (its probes are ipv6's).
+    const baseHealth = ipv6Only ? { ...defaults.health, targets: [] } : { ...defaults.health };
+    const health = checkHealth(baseHealth, p.health, (path, message) =>
       err(
         { parsed: at('health').parsed, path: [...at('health').path, ...path] },
         `${label}: health.${message}`,
@@ -274,8 +312,8 @@ export function checkProviders(
   return providers;
 }
 
-function gatewayRequired(label: string): string {
-  return `${label}: gateway is required; write an address (198.51.100.1), detect (DHCP) or point-to-point (PPP)`;
+function gatewayRequired(label: string, hasIpv6: boolean): string {
+  return `${label}: gateway is required; write an address (198.51.100.1), detect (DHCP) or point-to-point (PPP)${hasIpv6 ? ', or ipv4: false for an IPv6-only uplink' : ''}`;
 }
 
 export function lowestSetBit(mask: number): number {

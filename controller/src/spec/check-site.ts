@@ -47,6 +47,7 @@ export function checkSite(
     lan,
     settings.markMask,
     new Set(providers.filter((p) => p.ipv6 !== undefined).map((p) => p.name)),
+    new Set(providers.filter((p) => p.gateway.kind === 'none').map((p) => p.name)),
   );
   checkRuleCount(check, providers, policies);
   const sysctls = checkSysctls(check);

@@ -70,9 +70,12 @@ export const providerSpec = z
     name,
     remove: z.literal(true).optional(),
     interface: interfaceName.optional(),
+    /** `false`: an IPv6-only uplink (D165) — no IPv4 address, gateway, routes, rules or SNAT. */
+    ipv4: z.boolean().optional(),
     /** The uplink's own static address with prefix (e.g. 198.51.100.2/30); omit when dynamic. */
-    address: text.optional(),
-    gateway: text.optional(),
+    address: text.nullable().optional(),
+    /** `null` removes an inherited gateway (an IPv6-only site's uplink in a dual-stack group). */
+    gateway: text.nullable().optional(),
     /** Prefixes the ISP routes to the router without putting them on the interface (a /29 behind the uplink). */
     routed: z.array(text).nullable().optional(),
     table: z.number().int().min(1).max(0xfffffffe).nullable().optional(),

@@ -52,7 +52,12 @@ export interface ValidProvider {
   readonly interface: string;
   /** Static address with prefix length, when declared (e.g. 198.51.100.2/30). */
   readonly address: { readonly address: string; readonly prefixLength: number } | null;
-  readonly gateway: { kind: 'static'; address: string } | { kind: 'detect' } | { kind: 'point-to-point' };
+  /** `none`: an IPv6-only uplink (`ipv4: false`, D165) — it has an `ipv6` half and nothing IPv4. */
+  readonly gateway:
+    | { kind: 'static'; address: string }
+    | { kind: 'detect' }
+    | { kind: 'point-to-point' }
+    | { kind: 'none' };
   /** Prefixes routed to the router by this ISP (not on the interface): replies from them leave by it. */
   readonly routed: readonly string[];
   readonly table: number;
