@@ -158,7 +158,7 @@ export interface HealthDaemon {
 
 /**
  * The built agent daemon (dist/uplink-agent.mjs) in `router` with its state and socket in
- * `dir`, `desired` applied and confirmed over the socket, and both providers up.
+ * `dir`, `desired` applied and confirmed over the socket, and every provider up.
  */
 export async function startHealthDaemon(
   lab: Lab,
@@ -189,9 +189,14 @@ export async function startHealthDaemon(
   await until(async () => process_.stderr.includes('listening on'), 'the daemon to listen', 20_000);
   await call('apply', { desired, generation: 'g1', confirmWithinMs: 60_000 });
   await call('confirm', { generation: 'g1' });
+  // Each provider by its IPv4 verdict, an IPv6-only one (D165) by its IPv6 half's.
+  const verdicts = desired.providers.map((p) => (p.gateway.kind === 'none' ? `${p.name}:ipv6` : p.name));
   await until(
-    async () => (await health('isp1')).state === 'up' && (await health('isp2')).state === 'up',
-    'both up',
+    async () => {
+      for (const name of verdicts) if ((await health(name)).state !== 'up') return false;
+      return true;
+    },
+    `${verdicts.join(' and ')} up`,
   );
   return { process: process_, call, status, health };
 }

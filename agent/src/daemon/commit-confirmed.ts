@@ -304,7 +304,8 @@ export class CommitConfirmed {
           shown === undefined ? 0 : Object.values(shown.facts.interfaces).filter((f) => f.exists).length,
         providers: (applied?.desired.providers ?? [])
           .flatMap((p) => [
-            { name: p.name, interface: p.interface },
+            // An IPv6-only uplink (D165) is listed by its IPv6 half alone.
+            ...(p.gateway.kind === 'none' ? [] : [{ name: p.name, interface: p.interface }]),
             ...(p.ipv6 === undefined ? [] : [{ name: healthKey(p.name, 'inet6'), interface: p.interface }]),
           ])
           .map((p) => {
