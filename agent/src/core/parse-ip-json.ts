@@ -110,6 +110,8 @@ const IP_PROTOS: Readonly<Record<string, KernelRule['ipproto']>> = {
   'ipproto-17': 'udp',
   icmp: 'icmp',
   'ipproto-1': 'icmp',
+  'ipv6-icmp': 'ipv6-icmp',
+  'ipproto-58': 'ipv6-icmp',
 };
 
 /** Keys of a rule entry the model can express; any other key makes the rule unrepresentable. */

@@ -107,7 +107,7 @@ const BATCH_RULE6: RuleStyle<string> = {
 };
 
 const ROUTE_TYPES = ['unicast', 'blackhole', 'unreachable', 'prohibit', 'throw'] as const;
-const IP_PROTOS = ['tcp', 'udp', 'icmp'] as const;
+const IP_PROTOS = ['tcp', 'udp', 'icmp', 'ipv6-icmp'] as const;
 const SCOPES = ['global', 'link', 'host'] as const;
 
 /** `ip route replace|del` words, every value checked. */

@@ -76,7 +76,8 @@ export const priority = int(LIMITS.rulePriority);
 export const port = z.number().int().min(1).max(65535);
 export const portRange = z.object({ start: port, end: port }).strict();
 export const uidRange = z.object({ start: u32, end: u32 }).strict();
-export const ipProto = z.enum(['tcp', 'udp', 'icmp']);
+/** `icmp` is ICMPv4 (protocol 1), `ipv6-icmp` ICMPv6 (58, an IPv6 rule's only): ip(8)'s names. */
+export const ipProto = z.enum(['tcp', 'udp', 'icmp', 'ipv6-icmp']);
 
 /**
  * An address the agent resolves on the router.

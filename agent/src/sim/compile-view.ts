@@ -24,8 +24,13 @@ export const ACTION_BLACKHOLE = 1;
 export const ACTION_UNREACHABLE = 2;
 export const ACTION_PROHIBIT = 3;
 
-const PROTO_NUMBERS = { tcp: 6, udp: 17, icmp: 1 } as const;
-export const PROTO_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 1: 'icmp' };
+export const PROTO_NUMBERS = { tcp: 6, udp: 17, icmp: 1, 'ipv6-icmp': 58 } as const;
+export const PROTO_NAMES: Readonly<Record<number, string>> = {
+  6: 'tcp',
+  17: 'udp',
+  1: 'icmp',
+  58: 'ipv6-icmp',
+};
 
 export interface CompiledRule {
   readonly rule: KernelRule;

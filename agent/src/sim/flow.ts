@@ -3,7 +3,7 @@ import { formatIpv4, hex, prefixMask } from './ipv4.js';
 import type { Errno, ProtoName, SimResult, Verdict } from './simulate-packet.js';
 import type { FlowSummary, LookupPurpose, TraceStep } from './trace.js';
 
-export const PROTO_BY_NAME: Readonly<Record<ProtoName, number>> = { tcp: 6, udp: 17, icmp: 1 };
+export const PROTO_BY_NAME: Readonly<Record<ProtoName, number>> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 };
 export const MASKS: readonly number[] = Array.from({ length: 33 }, (_, i) => prefixMask(i));
 /** The kernel matches rule TOS against the flow's TOS & IPTOS_RT_MASK. */
 export const IPTOS_RT_MASK = 0x1c;

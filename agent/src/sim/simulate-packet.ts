@@ -14,7 +14,8 @@ import { type CtState, runMarkRules, runNat } from './run-netfilter.js';
 import { simulatePacket6 } from './simulate-packet6.js';
 import type { Candidate, TraceStep } from './trace.js';
 
-export type ProtoName = 'tcp' | 'udp' | 'icmp';
+/** `icmpv6` is ICMP for IPv6 (58): an IPv6 packet's only ICMP. */
+export type ProtoName = 'tcp' | 'udp' | 'icmp' | 'icmpv6';
 
 export interface Packet {
   /** Absent for a locally generated packet from an unbound socket: the kernel picks one. */

@@ -9,7 +9,14 @@
  */
 
 import type { KernelNftRule, KernelRoute, KernelRule } from '../model/kernel-state.js';
-import { addToTable, renderRoute, renderRule, tableName } from './compile-view.js';
+import {
+  addToTable,
+  PROTO_NAMES,
+  PROTO_NUMBERS,
+  renderRoute,
+  renderRule,
+  tableName,
+} from './compile-view.js';
 import { EMPTY, invalid, PROTO_BY_NAME, summaryOf, Tracer } from './flow.js';
 import { hex } from './ipv4.js';
 import {
@@ -136,9 +143,6 @@ const DEFAULT_RULES6: readonly KernelRule[] = [
   { priority: 0, family: 'inet6', action: 'lookup', table: TABLE_LOCAL, protocol: PROTOCOL_KERNEL },
   { priority: 32766, family: 'inet6', action: 'lookup', table: TABLE_MAIN, protocol: PROTOCOL_KERNEL },
 ];
-
-const PROTO_NUMBERS = { tcp: 6, udp: 17, icmp: 1 } as const;
-const PROTO_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 1: 'icmp' };
 
 function effectiveMarkMask(rule: KernelRule): number {
   if (rule.fwmask !== undefined) return rule.fwmask >>> 0;
