@@ -17,17 +17,27 @@ import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
 import { readDelegated, withDelegatedFacts } from '../agent/src/engine/delegated-store.js';
 import type { DesiredState } from '../agent/src/model/desired-state.js';
 import type { Facts } from '../agent/src/model/kernel-state.js';
+import { routerFactsHash } from '../agent/src/model/router-facts.js';
 import { compileSite } from '../controller/src/compile/compile-site.js';
+import { explainPacket } from '../controller/src/explain/explain-packet.js';
 import { formatDiagnostic } from '../controller/src/spec/diagnostic.js';
 import { loadFleet } from '../controller/src/spec/load-fleet.js';
+import type { ValidSite } from '../controller/src/spec/valid-site.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEaBhMD+z0lxDQfAW10VyG7qYY4PRXHcvAYGlNrX3ReB';
 
 function compile(isp1Prefixes: string, isp2Prefixes = '2001:db8:2::/56'): DesiredState {
+  return compileSite(validSite(isp1Prefixes, isp2Prefixes));
+}
+
+function validSite(isp1Prefixes: string, isp2Prefixes = '2001:db8:2::/56'): ValidSite {
   const site = `name: s1
 management:
   address: 192.0.2.10
   hostKey: ${KEY}
+lan:
+  - interface: lan0
+    subnets: [172.20.1.0/24]
 providers:
   - name: isp1
     interface: wan1
@@ -53,7 +63,7 @@ providers:
     ]),
   );
   expect(load.diagnostics.map(formatDiagnostic)).toEqual([]);
-  return compileSite(load.validSites[0]!);
+  return load.validSites[0]!;
 }
 
 function facts(delegated1: string[] = [], delegated2: string[] = []): Facts {
@@ -287,5 +297,37 @@ describe('uplink-agent delegated', () => {
     });
     expect(await run('delegated', '--interface', 'bad/name', '--clear')).toMatchObject({ code: 2 });
     expect((await readDelegated(dir)).records).toEqual([]);
+  });
+});
+
+describe('uplink explain and a delegated prefix', () => {
+  const packet = { src: '2001:db8:1:100::10', dst: '2001:db8:99::10', iif: 'lan0' };
+
+  it('without the router’s facts the answer is unknown offline, and a note says why', () => {
+    const e = explainPacket(validSite('delegated/56'), { packet, down: [] });
+    expect(e.unknown).toBe(
+      "2001:db8:1:100::10 may be in the prefix delegated to isp1 (DHCPv6-PD), which only the router knows; ask with the router's facts (--facts FILE or --state-dir DIR)",
+    );
+    expect(e.notes).toContain(
+      "isp1's IPv6 prefix is delegated (DHCPv6-PD): only the router knows it, so its source rule and NPTv6 mappings are not in this answer; ask with the router's facts (--facts FILE or --state-dir DIR)",
+    );
+  });
+
+  it('with facts that carry the prefix, the packet leaves by the uplink it was delegated by', () => {
+    const f = facts(['2001:db8:1:100::/56']);
+    const interfaces = {
+      lan0: { exists: true, up: true, addresses: [{ address: '172.20.1.1', prefixLength: 24 }] },
+      ...f.interfaces,
+    };
+    const routerFacts = { interfaces, rules: [], routes: [], sysctls: {} };
+    const record = { site: 's1', hash: routerFactsHash(routerFacts), readAt: 0, facts: routerFacts };
+    const e = explainPacket(
+      validSite('delegated/56'),
+      { packet, down: [] },
+      { facts: { record, from: 'test' }, now: 0 },
+    );
+    expect(e.unknown).toBeNull();
+    expect(e.uplink).toMatchObject({ kind: 'provider', provider: 'isp1' });
+    expect(e.verdict).toMatchObject({ kind: 'forward', dev: 'wan1' });
   });
 });
