@@ -193,10 +193,11 @@ describe.skipIf(!requireRoot())('a delegated prefix, followed by the agent', () 
       async () => (await client.events()).some((e) => e.reason === 'BOUND6' && e.prefix === POOL_B),
       30_000,
     );
-    await daemon.waitFor('the source rule to follow the new prefix', async () =>
-      (await rules6()).includes(`2000:\tfrom ${POOL_B} lookup 101 proto 252`),
-    );
-    expect(await rules6()).not.toContain(POOL_A);
+    // The follow adds the new rule and deletes the old one, one step after the other: wait for both.
+    await daemon.waitFor('the source rule to follow the new prefix', async () => {
+      const now = await rules6();
+      return now.includes(`2000:\tfrom ${POOL_B} lookup 101 proto 252`) && !now.includes(POOL_A);
+    });
     const table = await npt();
     expect(table).toContain(`ip6 saddr ${POOL_B} snat ip6 prefix to 2001:db8:2::/56`);
     expect(table).not.toContain(POOL_A);
@@ -216,4 +217,44 @@ describe.skipIf(!requireRoot())('a delegated prefix, followed by the agent', () 
     await client.stop();
     await server.stop();
   }, 90_000);
+
+  it('a prefix of another length than the spec expects is refused (logged, in status); --clear removes what was routed', async () => {
+    const wrong = '2001:db8:1:300::/60';
+    await daemon.exec(
+      ...agent,
+      'delegated',
+      '--state-dir',
+      daemon.stateDir,
+      '--interface',
+      'isp1',
+      '--prefix',
+      wrong,
+    );
+    const refused = async () =>
+      (await daemon.status()).facts.providers.find((p) => p.name === 'isp1:ipv6')?.refused ?? [];
+    await daemon.waitFor('the refusal in status', async () => (await refused()).length > 0);
+    expect(await refused()).toEqual([
+      `delegated prefix ${wrong} is a /60; the spec expects a /56 (ipv6.prefixes: [delegated/56]): write delegated/60, or ask the ISP for a /56`,
+    ]);
+    // Logged by the daemon's next check, which may come after status answered.
+    await daemon.waitFor('the refusal in the log', async () =>
+      daemon.process.stderr.includes(`delegated: pd: provider isp1: the delegated prefix ${wrong} is a /60`),
+    );
+    // The record replaced the old prefix: its rule went, and nothing is routed from the refused one.
+    await daemon.waitFor('the old rule to go', async () => !(await rules6()).includes(POOL_B));
+    expect(await rules6()).not.toContain('2001:db8:1:300::');
+    expect(await npt()).not.toMatch(/2001:db8:1:[23]00::/);
+
+    await daemon.exec(
+      ...agent,
+      'delegated',
+      '--state-dir',
+      daemon.stateDir,
+      '--interface',
+      'isp1',
+      '--clear',
+    );
+    await daemon.waitFor('the refusal to clear', async () => (await refused()).length === 0);
+    expect((await daemon.status()).drift).toMatchObject({ items: [], shadowed: [] });
+  }, 60_000);
 });
