@@ -13,8 +13,12 @@ import { checkDelegatedPrefix, mergeDelegated } from '../agent/src/core/delegate
 import { findDrift } from '../agent/src/core/find-drift.js';
 import { ownershipScope } from '../agent/src/core/owned.js';
 import { resolve } from '../agent/src/core/resolve.js';
+import type { CommitConfirmed } from '../agent/src/daemon/commit-confirmed.js';
+import { watchDelegated } from '../agent/src/daemon/delegated-watch.js';
+import { DriftWatch } from '../agent/src/daemon/drift-watch.js';
 import { MemoryDataplane } from '../agent/src/dataplane/memory.js';
-import { readDelegated, withDelegatedFacts } from '../agent/src/engine/delegated-store.js';
+import { readDelegated, withDelegatedFacts, writeDelegated } from '../agent/src/engine/delegated-store.js';
+import { reconcile } from '../agent/src/engine/reconcile.js';
 import type { DesiredState } from '../agent/src/model/desired-state.js';
 import type { Facts } from '../agent/src/model/kernel-state.js';
 import { routerFactsHash } from '../agent/src/model/router-facts.js';
@@ -329,5 +333,85 @@ describe('uplink explain and a delegated prefix', () => {
     expect(e.unknown).toBeNull();
     expect(e.uplink).toMatchObject({ kind: 'provider', provider: 'isp1' });
     expect(e.verdict).toMatchObject({ kind: 'forward', dev: 'wan1' });
+  });
+});
+
+describe('the daemon’s watch and a delegated prefix', () => {
+  let dir: string | undefined;
+  let watch: DriftWatch | undefined;
+  afterEach(async () => {
+    await watch?.close();
+    watch = undefined;
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('a record written by uplink-agent delegated is followed at once (inotify), and is not drift; a refused one is logged once', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'uplink-delegated-watch-'));
+    const stateDir = dir;
+    const memory = new MemoryDataplane({ facts: facts() });
+    const dataplane = withDelegatedFacts(memory, stateDir, Date.now);
+    const desired = compile('delegated/56');
+    await reconcile(dataplane, desired, {}, { stateDir });
+    let queue: Promise<unknown> = Promise.resolve();
+    const commit = {
+      health: {
+        current: () => ({}),
+        onChange: () => () => {},
+        settled: async () => {},
+      },
+      record: { pending: null, applied: null },
+      faults: { noteError: () => {} },
+      engineOptions: { stateDir },
+      exclusive<T>(task: () => Promise<T>): Promise<T> {
+        const run = queue.then(task);
+        queue = run.catch(() => {});
+        return run;
+      },
+      onStateChange: () => () => {},
+      reportDriftFrom: () => {},
+    } as unknown as CommitConfirmed;
+    const logs: string[] = [];
+    // No periodic check within the test: only the directory's events can make it follow.
+    watch = new DriftWatch(
+      commit,
+      { stateDir, dataplane: () => dataplane, now: Date.now, log: (line) => logs.push(line) },
+      {
+        events: await watchDelegated(stateDir, (line) => logs.push(line)),
+        debounceMs: 1,
+        fullCheckMs: 600_000,
+      },
+    );
+    watch.start();
+    const until = async (check: () => Promise<boolean> | boolean, what: string) => {
+      const end = Date.now() + 5_000;
+      while (!(await check())) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${logs.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await until(() => watch!.report() !== null, 'the first check');
+    const rules = async () => (await memory.readKernel({ sysctls: [] })).rules.map((r) => r.from);
+
+    await writeDelegated(stateDir, {
+      interface: 'wan1',
+      prefixes: [{ prefix: '2001:db8:1:100::/56' }],
+      reportedAt: Date.now(),
+    });
+    await until(async () => (await rules()).includes('2001:db8:1:100::/56'), 'the follow');
+    await until(() => logs.some((l) => l.startsWith('follow: re-applied')), 'the follow log');
+    expect(watch.report()?.items).toEqual([]);
+
+    await writeDelegated(stateDir, {
+      interface: 'wan1',
+      prefixes: [{ prefix: '2001:db8:1:300::/60' }],
+      reportedAt: Date.now(),
+    });
+    await until(async () => !(await rules()).includes('2001:db8:1:100::/56'), 'the old rule to go');
+    await until(() => logs.some((l) => l.startsWith('delegated: s1:')), 'the refusal log');
+    expect(logs.filter((l) => l.startsWith('delegated: s1:'))).toEqual([
+      'delegated: s1: provider isp1: the delegated prefix 2001:db8:1:300::/60 is a /60; the spec expects a /56 (ipv6.prefixes: [delegated/56]): write delegated/60, or ask the ISP for a /56; not routed',
+    ]);
+    expect(watch.report()?.items).toEqual([]);
   });
 });
