@@ -279,6 +279,7 @@ describe('uplink-agent delegated', () => {
     const record = JSON.parse(await readFile(join(dir, 'delegated', 'wan1.json'), 'utf8'));
     expect(record.prefixes[0].validUntil - record.reportedAt).toBe(3_600_000);
     expect((await run('delegated', '--interface', 'wan1')).stdout).toBe('2001:db8:1:100::/56\n');
+    expect((await run('show')).stdout).toContain('wan1 up 198.51.100.2/30 delegated 2001:db8:1:100::/56\n');
     const dataplane = withDelegatedFacts(new MemoryDataplane({ facts: facts() }), dir, Date.now);
     expect((await dataplane.readFacts()).interfaces.wan1!.delegated6?.map((p) => p.prefix)).toEqual([
       '2001:db8:1:100::/56',

@@ -245,7 +245,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             ([name, f]) =>
               `  ${name} ${f.exists ? (f.up ? 'up' : 'down') : 'missing'} ${f.addresses
                 .map((a) => `${a.address}/${a.prefixLength}${a.peer === undefined ? '' : ` peer ${a.peer}`}`)
-                .join(', ')}${f.detectedGateway === undefined ? '' : ` gateway ${f.detectedGateway}`}`,
+                .join(', ')}${f.detectedGateway === undefined ? '' : ` gateway ${f.detectedGateway}`}${
+                f.delegated6 === undefined ? '' : ` delegated ${f.delegated6.map((p) => p.prefix).join(', ')}`
+              }`,
           ),
           'rules:',
           ...owned.rules.map((r) => `  ${describeRule(r)}`),
