@@ -1,8 +1,8 @@
 # Uplink — build, check and test. `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
-DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping conntrack socat tcpdump git gnupg chromium curl dnsmasq-base isc-dhcp-client prometheus
+DEB_PACKAGES := iproute2 nftables openssh-server openssh-client iputils-ping conntrack socat tcpdump git gnupg chromium curl dnsmasq-base isc-dhcp-client isc-dhcp-server prometheus
 # Commands whose absence means a Debian package is missing (command -> package is 1:1 above, roughly).
-NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg chromium curl dnsmasq dhclient promtool
+NEEDED_COMMANDS := ip nft sshd ssh ping conntrack socat tcpdump git gpg chromium curl dnsmasq dhclient dhcpd promtool
 
 .PHONY: test check deps npm typecheck lint build package unit clean demo demo-down
 

@@ -180,6 +180,8 @@ export async function unplugLte(lab: Lab, branch: BranchLab): Promise<void> {
 
 export interface AgentDaemon {
   readonly process: LabProcess;
+  /** The daemon's own state directory (a temporary one per daemon). */
+  readonly stateDir: string;
   call(method: string, params: unknown): Promise<Record<string, unknown>>;
   status(): Promise<StatusResult>;
   /** apply + confirm; throws on an error answer. */
@@ -218,6 +220,7 @@ export async function startAgentDaemon(lab: Lab, router: string): Promise<AgentD
   await waitFor('the daemon to listen', () => proc.stderr.includes('listening on'));
   return {
     process: proc,
+    stateDir: join(dir, 'state'),
     call,
     status: async () => resultSchemas.status.parse(await call('status', {})),
     applyConfirmed: async (desired, generation) => {

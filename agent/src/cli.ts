@@ -36,6 +36,8 @@ const loadCommands = () =>
     import('./faults/failpoints.js'),
     import('./dataplane/with-failpoints.js'),
     import('./model/router-facts.js'),
+    import('./engine/delegated-store.js'),
+    import('./core/delegated-facts.js'),
   ]);
 type Commands = Awaited<ReturnType<typeof loadCommands>>;
 
@@ -88,11 +90,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     { show },
     { DEFAULT_STATE_DIR, StateStore },
     { StateError },
-    ,
+    { interfaceName },
     ,
     { Failpoints, parseFailpoints },
     { withFailpoints },
     { routerFactsHash },
+    { readDelegated, withDelegatedFacts, writeDelegated },
+    { checkDelegatedPrefix, validUntil },
   ] = modules;
   // D102: failpoints for reproducing faults on a lab router; nothing is active without the variable.
   const env = io.env ?? process.env;
@@ -110,7 +114,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return EXIT.invalidInput;
     }
   }
-  const dataplaneFor = (options: { markMask?: number }) => withFailpoints(io.dataplane(options), failpoints);
+  // The facts carry the delegated prefixes the DHCPv6 client reported into this state dir (D155).
+  const dataplaneFor = (options: { markMask?: number }, stateDir: string) =>
+    withDelegatedFacts(withFailpoints(io.dataplane(options), failpoints), stateDir, Date.now);
   const engine = (opts: { stateDir: string }) => ({ stateDir: opts.stateDir, failpoints });
   let exitCode: number = EXIT.ok;
   const program = new Command('uplink-agent')
@@ -138,7 +144,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (opts: { desired: string; format: Format; stateDir: string }) => {
       const desired = await readDesired(opts.desired, modules);
       const result = await plan(
-        dataplaneFor({ markMask: desired.settings.markMask }),
+        dataplaneFor({ markMask: desired.settings.markMask }, opts.stateDir),
         desired,
         {},
         engine(opts),
@@ -168,7 +174,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (opts: { desired: string; format: Format; stateDir: string }) => {
       const desired = await readDesired(opts.desired, modules);
       const report = await reconcile(
-        dataplaneFor({ markMask: desired.settings.markMask }),
+        dataplaneFor({ markMask: desired.settings.markMask }, opts.stateDir),
         desired,
         {},
         engine(opts),
@@ -190,7 +196,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       const { desired } = applied;
       const report = await reconcile(
-        dataplaneFor({ markMask: desired.settings.markMask }),
+        dataplaneFor({ markMask: desired.settings.markMask }, opts.stateDir),
         desired,
         {},
         engine(opts),
@@ -209,7 +215,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .action(async (opts: { format: Format; stateDir: string; facts?: boolean }) => {
       const applied = await new StateStore(opts.stateDir).readApplied();
-      const dataplane = dataplaneFor({ markMask: applied?.desired.settings.markMask });
+      const dataplane = dataplaneFor({ markMask: applied?.desired.settings.markMask }, opts.stateDir);
       // Every interface's rp_filter and src_valid_mark: list the interfaces first.
       const interfaces = opts.facts === true ? Object.keys((await dataplane.readFacts()).interfaces) : [];
       const result = await show(dataplane, engine(opts), interfaces);
@@ -239,7 +245,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             ([name, f]) =>
               `  ${name} ${f.exists ? (f.up ? 'up' : 'down') : 'missing'} ${f.addresses
                 .map((a) => `${a.address}/${a.prefixLength}${a.peer === undefined ? '' : ` peer ${a.peer}`}`)
-                .join(', ')}${f.detectedGateway === undefined ? '' : ` gateway ${f.detectedGateway}`}`,
+                .join(', ')}${f.detectedGateway === undefined ? '' : ` gateway ${f.detectedGateway}`}${
+                f.delegated6 === undefined ? '' : ` delegated ${f.delegated6.map((p) => p.prefix).join(', ')}`
+              }`,
           ),
           'rules:',
           ...owned.rules.map((r) => `  ${describeRule(r)}`),
@@ -260,7 +268,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(stateDir())
     .action(async (opts: { format: Format; stateDir: string }) => {
       const snapshot = await new StateStore(opts.stateDir).readSnapshot();
-      const report = await revert(dataplaneFor({ markMask: snapshot?.markMask }), engine(opts));
+      const report = await revert(
+        dataplaneFor({ markMask: snapshot?.markMask }, opts.stateDir),
+        engine(opts),
+      );
       if (opts.format === 'json') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       else
         io.stdout(
@@ -279,6 +290,84 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         exitCode = EXIT.kernel;
       }
     });
+
+  program
+    .command('delegated')
+    .description(
+      'record the prefix the ISP delegated over an interface (DHCPv6-PD), for the DHCPv6 client’s hook; without --prefix or --clear, print the prefixes recorded',
+    )
+    .option('--interface <name>', 'the uplink interface the DHCPv6 client runs on')
+    .option(
+      '--prefix <prefix>',
+      'a delegated prefix (repeat for several); replaces what the interface had',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--valid-lifetime <seconds>', 'the prefix’s valid lifetime (DHCPv6: 4294967295 = infinite)')
+    .option('--clear', 'the interface has no delegated prefix any more (released or expired)')
+    .addOption(stateDir())
+    .action(
+      async (opts: {
+        interface?: string;
+        prefix?: string[];
+        validLifetime?: string;
+        clear?: boolean;
+        stateDir: string;
+      }) => {
+        const usage = (message: string) => {
+          io.stderr(`uplink-agent delegated: ${message}\n`);
+          exitCode = EXIT.invalidInput;
+        };
+        if (opts.prefix === undefined && opts.clear !== true) {
+          const { records } = await readDelegated(opts.stateDir);
+          const now = Date.now();
+          io.stdout(
+            lines(
+              records
+                .filter((r) => opts.interface === undefined || r.interface === opts.interface)
+                .flatMap((r) =>
+                  r.prefixes
+                    .filter((p) => p.validUntil === undefined || p.validUntil > now)
+                    .map((p) =>
+                      opts.interface === undefined
+                        ? `${r.interface} ${p.prefix}${p.validUntil === undefined ? '' : ` valid until ${new Date(p.validUntil).toISOString()}`}`
+                        : p.prefix,
+                    ),
+                ),
+            ),
+          );
+          return;
+        }
+        if (opts.interface === undefined || !interfaceName.safeParse(opts.interface).success)
+          return usage(
+            `--interface ${opts.interface ?? '(missing)'}: write the uplink interface the DHCPv6 client runs on (e.g. --interface enp2s0)`,
+          );
+        if (opts.clear === true && opts.prefix !== undefined)
+          return usage('--clear and --prefix: give one (--clear: the interface has no delegated prefix)');
+        let lifetime: number | undefined;
+        if (opts.validLifetime !== undefined) {
+          lifetime = Number(opts.validLifetime);
+          if (!/^\d{1,10}$/.test(opts.validLifetime) || lifetime > 0xffffffff)
+            return usage(
+              `--valid-lifetime ${opts.validLifetime}: write the lifetime in seconds (0–4294967295, e.g. $new_max_life)`,
+            );
+        }
+        const now = Date.now();
+        const prefixes: { prefix: string; validUntil?: number }[] = [];
+        for (const text of opts.prefix ?? []) {
+          const checked = checkDelegatedPrefix(text);
+          if (!checked.ok) return usage(`--prefix ${checked.message}; nothing was recorded`);
+          const until = validUntil(now, lifetime);
+          if (!prefixes.some((p) => p.prefix === checked.prefix))
+            prefixes.push({ prefix: checked.prefix, ...(until === undefined ? {} : { validUntil: until }) });
+        }
+        await writeDelegated(opts.stateDir, { interface: opts.interface, prefixes, reportedAt: now });
+        io.stdout(
+          prefixes.length === 0
+            ? `${opts.interface}: no delegated prefix\n`
+            : `${opts.interface}: delegated ${prefixes.map((p) => p.prefix).join(', ')}\n`,
+        );
+      },
+    );
 
   program
     .command('daemon')
@@ -321,7 +410,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         await runDaemon({
           stateDir: opts.stateDir,
           socketPath,
-          dataplane: (markMask) => dataplaneFor(markMask === undefined ? {} : { markMask }),
+          dataplane: (markMask) => dataplaneFor(markMask === undefined ? {} : { markMask }, opts.stateDir),
           failpoints,
           stderr: io.stderr,
           ...(health === undefined ? {} : { health }),

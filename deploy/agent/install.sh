@@ -131,6 +131,8 @@ install -d -m 0755 "$lib" "$bin"
 install -m 0644 "$agent_file" "$lib/uplink-agent.mjs.new"
 mv -f "$lib/uplink-agent.mjs.new" "$lib/uplink-agent.mjs"
 install -m 0644 "$here/README.md" "$lib/README.md"
+# The DHCPv6-PD hook (D155): copied where dhclient looks only by the administrator (README).
+install -m 0644 "$here/dhclient-exit-hook.sh" "$lib/dhclient-exit-hook"
 
 # `uplink-agent rpc` (the forced command) starts on every SSH connection: the wrapper runs
 # the smallest bridge there is, not the whole agent (D55, D56).

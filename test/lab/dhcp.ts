@@ -151,3 +151,107 @@ async function waitForText(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** The lab's DHCPv6 configuration script: logs, then sources Uplink's dhclient hook (D155). */
+export const DHCLIENT6_SCRIPT = join(ROOT, 'test/lab/dhclient6-script.sh');
+export const DHCLIENT_EXIT_HOOK = join(ROOT, 'deploy/agent/dhclient-exit-hook.sh');
+
+/**
+ * ISC dhcpd in DHCPv6 mode (Debian's isc-dhcp-server) on `iface` in `ns`, delegating the
+ * one prefix `delegate` (`2001:db8:1:100::/56`) from the `subnet6` of the interface's address.
+ * Configuration, leases and pid in `dir`; run in the foreground, so the lab stops it by pid.
+ */
+export async function startDhcp6PdServer(
+  lab: Lab,
+  ns: string,
+  iface: string,
+  dir: string,
+  options: { readonly subnet: string; readonly delegate: string },
+): Promise<DhcpServer> {
+  await mkdir(dir, { recursive: true });
+  const [start, length] = options.delegate.split('/') as [string, string];
+  const config = join(dir, 'dhcpd6.conf');
+  await writeFile(
+    config,
+    `default-lease-time 600;\nmax-lease-time 7200;\nsubnet6 ${options.subnet} {\n  prefix6 ${start} ${start} /${length};\n}\n`,
+  );
+  const leases = join(dir, 'dhcpd6.leases');
+  await writeFile(leases, '');
+  const proc = lab.start(ns, [
+    'dhcpd',
+    '-6',
+    '-f',
+    '-d',
+    '-cf',
+    config,
+    '-lf',
+    leases,
+    '-pf',
+    join(dir, 'dhcpd6.pid'),
+    iface,
+  ]);
+  await waitForText(proc, /Server starting service|Sending on\s+Socket/, 10_000, 'dhcpd -6 to start');
+  return { process: proc, stop: () => proc.stop() };
+}
+
+export interface Dhcp6PdEvent {
+  readonly at: number;
+  readonly reason: string;
+  readonly old: string | null;
+  readonly prefix: string | null;
+}
+
+/**
+ * `dhclient -6 -P -d` (prefix delegation only) on `iface` in `ns`, with Uplink's hook
+ * telling the agent `agent` (argv of `uplink-agent`) with state dir `stateDir`.
+ */
+export async function startDhcp6PdClient(
+  lab: Lab,
+  ns: string,
+  iface: string,
+  dir: string,
+  options: { readonly agent: readonly string[]; readonly stateDir: string },
+): Promise<{ process: LabProcess; events(): Promise<Dhcp6PdEvent[]>; stop(): Promise<void> }> {
+  await mkdir(dir, { recursive: true });
+  const eventsFile = join(dir, 'events.log');
+  const agent = join(dir, 'uplink-agent');
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  await writeFile(agent, `#!/bin/sh\nexec ${options.agent.map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+  // dhclient runs its script with an environment of its own making: the settings go in a wrapper.
+  const script = join(dir, 'dhclient6-script');
+  await writeFile(
+    script,
+    `#!/bin/sh\nUPLINK_DHCP_EVENTS=${quote(eventsFile)} UPLINK_DHCLIENT_HOOK=${quote(DHCLIENT_EXIT_HOOK)} UPLINK_AGENT=${quote(agent)} UPLINK_AGENT_STATE_DIR=${quote(options.stateDir)} exec ${quote(DHCLIENT6_SCRIPT)} "$@"\n`,
+    { mode: 0o755 },
+  );
+  const config = join(dir, 'dhclient6.conf');
+  await writeFile(config, 'timeout 30;\nretry 1;\ninitial-interval 1;\n');
+  const proc = lab.start(ns, [
+    'dhclient',
+    '-6',
+    '-P',
+    '-d',
+    '-v',
+    '-cf',
+    config,
+    '-sf',
+    script,
+    '-pf',
+    join(dir, 'dhclient6.pid'),
+    '-lf',
+    join(dir, 'dhclient6.leases'),
+    iface,
+  ]);
+  const events = async (): Promise<Dhcp6PdEvent[]> => {
+    const text = await readFile(eventsFile, 'utf8').catch(() => '');
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const [at, reason, old, prefix] = line.split(' ');
+        const value = (v: string | undefined) => (v === undefined || v === '-' ? null : v);
+        return { at: Number(at) * 1000, reason: reason!, old: value(old), prefix: value(prefix) };
+      });
+  };
+  return { process: proc, events, stop: () => proc.stop() };
+}

@@ -23,6 +23,7 @@ import type {
   DesiredState,
   NetworkRef,
   NftRule,
+  NptPrefix,
   Provider,
 } from '../model/desired-state.js';
 import type {
@@ -35,6 +36,7 @@ import type {
   KernelRule,
   KernelState,
 } from '../model/kernel-state.js';
+import { routedPrefixProblem } from '../model/routed-prefix.js';
 import { sysctlInterface } from '../model/sysctl-key.js';
 import {
   canonicalizeRoute,
@@ -62,6 +64,14 @@ export interface ResolveResult {
   readonly lastResort: boolean;
   /** The same for the providers' IPv6 halves, judged on their own (D183). */
   readonly lastResort6: boolean;
+  /** Delegated prefixes the router reported that the agent will not route (D155), with why. */
+  readonly refusedDelegated: readonly RefusedDelegated[];
+}
+
+export interface RefusedDelegated {
+  readonly provider: string;
+  readonly prefix: string;
+  readonly reason: string;
 }
 
 interface AvailableProvider {
@@ -119,7 +129,8 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
   const lastResort6 = available6.size > 0 && [...available6.values()].every((p) => p.down);
   if (lastResort6) for (const p of available6.values()) p.down = false;
   const declared = new Set(desired.providers.map((p) => p.name));
-  const context: Context = { available, available6, declared };
+  const { delegated, refused: refusedDelegated } = acceptDelegated(desired, facts);
+  const context: Context = { available, available6, declared, delegated };
 
   const problems: string[] = [];
   const attempt = <T>(subject: string, fn: () => T): T | undefined => {
@@ -175,7 +186,7 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
       ? null
       : desired.nft
           .filter((rule) => (isIpv6NftRule(rule) ? available6 : available).has(rule.provider))
-          .map((rule) => toKernelNftRule(rule));
+          .flatMap((rule) => resolveNftRule(rule, context));
 
   const sysctls: Record<string, string> = {};
   for (const [key, value] of Object.entries(desired.sysctls)) {
@@ -196,7 +207,60 @@ export function resolve(desired: DesiredState, facts: Facts, health: Health): Re
     problems,
     lastResort,
     lastResort6,
+    refusedDelegated,
   };
+}
+
+/**
+ * The delegated prefixes each provider may use (D155): the ones its interface's DHCPv6 client
+ * reported, less those that are no prefix an ISP can route to a site (link-local, longer than
+ * a /64), not of the length the spec expects, or overlapping a prefix of another provider's
+ * (a listed one, or one delegated to a provider before it) — a prefix comes from one ISP.
+ * The facts are kept while the provider is unavailable: hosts numbered from its prefix still
+ * need their NPTv6 mapping onto the uplink that is left.
+ */
+export function acceptDelegated(
+  desired: DesiredState,
+  facts: Facts,
+): { delegated: ReadonlyMap<string, readonly string[]>; refused: RefusedDelegated[] } {
+  const delegated = new Map<string, string[]>();
+  const refused: RefusedDelegated[] = [];
+  const taken: { provider: string; prefix: string }[] = desired.providers.flatMap((p) =>
+    (p.ipv6?.prefixes ?? []).map((prefix) => ({ provider: p.name, prefix })),
+  );
+  for (const p of desired.providers) {
+    const expected = p.ipv6?.delegated;
+    if (expected === undefined) continue;
+    const accepted: string[] = [];
+    for (const { prefix } of facts.interfaces[p.interface]?.delegated6 ?? []) {
+      const length = Number(prefix.slice(prefix.indexOf('/') + 1));
+      const clash = taken.find((t) => overlaps6(t.prefix, prefix));
+      const reason =
+        routedPrefixProblem(prefix) ??
+        (expected.length !== null && length !== expected.length
+          ? `is a /${length}; the spec expects a /${expected.length} (ipv6.prefixes: [delegated/${expected.length}]): write delegated/${length}, or ask the ISP for a /${expected.length}`
+          : clash === undefined
+            ? undefined
+            : clash.provider === p.name
+              ? `overlaps ${clash.prefix}, already ${p.name}'s`
+              : `overlaps ${clash.prefix}, provider ${clash.provider}'s; a prefix comes from one ISP`);
+      if (reason !== undefined) {
+        refused.push({ provider: p.name, prefix, reason });
+        continue;
+      }
+      accepted.push(prefix);
+      taken.push({ provider: p.name, prefix });
+    }
+    delegated.set(p.name, accepted);
+  }
+  return { delegated, refused };
+}
+
+function overlaps6(a: string, b: string): boolean {
+  const [addressA, lengthA] = ipaddr.parseCIDR(a);
+  const [addressB, lengthB] = ipaddr.parseCIDR(b);
+  const length = Math.min(lengthA, lengthB);
+  return addressA.match(addressB, length);
 }
 
 /**
@@ -281,6 +345,8 @@ interface Context {
   readonly available: ReadonlyMap<string, AvailableProvider>;
   readonly available6: ReadonlyMap<string, AvailableProvider6>;
   readonly declared: ReadonlySet<string>;
+  /** Each delegating provider's accepted delegated prefixes (D155), available or not. */
+  readonly delegated: ReadonlyMap<string, readonly string[]>;
 }
 
 function checkProvider(
@@ -346,6 +412,10 @@ function resolveRule(rule: DesiredRule, context: Context, protocol: number): Ker
         from: `${address}/128`,
       }));
     }
+    if (from?.kind === 'provider-delegated') {
+      provider6(context, from.provider);
+      return (context.delegated.get(from.provider) ?? []).map((prefix) => ({ ...base6, from: prefix }));
+    }
     return [{ ...base6, ...(from === undefined ? {} : { from: resolveNetwork6(from, context) }) }];
   }
   const base = { ...rest, ...(to === undefined ? {} : { to: resolveNetwork(to, context) }), protocol };
@@ -372,6 +442,7 @@ function resolveNetwork6(ref: NetworkRef, context: Context): string {
       return `${first}/128`;
     }
     case 'provider-network':
+    case 'provider-delegated':
       throw new Unresolvable(ref.provider);
   }
 }
@@ -495,6 +566,8 @@ function resolveNetwork(ref: NetworkRef, context: Context): string {
       return ref.cidr;
     case 'provider-host':
       return `${provider(context, ref.provider).address}/32`;
+    case 'provider-delegated':
+      throw new Unresolvable(ref.provider);
     case 'provider-network': {
       const p = provider(context, ref.provider);
       // On a point-to-point link the connected network is the peer's (`peer 203.0.113.1/32`).
@@ -505,8 +578,25 @@ function resolveNetwork(ref: NetworkRef, context: Context): string {
   }
 }
 
-/** A desired nft rule as the kernel holds it (without the provider it belongs to). */
-export function toKernelNftRule(rule: NftRule): KernelNftRule {
+/**
+ * A desired nft rule as the kernel holds it (without the provider it belongs to); an NPTv6
+ * mapping from or onto a delegated prefix takes the provider's first accepted prefix of the
+ * expected length, and is left out while there is none (D155).
+ */
+function resolveNftRule(rule: NftRule, context: Context): KernelNftRule[] {
+  if (rule.kind !== 'npt') return [toKernelNftRule(rule)];
+  const side = (ref: NptPrefix): string | undefined =>
+    typeof ref === 'string'
+      ? ref
+      : context.delegated.get(ref.delegated)?.find((prefix) => prefix.endsWith(`/${ref.length}`));
+  const from = side(rule.from);
+  const to = side(rule.to);
+  if (from === undefined || to === undefined) return [];
+  return [{ kind: 'npt', oif: rule.oif, from, to }];
+}
+
+/** A desired nft rule without references as the kernel holds it (without its provider). */
+export function toKernelNftRule(rule: Exclude<NftRule, { kind: 'npt' }>): KernelNftRule {
   const { provider: _provider, ...rest } = rule;
   return rest;
 }

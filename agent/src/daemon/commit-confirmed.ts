@@ -311,11 +311,15 @@ export class CommitConfirmed {
           .map((p) => {
             const reason =
               unreadable !== undefined ? `the kernel cannot be read: ${unreadable}` : unavailable.get(p.name);
+            const refused = (resolved?.refusedDelegated ?? [])
+              .filter((r) => healthKey(r.provider, 'inet6') === p.name)
+              .map((r) => `delegated prefix ${r.prefix} ${r.reason}`);
             return {
               name: p.name,
               interface: p.interface,
               available: reason === undefined,
               ...(reason === undefined ? {} : { reason }),
+              ...(refused.length === 0 ? {} : { refused }),
             };
           }),
       },

@@ -24,6 +24,7 @@ import {
 } from '../core/find-drift.js';
 import { formatChanges } from '../core/format-changes.js';
 import { ownershipScope } from '../core/owned.js';
+import { acceptDelegated } from '../core/resolve.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { readCurrent } from '../engine/read-current.js';
 import { reconcile } from '../engine/reconcile.js';
@@ -92,6 +93,8 @@ export class DriftWatch {
   #lastPollError: string | undefined;
   #lastCheckError: string | undefined;
   #healTimer = false;
+  /** `provider prefix` of the delegated prefixes refused last time (D155). */
+  #refusedDelegated = new Set<string>();
   /** The uplinks' interfaces: a link or address event on one of them is followed. */
   #uplinks = new Set<string>();
 
@@ -156,7 +159,9 @@ export class DriftWatch {
     // IPv6 address events come with every router advertisement (lifetimes) and every
     // link-local DAD: followed only when the facts change, which the check compares (D180).
     const addressFollowed = event.kind === 'address' && event.family === undefined;
-    if ((event.kind === 'link' || addressFollowed) && uplink) this.#followNeeded = true;
+    // A delegated prefix the DHCPv6 client reported or withdrew (D155) is always a change of facts.
+    if (((event.kind === 'link' || addressFollowed) && uplink) || event.kind === 'facts')
+      this.#followNeeded = true;
     this.trigger(event.kind);
   }
 
@@ -251,6 +256,7 @@ export class DriftWatch {
     const changes = this.#healthChanges;
     const health = this.#commit.health.current();
     let current = await readCurrent(dataplane, scope);
+    this.#noteRefusedDelegated(desired, current.facts);
     const baseline = { facts: JSON.stringify(current.facts), health: JSON.stringify(health) };
     const follow =
       this.#followNeeded ||
@@ -329,6 +335,20 @@ export class DriftWatch {
       this.#followFailed(desired, error);
       return false;
     }
+  }
+
+  /** A delegated prefix the agent will not route is logged once when it appears and once when gone (D155). */
+  #noteRefusedDelegated(desired: DesiredState, facts: Facts): void {
+    const now = new Map(
+      acceptDelegated(desired, facts).refused.map((r) => [
+        `${r.provider} ${r.prefix}`,
+        `delegated: ${desired.site}: provider ${r.provider}: the delegated prefix ${r.prefix} ${r.reason}; not routed`,
+      ]),
+    );
+    for (const [key, line] of now) if (!this.#refusedDelegated.has(key)) this.#context.log(line);
+    for (const key of this.#refusedDelegated)
+      if (!now.has(key)) this.#context.log(`delegated: ${desired.site}: ${key} is no longer refused`);
+    this.#refusedDelegated = new Set(now.keys());
   }
 
   #followFailed(desired: DesiredState, error: unknown): void {

@@ -10,7 +10,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { CommandRunner } from '../dataplane/run-command.js';
 
 /** `nft`: a change in table inet uplink (`nft monitor`, D152). */
-export type KernelEventKind = 'link' | 'address' | 'rule' | 'route' | 'nft';
+/** `facts`: a delegated-prefix record changed (D155), not the kernel, but followed like a link event. */
+export type KernelEventKind = 'link' | 'address' | 'rule' | 'route' | 'nft' | 'facts';
 
 export interface KernelEvent {
   readonly kind: KernelEventKind;

@@ -2,6 +2,7 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Failpoints } from '../faults/failpoints.js';
 import { startDaemon } from './daemon.js';
+import { watchDelegated } from './delegated-watch.js';
 import type { WatchOptions } from './drift-watch.js';
 import type { HealthSource } from './health-source.js';
 import {
@@ -37,6 +38,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<void> {
   const log = (line: string) => options.stderr(`uplink-agent: ${line}\n`);
   const watch: WatchOptions = {
     events: mergeKernelEvents(
+      await watchDelegated(options.stateDir, log),
       new IpMonitor({ log }),
       new IpMonitor({
         log,

@@ -98,6 +98,11 @@ export const networkRef = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('provider-network'), provider: z.string() }).strict(),
   /** The uplink's own address as a /32 — in a rule's `from`, one rule per address of the interface (D92). */
   z.object({ kind: z.literal('provider-host'), provider: z.string() }).strict(),
+  /**
+   * The prefixes the uplink's ISP delegated (DHCPv6-PD, D155), as the router's client reported
+   * them — in a rule's `from`, one rule per delegated prefix (none while none is known).
+   */
+  z.object({ kind: z.literal('provider-delegated'), provider: z.string() }).strict(),
 ]);
 export type NetworkRef = z.infer<typeof networkRef>;
 
@@ -139,6 +144,21 @@ export const healthSettings = z
   .strict();
 export type HealthSettings = z.infer<typeof healthSettings>;
 
+/**
+ * One side of an NPTv6 mapping: a prefix from the spec, or the prefix a provider's ISP
+ * delegated (D155), resolved on the router; `length` is the spec's expected length.
+ */
+export const nptPrefix = z.union([
+  ipv6Cidr,
+  z.object({ delegated: z.string(), length: z.number().int().min(1).max(64) }).strict(),
+]);
+export type NptPrefix = z.infer<typeof nptPrefix>;
+
+/** `2001:db8:1::/48`, or `delegated(isp1)/56` for a prefix only the router knows. */
+export function nptPrefixText(ref: NptPrefix): string {
+  return typeof ref === 'string' ? ref : `delegated(${ref.delegated})/${ref.length}`;
+}
+
 /** The IPv6 half of a provider (D180): present when the uplink carries IPv6. */
 export const providerIpv6 = z
   .object({
@@ -153,7 +173,15 @@ export const providerIpv6 = z
      * NPTv6 onto this uplink (D181): traffic from another provider's prefix that leaves here
      * (failover) gets the same-length prefix of this one. Empty: none.
      */
-    npt: z.array(z.object({ from: ipv6Cidr, to: ipv6Cidr }).strict()).max(LIMITS.ipv6Prefixes.max * 4),
+    npt: z.array(z.object({ from: nptPrefix, to: nptPrefix }).strict()).max(LIMITS.ipv6Prefixes.max * 4),
+    /**
+     * The ISP delegates prefixes (DHCPv6-PD, D155): the router's client reports them and the
+     * agent follows them as facts. `length`: the length the spec expects (null: any /1–/64).
+     */
+    delegated: z
+      .object({ length: z.number().int().min(1).max(64).nullable() })
+      .strict()
+      .optional(),
     /** IPv6 probe targets; empty means the IPv6 gateway. */
     healthTargets: z.array(ipv6Address).max(LIMITS.health.targets.max),
   })
@@ -273,14 +301,17 @@ export const nftRule = z.discriminatedUnion('kind', [
   z
     .object({ kind: z.literal('snat'), provider: z.string(), oif: interfaceName, address: ipv4Address })
     .strict(),
-  /** postrouting: NPTv6, another provider's prefix mapped onto this uplink's (D181). */
+  /**
+   * postrouting: NPTv6, another provider's prefix mapped onto this uplink's (D181); either side
+   * may be a delegated prefix (D155), which the agent resolves (no rule while it is unknown).
+   */
   z
     .object({
       kind: z.literal('npt'),
       provider: z.string(),
       oif: interfaceName,
-      from: ipv6Cidr,
-      to: ipv6Cidr,
+      from: nptPrefix,
+      to: nptPrefix,
     })
     .strict(),
 ]);
@@ -448,6 +479,10 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
     if (rule.requires !== undefined) known(rule.requires, at('requires'));
     refs(rule.from, at('from'));
     refs(rule.to, at('to'));
+    delegatedRef(rule.from, at('from'));
+    if (rule.to?.kind === 'provider-delegated') add(at('to'), 'a delegated prefix is a rule source only');
+    if (rule.from?.kind === 'provider-delegated' && rule.family !== 'inet6')
+      add(at('from'), 'a delegated prefix is IPv6: the rule needs family inet6');
     for (const key of ['from', 'to'] as const) {
       const ref = rule[key];
       if (ref?.kind === 'literal' && isIpv6Cidr(ref.cidr) !== (rule.family === 'inet6'))
@@ -487,8 +522,33 @@ export function checkDesiredState(state: z.infer<typeof desiredStateShape>): Sta
       refs(hop.gateway, at('nexthops', j, 'gateway'));
     });
   });
-  for (const [i, rule] of state.nft.entries()) known(rule.provider, ['nft', i, 'provider']);
+  for (const [i, rule] of state.nft.entries()) {
+    known(rule.provider, ['nft', i, 'provider']);
+    if (rule.kind === 'npt')
+      for (const side of ['from', 'to'] as const) delegatedRef(rule[side], ['nft', i, side]);
+  }
   return problems;
+
+  /** A delegated prefix named anywhere belongs to a provider whose ISP delegates one (D155). */
+  function delegatedRef(ref: NptPrefix | NetworkRef | undefined, path: (string | number)[]): void {
+    if (ref === undefined || typeof ref === 'string') return;
+    const name =
+      'delegated' in ref ? ref.delegated : ref.kind === 'provider-delegated' ? ref.provider : undefined;
+    if (name === undefined) return;
+    const owner = state.providers.find((p) => p.name === name);
+    if (owner === undefined) add(path, `names provider ${name}, which is not declared`);
+    else if (owner.ipv6?.delegated === undefined)
+      add(path, `names the delegated prefix of provider ${name}, whose ipv6 has no delegated prefixes`);
+    else if (
+      'delegated' in ref &&
+      owner.ipv6.delegated.length !== null &&
+      owner.ipv6.delegated.length !== ref.length
+    )
+      add(
+        path,
+        `expects a /${ref.length} from provider ${name}, which is delegated a /${owner.ipv6.delegated.length}`,
+      );
+  }
 }
 
 function isCanonicalIpv6(text: string): boolean {

@@ -10,5 +10,6 @@ export * from './limits.js';
 export * from './line-splitter.js';
 export * from './names.js';
 export * from './protocol.js';
+export * from './routed-prefix.js';
 export * from './router-facts.js';
 export * from './sysctl-key.js';

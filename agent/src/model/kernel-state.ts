@@ -103,7 +103,13 @@ export const kernelState = z
   .strict();
 export type KernelState = z.infer<typeof kernelState>;
 
-/** What only the router knows, read from the live kernel. */
+/** One delegated prefix as the DHCPv6 client reported it (D155). */
+export const delegatedPrefix = z
+  .object({ prefix: ipv6Cidr, validUntil: z.number().int().optional() })
+  .strict();
+export type DelegatedPrefix = z.infer<typeof delegatedPrefix>;
+
+/** What only the router knows, read from the live kernel (and the DHCPv6 client's reports). */
 export const interfaceFacts = z
   .object({
     exists: z.boolean(),
@@ -118,6 +124,11 @@ export const interfaceFacts = z
     addresses6: z.array(z.object({ address: ipv6Address, prefixLength: z.number().int() })).optional(),
     /** The IPv6 default route's next hop on this interface in main (the router advertisement's). */
     detectedGateway6: ipv6Address.optional(),
+    /**
+     * Prefixes the ISP delegated over this interface (DHCPv6-PD, D155), as the router's client
+     * reported them (`uplink-agent delegated`), while valid; `validUntil`: ms since the epoch.
+     */
+    delegated6: z.array(delegatedPrefix).optional(),
   })
   .strict();
 export type InterfaceFacts = z.infer<typeof interfaceFacts>;

@@ -420,6 +420,8 @@ export const statusResult = z.object({
         interface: z.string(),
         available: z.boolean(),
         reason: z.string().optional(),
+        /** An IPv6 half's delegated prefixes the agent will not route, with why (D155). */
+        refused: z.array(z.string()).optional(),
       }),
     ),
   }),

@@ -12,6 +12,7 @@ import {
   interfaceSysctlKey,
   MAIN_TABLE,
   type NftRule,
+  type NptPrefix,
 } from '#agent/model';
 import type { ValidPolicy, ValidProvider, ValidSite } from '../spec/valid-site.js';
 
@@ -191,6 +192,7 @@ export function compileSite(site: ValidSite): DesiredState {
               prefixes: [...p.ipv6.prefixes],
               npt: nptMappings(p, dual),
               healthTargets: [...p.ipv6.healthTargets],
+              ...(p.ipv6.delegated === null ? {} : { delegated: { length: p.ipv6.delegated.length } }),
             },
           }),
     })),
@@ -263,6 +265,28 @@ function compileIpv6(
         requires: p.name,
       });
     });
+    // Delegated prefixes (D155): one rule per prefix the router's DHCPv6 client reported.
+    if (p.ipv6!.delegated !== null)
+      rules.push({
+        id: `source:${p.name}:delegated`,
+        family,
+        priority: bands.source[0] + index(p),
+        action: 'lookup',
+        table: p.table,
+        from: { kind: 'provider-delegated', provider: p.name },
+        requires: p.name,
+      });
+    // Delegated prefixes (D155): one rule per prefix the router's DHCPv6 client reported.
+    if (p.ipv6!.delegated !== null)
+      rules.push({
+        id: `source:${p.name}:delegated`,
+        family,
+        priority: bands.source[0] + index(p),
+        action: 'lookup',
+        table: p.table,
+        from: { kind: 'provider-delegated', provider: p.name },
+        requires: p.name,
+      });
   }
   for (const policy of site.policies) {
     if (policy.families?.includes('inet6'))
@@ -328,18 +352,32 @@ function compileIpv6(
 export function nptMappings(
   p: ValidProvider,
   dual: readonly ValidProvider[],
-): { from: string; to: string }[] {
+): { from: NptPrefix; to: NptPrefix }[] {
   if (p.ipv6 === undefined || !p.ipv6.npt) return [];
-  const own = p.ipv6.prefixes;
-  const out: { from: string; to: string }[] = [];
+  // A delegated prefix (D155) is known by its length here; the agent fills in the prefix.
+  const slots = (q: ValidProvider): NptPrefix[] => {
+    const delegated = q.ipv6!.delegated;
+    return [
+      ...q.ipv6!.prefixes,
+      ...(delegated === null || delegated.length === null
+        ? []
+        : [{ delegated: q.name, length: delegated.length }]),
+    ];
+  };
+  const own = slots(p);
+  const out: { from: NptPrefix; to: NptPrefix }[] = [];
   for (const other of dual) {
     if (other === p || other.ipv6 === undefined) continue;
-    for (const from of other.ipv6.prefixes) {
-      const to = own.find((prefix) => prefixLength(prefix) === prefixLength(from));
+    for (const from of slots(other)) {
+      const to = own.find((prefix) => slotLength(prefix) === slotLength(from));
       if (to !== undefined) out.push({ from, to });
     }
   }
   return out;
+}
+
+function slotLength(slot: NptPrefix): number {
+  return typeof slot === 'string' ? prefixLength(slot) : slot.length;
 }
 
 function prefixLength(cidr: string): number {

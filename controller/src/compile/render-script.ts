@@ -18,13 +18,14 @@ import {
   type DesiredRule,
   type DesiredState,
   type NetworkRef,
+  nptPrefixText,
   sysctlToolKey,
 } from '#agent/model';
 
 export function renderScript(state: DesiredState): string {
   const providers = new Map(state.providers.map((p) => [p.name, p]));
   const vars = new Map<string, string>();
-  const variable = (provider: string, what: 'ADDR' | 'GW' | 'NET' | 'ADDR6' | 'GW6'): string => {
+  const variable = (provider: string, what: 'ADDR' | 'GW' | 'NET' | 'ADDR6' | 'GW6' | 'PD6'): string => {
     const p = providers.get(provider);
     if (!p) throw new Error(`unknown provider ${provider}`);
     const name = `${provider.toUpperCase().replaceAll('-', '_')}_${what}`;
@@ -32,19 +33,21 @@ export function renderScript(state: DesiredState): string {
       const dev = p.interface;
       vars.set(
         name,
-        what === 'ADDR6'
-          ? `$(ip -6 -o addr show dev ${dev} scope global -tentative | awk '{split($4, a, "/"); print a[1]; exit}')  # current IPv6 address of ${dev}`
-          : what === 'GW6'
-            ? `$(ip -6 route show default dev ${dev} | awk '{print $3; exit}')  # IPv6 gateway: detect (the RA's)`
-            : what === 'ADDR'
-              ? `$(ip -4 -o addr show dev ${dev} | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of ${dev}`
-              : what === 'NET'
-                ? `$(ip -4 -o route show dev ${dev} scope link proto kernel | awk '{print $1; exit}')  # subnet of ${dev}`
-                : p.gateway.kind === 'static'
-                  ? `${p.gateway.address}`
-                  : p.gateway.kind === 'detect'
-                    ? `$(ip -4 route show default dev ${dev} | awk '{print $3; exit}')  # gateway: detect (DHCP)`
-                    : `$(ip -4 -o addr show dev ${dev} | awk '{for (i = 1; i < NF; i++) if ($i == "peer") {split($(i+1), a, "/"); print a[1]; exit}}')  # PPP peer of ${dev}`,
+        what === 'PD6'
+          ? `$(uplink-agent delegated --interface ${dev} | head -n 1)  # the prefix delegated over ${dev} (DHCPv6-PD)`
+          : what === 'ADDR6'
+            ? `$(ip -6 -o addr show dev ${dev} scope global -tentative | awk '{split($4, a, "/"); print a[1]; exit}')  # current IPv6 address of ${dev}`
+            : what === 'GW6'
+              ? `$(ip -6 route show default dev ${dev} | awk '{print $3; exit}')  # IPv6 gateway: detect (the RA's)`
+              : what === 'ADDR'
+                ? `$(ip -4 -o addr show dev ${dev} | awk '{split($4, a, "/"); print a[1]; exit}')  # current address of ${dev}`
+                : what === 'NET'
+                  ? `$(ip -4 -o route show dev ${dev} scope link proto kernel | awk '{print $1; exit}')  # subnet of ${dev}`
+                  : p.gateway.kind === 'static'
+                    ? `${p.gateway.address}`
+                    : p.gateway.kind === 'detect'
+                      ? `$(ip -4 route show default dev ${dev} | awk '{print $3; exit}')  # gateway: detect (DHCP)`
+                      : `$(ip -4 -o addr show dev ${dev} | awk '{for (i = 1; i < NF; i++) if ($i == "peer") {split($(i+1), a, "/"); print a[1]; exit}}')  # PPP peer of ${dev}`,
       );
     }
     return `"$${name}"`;
@@ -62,7 +65,9 @@ export function renderScript(state: DesiredState): string {
       ? ref.cidr === '::/0'
         ? 'default'
         : ref.cidr.replace(/\/128$/, '')
-      : variable(ref.provider, 'ADDR6');
+      : ref.kind === 'provider-delegated'
+        ? variable(ref.provider, 'PD6')
+        : variable(ref.provider, 'ADDR6');
   const addr = (ref: AddressRef): string => {
     if (ref.kind === 'literal') return ref.address;
     if (ref.kind === 'provider-gateway') {
@@ -122,9 +127,21 @@ export function renderScript(state: DesiredState): string {
     );
     body.push("nft -f - <<'NFT'");
     // In the order the agent writes them (its canonical order: restores before saves).
-    const nft = state.nft.map(toKernelNftRule).sort(compareNftRules);
-    body.push(renderNftTable(nft, state.settings.markMask).trimEnd());
+    const nft = state.nft.flatMap((rule) =>
+      rule.kind !== 'npt'
+        ? [toKernelNftRule(rule)]
+        : typeof rule.from === 'string' && typeof rule.to === 'string'
+          ? [{ kind: rule.kind, oif: rule.oif, from: rule.from, to: rule.to }]
+          : [],
+    );
+    body.push(renderNftTable(nft.sort(compareNftRules), state.settings.markMask).trimEnd());
     body.push('NFT');
+    for (const rule of state.nft) {
+      if (rule.kind !== 'npt' || (typeof rule.from === 'string' && typeof rule.to === 'string')) continue;
+      body.push(
+        `# and, once the prefix is delegated (the agent adds it): postrouting oif ${rule.oif} NPTv6 ${nptPrefixText(rule.from)} → ${nptPrefixText(rule.to)}`,
+      );
+    }
   }
 
   const head = [

@@ -118,6 +118,16 @@ export function buildSiteView(
   );
   if (result.lastResort6)
     notes6.push("every provider's IPv6 half is down: the agent keeps them all as a last resort (D183)");
+  // Delegated prefixes (D155): with facts they are resolved like any other; without, unknown.
+  for (const p of desired.providers) {
+    if (p.ipv6?.delegated === undefined) continue;
+    if (basis.kind === 'spec')
+      notes6.push(
+        `${p.name}'s IPv6 prefix is delegated (DHCPv6-PD): only the router knows it, so its source rule and NPTv6 mappings are not in this answer; ask with the router's facts (--facts FILE or --state-dir DIR)`,
+      );
+    for (const r of result.refusedDelegated.filter((r) => r.provider === p.name))
+      notes6.push(`${p.name}'s delegated prefix ${r.prefix} ${r.reason}; the agent does not route it`);
+  }
   for (const p of problems) notes.push(`problem in the desired state: ${p}`);
   if (basis.kind === 'spec')
     notes.push(

@@ -184,12 +184,22 @@ export function explainInView(siteName: string, siteView: SiteView, packet: Pack
  */
 function unknownOffline(siteView: SiteView, packet: Packet, verdict: Verdict): string | null {
   const { basis, view } = siteView;
-  if (basis.kind !== 'spec' || verdict.kind === 'forward' || verdict.kind === 'local') return null;
   const src = packet.src;
   const own =
     src !== undefined &&
     (view.localAddresses.some((a) => a.address === src) ||
       view.interfaces.some((i) => i.addresses6?.some((a) => a.address === src)));
+  // A source outside every listed IPv6 prefix may be in a delegated one (D155), whose rule decides.
+  const delegated = siteView.desired.providers.filter((p) => p.ipv6?.delegated !== undefined);
+  if (
+    basis.kind === 'spec' &&
+    !own &&
+    src?.includes(':') === true &&
+    delegated.length > 0 &&
+    !siteView.desired.providers.some((p) => (p.ipv6?.prefixes ?? []).some((prefix) => contains6(prefix, src)))
+  )
+    return `${src} may be in the prefix delegated to ${delegated.map((p) => p.name).join(' or ')} (DHCPv6-PD), which only the router knows; ask with the router's facts (--facts FILE or --state-dir DIR)`;
+  if (basis.kind !== 'spec' || verdict.kind === 'forward' || verdict.kind === 'local') return null;
   if (src !== undefined && packet.iif === undefined && !own) {
     const owners = [...new Set([...subnetOwners(siteView, src), ...basis.standIns])];
     if (owners.length > 0)

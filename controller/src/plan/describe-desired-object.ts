@@ -18,6 +18,7 @@ import type {
   NftRule,
   Provider,
 } from '#agent/model';
+import { nptPrefixText } from '#agent/model';
 
 type Context = Pick<DesiredState, 'providers' | 'settings'>;
 
@@ -30,6 +31,8 @@ function network(ref: NetworkRef, family?: 'inet6'): string {
       return family === 'inet6' ? `address6(${ref.provider})` : `address(${ref.provider})`;
     case 'provider-network':
       return `network(${ref.provider})`;
+    case 'provider-delegated':
+      return `delegated(${ref.provider})`;
   }
 }
 
@@ -122,6 +125,9 @@ export function describeDesiredRoute(route: DesiredRoute, context: Context): str
 /** e.g. `postrouting: oif wan1 masquerade`. */
 export function describeDesiredNft(rule: NftRule): string {
   const { provider: _provider, ...kernel } = rule;
+  // describeNftRule only prints an NPTv6 rule's prefixes: a delegated one stays symbolic.
+  if (kernel.kind === 'npt')
+    return describeNftRule({ ...kernel, from: nptPrefixText(kernel.from), to: nptPrefixText(kernel.to) });
   return describeNftRule(kernel as KernelNftRule);
 }
 
@@ -152,7 +158,7 @@ export function providerFields(provider: Provider): Record<string, string> {
     ...(provider.ipv6 === undefined
       ? {}
       : {
-          ipv6: `gateway ${provider.ipv6.gateway.kind === 'static' ? provider.ipv6.gateway.address : 'detect'}, prefixes ${provider.ipv6.prefixes.join(',') || 'none'}${provider.ipv6.npt.length > 0 ? `, NPTv6 from ${provider.ipv6.npt.map((m) => m.from).join(',')}` : ''}`,
+          ipv6: `gateway ${provider.ipv6.gateway.kind === 'static' ? provider.ipv6.gateway.address : 'detect'}, prefixes ${[...provider.ipv6.prefixes, ...(provider.ipv6.delegated === undefined ? [] : [`delegated${provider.ipv6.delegated.length === null ? '' : `/${provider.ipv6.delegated.length}`}`])].join(',') || 'none'}${provider.ipv6.npt.length > 0 ? `, NPTv6 from ${provider.ipv6.npt.map((m) => nptPrefixText(m.from)).join(',')}` : ''}`,
         }),
     health: h.enabled
       ? `${h.method}${h.tcpPort === undefined ? '' : `:${h.tcpPort}`} ${h.targets.length === 0 ? 'gateway' : h.targets.join(',')} every ${h.intervalMs}ms timeout ${h.timeoutMs}ms down after ${h.failAfter} up after ${h.recoverAfter} min ${h.minTargetsUp}`

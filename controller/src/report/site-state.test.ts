@@ -249,6 +249,33 @@ describe('assessSiteState: one vocabulary, documented precedence', () => {
     ]);
   });
 
+  it('a delegated prefix the agent refused is a degraded condition, with its reason (D155)', () => {
+    const r = assessSiteState({
+      ...base,
+      report: {
+        at: 2_000,
+        reachable: true,
+        status: status({
+          facts: {
+            interfaces: 1,
+            providers: [
+              { name: 'isp1', interface: 'eth1', available: true },
+              {
+                name: 'isp1:ipv6',
+                interface: 'eth1',
+                available: true,
+                refused: ['delegated prefix 2001:db8:1:300::/60 is a /60; the spec expects a /56'],
+              },
+            ],
+          },
+        }),
+      },
+    });
+    expect(r.conditions.filter((c) => c.state === 'degraded').map((c) => c.message)).toEqual([
+      'provider isp1:ipv6: delegated prefix 2001:db8:1:300::/60 is a /60; the spec expects a /56; not routed',
+    ]);
+  });
+
   it('every state is reachable by some case, and the precedence list names each once', () => {
     expect(new Set(SITE_STATES).size).toBe(SITE_STATES.length);
     expect(new Set(cases.map((c) => c[2]))).toEqual(new Set(SITE_STATES));

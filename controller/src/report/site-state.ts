@@ -156,6 +156,8 @@ export function assessSiteState(facts: SiteFacts): AssessedSiteState {
   for (const p of status?.facts.providers ?? []) {
     if (!p.available)
       add('degraded', `provider ${p.name} unavailable: ${p.reason ?? `interface ${p.interface}`}`);
+    // A delegated prefix the agent will not route (D155): hosts numbered from it are off its uplink.
+    for (const refused of p.refused ?? []) add('degraded', `provider ${p.name}: ${refused}; not routed`);
   }
 
   const override = appliedGeneration !== undefined ? describeGeneration(appliedGeneration).override : null;

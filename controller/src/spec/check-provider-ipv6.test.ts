@@ -224,3 +224,101 @@ describe('dual-stack compile', () => {
     expect(requiredRevision(state).revision).toBe(1);
   });
 });
+
+describe('delegated prefixes (DHCPv6-PD, D155)', () => {
+  const delegated = (entry: string, isp2 = '2001:db8:2::/56') =>
+    site((t) =>
+      t
+        .replace('prefixes: [2001:db8:1::/48]', `prefixes: [${entry}]`)
+        .replace('prefixes: [2001:db8:2::/48]', `prefixes: [${isp2}]`),
+    );
+
+  it('delegated/56 validates and compiles to a source rule and NPTv6 both ways', () => {
+    const state = compile(delegated('delegated/56'));
+    expect(state.providers[0]!.ipv6).toMatchObject({
+      prefixes: [],
+      delegated: { length: 56 },
+      npt: [{ from: '2001:db8:2::/56', to: { delegated: 'isp1', length: 56 } }],
+    });
+    expect(state.rules.find((r) => r.id === 'source:isp1:delegated')).toEqual({
+      id: 'source:isp1:delegated',
+      family: 'inet6',
+      priority: 2000,
+      action: 'lookup',
+      table: state.providers[0]!.table,
+      from: { kind: 'provider-delegated', provider: 'isp1' },
+      requires: 'isp1',
+    });
+    expect(state.nft.filter((r) => r.kind === 'npt')).toEqual([
+      {
+        kind: 'npt',
+        provider: 'isp1',
+        oif: 'wan1',
+        from: '2001:db8:2::/56',
+        to: { delegated: 'isp1', length: 56 },
+      },
+      {
+        kind: 'npt',
+        provider: 'isp2',
+        oif: 'wan2',
+        from: { delegated: 'isp1', length: 56 },
+        to: '2001:db8:2::/56',
+      },
+    ]);
+    expect(requiredRevision(state).revision).toBe(4);
+    expect(receivedDesiredState.safeParse(state).success).toBe(true);
+  });
+
+  it('delegated beside a static prefix, and without NPTv6, needs no length', () => {
+    const text = delegated('2001:db8:1::/48, delegated', '2001:db8:2::/48').replace(
+      '      prefixes: [2001:db8:2::/48]\n',
+      '      prefixes: [2001:db8:2::/48]\n      npt: false\n',
+    );
+    const state = compile(
+      text.replace(
+        '      prefixes: [2001:db8:1::/48, delegated]\n',
+        '      prefixes: [2001:db8:1::/48, delegated]\n      npt: false\n',
+      ),
+    );
+    expect(state.providers[0]!.ipv6).toMatchObject({
+      prefixes: ['2001:db8:1::/48'],
+      delegated: { length: null },
+    });
+    expect(state.nft.filter((r) => r.kind === 'npt')).toEqual([]);
+  });
+
+  it.each([
+    {
+      name: 'a misspelt length',
+      entry: 'delegated/65',
+      expected: [
+        'sites/s1.yaml:17:18: error: providers isp1: ipv6.prefixes delegated/65: write delegated (any length) or delegated/LEN with the length the ISP delegates, /1–/64 (e.g. delegated/56)',
+      ],
+    },
+    {
+      name: 'delegated twice',
+      entry: 'delegated/56, delegated/56',
+      expected: [
+        'sites/s1.yaml:17:32: error: providers isp1: ipv6.prefixes lists delegated twice; list it once',
+      ],
+    },
+    {
+      name: 'no length while NPTv6 needs one',
+      entry: 'delegated',
+      expected: [
+        "sites/s1.yaml:17:17: error: providers isp1: ipv6.prefixes delegated has no length, so NPTv6 cannot map isp2's 2001:db8:2::/56 onto it; write delegated/56 if that is what the ISP delegates, or write ipv6.npt: false",
+        'sites/s1.yaml:17:17: error: providers isp1: ipv6.prefixes delegated has no length, so NPTv6 onto isp2 cannot be checked or mapped; write delegated/LEN with the length the ISP delegates (e.g. delegated/56), or write ipv6.npt: false on isp2',
+      ],
+    },
+    {
+      name: 'a delegated length the other uplink has no prefix of',
+      entry: 'delegated/60',
+      expected: [
+        "sites/s1.yaml:17:17: error: providers isp1: NPTv6 maps isp2's 2001:db8:2::/56 onto a prefix of the same length, and isp1's (delegated/60) are not /56; list a /56 of isp1's, or write ipv6.npt: false",
+        "sites/s1.yaml:25:17: error: providers isp2: NPTv6 maps isp1's delegated/60 onto a prefix of the same length, and isp2's (2001:db8:2::/56) are not /60; list a /60 of isp2's, or write ipv6.npt: false",
+      ],
+    },
+  ])('$name', ({ entry, expected }) => {
+    expect(diagnostics(delegated(entry))).toEqual(expected);
+  });
+});

@@ -5,7 +5,7 @@
  * Prefix sanity across providers (one ISP per prefix, a same-length prefix to map onto for
  * NPTv6) is `checkIpv6Prefixes`, run once the whole site's providers are known.
  */
-import { LIMITS } from '#agent/model';
+import { LIMITS, routedPrefixProblem } from '#agent/model';
 import {
   checkAddress6,
   checkInterfaceAddress6,
@@ -80,13 +80,28 @@ export function checkProviderIpv6(
     prefixErrors++;
     err(origin, message);
   };
+  let delegated: ValidProviderIpv6['delegated'] = null;
   for (const [i, text] of (spec.prefixes ?? []).entries()) {
+    if (/^delegated\b/.test(text)) {
+      // DHCPv6-PD (D155): the router's client learns the prefix; the agent follows it.
+      const match = /^delegated(?:\/(\d{1,3}))?$/.exec(text);
+      const length = match?.[1] === undefined ? null : Number(match[1]);
+      if (match === null || (length !== null && (length < 1 || length > 64)))
+        prefixError(
+          at('prefixes', i),
+          `${label}.prefixes ${text}: write delegated (any length) or delegated/LEN with the length the ISP delegates, /1–/64 (e.g. delegated/56)`,
+        );
+      else if (delegated !== null)
+        err(at('prefixes', i), `${label}.prefixes lists delegated twice; list it once`);
+      else delegated = { length };
+      continue;
+    }
     const c = checkNetwork6(text.includes('/') ? text : `${text}/128`);
     if (!c.ok) {
       prefixError(at('prefixes', i), `${label}.prefixes ${c.message}`);
       continue;
     }
-    const problem = prefixProblem(c.value, Number(c.value.split('/')[1]));
+    const problem = routedPrefixProblem(c.value);
     if (problem !== undefined) {
       prefixError(at('prefixes', i), `${label}.prefixes ${c.value} ${problem}`);
       continue;
@@ -115,25 +130,14 @@ export function checkProviderIpv6(
   });
 
   // A prefix already reported is left out of the NPTv6 check rather than reported twice.
-  return { address, gateway, prefixes, npt: (spec.npt ?? true) && prefixErrors === 0, healthTargets };
-}
-
-/** Why a routed prefix cannot be one an ISP routes to a site, or undefined. */
-function prefixProblem(cidr: string, length: number): string | undefined {
-  if (length === 0)
-    return 'is the whole IPv6 space; write the prefix the ISP routes to you, e.g. 2001:db8:1::/48';
-  const address = cidr.split('/')[0]!;
-  if (
-    address.startsWith('fe8') ||
-    address.startsWith('fe9') ||
-    address.startsWith('fea') ||
-    address.startsWith('feb')
-  )
-    return 'is link-local; routed prefixes are global (e.g. 2001:db8:1::/48)';
-  if (address.startsWith('ff')) return 'is multicast; routed prefixes are global unicast';
-  if (length > 64)
-    return `is a /${length}; a LAN needs at least a /64, write the prefix the ISP routes (e.g. /48 or /56)`;
-  return undefined;
+  return {
+    address,
+    gateway,
+    prefixes,
+    delegated,
+    npt: (spec.npt ?? true) && prefixErrors === 0,
+    healthTargets,
+  };
 }
 
 /**
@@ -161,17 +165,38 @@ export function checkIpv6Prefixes(
   }
   for (const p of dual) {
     if (!p.ipv6!.npt) continue;
+    const own = p.ipv6!.delegated;
     const lengths = new Set(p.ipv6!.prefixes.map((c) => c.split('/')[1]));
+    if (own !== null && own.length !== null) lengths.add(String(own.length));
+    const hasPrefixes = p.ipv6!.prefixes.length > 0 || own !== null;
     for (const other of dual) {
       if (other === p) continue;
-      for (const prefix of other.ipv6!.prefixes) {
-        const length = prefix.split('/')[1]!;
+      const theirs = other.ipv6!.delegated;
+      if (theirs !== null && theirs.length === null) {
+        err(
+          prefixOrigin(other.name),
+          `providers ${other.name}: ipv6.prefixes delegated has no length, so NPTv6 onto ${p.name} cannot be checked or mapped; write delegated/LEN with the length the ISP delegates (e.g. delegated/56), or write ipv6.npt: false on ${p.name}`,
+        );
+        continue;
+      }
+      const wanted = [
+        ...other.ipv6!.prefixes.map((prefix) => ({ prefix, length: prefix.split('/')[1]! })),
+        ...(theirs === null ? [] : [{ prefix: `delegated/${theirs.length}`, length: String(theirs.length) }]),
+      ];
+      for (const { prefix, length } of wanted) {
         if (lengths.has(length)) continue;
+        if (own !== null && own.length === null) {
+          err(
+            prefixOrigin(p.name),
+            `providers ${p.name}: ipv6.prefixes delegated has no length, so NPTv6 cannot map ${other.name}'s ${prefix} onto it; write delegated/${length} if that is what the ISP delegates, or write ipv6.npt: false`,
+          );
+          continue;
+        }
         err(
           prefixOrigin(p.name),
-          p.ipv6!.prefixes.length === 0
+          !hasPrefixes
             ? `providers ${p.name}: ipv6 has no prefixes, so hosts numbered from ${other.name}'s ${prefix} cannot fail over to it; list the prefix ${p.name} routes to the site under ipv6.prefixes, or write ipv6.npt: false`
-            : `providers ${p.name}: NPTv6 maps ${other.name}'s ${prefix} onto a prefix of the same length, and ${p.name}'s (${p.ipv6!.prefixes.join(', ')}) are not /${length}; list a /${length} of ${p.name}'s, or write ipv6.npt: false`,
+            : `providers ${p.name}: NPTv6 maps ${other.name}'s ${prefix} onto a prefix of the same length, and ${p.name}'s (${[...p.ipv6!.prefixes, ...(own === null ? [] : [`delegated/${own.length}`])].join(', ')}) are not /${length}; list a /${length} of ${p.name}'s, or write ipv6.npt: false`,
         );
       }
     }

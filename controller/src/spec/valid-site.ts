@@ -77,8 +77,10 @@ export interface ValidProviderIpv6 {
   /** Static address with prefix length; null: learned (SLAAC/DHCPv6), read by the agent. */
   readonly address: { readonly address: string; readonly prefixLength: number } | null;
   readonly gateway: { kind: 'static'; address: string } | { kind: 'detect' };
-  /** Prefixes the ISP routes to the site. */
+  /** Prefixes the ISP routes to the site (the static ones). */
   readonly prefixes: readonly string[];
+  /** `delegated` in `prefixes` (DHCPv6-PD, D155): the router's client learns them; null: none. */
+  readonly delegated: { readonly length: number | null } | null;
   /** NPTv6 onto this uplink for other providers' prefixes (D181). */
   readonly npt: boolean;
   readonly healthTargets: readonly string[];
