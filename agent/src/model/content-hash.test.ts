@@ -43,6 +43,19 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ b: 1, '10': 2, '9': 3 })).toBe('{"10":2,"9":3,"b":1}');
   });
 
+  it('reuses a key order only for the same keys (a key holding the separator, many shapes)', () => {
+    // Both key lists join to the same "a\0b\0c"; each must still be written as its own keys.
+    const one = { 'a\u0000b': 1, c: 2 };
+    const two = { a: 1, 'b\u0000c': 2 };
+    const three = { a: 1, b: 2, c: 3 };
+    for (const value of [one, two, three, two, one, three])
+      expect(canonicalJson(value)).toBe(sortedStringify(value));
+    // More shapes than are remembered, then the first again.
+    const shapes = Array.from({ length: 5000 }, (_, i) => ({ [`k${i}`]: i, a: i, [`j${i % 7}`]: 'x' }));
+    for (const value of [...shapes, ...shapes.slice(0, 10)])
+      expect(canonicalJson(value)).toBe(sortedStringify(value));
+  });
+
   it('gives equal strings for objects that differ only in key order', () => {
     expect(canonicalJson({ a: 1, b: { c: 2, d: 3 } })).toBe(canonicalJson({ b: { d: 3, c: 2 }, a: 1 }));
   });

@@ -29,6 +29,43 @@ export function canonicalJson(value: unknown): string {
 const PLAIN = /^[ !#-[\]-~]*$/;
 const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
 
+/**
+ * An object's keys in canonical order, each followed by its quoted form and colon: the
+ * sort and the quoting are done once per set of keys (a fleet's desired states share a few
+ * dozen shapes across hundreds of thousands of objects), not once per object.
+ */
+const layouts = new Map<string, readonly string[]>();
+const MAX_LAYOUTS = 4096;
+
+function layoutOf(keys: string[]): readonly string[] {
+  const id = keys.join('\u0000');
+  let layout = layouts.get(id);
+  // A key holding the separator could make two key sets share an id: a layout is used only
+  // for the very keys it was made from.
+  if (layout !== undefined && !sameKeys(layout, keys)) return sortedLayout(keys);
+  if (layout === undefined) {
+    layout = sortedLayout(keys);
+    if (layouts.size >= MAX_LAYOUTS) layouts.clear();
+    layouts.set(id, layout);
+  }
+  return layout;
+}
+
+function sortedLayout(keys: readonly string[]): readonly string[] {
+  // The default sort compares UTF-16 code units, as a canonical order should.
+  return [...keys].sort().flatMap((key) => [key, `${quote(key)}:`]);
+}
+
+function sameKeys(layout: readonly string[], keys: readonly string[]): boolean {
+  if (layout.length !== 2 * keys.length) return false;
+  // Equal counts and every key of the layout among `keys` (which has no duplicates): the same set.
+  const set = keys.length > 16 ? new Set(keys) : undefined;
+  for (let i = 0; i < layout.length; i += 2) {
+    if (set ? !set.has(layout[i]!) : !keys.includes(layout[i]!)) return false;
+  }
+  return true;
+}
+
 function writeCanonical(v: unknown): string | undefined {
   if (v === null) return 'null';
   switch (typeof v) {
@@ -49,13 +86,13 @@ function writeCanonical(v: unknown): string | undefined {
         return `${out}]`;
       }
       const obj = v as Record<string, unknown>;
-      // The default sort compares UTF-16 code units, as a canonical order should.
-      const keys = Object.keys(obj).sort();
+      const keys = Object.keys(obj);
+      const layout = layoutOf(keys);
       let out = '{';
-      for (const key of keys) {
-        const text = writeCanonical(obj[key]);
+      for (let i = 0; i < layout.length; i += 2) {
+        const text = writeCanonical(obj[layout[i]!]);
         if (text === undefined) continue;
-        out += `${out.length > 1 ? ',' : ''}${quote(key)}:${text}`;
+        out += `${out.length > 1 ? ',' : ''}${layout[i + 1]}${text}`;
       }
       return `${out}}`;
     }

@@ -59,3 +59,63 @@ describe('compileSite determinism', () => {
     }
   });
 });
+
+describe('policy rules', () => {
+  it('write every selector, in the order the desired JSON has always shown them', () => {
+    const site = loadFleet(files).fleet!.sites.find((s) => s.providers.length > 0)!;
+    const provider = site.providers[0]!;
+    const policy = {
+      name: 'every-selector',
+      from: ['192.0.2.0/24'],
+      to: ['198.51.100.0/24'],
+      iif: ['lan0'],
+      uid: { start: 1000, end: 1999 },
+      proto: 'tcp' as const,
+      dport: [{ start: 443, end: 443 }],
+      sport: [{ start: 1024, end: 65535 }],
+      tos: 16,
+      mark: { value: 0x10, mask: 0xff },
+      via: [provider.name],
+      action: 'route' as const,
+      priority: 10_000,
+      ruleCount: 1,
+    };
+    const state = compileSite({ ...site, policies: [policy] });
+    const rule = state.rules.find((r) => r.id.startsWith('policy:every-selector'))!;
+    expect(JSON.stringify(rule)).toBe(
+      JSON.stringify({
+        id: `policy:every-selector:${provider.name}#0`,
+        priority: 10_000,
+        action: 'lookup',
+        table: provider.table,
+        requires: provider.name,
+        from: { kind: 'literal', cidr: '192.0.2.0/24' },
+        to: { kind: 'literal', cidr: '198.51.100.0/24' },
+        iif: 'lan0',
+        fwmark: 0x10,
+        fwmask: 0xff,
+        uidrange: { start: 1000, end: 1999 },
+        ipproto: 'tcp',
+        sport: { start: 1024, end: 65535 },
+        dport: { start: 443, end: 443 },
+        tos: 16,
+      }),
+    );
+    const blackhole = compileSite({ ...site, policies: [{ ...policy, action: 'blackhole', via: [] }] });
+    expect(Object.keys(blackhole.rules.find((r) => r.id === 'policy:every-selector#0')!)).toEqual([
+      'id',
+      'priority',
+      'action',
+      'from',
+      'to',
+      'iif',
+      'fwmark',
+      'fwmask',
+      'uidrange',
+      'ipproto',
+      'sport',
+      'dport',
+      'tos',
+    ]);
+  });
+});

@@ -410,27 +410,35 @@ function policyRules(
         for (const iif of axis(policy.iif)) {
           for (const dport of axis(policy.dport)) {
             for (const sport of axis(policy.sport)) {
-              const rule: DesiredRule = {
+              // Fields set one by one in the order the JSON shows them (the spread form
+              // made and copied a small object per optional field, 310,000 rules a fleet).
+              const rule: Record<string, unknown> = {
                 id: `policy:${policy.name}${provider ? `:${provider.name}` : ''}${v6 ? ':ipv6' : ''}#${out.length}`,
-                ...(v6 ? { family } : {}),
-                priority: priority++,
-                action:
-                  policy.action === 'route' || table !== undefined
-                    ? 'lookup'
-                    : (policy.action as 'blackhole' | 'unreachable' | 'prohibit'),
-                ...(provider ? { table: provider.table, requires: provider.name } : {}),
-                ...(table !== undefined ? { table } : {}),
-                ...(from ? { from: { kind: 'literal' as const, cidr: from } } : {}),
-                ...(to ? { to: { kind: 'literal' as const, cidr: to } } : {}),
-                ...(iif ? { iif } : {}),
-                ...(policy.mark ? { fwmark: policy.mark.value, fwmask: policy.mark.mask } : {}),
-                ...(policy.uid ? { uidrange: policy.uid } : {}),
-                ...(policy.proto ? { ipproto: policy.proto } : {}),
-                ...(sport ? { sport } : {}),
-                ...(dport ? { dport } : {}),
-                ...(policy.tos !== null ? { tos: policy.tos } : {}),
               };
-              out.push(rule);
+              if (v6) rule.family = family;
+              rule.priority = priority++;
+              rule.action =
+                policy.action === 'route' || table !== undefined
+                  ? 'lookup'
+                  : (policy.action as 'blackhole' | 'unreachable' | 'prohibit');
+              if (provider) {
+                rule.table = provider.table;
+                rule.requires = provider.name;
+              }
+              if (table !== undefined) rule.table = table;
+              if (from) rule.from = { kind: 'literal' as const, cidr: from };
+              if (to) rule.to = { kind: 'literal' as const, cidr: to };
+              if (iif) rule.iif = iif;
+              if (policy.mark) {
+                rule.fwmark = policy.mark.value;
+                rule.fwmask = policy.mark.mask;
+              }
+              if (policy.uid) rule.uidrange = policy.uid;
+              if (policy.proto) rule.ipproto = policy.proto;
+              if (sport) rule.sport = sport;
+              if (dport) rule.dport = dport;
+              if (policy.tos !== null) rule.tos = policy.tos;
+              out.push(rule as unknown as DesiredRule);
             }
           }
         }
