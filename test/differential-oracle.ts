@@ -204,13 +204,15 @@ export function generatePackets6(seed: number, count: number, pools: PacketPools
           ? pick(rand, pools.tos) | int(rand, 4)
           : int(rand, 256)
         : undefined;
-    // ICMP is ICMPv4 (the spec's `proto icmp`); `ip -6 route get ipproto icmp` is refused.
-    const { proto, ...ports } = protoPart(rand, shared);
+    // An IPv6 packet's ICMP is ICMPv6 (58; `ip -6 route get ipproto ipv6-icmp`).
+    const { proto: drawn, ...ports } = protoPart(rand, shared);
+    const proto = drawn === 'icmp' ? ('icmpv6' as const) : drawn;
     const common = {
       dst,
       ...(m !== undefined ? { mark: m } : {}),
       ...(tos !== undefined ? { tos } : {}),
-      ...(proto === 'icmp' ? {} : { ...(proto !== undefined ? { proto } : {}), ...ports }),
+      ...(proto !== undefined ? { proto } : {}),
+      ...(proto === 'icmpv6' ? {} : ports),
     };
     if (rand() < 0.45) {
       const src =
@@ -238,7 +240,7 @@ export function routeGetLine(p: Packet): string {
   if (p.oif !== undefined) args.push('oif', p.oif);
   if (p.mark !== undefined) args.push('mark', `0x${p.mark.toString(16)}`);
   if (p.uid !== undefined) args.push('uid', String(p.uid));
-  if (p.proto !== undefined) args.push('ipproto', p.proto);
+  if (p.proto !== undefined) args.push('ipproto', p.proto === 'icmpv6' ? 'ipv6-icmp' : p.proto);
   if (p.sport !== undefined) args.push('sport', String(p.sport));
   if (p.dport !== undefined) args.push('dport', String(p.dport));
   if (p.tos !== undefined) args.push('tos', `0x${p.tos.toString(16)}`);

@@ -493,12 +493,14 @@ const DUAL_STACK_LABS: Array<{
 }> = [
   { name: 'dual-stack lab', site: async () => dualStackSite(), build: (lab) => buildDualStackLab(lab) },
   {
-    // Plus a policy by traffic class, which has IPv6 rules too (no addresses: both families).
+    // Plus a policy by traffic class, which has IPv6 rules too (no addresses: both families),
+    // and one for ICMPv6 (IPv6 rules only, `ipproto ipv6-icmp`).
     name: 'branch-dualstack',
     site: () =>
       loadExampleSite(
         'branch-dualstack',
-        (text) => `${text.trimEnd()}\n  - name: sel-tos\n    tos: 0x10\n    via: [isp2]\n`,
+        (text) =>
+          `${text.trimEnd()}\n  - name: sel-tos\n    tos: 0x10\n    via: [isp2]\n  - name: sel-icmp6\n    proto: icmpv6\n    via: [isp2]\n`,
       ),
     build: (lab, site) => {
       const plan = planSiteLab(site);

@@ -39,6 +39,8 @@ let agent: HealthDaemon | undefined;
 const PROTO = 252;
 
 const inRouter = (argv: string[]) => lab.current.exec(topo.router, argv);
+/** The dual-stack lab's second internet address: ICMPv6 to it is policy-routed over LTE. */
+const PORTAL6 = '2001:db8:99::80';
 
 const SITE = `name: v6only
 management:
@@ -75,6 +77,11 @@ providers:
       prefixes: [${prefix6(2)}]
       health:
         targets: [${PROBE_TARGET6}]
+policies:
+  - name: ping-portal
+    to: ${PORTAL6}/128
+    proto: icmpv6
+    via: [lte]
 `;
 
 function compile(): DesiredState {
@@ -164,12 +171,21 @@ describe('an IPv6-only LTE uplink in the kernel', () => {
     const rules6 = parseIpRules((await inRouter(['ip', '-6', '-N', '-j', '-d', 'rule', 'show'])).stdout, {
       family: 'inet6',
     }).filter((r) => r.protocol === PROTO && r.table === 102);
-    expect(rules6.map((r) => [r.priority, r.from ?? (r.fwmark ? `mark ${r.fwmark}` : '')])).toEqual([
-      [1001, 'mark 512'],
-      [2001, prefix6(2)],
-      [2001, '2001:db8:ff2::2/128'],
-      [30001, ''],
+    expect(
+      rules6.map((r) => [
+        r.priority,
+        r.from ?? r.to ?? (r.fwmark ? `mark ${r.fwmark}` : ''),
+        r.ipproto ?? '',
+      ]),
+    ).toEqual([
+      [1001, 'mark 512', ''],
+      [2001, prefix6(2), ''],
+      [2001, '2001:db8:ff2::2/128', ''],
+      [10000, `${PORTAL6}/128`, 'ipv6-icmp'],
+      [30001, '', ''],
     ]);
+    // ICMPv4 has no IPv4 rule here: the policy is ICMPv6's, and LTE has no IPv4 half.
+    expect(rules4.filter((r) => r.ipproto !== undefined)).toEqual([]);
     const routes6 = (await inRouter(['ip', '-6', 'route', 'show', 'table', '102'])).stdout;
     expect(routes6).toContain('default via 2001:db8:ff2::1 dev wwan0');
     const nft = (await inRouter(['nft', 'list', 'table', 'inet', 'uplink'])).stdout;
@@ -183,6 +199,31 @@ describe('an IPv6-only LTE uplink in the kernel', () => {
       ['lte:ipv6', true],
     ]);
     expect(status.health.map((h) => h.name)).toEqual(['fibre', 'fibre:ipv6', 'lte:ipv6']);
+  });
+
+  it("proto: icmpv6 sends the router's ICMPv6 to the portal over LTE while its TCP takes the fibre", async () => {
+    // The router's own packets: LAN hosts numbered from a provider's prefix leave by that
+    // provider (its source rule at 2000 comes before the policies).
+    const route = async (proto: string) => {
+      const { stdout } = await inRouter(['ip', '-6', '-j', 'route', 'get', PORTAL6, 'ipproto', proto]);
+      return (JSON.parse(stdout) as { dev: string }[])[0]!.dev;
+    };
+    expect(await route('ipv6-icmp')).toBe('wwan0');
+    expect(await route('tcp')).toBe('isp1');
+    const isp2 = topo.isps[1]!.ns;
+    await lab.current.exec(isp2, ['nft', '-f', '-'], {
+      stdin: `table ip6 portal {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    ip6 daddr ${PORTAL6} icmpv6 type echo-request counter\n  }\n}\n`,
+    });
+    const echoes = async () => {
+      const { stdout } = await lab.current.exec(isp2, ['nft', '-j', 'list', 'table', 'ip6', 'portal']);
+      return Number(/"packets":\s*(\d+)/.exec(stdout)?.[1] ?? 0);
+    };
+    // A real ping6 from the router: it leaves by LTE with LTE's address and is answered.
+    await until(async () => {
+      const result = await inRouter(['ping', '-6', '-n', '-c1', '-W1', PORTAL6]).catch(() => undefined);
+      return result !== undefined;
+    }, 'a ping6 to the portal answered');
+    expect(await echoes()).toBeGreaterThan(0);
   });
 
   it('the fibre down: a host numbered from its prefix stays online over LTE, and comes back', async () => {

@@ -434,7 +434,7 @@ function policyRules(
                 rule.fwmask = policy.mark.mask;
               }
               if (policy.uid) rule.uidrange = policy.uid;
-              if (policy.proto) rule.ipproto = policy.proto;
+              if (policy.proto) rule.ipproto = policy.proto === 'icmpv6' ? 'ipv6-icmp' : policy.proto;
               if (sport) rule.sport = sport;
               if (dport) rule.dport = dport;
               if (policy.tos !== null) rule.tos = policy.tos;

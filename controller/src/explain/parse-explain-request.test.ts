@@ -141,7 +141,17 @@ describe('parseExplainRequest', () => {
       { ...DST, iif: 'lo' },
       "--iif lo: leave --iif out to ask about the router's own traffic (the kernel uses iif lo for it)",
     ],
-    ['bad --proto', { ...DST, proto: 'sctp' }, '--proto sctp: write tcp, udp or icmp'],
+    ['bad --proto', { ...DST, proto: 'sctp' }, '--proto sctp: write tcp, udp, icmp (IPv4) or icmpv6 (IPv6)'],
+    [
+      'icmpv6 to an IPv4 address',
+      { ...DST, proto: 'icmpv6' },
+      '--proto icmpv6: ICMP for IPv6 needs an IPv6 packet; give an IPv6 --dst, or --proto icmp',
+    ],
+    [
+      'icmp to an IPv6 address',
+      { dst: '2001:db8:99::10', proto: 'icmp' },
+      "--proto icmp: ICMPv4 is not an IPv6 packet's; write --proto icmpv6",
+    ],
     [
       'port out of range',
       { ...DST, proto: 'tcp', dport: '65536' },

@@ -36,7 +36,7 @@ export type Parsed<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly message: string };
 
-const PROTOS: readonly ProtoName[] = ['tcp', 'udp', 'icmp'];
+const PROTOS: readonly ProtoName[] = ['tcp', 'udp', 'icmp', 'icmpv6'];
 
 export function parseExplainRequest(
   site: ValidSite,
@@ -85,8 +85,13 @@ export function parseExplainRequest(
   let proto: ProtoName | undefined;
   if (raw.proto !== undefined) {
     const lower = raw.proto.toLowerCase();
-    if (!PROTOS.includes(lower as ProtoName)) return fail(`--proto ${raw.proto}: write tcp, udp or icmp`);
+    if (!PROTOS.includes(lower as ProtoName))
+      return fail(`--proto ${raw.proto}: write tcp, udp, icmp (IPv4) or icmpv6 (IPv6)`);
     proto = lower as ProtoName;
+    if (proto === 'icmpv6' && family !== 'IPv6')
+      return fail(`--proto icmpv6: ICMP for IPv6 needs an IPv6 packet; give an IPv6 --dst, or --proto icmp`);
+    if (proto === 'icmp' && family === 'IPv6')
+      return fail(`--proto icmp: ICMPv4 is not an IPv6 packet's; write --proto icmpv6`);
   }
 
   const ports: { sport?: number; dport?: number } = {};

@@ -240,10 +240,25 @@ function checkPolicy(
   const has = (list: readonly string[], ipv6: boolean) =>
     list.length === 0 || list.some((c) => v6(c) === ipv6);
   const addressed = from.length + to.length > 0;
-  const wants4 = has(from, false) && has(to, false);
-  // `proto: icmp` is ICMPv4 (IP protocol 1); an IPv6 rule with it would never match IPv6's ICMP.
+  // `proto: icmp` is ICMPv4 (IP protocol 1), `icmpv6` ICMP for IPv6 (58): each matches one family.
   const icmp = p.proto === 'icmp';
+  const icmp6 = p.proto === 'icmpv6';
+  const wants4 = has(from, false) && has(to, false) && !(icmp6 && !addressed);
   const wants6 = has(from, true) && has(to, true) && !(icmp && !addressed);
+  if (icmp6 && addressed && (from.some((c) => !v6(c)) || to.some((c) => !v6(c)))) {
+    err(
+      at(from.some((c) => !v6(c)) ? 'from' : 'to'),
+      `${label}: proto icmpv6 is ICMP for IPv6 and matches no IPv4 packet; list IPv6 addresses only, or use proto: icmp for IPv4`,
+    );
+    return undefined;
+  }
+  if (icmp6 && ipv6Providers.size === 0) {
+    err(
+      at('proto'),
+      `${label}: proto icmpv6 matches IPv6 packets, but no provider has ipv6:; add an ipv6: block to the providers that carry IPv6, or use proto: icmp`,
+    );
+    return undefined;
+  }
   if (icmp && addressed && (from.some(v6) || to.some(v6))) {
     err(
       at(from.some(v6) ? 'from' : 'to'),
@@ -282,6 +297,13 @@ function checkPolicy(
   const ruleFamilies: ('inet' | 'inet6')[] = [];
   if (wants4 && some4) ruleFamilies.push('inet');
   if (wants6 && some6) ruleFamilies.push('inet6');
+  if (ruleFamilies.length === 0 && icmp6) {
+    err(
+      at('via'),
+      `${label}: proto icmpv6 matches IPv6 packets, but none of via (${via.join(', ')}) has ipv6:; route it via ${[...ipv6Providers].join(', ')}`,
+    );
+    return undefined;
+  }
   if (ruleFamilies.length === 0) {
     err(
       at(action === 'route' ? 'via' : 'action'),

@@ -190,3 +190,47 @@ describe('an IPv6-only uplink', () => {
     expect(diagnostics(dropped, { 'groups/cellular.yaml': group })).toEqual([]);
   });
 });
+
+describe('proto: icmpv6', () => {
+  it('is an IPv6 rule with ipproto ipv6-icmp, never an IPv4 one', () => {
+    const state = compile(
+      site((t) => t, 'policies:\n  - name: ping6\n    proto: icmpv6\n    via: [lte, fibre]\n'),
+    );
+    const rules = state.rules.filter((r) => r.id.startsWith('policy:ping6'));
+    expect(rules.map((r) => `${r.id} ${r.family ?? 'inet'} ${r.ipproto}`)).toEqual([
+      'policy:ping6:lte:ipv6#0 inet6 ipv6-icmp',
+      'policy:ping6:fibre:ipv6#1 inet6 ipv6-icmp',
+    ]);
+    expect(receivedDesiredState.safeParse(JSON.parse(JSON.stringify(state))).success).toBe(true);
+  });
+
+  it.each([
+    [
+      'with IPv4 addresses',
+      'policies:\n  - name: ping6\n    proto: icmpv6\n    to: 192.0.2.0/24\n    via: [fibre]\n',
+      'sites/s1.yaml:29:9: error: policies ping6: proto icmpv6 is ICMP for IPv6 and matches no IPv4 packet; list IPv6 addresses only, or use proto: icmp for IPv4',
+    ],
+    [
+      'with ports',
+      'policies:\n  - name: ping6\n    proto: icmpv6\n    dport: 7\n    via: [fibre]\n',
+      'sites/s1.yaml:29:12: error: policies ping6: ports need a protocol; add proto: tcp or proto: udp',
+    ],
+  ])('refuses it %s', (_what, extra, expected) => {
+    expect(diagnostics(site((t) => t, extra))).toEqual([expected]);
+  });
+
+  it('refuses it where no provider carries IPv6', () => {
+    const v4only = site((t) =>
+      t
+        .split('  - name: lte')[0]!
+        .replace(/ {4}ipv6:\n(?: {6}.*\n)+/, '')
+        .replace(', 2001:db8:1:1::/64, 2001:db8:2:1::/64', ''),
+    );
+    expect(diagnostics(v4only, {}).length).toBe(0);
+    expect(diagnostics(`${v4only}policies:\n  - name: ping6\n    proto: icmpv6\n    via: [fibre]\n`)).toEqual(
+      [
+        'sites/s1.yaml:16:12: error: policies ping6: proto icmpv6 matches IPv6 packets, but no provider has ipv6:; add an ipv6: block to the providers that carry IPv6, or use proto: icmp',
+      ],
+    );
+  });
+});

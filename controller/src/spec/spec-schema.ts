@@ -101,7 +101,8 @@ export const policySpec = z
     to: oneOrMany(text).optional(),
     iif: interfaceName.optional(),
     uid: z.union([z.number().int(), z.string()]).optional(),
-    proto: z.enum(['tcp', 'udp', 'icmp']).optional(),
+    /** `icmp` is ICMPv4; `icmpv6` ICMP for IPv6 (neighbour discovery, ping6, PMTU). */
+    proto: z.enum(['tcp', 'udp', 'icmp', 'icmpv6']).optional(),
     dport: oneOrMany(portSpec).optional(),
     sport: oneOrMany(portSpec).optional(),
     tos: z.number().int().optional(),

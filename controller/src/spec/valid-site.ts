@@ -92,7 +92,7 @@ export interface ValidPolicy {
   readonly to: readonly string[];
   readonly iif: readonly string[];
   readonly uid: { readonly start: number; readonly end: number } | null;
-  readonly proto: 'tcp' | 'udp' | 'icmp' | null;
+  readonly proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | null;
   readonly dport: readonly { readonly start: number; readonly end: number }[];
   readonly sport: readonly { readonly start: number; readonly end: number }[];
   readonly tos: number | null;
