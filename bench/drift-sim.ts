@@ -1,4 +1,4 @@
-// Usage: node scripts/build.mjs && npx esbuild bench/drift-sim.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-drift-sim.mjs && node dist/bench-drift-sim.mjs [sites=1000] [concurrency=64] [runs=3] [drifted=10]
+// Usage: node scripts/build.mjs && npx esbuild bench/drift-sim.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-drift-sim.mjs && node dist/bench-drift-sim.mjs [sites=1000] [concurrency=64] [runs=3] [drifted=10] [simulator shards=1]
 /**
  * Drift check of a simulated fleet (issue 5/8 "Benchmark"): the fleet simulator in its own
  * process (every site at the repository's state, its agent's drift watch on, K sites hand
@@ -17,6 +17,7 @@ const SITES = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 64);
 const RUNS = Math.max(1, Number(process.argv[4] ?? 3));
 const DRIFTED = Number(process.argv[5] ?? 10);
+const SHARDS = Number(process.argv[6] ?? 1);
 
 interface DriftJson {
   readonly summary: Record<string, number>;
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
     '--watch',
     '--drift',
     String(DRIFTED),
+    '--shards',
+    String(SHARDS),
   ]);
   const manifest = sim.manifest as typeof sim.manifest & {
     drifted: { readonly site: string; readonly change: string }[];
@@ -87,7 +90,7 @@ async function main(): Promise<void> {
     const ratio = median(checks.map((x, i) => x.ms / floors[i]!));
     process.stdout.write(
       [
-        `sites ${SITES}, concurrency ${CONCURRENCY}, ${DRIFTED} hand-edited, runs ${RUNS} (medians)`,
+        `sites ${SITES}, concurrency ${CONCURRENCY}, ${DRIFTED} hand-edited, runs ${RUNS} (medians), simulator shards ${SHARDS}`,
         `floor (connect + exec + hello per site, from this process): ${(f / 1000).toFixed(2)} s`,
         `uplink drift (status of every site + report): ${(c / 1000).toFixed(2)} s, ${ratio.toFixed(2)}× floor, peak RSS ${Math.max(...checks.map((x) => x.rssMb)).toFixed(0)} MB`,
         '',

@@ -1,4 +1,4 @@
-// Usage: node scripts/build.mjs && npx esbuild bench/rollout-sim.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-rollout-sim.mjs && node dist/bench-rollout-sim.mjs [sites=1000] [concurrency=64] [runs=3]
+// Usage: node scripts/build.mjs && npx esbuild bench/rollout-sim.ts --bundle --platform=node --format=esm --packages=external --outfile=dist/bench-rollout-sim.mjs && node dist/bench-rollout-sim.mjs [sites=1000] [concurrency=64] [runs=3] [simulator shards=1]
 /**
  * Rollout of one change to a simulated fleet (issue 4/8 "Benchmark"), three processes:
  * - the fleet simulator (dist/fleet-sim.mjs): N agents over the memory kernel behind ssh2
@@ -30,6 +30,8 @@ import { median } from './median.js';
 const SITES = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 64);
 const RUNS = Math.max(1, Number(process.argv[4] ?? 3));
+/** Simulator processes (fleet-sim --shards): 10,000 sites need 2 under a 20,000 open-file limit. */
+const SHARDS = Number(process.argv[5] ?? 1);
 
 interface Manifest {
   readonly repo: string;
@@ -87,6 +89,9 @@ export async function runController(
   // UPLINK_BENCH_CPU_PROF=DIR: a V8 CPU profile of each controller run, for where the time goes.
   const profile = process.env.UPLINK_BENCH_CPU_PROF;
   const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  // UPLINK_BENCH_HEAP_PROF=DIR: a V8 sampling heap profile of each run (what is live at exit).
+  const heap = process.env.UPLINK_BENCH_HEAP_PROF;
+  if (heap) flags.push('--heap-prof', `--heap-prof-dir=${heap}`);
   const child = spawn(
     '/usr/bin/time',
     ['-f', 'maxrss_kb=%M', process.execPath, ...flags, 'dist/uplink.mjs', ...args],
@@ -161,7 +166,7 @@ interface Figures {
 }
 
 async function main(): Promise<void> {
-  const sim = await startSimulator(['--sites', String(SITES), '--preapply']);
+  const sim = await startSimulator(['--sites', String(SITES), '--preapply', '--shards', String(SHARDS)]);
   const { manifest } = sim;
   try {
     const privateKey = await readFile(manifest.controllerKeyPath);
@@ -272,7 +277,7 @@ async function main(): Promise<void> {
     };
     process.stdout.write(
       [
-        `sites ${SITES}, concurrency ${CONCURRENCY}, runs ${RUNS} (medians; RSS: max over runs)`,
+        `sites ${SITES}, concurrency ${CONCURRENCY}, runs ${RUNS} (medians; RSS: max over runs), simulator shards ${SHARDS}`,
         `floor (connect + exec + hello per site, from this process): ${(f / 1000).toFixed(2)} s`,
         row('uplink rollout, one change (waves, applied + confirmed)', figures.rolloutChange),
         row('uplink rollout, nothing changed (status only)         ', figures.rolloutSame),

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { DriftChange } from './apply-drift.js';
-import { generateSimKeys, writeControllerFiles } from './sim-keys.js';
+import { generateSimKeys, type SimKeys, writeControllerFiles } from './sim-keys.js';
 import {
   type SimFault,
   type SimFaultKind,
@@ -39,6 +39,8 @@ export interface SimFleetOptions {
   readonly watch?: SimSiteContext['watch'];
   /** Agent log lines; default: dropped. */
   readonly log?: (site: string, line: string) => void;
+  /** The host and controller keys; default: new ones. The shards of one simulator share them. */
+  readonly keys?: SimKeys;
 }
 
 /** How the controller reaches one simulated site. */
@@ -79,7 +81,7 @@ export async function startSimFleet(options: SimFleetOptions): Promise<SimFleet>
   }
   const tmpRoot = options.tmpRoot ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
   const dir = await mkdtemp(join(tmpRoot, 'uplink-fleet-sim-'));
-  const keys = generateSimKeys();
+  const keys = options.keys ?? generateSimKeys();
   let latency = options.latencyMs ?? 0;
   const context = {
     stateRoot: join(dir, 'sites'),

@@ -1,6 +1,6 @@
 import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
-import { generateEd25519KeyPair, generateSimKeys } from './sim-keys.js';
+import { generateEd25519KeyPair, generateSimKeys, simKeysFromText, simKeysToText } from './sim-keys.js';
 
 const { utils } = ssh2;
 
@@ -34,5 +34,28 @@ describe('generateSimKeys', () => {
     const keys = generateSimKeys();
     expect(keys.hostKeyLine).toMatch(/^ssh-ed25519 [A-Za-z0-9+/=]+$/);
     expect(utils.parseKey(keys.hostPrivateKey)).not.toBeInstanceOf(Error);
+  });
+});
+
+describe('simKeysToText / simKeysFromText', () => {
+  it('hands a shard the same keys: the controller key it accepts verifies a signature of the real private key', () => {
+    const keys = generateSimKeys();
+    const back = simKeysFromText(simKeysToText(keys));
+    expect(back.hostPrivateKey).toBe(keys.hostPrivateKey);
+    expect(back.hostKeyLine).toBe(keys.hostKeyLine);
+    expect(back.controllerPrivateKey).toBe(keys.controllerPrivateKey);
+    const signer = utils.parseKey(keys.controllerPrivateKey);
+    if (signer instanceof Error) throw signer;
+    const data = Buffer.from('session data');
+    expect(back.controllerPublicKey.verify(data, signer.sign(data))).toBe(true);
+    // Another controller's signature is not accepted.
+    const other = utils.parseKey(generateSimKeys().controllerPrivateKey);
+    if (other instanceof Error) throw other;
+    expect(back.controllerPublicKey.verify(data, other.sign(data))).toBe(false);
+  });
+
+  it('refuses text without a key', () => {
+    const { controllerPublicKeyLine: _line, ...rest } = JSON.parse(simKeysToText(generateSimKeys()));
+    expect(() => simKeysFromText(JSON.stringify(rest))).toThrow(/controllerPublicKeyLine is missing/);
   });
 });

@@ -20,6 +20,8 @@ export interface SimKeys {
   readonly controllerPrivateKey: string;
   /** The controller's public key, parsed: what the routers accept. */
   readonly controllerPublicKey: ParsedKey;
+  /** The same, as its OpenSSH public key line (what a shard of the simulator is handed). */
+  readonly controllerPublicKeyLine: string;
 }
 
 export function generateSimKeys(): SimKeys {
@@ -30,7 +32,32 @@ export function generateSimKeys(): SimKeys {
     hostKeyLine: host.public.split(' ').slice(0, 2).join(' '),
     controllerPrivateKey: controller.private,
     controllerPublicKey: controller.parsedPublic,
+    controllerPublicKeyLine: controller.public,
   };
+}
+
+/** The keys as JSON text, for the processes of a sharded simulator (they all share one set). */
+export function simKeysToText(keys: SimKeys): string {
+  const { controllerPublicKey: _parsed, ...text } = keys;
+  return JSON.stringify(text);
+}
+
+/** Reads back simKeysToText's output; throws when a key does not parse. */
+export function simKeysFromText(text: string): SimKeys {
+  const fields = JSON.parse(text) as Omit<SimKeys, 'controllerPublicKey'>;
+  for (const key of [
+    'hostPrivateKey',
+    'hostKeyLine',
+    'controllerPrivateKey',
+    'controllerPublicKeyLine',
+  ] as const) {
+    if (typeof fields[key] !== 'string') throw new Error(`simulator keys: ${key} is missing`);
+  }
+  const parsed = utils.parseKey(fields.controllerPublicKeyLine);
+  if (parsed instanceof Error) throw new Error(`simulator keys: controller key: ${parsed.message}`);
+  if (utils.parseKey(fields.hostPrivateKey) instanceof Error)
+    throw new Error('simulator keys: host key does not parse');
+  return { ...fields, controllerPublicKey: parsed };
 }
 
 /** Draws before giving up: a bad draw has probability 1/256, so 32 bad draws in a row is 2^-256. */
